@@ -1,0 +1,26 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'vla_inference'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='VLA suite maintainers',
+    maintainer_email='maintainers@vla-ros2.dev',
+    description='Inference node: camera images and language commands in, VlaAction proposals out at a steady rate.',
+    license='Apache-2.0',
+    extras_require={'test': ['pytest']},
+    entry_points={'console_scripts': [
+        'inference_node = vla_inference.inference_node:main',
+    ]},
+)
