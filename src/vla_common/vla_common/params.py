@@ -1,0 +1,94 @@
+"""Typed ROS 2 parameters from a table of specs: description, range, choices, validation.
+
+A node lists its parameters once as ``ParamSpec``s; :func:`declare_params` declares them
+with descriptors (description, integer/floating-point range, read-only flag) and returns their
+values; :func:`add_validation` rejects out-of-range or out-of-choice sets with a reason, as
+``ros2 param set`` users expect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: Sequence[str] = ()
+    read_only: bool = False
+
+    def check(self, value: Any) -> str | None:
+        """Reason the value is not acceptable, or None."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if self.min is not None and v < self.min:
+                    return f'{self.name}={v} is below its minimum {self.min}'
+                if self.max is not None and v > self.max:
+                    return f'{self.name}={v} is above its maximum {self.max}'
+        if self.choices and value not in self.choices:
+            return f"{self.name}='{value}' is not one of {list(self.choices)}"
+        return None
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        if self.choices:
+            d.additional_constraints = 'one of: ' + ', '.join(self.choices)
+        scalar = self.default[0] if isinstance(self.default, (list, tuple)) and self.default else self.default
+        if self.min is not None and self.max is not None and not isinstance(scalar, bool):
+            if isinstance(scalar, int):
+                d.integer_range = [IntegerRange(from_value=int(self.min), to_value=int(self.max), step=0)]
+            elif isinstance(scalar, float):
+                d.floating_point_range = [FloatingPointRange(from_value=float(self.min), to_value=float(self.max), step=0.0)]
+        return d
+
+
+def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Declare every spec on ``node`` and return {name: value}. Raises ValueError on a bad value."""
+    values = {}
+    for s in specs:
+        if isinstance(s.default, (list, tuple)) and not s.default:
+            raise ValueError(f'{s.name}: an empty list default has no type; give one element')
+        p = node.declare_parameter(s.name, s.default, s.descriptor())
+        v = p.value
+        if isinstance(s.default, float) and isinstance(v, int):
+            v = float(v)
+        reason = s.check(v)
+        if reason:
+            raise ValueError(f'parameter {reason}')
+        values[s.name] = v
+    return values
+
+
+def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None) -> None:
+    """Reject runtime sets that break a spec; call ``on_change(name, value)`` for accepted ones."""
+    by_name = {s.name: s for s in specs}
+
+    def validate(params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            s = by_name.get(p.name)
+            if s is None:
+                continue
+            if s.read_only:
+                return SetParametersResult(successful=False, reason=f'{p.name} is read-only; restart the node to change it')
+            reason = s.check(p.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(validate)
+    if on_change is not None:
+        def post(params: list[Parameter]) -> None:
+            for p in params:
+                if p.name in by_name:
+                    on_change(p.name, p.value)
+        node.add_post_set_parameters_callback(post)
