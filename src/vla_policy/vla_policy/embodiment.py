@@ -186,7 +186,7 @@ class Embodiment:
         return self.normalize(x).astype(np.float32)
 
     def _check_dim(self, a: np.ndarray) -> None:
-        if a.shape[-1] != self.action_dim:
+        if a.ndim == 0 or a.shape[-1] != self.action_dim:
             raise ValueError(f"embodiment '{self.name}' has {self.action_dim} action dims, got an array of shape {a.shape}")
 
 

@@ -1,0 +1,41 @@
+"""Fusion modules. 'concat': late fusion, pooled vision + pooled language (+ state) -> MLP."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vla_policy.models.interfaces import Fusion
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, L, C) over the L positions where mask (B, L) is True; zeros where none is."""
+    m = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+class ConcatMLPFusion(Fusion):
+    """Late fusion: [mean(visual tokens), LayerNorm(masked mean(text tokens)), state] -> MLP.
+
+    The MLP is ``fusion_layers`` x (Linear, ReLU, Dropout) of width ``hidden_dim``.
+    """
+
+    def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
+        super().__init__()
+        self.text_norm = nn.LayerNorm(text_dim)
+        self.state_dim = state_dim
+        layers: list[nn.Module] = []
+        d = vision_dim + text_dim + state_dim
+        for _ in range(config.fusion_layers):
+            layers += [nn.Linear(d, config.hidden_dim), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
+            d = config.hidden_dim
+        self.mlp = nn.Sequential(*layers)
+        self.out_dim = config.hidden_dim
+
+    def forward(self, vision, text, text_mask, state):
+        parts = [vision.mean(1), self.text_norm(masked_mean(text, text_mask))]
+        if self.state_dim:
+            if state is None or state.shape[-1] != self.state_dim:
+                got = None if state is None else tuple(state.shape)
+                raise ValueError(f'fusion expects a state of {self.state_dim} values per sample, got {got}')
+            parts.append(state)
+        return self.mlp(torch.cat(parts, dim=-1))

@@ -1,0 +1,84 @@
+"""Pre-processing for the seed VLA: Observation -> normalised batch (resize, tokenise, state).
+
+All normalisation happens here, not in the network: pixel mean/std, and joint positions through a
+:class:`~vla_policy.models.normalization.StateNormalizer` built from the embodiment or from the
+dataset statistics of a checkpoint.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vla_policy.core import Observation
+from vla_policy.models.components import TOKENIZERS
+from vla_policy.models.configuration_seed_vla import SeedVLAConfig
+from vla_policy.models.constants import OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE
+from vla_policy.models.normalization import StateNormalizer
+
+
+def resize_rgb(image: np.ndarray, size: int) -> torch.Tensor:
+    """HxWx3 uint8 -> (1, 3, size, size) uint8, antialiased bilinear (stretches to a square).
+
+    Uses PyTorch's uint8 channels-last kernel: about 0.2 ms for 640x480 -> 96x96 on one core.
+    The result does not share memory with ``image``.
+    """
+    if not (image.flags.c_contiguous and image.flags.writeable):
+        image = np.array(image, dtype=np.uint8, order='C', copy=True)  # negative strides / read-only buffers
+    x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0)   # NCHW view with channels-last strides
+    if image.shape[0] == size and image.shape[1] == size:
+        return x.clone()
+    return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+
+
+class SeedVLAProcessor:
+    """Turns observations into the batch dict :class:`SeedVLAModel` expects."""
+
+    def __init__(self, config: SeedVLAConfig, state_normalizer: StateNormalizer | None = None) -> None:
+        self.config = config
+        self.tokenizer = TOKENIZERS.get(config.tokenizer).from_config(config)
+        std = torch.tensor(config.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        mean = torch.tensor(config.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self._pixel_scale = 1.0 / (255.0 * std)   # (u8 / 255 - mean) / std == u8 * scale - shift
+        self._pixel_shift = mean / std
+        if config.state_dim:
+            if state_normalizer is None:
+                raise ValueError(f'the model takes a state of joints {list(config.state_joints)}: '
+                                 'give the processor a StateNormalizer (from the embodiment or stats.json)')
+            if state_normalizer.names != config.state_joints:
+                raise ValueError(f'state normaliser joints {list(state_normalizer.names)} differ from the '
+                                 f'config state_joints {list(config.state_joints)}')
+        self.state_normalizer = state_normalizer if config.state_dim else None
+
+    # -- pieces -------------------------------------------------------------------------------
+    def image(self, image: np.ndarray) -> torch.Tensor:
+        """HxWx3 uint8 -> (1, 3, S, S) float32, normalised."""
+        x = resize_rgb(image, self.config.image_size).float().contiguous()
+        return x.mul_(self._pixel_scale).sub_(self._pixel_shift)
+
+    def tokens(self, instruction: str) -> torch.Tensor:
+        """Instruction -> (1, max_tokens) int64."""
+        return torch.from_numpy(self.tokenizer(instruction))
+
+    def state(self, joint_positions: Mapping[str, float]) -> torch.Tensor | None:
+        """Joint name -> position  ->  (1, state_dim) float32, or None when the model takes no state."""
+        if self.state_normalizer is None:
+            return None
+        return torch.from_numpy(self.state_normalizer(joint_positions)).unsqueeze(0)
+
+    # -- whole observations -------------------------------------------------------------------
+    def __call__(self, obs: Observation) -> dict[str, torch.Tensor]:
+        batch = {OBS_IMAGE: self.image(obs.image), OBS_LANGUAGE_TOKENS: self.tokens(obs.instruction)}
+        state = self.state(obs.joint_positions)
+        if state is not None:
+            batch[OBS_STATE] = state
+        return batch
+
+    def batch(self, observations: Sequence[Observation]) -> dict[str, torch.Tensor]:
+        """Several observations -> one batch (e.g. for training or batched evaluation)."""
+        items = [self(o) for o in observations]
+        if not items:
+            raise ValueError('batch() needs at least one observation')
+        return {k: torch.cat([it[k] for it in items]) for k in items[0]}
