@@ -1,1 +1,33 @@
-"""Safety gate: the only node that talks to the robot's command topics; gates proposals by confidence, collisions, limits and watchdogs."""
+"""Safety gate: the only node that talks to the robot's command topics; gates proposals by confidence, collisions, limits and watchdogs.
+
+The pure core (no rclpy) is re-exported here; safety_node.py is the ROS 2 shell around it.
+
+    params        SafetyParams (frozen, validated), parameter_specs()
+    gate          step(), GateState, Proposal, SensorSnapshot, SourceReading, Decision,
+                  GateStatus, Reason, latch_estop(), reset_estop()
+    collision     Footprint, laser_scan_to_points(), points_in_base(), depth_image_to_points()
+    joint_limits  JointLimit, parse_urdf_limits(), limits_from_dict(), combine_limits()
+    benchmark     benchmark_gate(): per-decision cost, ``python -m vla_safety.benchmark``
+"""
+from .collision import (Footprint, depth_image_to_points, laser_scan_to_points, points_in_base,
+                        transform_points_2d)
+from .gate import (Decision, GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
+                   latch_estop, limit_axis, reset_estop, source_timeout_reason, step)
+from .joint_limits import JointLimit, JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
+from .params import SafetyParams, SafetyParamsError, parameter_specs
+
+
+
+def benchmark_gate(decisions: int = 2000) -> list[float]:
+    """Per-decision wall times (s) of the gate with a 720-point scan (see vla_safety.benchmark)."""
+    from .benchmark import benchmark_gate as run
+    return run(decisions)
+
+
+__all__ = [
+    'Decision', 'Footprint', 'GateState', 'GateStatus', 'JointLimit', 'JointLimitError', 'Proposal',
+    'Reason', 'SafetyParams', 'SafetyParamsError', 'SensorSnapshot', 'SourceReading', 'benchmark_gate',
+    'combine_limits', 'depth_image_to_points', 'latch_estop', 'laser_scan_to_points', 'limit_axis',
+    'limits_from_dict', 'parameter_specs', 'parse_urdf_limits', 'points_in_base', 'reset_estop',
+    'source_timeout_reason', 'step', 'transform_points_2d',
+]

@@ -1,0 +1,182 @@
+"""Joint limits for the safety gate: parsing (URDF, YAML) and clamping. No ROS imports.
+
+API
+    JointLimit(lower, upper, max_velocity)          frozen; rad or m, rad/s or m/s
+        .clamp(x) -> float                          x limited to [lower, upper]
+        .absurd(x, factor) -> bool                  x is beyond ``factor`` x the limit (a broken policy)
+        .continuous -> bool                         no position limits (lower=-inf, upper=+inf)
+    parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]
+    limits_from_dict(data: Mapping[str, Mapping]) -> dict[str, JointLimit]
+    combine_limits(*maps) -> dict[str, JointLimit]  intersection: the tightest limit of every joint
+    JointLimitError(ValueError)                     the message says what to fix
+
+URDF rules (https://wiki.ros.org/urdf/XML/joint):
+  * revolute and prismatic joints need ``<limit velocity=...>``; ``lower``/``upper`` default
+    to 0 as the URDF spec says (a joint without them is locked, not free);
+  * continuous joints get lower=-inf, upper=+inf and the ``<limit velocity>`` they give;
+  * ``<safety_controller soft_lower_limit soft_upper_limit>`` tightens the position limits
+    (the soft limits are where ROS controllers start to push back, inside the hard ones);
+  * fixed, floating and planar joints, and joints that ``<mimic>`` another, are not
+    commandable and are left out: the gate then treats them as unknown joints.
+
+YAML form (also what the node reads from ``joint_limits.<joint>.<field>`` parameters)::
+
+    head_pan_joint: {lower: -1.2, upper: 1.2, max_velocity: 3.0}
+"""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Mapping
+
+YAML_FIELDS = ('lower', 'upper', 'max_velocity')
+
+
+class JointLimitError(ValueError):
+    """A joint limit description is malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class JointLimit:
+    """Position limits (rad or m) and the speed limit (rad/s or m/s) of one joint."""
+
+    lower: float
+    upper: float
+    max_velocity: float
+
+    def __post_init__(self) -> None:
+        for name in YAML_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise JointLimitError(f'{name} must be a number, got {value!r}')
+            object.__setattr__(self, name, float(value))
+        if math.isnan(self.lower) or math.isnan(self.upper):
+            raise JointLimitError('lower/upper must not be NaN; use -.inf/.inf for a continuous joint')
+        if self.lower > self.upper:
+            raise JointLimitError(f'lower ({self.lower}) is above upper ({self.upper}); swap them')
+        if self.lower == math.inf or self.upper == -math.inf:
+            raise JointLimitError(f'[{self.lower}, {self.upper}] contains no position')
+        if not (math.isfinite(self.max_velocity) and self.max_velocity > 0.0):
+            raise JointLimitError(f'max_velocity must be finite and > 0, got {self.max_velocity}')
+
+    @property
+    def continuous(self) -> bool:
+        return math.isinf(self.lower) and math.isinf(self.upper)
+
+    def clamp(self, x: float) -> float:
+        return min(max(x, self.lower), self.upper)
+
+    def absurd(self, x: float, factor: float) -> bool:
+        """True when ``x`` lies beyond ``factor`` times the largest limit magnitude (or range).
+
+        Finite bounds only; a joint with an infinite bound is never absurd.
+        """
+        if math.isinf(self.lower) or math.isinf(self.upper):
+            return False
+        scale = max(abs(self.lower), abs(self.upper), self.upper - self.lower)
+        return abs(x) > factor * scale
+
+
+def _attr_float(elem: ET.Element, attr: str, where: str, default: float | None = None) -> float:
+    raw = elem.get(attr)
+    if raw is None:
+        if default is None:
+            raise JointLimitError(f'{where}: <{elem.tag}> needs a {attr}="..." attribute')
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise JointLimitError(f'{where}: <{elem.tag} {attr}="{raw}"> is not a number') from None
+    if math.isnan(value):
+        raise JointLimitError(f'{where}: <{elem.tag} {attr}="{raw}"> is NaN')
+    return value
+
+
+def parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]:
+    """Limits of every commandable joint of a URDF document (e.g. ``robot_description``).
+
+    Raises JointLimitError when the text is not a URDF or a commandable joint's limits are
+    unusable (no velocity, velocity <= 0, lower > upper); the message names the joint.
+    """
+    if not isinstance(urdf_xml, str) or not urdf_xml.strip():
+        raise JointLimitError('the URDF is empty; pass the robot_description XML text')
+    try:
+        root = ET.fromstring(urdf_xml)
+    except ET.ParseError as exc:
+        raise JointLimitError(f'the URDF is not valid XML ({exc}); if it is a .xacro, run xacro first') from None
+    if root.tag != 'robot':
+        raise JointLimitError(f"the URDF's root element is <{root.tag}>, expected <robot>")
+    limits: dict[str, JointLimit] = {}
+    for joint in root.iter('joint'):
+        name = joint.get('name')
+        jtype = joint.get('type')
+        if name is None or jtype is None:
+            # <joint> also appears inside <transmission>, with no type: not a kinematic joint
+            continue
+        if jtype not in ('revolute', 'prismatic', 'continuous') or joint.find('mimic') is not None:
+            continue
+        where = f"joint '{name}' ({jtype})"
+        if name in limits:
+            raise JointLimitError(f'{where} is defined twice; joint names must be unique')
+        limit = joint.find('limit')
+        if limit is None:
+            raise JointLimitError(f'{where} has no <limit>; add <limit lower=".." upper=".." velocity=".." effort=".."/>')
+        velocity = _attr_float(limit, 'velocity', where)
+        if jtype == 'continuous':
+            lower, upper = -math.inf, math.inf
+        else:
+            lower = _attr_float(limit, 'lower', where, 0.0)
+            upper = _attr_float(limit, 'upper', where, 0.0)
+        safety = joint.find('safety_controller')
+        if safety is not None:
+            lower = max(lower, _attr_float(safety, 'soft_lower_limit', where, -math.inf))
+            upper = min(upper, _attr_float(safety, 'soft_upper_limit', where, math.inf))
+        try:
+            limits[name] = JointLimit(lower, upper, velocity)
+        except JointLimitError as exc:
+            hint = ' (after applying <safety_controller> soft limits)' if safety is not None else ''
+            raise JointLimitError(f'{where}{hint}: {exc}') from None
+    return limits
+
+
+def limits_from_dict(data: Mapping[str, Mapping]) -> dict[str, JointLimit]:
+    """{joint: {lower, upper, max_velocity}} (YAML / ROS parameters) -> {joint: JointLimit}."""
+    if not isinstance(data, Mapping):
+        raise JointLimitError(f'joint limits must be a mapping {{joint: {{lower, upper, max_velocity}}}}, got {type(data).__name__}')
+    out: dict[str, JointLimit] = {}
+    for joint, entry in data.items():
+        if isinstance(entry, JointLimit):
+            out[str(joint)] = entry
+            continue
+        if not isinstance(entry, Mapping):
+            raise JointLimitError(f"joint_limits.{joint} must be a mapping with {', '.join(YAML_FIELDS)}")
+        unknown = sorted(set(entry) - set(YAML_FIELDS))
+        missing = [k for k in YAML_FIELDS if k not in entry]
+        if unknown or missing:
+            raise JointLimitError(f"joint_limits.{joint}: needs exactly {', '.join(YAML_FIELDS)}"
+                                  + (f"; unknown {unknown}" if unknown else '')
+                                  + (f"; missing {missing}" if missing else '')
+                                  + ' (use -.inf/.inf as lower/upper for a continuous joint)')
+        try:
+            out[str(joint)] = JointLimit(entry['lower'], entry['upper'], entry['max_velocity'])
+        except JointLimitError as exc:
+            raise JointLimitError(f'joint_limits.{joint}: {exc}') from None
+    return out
+
+
+def combine_limits(*maps: Mapping[str, JointLimit]) -> dict[str, JointLimit]:
+    """Every joint of every map, with the tightest bounds and speed any map gives it."""
+    out: dict[str, JointLimit] = {}
+    for m in maps:
+        for name, lim in m.items():
+            have = out.get(name)
+            if have is None:
+                out[name] = lim
+                continue
+            lower, upper = max(have.lower, lim.lower), min(have.upper, lim.upper)
+            if lower > upper:
+                raise JointLimitError(f"joint '{name}': the limit sources do not overlap "
+                                      f'([{have.lower}, {have.upper}] vs [{lim.lower}, {lim.upper}]); fix one of them')
+            out[name] = JointLimit(lower, upper, min(have.max_velocity, lim.max_velocity))
+    return out

@@ -1,0 +1,364 @@
+"""vla_safety: the only node that talks to the robot's command topics.
+
+Every proposal (vla/action) goes through the pure gate (gate.step) with the newest sensor
+readings, joint states and time, and the decision is published at once on cmd_vel and
+joint_commands, with vla/safety_status. A watchdog timer at control_rate_hz takes over when
+proposals stop (inference crashed, network gone): it keeps deciding and publishing, so the
+robot ramps to zero and is held there, never left with a stale command.
+
+Why proposal-driven and not only timer-driven: two free-running 10 Hz timers in a row (inference
+then safety) would add up to 100 ms to the image-to-command latency. The output rate stays that
+of the inference node's timer (10 Hz) and never drops below control_rate_hz.
+
+All callbacks share one mutually exclusive group on a single-threaded executor: the gate state
+is only touched from one thread.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import rclpy
+import yaml
+from geometry_msgs.msg import Twist
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan, PointCloud2
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from vla_common import diagnostics
+from vla_common.image_conversion import image_msg_to_depth
+from vla_common.params import ParamSpec, add_validation, declare_params
+from vla_common.qos import RELIABLE_QOS, SENSOR_QOS
+from vla_common.stats import RateMeter, RollingWindow
+from vla_interfaces.msg import SafetyStatus, VlaAction
+from vla_safety.collision import depth_image_to_points, laser_scan_to_points, points_in_base
+from vla_safety.gate import (GateState, GateStatus, Proposal, SensorSnapshot, SourceReading, latch_estop,
+                             reset_estop, step)
+from vla_safety.joint_limits import JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
+from vla_safety.params import SafetyParams, SafetyParamsError, parameter_specs
+from vla_safety.pointcloud import pointcloud2_to_xyz
+
+NODE_PARAMS = [
+    ParamSpec('control_rate_hz', 10.0, 'Watchdog rate: decisions are published at least this often, Hz',
+              1.0, 200.0, read_only=True),
+    ParamSpec('use_scan', True, 'Check collisions against sensor_msgs/LaserScan on scan (required source "scan")',
+              read_only=True),
+    ParamSpec('scan_pose', [0.0, 0.0, 0.0], 'Pose of the laser in the base frame [x m, y m, yaw rad]',
+              read_only=True),
+    ParamSpec('use_pointcloud', False, 'Check collisions against sensor_msgs/PointCloud2 on points '
+              '(required source "pointcloud")', read_only=True),
+    ParamSpec('use_depth', False, 'Check collisions against a depth image on depth/image_raw + depth/camera_info '
+              '(required source "depth")', read_only=True),
+    ParamSpec('cloud_pose', [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 'Pose of the point-cloud / depth optical frame in '
+              'the base frame [x, y, z m, roll, pitch, yaw rad]', read_only=True),
+    ParamSpec('obstacle_min_height', 0.05, 'Cloud/depth points lower than this above the floor are ignored, m',
+              -10.0, 10.0, read_only=True),
+    ParamSpec('obstacle_max_height', 2.0, 'Cloud/depth points higher than this are ignored, m', -10.0, 100.0,
+              read_only=True),
+    ParamSpec('depth_stride', 4, 'Use every n-th depth pixel in each direction', 1, 64, read_only=True),
+    ParamSpec('robot_description', '', 'URDF text; joint position/velocity limits are read from it',
+              read_only=True),
+    ParamSpec('urdf_file', '', 'URDF file to read joint limits from (if robot_description is empty)',
+              read_only=True),
+    ParamSpec('joint_limits_file', '', 'YAML {joint: {lower, upper, max_velocity}}; combined with the URDF, '
+              'the tighter limit wins', read_only=True),
+    ParamSpec('base_frame', 'base_link', 'frame_id of vla/safety_status', read_only=True),
+    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0, read_only=True),
+]
+
+
+def _gate_specs() -> list[ParamSpec]:
+    out = []
+    for s in parameter_specs():
+        default = s['default']
+        if isinstance(default, tuple):
+            default = [float(v) for v in default]
+        out.append(ParamSpec(s['name'], default, s['description'], s['min'], s['max'],
+                             array_type='double_array' if isinstance(default, list) else ''))
+    return out
+
+
+GATE_PARAMS = _gate_specs()
+_GATE_NAMES = {s.name for s in GATE_PARAMS}
+_STATE_NAMES = {int(v): v.name for v in GateStatus}
+
+
+def _stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class SafetyNode(Node):
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('vla_safety', **kwargs)
+        self._node_p = declare_params(self, NODE_PARAMS)
+        gate_values = declare_params(self, GATE_PARAMS)
+        self._joint_limits = self._load_joint_limits()
+        self.params = self._make_params(gate_values)
+        add_validation(self, GATE_PARAMS, on_change=self._on_gate_param)
+        p = self._node_p
+        self._period = 1.0 / p['control_rate_hz']
+
+        self._state = GateState()
+        self._proposal: Proposal | None = None
+        self._proposal_stamp = None
+        self._readings: dict[str, SourceReading] = {}
+        required = set()
+        if p['use_scan']:
+            required.add('scan')
+            self.create_subscription(LaserScan, 'scan', self._on_scan, SENSOR_QOS)
+        if p['use_pointcloud']:
+            required.add('pointcloud')
+            self.create_subscription(PointCloud2, 'points', self._on_cloud, SENSOR_QOS)
+        if p['use_depth']:
+            required.add('depth')
+            self._camera_info = None
+            self.create_subscription(CameraInfo, 'depth/camera_info', self._on_camera_info, SENSOR_QOS)
+            self.create_subscription(Image, 'depth/image_raw', self._on_depth, SENSOR_QOS)
+        self._required = frozenset(required)
+        self._joints: dict[str, float] = {}
+        self._last_event_publish = -math.inf
+        self._cost = RollingWindow(500)
+        self._rate = RateMeter(100)
+        self._counts = {'proposals': 0, 'decisions': 0, 'blocked': 0, 'bad_sensor_msgs': 0}
+        self._last: object = None
+
+        self.create_subscription(VlaAction, 'vla/action', self._on_proposal, RELIABLE_QOS)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
+        self.create_subscription(Bool, 'vla/estop', self._on_estop, RELIABLE_QOS)
+        self._cmd_pub = self.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
+        self._joint_pub = self.create_publisher(JointState, 'joint_commands', RELIABLE_QOS)
+        self._status_pub = self.create_publisher(SafetyStatus, 'vla/safety_status', RELIABLE_QOS)
+        self.create_service(Trigger, 'vla/reset_estop', self._on_reset_estop)
+        self.create_service(Trigger, 'vla/trigger_estop', self._on_trigger_estop)
+        self._diag = diagnostics.DiagnosticsPublisher(self, 'safety gate')
+        self.create_timer(self._period, self._on_watchdog)
+        self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        fp = self.params.footprint or f'radius {self.params.footprint_radius} m'
+        self.get_logger().info(
+            f'gating: confidence >= {self.params.confidence_threshold}, command_timeout '
+            f'{self.params.command_timeout} s, sources {sorted(self._required) or "none"}, footprint {fp}, '
+            f'{len(self.params.joint_limits)} joint limits')
+
+    # -- configuration -------------------------------------------------------------------------
+    def _load_joint_limits(self) -> dict:
+        p = self._node_p
+        urdf = p['robot_description']
+        if not urdf and p['urdf_file']:
+            urdf = Path(p['urdf_file']).read_text()
+        maps = []
+        try:
+            if urdf:
+                maps.append(parse_urdf_limits(urdf))
+            if p['joint_limits_file']:
+                maps.append(limits_from_dict(yaml.safe_load(Path(p['joint_limits_file']).read_text()) or {}))
+        except (OSError, JointLimitError, yaml.YAMLError) as exc:
+            raise SystemExit(f'vla_safety: cannot read joint limits: {exc}') from None
+        if not maps:
+            self.get_logger().warning('no robot_description, urdf_file or joint_limits_file: every joint target '
+                                   'is dropped (unknown_joint) unless allow_unknown_joints is true')
+        return combine_limits(*maps) if maps else {}
+
+    def _make_params(self, values: dict) -> SafetyParams:
+        try:
+            return SafetyParams(**{k: v for k, v in values.items() if k in _GATE_NAMES},
+                                joint_limits=self._joint_limits)
+        except SafetyParamsError as exc:
+            raise SystemExit(f'vla_safety: {exc}') from None
+
+    def _on_gate_param(self, name, value) -> None:
+        values = {s.name: self.get_parameter(s.name).value for s in GATE_PARAMS}
+        values = {k: (list(v) if type(v).__name__ == 'array' else v) for k, v in values.items()}
+        try:
+            self.params = self._make_params(values)
+            self.get_logger().info(f'{name} set to {value}')
+        except SystemExit as exc:
+            self.get_logger().error(f'{name}={value} not applied: {exc}')
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_proposal(self, msg: VlaAction) -> None:
+        jt = msg.joint_targets
+        self._proposal = Proposal(
+            received_time=self._now(),
+            twist=(msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
+                   msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z),
+            joint_names=tuple(jt.name), joint_positions=tuple(jt.position),
+            confidence=msg.confidence, sequence=msg.sequence)
+        self._proposal_stamp = msg.header.stamp
+        self._counts['proposals'] += 1
+        self._decide_and_publish()
+        self._last_event_publish = time.monotonic()
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        p = self._node_p['scan_pose']
+        try:
+            pts = laser_scan_to_points(msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min,
+                                       msg.range_max, (p[0], p[1], p[2]))
+        except (ValueError, IndexError) as exc:
+            self._bad_sensor('scan', exc)
+            return
+        self._readings['scan'] = SourceReading(pts, self._now())
+
+    def _cloud_points(self, xyz):
+        x, y, z, roll, pitch, yaw = self._node_p['cloud_pose']
+        cr, sr, cp, sp, cy, sy = (math.cos(roll / 2), math.sin(roll / 2), math.cos(pitch / 2),
+                                  math.sin(pitch / 2), math.cos(yaw / 2), math.sin(yaw / 2))
+        quat = (sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy,
+                cr * cp * cy + sr * sp * sy)
+        return points_in_base(xyz, (x, y, z), quat, self._node_p['obstacle_min_height'],
+                              self._node_p['obstacle_max_height'])
+
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        try:
+            pts = self._cloud_points(pointcloud2_to_xyz(msg))
+        except ValueError as exc:
+            self._bad_sensor('pointcloud', exc)
+            return
+        self._readings['pointcloud'] = SourceReading(pts, self._now())
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        info = self._camera_info
+        if info is None:
+            self.get_logger().warning('depth image without depth/camera_info yet: ignored', throttle_duration_sec=5.0)
+            return
+        try:
+            depth = image_msg_to_depth(msg)
+            xyz = depth_image_to_points(depth, info.k[0], info.k[4], info.k[2], info.k[5],
+                                        stride=self._node_p['depth_stride'])
+            pts = self._cloud_points(xyz)
+        except ValueError as exc:
+            self._bad_sensor('depth', exc)
+            return
+        self._readings['depth'] = SourceReading(pts, self._now())
+
+    def _bad_sensor(self, source: str, exc: Exception) -> None:
+        self._counts['bad_sensor_msgs'] += 1
+        self.get_logger().error(f'{source} message rejected (source counts as missing): {exc}',
+                                throttle_duration_sec=2.0)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        if len(msg.name) != len(msg.position):
+            return
+        for n, v in zip(msg.name, msg.position):
+            if math.isfinite(v):
+                self._joints[n] = float(v)
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data:
+            if not self._state.estop:
+                self.get_logger().error('EMERGENCY STOP latched (vla/estop); call vla/reset_estop to clear')
+            self._state = latch_estop(self._state)
+            self._decide_and_publish()
+        else:
+            self.get_logger().info('vla/estop false ignored: only the vla/reset_estop service clears the latch',
+                                   throttle_duration_sec=5.0)
+
+    def _on_reset_estop(self, request, response):
+        was = self._state.estop
+        self._state = reset_estop(self._state)
+        response.success = True
+        response.message = (f'e-stop cleared; motion resumes after {self.params.release_count} good proposals'
+                            if was else 'no e-stop was latched')
+        self.get_logger().warning(response.message)
+        return response
+
+    def _on_trigger_estop(self, request, response):
+        self._state = latch_estop(self._state)
+        self.get_logger().error('EMERGENCY STOP latched (vla/trigger_estop); call vla/reset_estop to clear')
+        self._decide_and_publish()
+        response.success, response.message = True, 'e-stop latched'
+        return response
+
+    # -- decisions ------------------------------------------------------------------------------------
+    def _on_watchdog(self) -> None:
+        # proposals drive the output; when they stop arriving this timer keeps the stream going
+        if time.monotonic() - self._last_event_publish > 1.5 * self._period:
+            self._decide_and_publish()
+
+    def _decide_and_publish(self) -> None:
+        now = self._now()
+        t0 = time.perf_counter()
+        sensors = SensorSnapshot(sources=dict(self._readings), required=self._required)
+        decision, self._state = step(self._state, self._proposal, sensors, self._joints, self.params, now)
+        self._cost.add(time.perf_counter() - t0)
+        self._rate.tick(time.monotonic())
+        self._counts['decisions'] += 1
+        if decision.state >= GateStatus.STOP:
+            self._counts['blocked'] += 1
+        stamp = self.get_clock().now().to_msg()
+
+        cmd = Twist()
+        cmd.linear.x, cmd.linear.y, cmd.linear.z, cmd.angular.x, cmd.angular.y, cmd.angular.z = decision.twist
+        self._cmd_pub.publish(cmd)
+        if decision.joint_names:
+            js = JointState(name=list(decision.joint_names), position=list(decision.joint_positions))
+            js.header.stamp = stamp
+            self._joint_pub.publish(js)
+
+        st = SafetyStatus()
+        st.header.stamp = stamp
+        st.header.frame_id = self._node_p['base_frame']
+        st.state = int(decision.state)
+        st.reasons = list(decision.reasons)
+        st.message = decision.message
+        st.confidence = float(decision.confidence)
+        st.nearest_obstacle_distance = float(decision.nearest_obstacle_distance)
+        st.time_since_last_proposal = float(decision.time_since_last_proposal)
+        st.proposal_sequence = int(decision.proposal_sequence)
+        if self._proposal_stamp is not None and decision.proposal_sequence:
+            st.proposal_stamp = self._proposal_stamp
+        self._status_pub.publish(st)
+        if self._last is None or self._last.state != decision.state or self._last.reasons != decision.reasons:
+            if decision.state <= GateStatus.SLOWDOWN:
+                self.get_logger().info(decision.message)
+            else:
+                self.get_logger().warning(decision.message)
+        self._last = decision
+
+    def _publish_diagnostics(self) -> None:
+        d = self._last
+        values = {'state': _STATE_NAMES[int(d.state)] if d else 'none', 'reasons': ','.join(d.reasons) if d else '',
+                  'output_rate_hz': self._rate.rate_hz, 'decision_cost_p50_ms': self._cost.percentile(50) * 1e3,
+                  'decision_cost_p99_ms': self._cost.percentile(99) * 1e3, **self._counts,
+                  'estop_latched': self._state.estop,
+                  'sources': ','.join(f'{k}:{self._now() - r.received_time:.2f}s' for k, r in self._readings.items()
+                                      if r.received_time is not None)}
+        if d is None:
+            level, msg = diagnostics.WARN, 'no decision yet'
+        elif d.state == GateStatus.ESTOP:
+            level, msg = diagnostics.ERROR, 'emergency stop latched'
+        elif d.state == GateStatus.STOP:
+            level, msg = diagnostics.WARN, f'robot stopped: {d.message}'
+        else:
+            level, msg = diagnostics.OK, d.message
+        self._diag.publish(level, msg, values)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    executor = SingleThreadedExecutor()
+    try:
+        node = SafetyNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
