@@ -1,4 +1,4 @@
-"""Unit tests of vla_inference.image_conversion (no ROS graph needed)."""
+"""Unit tests of vla_common.image_conversion (no ROS graph needed)."""
 import array
 import io
 from types import SimpleNamespace
@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vla_inference import image_conversion as ic
-from vla_inference.image_conversion import (
+from vla_common import image_conversion as ic
+from vla_common.image_conversion import (
     SUPPORTED_ENCODINGS, DecodedImage, ImageDecodeError, decode_compressed, decode_image,
     encode_image, image_msg_to_depth, image_msg_to_rgb, resize_rgb)
 

@@ -1,4 +1,6 @@
-"""ROS 2 helpers shared by the VLA suite's nodes.
+"""Helpers shared by the VLA suite's nodes.
 
-stats: plain Python (no ROS). params, diagnostics, qos: thin rclpy helpers.
+Plain Python (no rclpy): stats (rolling percentiles, rate meter), image_conversion
+(sensor_msgs/Image <-> numpy, every ROS encoding the suite takes, strict validation).
+Thin rclpy helpers: params (typed parameters with ranges), diagnostics (/diagnostics), qos.
 """

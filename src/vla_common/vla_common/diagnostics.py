@@ -23,7 +23,8 @@ class DiagnosticsPublisher:
         self._hw = hardware_id or node.get_fully_qualified_name()
 
     def publish(self, level: int, message: str, values: dict) -> None:
-        status = DiagnosticStatus(level=bytes([level]), name=self._name, message=message,
+        status = DiagnosticStatus(level=level if isinstance(level, bytes) else bytes([level]), name=self._name,
+                                  message=message,
                                   hardware_id=self._hw)
         status.values = [KeyValue(key=str(k), value=_fmt(v)) for k, v in values.items()]
         arr = DiagnosticArray()

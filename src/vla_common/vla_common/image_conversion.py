@@ -37,7 +37,7 @@ returned are fresh, C-contiguous and writable: they never alias the message buff
 ``image_msg_to_rgb`` decodes with this module; if cv_bridge is importable it is used only
 as a fallback for encodings this module does not know (bayer, yuv422, ...).
 
-Cost per 640x480 frame, measured with ``python -m vla_inference.image_conversion`` on one
+Cost per 640x480 frame, measured with ``python -m vla_common.image_conversion`` on one
 core of a 2-core AMD EPYC VM (NumPy 1.26, Pillow 13): decode bgr8 ~0.6 ms (rgb8 0.03 ms);
 resize to 224x224 ~1.7 ms bilinear / ~0.2 ms nearest, to 96x96 ~1.2 ms / ~0.04 ms.
 Bilinear goes through Pillow, which widens its filter when shrinking (antialiased, no
@@ -457,7 +457,7 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
 
 
 def _benchmark(number: int = 50, repeat: int = 7) -> None:
-    """Print per-frame costs for 640x480 (``python -m vla_inference.image_conversion``)."""
+    """Print per-frame costs for 640x480 (``python -m vla_common.image_conversion``)."""
     import statistics
     import timeit
     rng = np.random.default_rng(0)

@@ -25,6 +25,8 @@ class ParamSpec:
     max: float | None = None
     choices: Sequence[str] = ()
     read_only: bool = False
+    #: for an empty-list default, the list type: 'double_array', 'string_array' or 'integer_array'
+    array_type: str = ''
 
     def check(self, value: Any) -> str | None:
         """Reason the value is not acceptable, or None."""
@@ -57,9 +59,17 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     values = {}
     for s in specs:
         if isinstance(s.default, (list, tuple)) and not s.default:
-            raise ValueError(f'{s.name}: an empty list default has no type; give one element')
-        p = node.declare_parameter(s.name, s.default, s.descriptor())
-        v = p.value
+            kinds = {'double_array': Parameter.Type.DOUBLE_ARRAY, 'string_array': Parameter.Type.STRING_ARRAY,
+                     'integer_array': Parameter.Type.INTEGER_ARRAY}
+            if s.array_type not in kinds:
+                raise ValueError(f'{s.name}: an empty list default needs array_type (one of {list(kinds)})')
+            p = node.declare_parameter(s.name, kinds[s.array_type], s.descriptor())
+            v = list(p.value) if p.value is not None else []
+        else:
+            p = node.declare_parameter(s.name, s.default, s.descriptor())
+            v = p.value
+        if isinstance(v, (list, tuple)) or type(v).__name__ == 'array':
+            v = list(v)
         if isinstance(s.default, float) and isinstance(v, int):
             v = float(v)
         reason = s.check(v)

@@ -1,0 +1,407 @@
+"""vla_inference: camera images + language commands in, VlaAction proposals out at a steady rate.
+
+Threads (why): the control timer must never wait for the policy, so the policy runs in an
+InferenceWorker thread of its own on the newest frame; the executor's callbacks only copy
+messages and publish. The action server's execute callback sleeps between feedbacks, so it
+sits in a reentrant group on a two-thread executor, apart from the control callbacks.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import rclpy
+from geometry_msgs.msg import Twist
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from vla_common import diagnostics
+from vla_common.params import ParamSpec, add_validation, declare_params
+from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
+from vla_common.stats import RateMeter, RollingWindow
+from vla_inference.action_scheduler import ActionScheduler, ActionSmoother, SchedulerParams
+from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
+from vla_inference.inference_worker import Context, Frame, InferenceResult, InferenceWorker, LatestSlot
+from vla_inference.instruction import InstructionError, clean_instruction
+from vla_interfaces.action import ExecuteInstruction
+from vla_interfaces.msg import SafetyStatus, VlaAction
+from vla_policy.embodiment import ZERO_TWIST, load_embodiment
+from vla_policy.registry import make_policy
+
+PARAMS = [
+    ParamSpec('policy', 'seed_vla', 'Policy: a registered name (see vla_policy.registry), '
+              "a 'module:Class' target, or a checkpoint directory", read_only=True),
+    ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
+              'a bundled name or a YAML path', read_only=True),
+    ParamSpec('control_rate_hz', 10.0, 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
+    ParamSpec('stale_image_timeout', 0.5, 'No action is published while the newest image arrived longer ago '
+              'than this, s', 0.01, 10.0),
+    ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
+              'instead of camera/image_raw', read_only=True),
+    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second; 0 = on every new frame',
+              0.0, 1000.0, read_only=True),
+    ParamSpec('max_action_age', 1.0, 'An action chunk computed from an image older than this is never '
+              'used, s', 0.01, 60.0, read_only=True),
+    ParamSpec('temporal_ensembling', False, 'Blend overlapping action chunks (ACT temporal ensembling)',
+              read_only=True),
+    ParamSpec('ensemble_coeff', 0.01, 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction',
+              0.0, 10.0, read_only=True),
+    ParamSpec('smoothing', 'none', 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
+              read_only=True),
+    ParamSpec('smoothing_window', 3, 'Moving-average window, actions', 1, 50, read_only=True),
+    ParamSpec('smoothing_alpha', 0.5, 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
+    ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
+              1, 100000),
+    ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
+    ParamSpec('torch_threads', 1, 'PyTorch intra-op threads for the policy (0 = leave as is)', 0, 64,
+              read_only=True),
+    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0, read_only=True),
+]
+
+
+class InferenceNode(Node):
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('vla_inference', **kwargs)
+        p = declare_params(self, PARAMS)
+        self._p = p
+        add_validation(self, PARAMS, on_change=self._on_param)
+        if p['torch_threads'] > 0:
+            try:
+                import torch
+                torch.set_num_threads(p['torch_threads'])
+            except ImportError:
+                pass
+
+        self.embodiment = load_embodiment(p['embodiment'])
+        self.policy = make_policy(p['policy'], self.embodiment)
+        self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
+                               f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
+
+        self._lock = threading.Lock()
+        self._instruction = ''
+        self._generation = 0
+        self._done_generation = -1
+        self._joints: dict[str, float] = {}
+        self._last_frame: Frame | None = None
+        self._sequence = 0
+        self._last_confidence = math.nan
+        self._safety_state = SafetyStatus.STOP
+        self._scheduler = ActionScheduler(SchedulerParams(
+            max_action_age=p['max_action_age'],
+            temporal_ensembling=p['temporal_ensembling'],
+            ensemble_coeff=p['ensemble_coeff']))
+        self._smoother = ActionSmoother(kind=p['smoothing'], window=p['smoothing_window'],
+                                        alpha=p['smoothing_alpha'])
+        # statistics for /diagnostics
+        self._stats = dict(frames_received=0, frames_skipped=0, frames_rejected=0, inferences=0,
+                           policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
+                           published=0, commands_rejected=0)
+        self._latency = RollingWindow(200)
+        self._rate = RateMeter(100)
+        self._last_error = ''
+        self._no_action_reason = 'no image yet'
+
+        control = MutuallyExclusiveCallbackGroup()
+        self._slot = LatestSlot()
+        if p['use_compressed']:
+            self.create_subscription(CompressedImage, 'camera/image_raw/compressed', self._on_image, IMAGE_QOS,
+                                     callback_group=control)
+        else:
+            self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS, callback_group=control)
+        self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS, callback_group=control)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS,
+                                 callback_group=control)
+        self.create_subscription(SafetyStatus, 'vla/safety_status', self._on_safety_status, RELIABLE_QOS,
+                                 callback_group=control)
+        self._action_pub = self.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
+        self._twist_pub = self.create_publisher(Twist, 'vla/cmd_vel', RELIABLE_QOS)
+        self._joint_pub = self.create_publisher(JointState, 'vla/joint_command', RELIABLE_QOS)
+        self.create_service(Trigger, 'vla/stop', self._on_stop, callback_group=control)
+        self._diag = diagnostics.DiagnosticsPublisher(self, 'inference', hardware_id=self.policy.name)
+        self._action_server = ActionServer(
+            self, ExecuteInstruction, 'vla/execute', execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+
+        self._worker = InferenceWorker(
+            self.policy, self._slot, self._decode, self._worker_context, self._on_result, self._on_worker_error,
+            min_period=1.0 / p['max_inference_rate_hz'] if p['max_inference_rate_hz'] > 0 else 0.0)
+        self._worker.start()
+        self.create_timer(1.0 / p['control_rate_hz'], self._on_tick, callback_group=control)
+        self.create_timer(p['diagnostics_period'], self._publish_diagnostics, callback_group=control)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, msg) -> None:
+        now = self._now()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        # A camera stamped with another clock (or not at all) would break latency compensation:
+        # fall back to the arrival time.
+        if stamp <= 0.0 or abs(now - stamp) > 1.0:
+            stamp = now
+        frame = Frame(msg, stamp, now)
+        with self._lock:
+            self._last_frame = frame
+            self._stats['frames_received'] += 1
+            if self._slot.put(frame):
+                self._stats['frames_skipped'] += 1
+
+    def _decode(self, frame: Frame):
+        msg = frame.msg
+        if isinstance(msg, CompressedImage):
+            return decode_compressed(msg.format, msg.data)
+        return image_msg_to_rgb(msg)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        if len(msg.name) != len(msg.position):
+            self.get_logger().warning('joint_states with name/position of different lengths ignored',
+                                   throttle_duration_sec=5.0)
+            return
+        joints = {n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)}
+        with self._lock:
+            self._joints.update(joints)
+
+    def _on_safety_status(self, msg: SafetyStatus) -> None:
+        self._safety_state = msg.state
+
+    def _on_command(self, msg: String) -> None:
+        try:
+            text = clean_instruction(msg.data, self._p['max_instruction_length'])
+        except InstructionError as exc:
+            with self._lock:
+                self._stats['commands_rejected'] += 1
+            self.get_logger().error(f'command rejected, stopping: {exc}')
+            self._set_instruction('')
+            return
+        self.get_logger().info(f"new instruction: '{text}'" if text else 'empty command: stopping')
+        self._set_instruction(text)
+
+    def _set_instruction(self, text: str) -> int:
+        with self._lock:
+            self._instruction = text
+            self._generation += 1
+            self._scheduler.reset()
+            self._smoother.reset()
+            return self._generation
+
+    def _on_stop(self, request, response):
+        self._set_instruction('')
+        response.success = True
+        response.message = 'instruction cleared; the robot is told to stand still'
+        self.get_logger().info('stop requested: instruction cleared')
+        return response
+
+    def _on_param(self, name, value) -> None:
+        self._p[name] = value
+
+    # -- worker callbacks (worker thread) -----------------------------------------------------
+    def _worker_context(self) -> Context | None:
+        with self._lock:
+            if not self._instruction:
+                return None
+            return Context(self._instruction, self._generation, dict(self._joints))
+
+    def _on_result(self, r: InferenceResult) -> None:
+        with self._lock:
+            if r.generation != self._generation:
+                return  # computed for an instruction that has since changed
+            self._stats['inferences'] += 1
+            self._latency.add(r.inference_time)
+            out = r.output
+            try:
+                self._scheduler.add_chunk(out.actions, out.confidence, r.frame_stamp, out.step_dt,
+                                          meta=(r.inference_time, r.instruction))
+            except ValueError as exc:  # wrong action dimension, confidence outside 0..1, ...
+                self._stats['policy_errors'] += 1
+                self._last_error = f'policy output rejected: {exc}'
+                self.get_logger().error(self._last_error, throttle_duration_sec=2.0)
+                return
+            if out.done:
+                self._done_generation = r.generation
+        if out.done:
+            self.get_logger().info(f"policy reports '{r.instruction}' done")
+
+    def _on_worker_error(self, kind: str, message: str) -> None:
+        key = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}.get(kind, 'policy_errors')
+        with self._lock:
+            self._stats[key] += 1
+            self._last_error = f'{kind}: {message}'
+        self.get_logger().error(f'{kind} error, no action from this frame: {message}', throttle_duration_sec=2.0)
+
+    # -- control loop -----------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        now = self._now()
+        self._rate.tick(time.monotonic())
+        with self._lock:
+            self._stats['ticks'] += 1
+            frame = self._last_frame
+            if frame is None or now - frame.received > self._p['stale_image_timeout']:
+                self._stats['ticks_stale'] += 1
+                self._no_action_reason = ('no image received yet' if frame is None else
+                                          f'newest image is {now - frame.received:.2f} s old')
+                return
+            if self._done_generation == self._generation and self._instruction:
+                # the policy finished the instruction: stand still until the next one
+                self._instruction = ''
+                self._generation += 1
+                self._scheduler.reset()
+                self._smoother.reset()
+            instruction = self._instruction
+            if not instruction:
+                action = None
+            else:
+                action = self._scheduler.action_at(now)
+                if action is None:
+                    self._stats['ticks_no_action'] += 1
+                    self._no_action_reason = 'waiting for the policy' if self._stats['inferences'] == 0 \
+                        else 'no fresh action chunk (policy slower than max_action_age?)'
+                    return
+                vector = self._smoother(action.action)
+                if vector is None:   # cannot happen for finite chunks; never publish a non-finite action
+                    return
+            self._sequence += 1
+            seq = self._sequence
+            self._stats['published'] += 1
+            self._no_action_reason = ''
+        if action is None:  # idle: stand still, hold the posture
+            self._publish(frame.stamp, '', ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1)
+            return
+        cmd = self.embodiment.decode(vector)
+        inference_time, _ = action.meta
+        self._last_confidence = action.confidence
+        self._publish(action.stamp, instruction, cmd.twist, cmd.joint_names, cmd.joint_positions,
+                      action.confidence, inference_time, seq, action.chunk_index, action.chunk_length)
+
+    def _publish(self, stamp: float, instruction, twist, joint_names, joint_positions, confidence,
+                 inference_time, seq, chunk_index, chunk_length) -> None:
+        msg = VlaAction()
+        sec = int(stamp)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, int((stamp - sec) * 1e9)
+        msg.header.frame_id = self._p['base_frame']
+        msg.instruction = instruction
+        t = msg.twist
+        t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = (float(v) for v in twist)
+        msg.joint_targets.header = msg.header
+        msg.joint_targets.name = list(joint_names)
+        msg.joint_targets.position = [float(v) for v in joint_positions]
+        msg.confidence = float(confidence)
+        msg.inference_time = float(inference_time)
+        msg.policy_name = self.policy.name
+        msg.sequence = seq
+        msg.chunk_index = int(chunk_index)
+        msg.chunk_length = int(chunk_length)
+        self._action_pub.publish(msg)
+        self._twist_pub.publish(msg.twist)
+        if joint_names:
+            self._joint_pub.publish(msg.joint_targets)
+
+    # -- action server ------------------------------------------------------------------------------
+    def _on_goal(self, goal) -> GoalResponse:
+        try:
+            clean_instruction(goal.instruction, self._p['max_instruction_length'])
+        except InstructionError as exc:
+            self.get_logger().error(f'goal rejected: {exc}')
+            return GoalResponse.REJECT
+        if not (goal.timeout >= 0.0 and math.isfinite(goal.timeout)):
+            self.get_logger().error(f'goal rejected: timeout {goal.timeout} is not a non-negative number')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle):
+        goal = goal_handle.request
+        text = clean_instruction(goal.instruction, self._p['max_instruction_length'])
+        generation = self._set_instruction(text)
+        self.get_logger().info(f"goal accepted: '{text}' (timeout {goal.timeout:.1f} s)")
+        start = time.monotonic()
+        result = ExecuteInstruction.Result()
+        feedback = ExecuteInstruction.Feedback()
+        while rclpy.ok():
+            elapsed = time.monotonic() - start
+            with self._lock:
+                preempted = self._generation != generation and self._done_generation != generation
+                done = self._done_generation == generation
+            if goal_handle.is_cancel_requested:
+                self._set_instruction('')
+                goal_handle.canceled()
+                result.success, result.message = False, 'canceled: the robot is told to stand still'
+                break
+            if done:
+                goal_handle.succeed()
+                result.success, result.message = True, 'the policy reports the instruction done'
+                break
+            if preempted:
+                goal_handle.abort()
+                result.success, result.message = False, 'preempted by a newer instruction'
+                break
+            if self._safety_state == SafetyStatus.ESTOP:
+                self._set_instruction('')
+                goal_handle.abort()
+                result.success, result.message = False, 'emergency stop latched'
+                break
+            if goal.timeout > 0.0 and elapsed >= goal.timeout:
+                self._set_instruction('')
+                stopped = self._safety_state >= SafetyStatus.STOP
+                result.success = not stopped
+                result.message = ('timeout reached while executing' if not stopped else
+                                  'timeout reached while the safety node was stopping the robot')
+                (goal_handle.succeed if result.success else goal_handle.abort)()
+                break
+            feedback.confidence = float(self._last_confidence) if math.isfinite(self._last_confidence) else 0.0
+            feedback.elapsed = float(elapsed)
+            feedback.safety_state = int(self._safety_state)
+            goal_handle.publish_feedback(feedback)
+            time.sleep(0.1)
+        result.final_state = int(self._safety_state)
+        return result
+
+    # -- diagnostics ------------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            s = dict(self._stats)
+            reason, err, instr = self._no_action_reason, self._last_error, self._instruction
+        rate = self._rate.rate_hz
+        values = {'instruction': instr or '(idle)', 'policy': self.policy.name,
+                  'control_rate_hz': rate, 'control_period_p99_s': self._rate.period_p99,
+                  'inference_latency_p50_s': self._latency.percentile(50),
+                  'inference_latency_p99_s': self._latency.percentile(99), **s, 'last_error': err}
+        if reason:
+            level, message = diagnostics.WARN, f'no action published: {reason}'
+        elif abs(rate - self._p['control_rate_hz']) > 0.1 * self._p['control_rate_hz']:
+            level, message = diagnostics.WARN, f'control rate {rate:.1f} Hz off target'
+        else:
+            level, message = diagnostics.OK, 'publishing actions' if instr else 'idle'
+        self._diag.publish(level, message, values)
+
+    def destroy_node(self) -> None:
+        self._worker.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    executor = MultiThreadedExecutor(num_threads=2)
+    try:
+        node = InferenceNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
