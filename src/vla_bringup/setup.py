@@ -24,5 +24,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'vla_launch = vla_bringup.launcher:main',
+        'synthetic_camera = vla_bringup.synthetic_camera:main',
+        'vla_benchmark = vla_bringup.benchmark:main',
     ]},
 )

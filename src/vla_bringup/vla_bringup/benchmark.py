@@ -1,0 +1,289 @@
+"""vla_benchmark: measure the runtime core on this machine and print the figures.
+
+    vla_benchmark                 # all parts (about 2.5 minutes)
+    vla_benchmark --skip-flood    # without the 60 s 1080p memory flood
+
+Parts:
+  policy      policy latency p50/p99 of the configured policy on a 640x480 frame (in process)
+  gate        safety gate cost per decision p99 with a 720-point scan (in process)
+  pipeline    inference + safety nodes as processes, a 640x480 rgb8 camera at 30 Hz in another
+              process: frames received by the inference node / published, control-loop rate and
+              p99 period jitter (vla/action arrival times), image stamp -> gated command latency
+              p50/p99 (SafetyStatus.header.stamp - proposal_stamp)
+  flood       memory (RSS) of the inference node during a 100 Hz 1920x1080 image flood
+Results go to stdout and, as JSON, to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _percentiles(values, qs=(50, 99)) -> dict:
+    from vla_common.stats import percentiles
+    return percentiles(values, qs)
+
+
+def bench_policy(policy_spec: str, embodiment: str, calls: int = 200) -> dict:
+    import torch
+    from vla_policy.core import Observation
+    from vla_policy.embodiment import load_embodiment
+    from vla_policy.registry import make_policy
+    torch.set_num_threads(1)
+    policy = make_policy(policy_spec, load_embodiment(embodiment))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+    obs = Observation(image=img, instruction='walk to the red box', joint_positions={}, stamp=0.0)
+    for _ in range(10):
+        policy.infer(obs)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        policy.infer(obs)
+        times.append(time.perf_counter() - t0)
+    return {'policy': policy.name, 'calls': calls, **{k: v * 1e3 for k, v in _percentiles(times).items()}}
+
+
+def bench_gate(decisions: int = 2000) -> dict:
+    from vla_safety import benchmark_gate
+    times = benchmark_gate(decisions)
+    return {'decisions': decisions, 'scan_points': 720,
+            **{k: v * 1e3 for k, v in _percentiles(times, (50, 99, 99.9)).items()}}
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        text = Path(f'/proc/{pid}/status').read_text()
+    except OSError:
+        return math.nan
+    m = re.search(r'VmRSS:\s+(\d+) kB', text)
+    return int(m.group(1)) / 1024 if m else math.nan
+
+
+class _Observer:
+    """In-process node: records vla/action, SafetyStatus and the inference node's diagnostics,
+    publishes an obstacle-free scan and joint states so the safety node has fresh sensors."""
+
+    def __init__(self, domain_id: int) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from sensor_msgs.msg import JointState, LaserScan
+        from std_msgs.msg import String
+
+        from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
+        from vla_interfaces.msg import SafetyStatus, VlaAction
+        self.ctx = Context()
+        rclpy.init(context=self.ctx, domain_id=domain_id)
+        self.node = n = Node('vla_benchmark', context=self.ctx)
+        self.ex = SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(n)
+        self.action_times: list[float] = []
+        self.latencies: list[float] = []
+        self.diag: dict[str, str] = {}
+        self._last_seq = 0
+        self.recording = False
+        n.create_subscription(VlaAction, 'vla/action', self._on_action, RELIABLE_QOS)
+        n.create_subscription(SafetyStatus, 'vla/safety_status', self._on_status, RELIABLE_QOS)
+        n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.cmd = n.create_publisher(String, 'vla/command', COMMAND_QOS)
+        scan_pub = n.create_publisher(LaserScan, 'scan', SENSOR_QOS)
+        joint_pub = n.create_publisher(JointState, 'joint_states', SENSOR_QOS)
+
+        def scan():
+            m = LaserScan(angle_min=-math.pi, angle_max=math.pi, angle_increment=2 * math.pi / 720,
+                          range_min=0.05, range_max=10.0, ranges=[math.inf] * 720)
+            m.header.stamp = n.get_clock().now().to_msg()
+            m.header.frame_id = 'laser'
+            scan_pub.publish(m)
+
+        def joints():
+            m = JointState(name=['head_pan_joint'], position=[0.0])
+            m.header.stamp = n.get_clock().now().to_msg()
+            joint_pub.publish(m)
+        n.create_timer(0.05, scan)
+        n.create_timer(0.02, joints)
+        self._run = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while self._run:
+            self.ex.spin_once(timeout_sec=0.05)
+
+    def _on_action(self, msg):
+        if self.recording:
+            self.action_times.append(time.monotonic())
+
+    def _on_status(self, msg):
+        if self.recording and msg.proposal_sequence and msg.proposal_sequence != self._last_seq:
+            self._last_seq = msg.proposal_sequence
+            ps = msg.proposal_stamp.sec + msg.proposal_stamp.nanosec * 1e-9
+            hs = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            if ps > 0:
+                self.latencies.append(hs - ps)
+
+    def _on_diag(self, msg):
+        for st in msg.status:
+            if st.name.startswith('vla_inference'):
+                self.diag = {kv.key: kv.value for kv in st.values}
+
+    def command(self, text: str):
+        from std_msgs.msg import String
+        self.cmd.publish(String(data=text))
+
+    def close(self):
+        import rclpy
+        self._run = False
+        self._thread.join(2)
+        self.ex.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def _wait(pred, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rate=30.0) -> dict:
+    from vla_bringup.launcher import Suite
+    domain = random.randint(100, 200)
+    suite = Suite({'policy': policy_spec}, safety={'confidence_threshold': 0.0}, domain_id=domain, quiet=True)
+    obs = _Observer(domain)
+    try:
+        suite.start()
+        obs.command('walk forward')
+        n_frames = int(duration * rate)
+        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',
+                                             '-p', f'width:={width}', '-p', f'height:={height}',
+                                             '-p', f'rate_hz:={rate}', '-p', f'max_frames:={n_frames}'])
+        if not _wait(lambda: 'frames_received' in obs.diag and int(obs.diag['frames_received']) > 0, 30):
+            raise RuntimeError('the inference node received no frame within 30 s')
+        time.sleep(2.0)                    # settle
+        obs.recording = True
+        cam_output_wait = duration + 10
+        cam.wait(cam_output_wait)
+        obs.recording = False
+        time.sleep(2.5)                    # let the last diagnostics arrive
+        received = int(obs.diag.get('frames_received', 0))
+        t = np.diff(np.asarray(obs.action_times))
+        rate_hz = 1.0 / t.mean() if t.size else math.nan
+        jitter = np.abs(t - 0.1) if t.size else np.array([math.nan])
+        lat = _percentiles(obs.latencies)
+        return {'camera': f'{width}x{height} rgb8 @ {rate:g} Hz', 'frames_published': n_frames,
+                'frames_received': received, 'frames_received_pct': 100.0 * received / n_frames,
+                'control_rate_hz': rate_hz, 'control_rate_error_pct': 100 * abs(rate_hz - 10.0) / 10.0,
+                'period_jitter_p99_ms': float(np.percentile(jitter, 99) * 1e3),
+                'e2e_latency_p50_ms': lat['p50'] * 1e3, 'e2e_latency_p99_ms': lat['p99'] * 1e3,
+                'e2e_samples': len(obs.latencies),
+                'inference_latency_p50_ms': float(obs.diag.get('inference_latency_p50_s', 'nan')) * 1e3,
+                'inference_latency_p99_ms': float(obs.diag.get('inference_latency_p99_s', 'nan')) * 1e3}
+    finally:
+        obs.close()
+        suite.stop()
+
+
+def bench_flood(policy_spec: str, duration: float = 60.0) -> dict:
+    from vla_bringup.launcher import Suite
+    domain = random.randint(100, 200)
+    suite = Suite({'policy': policy_spec}, domain_id=domain, quiet=True)
+    obs = _Observer(domain)
+    try:
+        suite.start('vla_inference')
+        obs.command('walk forward')
+        pid = suite.procs['vla_inference'].pid
+        time.sleep(6.0)                     # imports, policy load
+        rss0 = _rss_mb(pid)
+        n = int(duration * 100)
+        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',
+                                             '-p', 'width:=1920', '-p', 'height:=1080', '-p', 'rate_hz:=100.0',
+                                             '-p', f'max_frames:={n}'])
+        samples = []
+        t0 = time.monotonic()
+        while cam.poll() is None and time.monotonic() - t0 < duration + 30:
+            samples.append(_rss_mb(pid))
+            time.sleep(1.0)
+        elapsed = time.monotonic() - t0
+        time.sleep(2.5)
+        alive = suite.alive('vla_inference')
+        received = int(obs.diag.get('frames_received', 0))
+        return {'flood': '1920x1080 rgb8 @ 100 Hz requested', 'seconds': elapsed,
+                'frames_published': n, 'achieved_publish_rate_hz': n / elapsed,
+                'frames_received': received, 'rss_start_mb': rss0, 'rss_max_mb': float(np.nanmax(samples)),
+                'rss_end_mb': samples[-1] if samples else math.nan,
+                'rss_growth_mb': (samples[-1] - rss0) if samples else math.nan,
+                'node_alive_after': alive}
+    finally:
+        obs.close()
+        suite.stop()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='vla_benchmark', description=__doc__.split('\n')[0])
+    ap.add_argument('--policy', default='', help="policy spec ('' = the inference params file's default)")
+    ap.add_argument('--embodiment', default='vla_humanoid')
+    ap.add_argument('--duration', type=float, default=30.0, help='pipeline measurement, s')
+    ap.add_argument('--flood-duration', type=float, default=60.0)
+    ap.add_argument('--skip-flood', action='store_true')
+    ap.add_argument('--out', default='out/benchmark.json')
+    a = ap.parse_args(argv)
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    from vla_bringup.stack import middleware_env
+    os.environ.update({k: v for k, v in middleware_env().items() if k not in os.environ})
+    spec = a.policy or _default_policy()
+    results = {}
+    print(f'== policy latency ({spec}, 640x480 input, 1 thread)', flush=True)
+    results['policy'] = r = bench_policy(spec, a.embodiment)
+    print(f"   p50 {r['p50']:.2f} ms   p99 {r['p99']:.2f} ms   over {r['calls']} calls", flush=True)
+    print('== safety gate cost per decision (720-point scan)', flush=True)
+    results['gate'] = r = bench_gate()
+    print(f"   p50 {r['p50']:.3f} ms   p99 {r['p99']:.3f} ms   p99.9 {r['p99.9']:.3f} ms", flush=True)
+    print(f'== pipeline ({a.duration:g} s, camera 640x480 rgb8 @ 30 Hz)', flush=True)
+    results['pipeline'] = r = bench_pipeline(spec, a.duration)
+    print(f"   frames received {r['frames_received']}/{r['frames_published']} ({r['frames_received_pct']:.1f} %)\n"
+          f"   control rate {r['control_rate_hz']:.3f} Hz (error {r['control_rate_error_pct']:.2f} %), "
+          f"p99 period jitter {r['period_jitter_p99_ms']:.2f} ms\n"
+          f"   image -> gated command latency p50 {r['e2e_latency_p50_ms']:.1f} ms  p99 "
+          f"{r['e2e_latency_p99_ms']:.1f} ms ({r['e2e_samples']} samples)\n"
+          f"   inference latency in the node p50 {r['inference_latency_p50_ms']:.1f} ms  "
+          f"p99 {r['inference_latency_p99_ms']:.1f} ms", flush=True)
+    if not a.skip_flood:
+        print(f'== memory under a 1920x1080 @ 100 Hz flood ({a.flood_duration:g} s)', flush=True)
+        results['flood'] = r = bench_flood(spec, a.flood_duration)
+        print(f"   published {r['frames_published']} frames at {r['achieved_publish_rate_hz']:.1f} Hz, "
+              f"received {r['frames_received']}\n"
+              f"   inference node RSS {r['rss_start_mb']:.0f} MB -> max {r['rss_max_mb']:.0f} MB, "
+              f"end {r['rss_end_mb']:.0f} MB (growth {r['rss_growth_mb']:+.1f} MB), "
+              f"alive: {r['node_alive_after']}", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(results, indent=2))
+    print(f'results written to {a.out}')
+    return 0
+
+
+def _default_policy() -> str:
+    import yaml
+    from vla_bringup.stack import share_dir
+    data = yaml.safe_load((share_dir('vla_inference') / 'config' / 'inference_node.yaml').read_text())
+    return data['vla_inference']['ros__parameters']['policy']
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""vla_launch: start the VLA nodes as processes, without `ros2 launch`.
+
+Reads the same node description (stack.py) and parameter files as the launch files, so a
+venv with ROS 2 from PyPI wheels (no `launch` package) runs exactly what `ros2 launch
+vla_bringup robot.launch.py` runs. Output lines are prefixed with the node name; Ctrl-C stops
+every node (SIGINT, then SIGTERM after a grace period).
+
+    vla_launch policy:=keyword cmd_vel_topic:=/robot/cmd_vel
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from vla_bringup.stack import SUITE_ARGUMENTS, NodeSpec, middleware_env, ros_args, suite_nodes
+
+
+class ProcessGroup:
+    """Child processes with prefixed output; stopping one stops all."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self._quiet = quiet
+
+    def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+        full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
+                                text=True, bufsize=1, start_new_session=True)
+        self.procs.append((name, proc))
+        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+        return proc
+
+    def start_node(self, spec: NodeSpec, env: dict | None = None) -> subprocess.Popen:
+        argv = [sys.executable, '-m', spec.module] + ros_args(spec)
+        return self.start(spec.name, argv, env)
+
+    def _pump(self, name: str, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            if not self._quiet:
+                sys.stdout.write(f'[{name}] {line}')
+        proc.stdout.close()
+
+    def failed(self) -> list[tuple[str, int]]:
+        return [(n, p.returncode) for n, p in self.procs if p.poll() is not None and p.returncode != 0]
+
+    def stop(self, grace: float = 5.0) -> None:
+        for _, p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + grace
+        for _, p in self.procs:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+class Suite:
+    """The suite's nodes as child processes on one ROS domain, configured like the launch files.
+
+    ``inference`` / ``safety`` override parameters of those nodes; ``domain_id`` isolates the
+    graph (tests, benchmarks). Used by the launcher, the demo, the benchmark and the tests.
+    """
+
+    def __init__(self, args: dict | None = None, inference: dict | None = None, safety: dict | None = None,
+                 domain_id: int | None = None, quiet: bool = False) -> None:
+        self.env = middleware_env()
+        if domain_id is not None:
+            self.env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+        overrides = {'vla_inference': inference or {}, 'vla_safety': safety or {}}
+        self.specs = {s.name: NodeSpec(s.package, s.executable, s.module, s.name, s.params_files,
+                                       {**s.parameters, **overrides.get(s.name, {})}, s.remappings)
+                      for s in suite_nodes(args or {})}
+        self.group = ProcessGroup(quiet=quiet)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str | None = None) -> None:
+        for n, spec in self.specs.items():
+            if name is None or n == name:
+                self.procs[n] = self.group.start_node(spec, self.env)
+
+    def start_process(self, name: str, argv: list[str]) -> subprocess.Popen:
+        """Another process on the same domain and middleware settings (a simulator, a camera)."""
+        self.procs[name] = self.group.start(name, argv, self.env)
+        return self.procs[name]
+
+    def kill(self, name: str) -> float:
+        """SIGKILL one process (a crash: no goodbye); returns the monotonic time of the kill."""
+        p = self.procs[name]
+        t = time.monotonic()
+        p.kill()
+        p.wait()
+        return t
+
+    def alive(self, name: str) -> bool:
+        return self.procs[name].poll() is None
+
+    def stop(self) -> None:
+        self.group.stop()
+
+
+def parse_launch_args(argv: list[str]) -> dict[str, str]:
+    """`name:=value` pairs, as `ros2 launch` takes them."""
+    out = {}
+    for item in argv:
+        name, sep, value = item.partition(':=')
+        if not sep or name not in SUITE_ARGUMENTS:
+            raise SystemExit(f"vla_launch: '{item}' is not name:=value with one of: {', '.join(SUITE_ARGUMENTS)}")
+        out[name] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    epilog = '\n'.join(f'  {k}:=  (default {d!r}) {h}' for k, (d, h) in SUITE_ARGUMENTS.items())
+    parser = argparse.ArgumentParser(prog='vla_launch', description=__doc__.split('\n')[0],
+                                     epilog='launch arguments:\n' + epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('launch_args', nargs='*', help='name:=value launch arguments')
+    ns = parser.parse_args(argv)
+    suite = Suite(parse_launch_args(ns.launch_args))
+    suite.start()
+    group = suite.group
+    try:
+        while not group.failed() and any(p.poll() is None for _, p in group.procs):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        group.stop()
+    failed = group.failed()
+    for name, rc in failed:
+        print(f'[vla_launch] {name} exited with code {rc}', file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The VLA node set, described once for the launch files and for the launcher.
+
+Plain Python: `launch/*.launch.py` turn these NodeSpecs into launch_ros Nodes where
+`launch` is installed; `vla_launch` (launcher.py) starts the same nodes as processes where
+it is not (e.g. a venv with ROS 2 from PyPI wheels).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def share_dir(package: str) -> Path:
+    """Installed share directory of ``package`` (falls back to the source tree)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(package))
+    except Exception:  # noqa: BLE001 - not installed: use the source tree next to this package
+        return Path(__file__).resolve().parents[2] / package
+
+
+def fastdds_profile() -> Path:
+    """The Fast DDS profile with a 16 MiB shared-memory segment (README, "Transport")."""
+    return share_dir('vla_bringup') / 'config' / 'fastdds_shm.xml'
+
+
+def middleware_env() -> dict[str, str]:
+    """Environment that applies the suite's middleware profile (unless the user set one)."""
+    env = {}
+    if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
+        env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(fastdds_profile())
+    return env
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    package: str
+    executable: str
+    module: str                       # python -m <module> runs the same node without ros2 run
+    name: str
+    params_files: tuple[str, ...] = ()
+    parameters: dict = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+
+
+#: launch arguments shared by launch files and launcher: name -> (default, description)
+SUITE_ARGUMENTS = {
+    'policy': ('', 'Policy for vla_inference (registered name, module:Class or checkpoint dir); '
+                   "'' = the inference params file's value"),
+    'embodiment': ('', "Embodiment YAML or bundled name; '' = the params file's value"),
+    'inference_params': ('', "Params file of vla_inference; '' = vla_inference/config/inference_node.yaml"),
+    'safety_params': ('', "Params file of vla_safety; '' = vla_safety/config/safety_node.yaml"),
+    'use_sim_time': ('false', 'Use /clock (simulation)'),
+    'camera_topic': ('camera/image_raw', 'Camera image topic'),
+    'scan_topic': ('scan', 'LaserScan topic for the collision checks'),
+    'joint_states_topic': ('joint_states', 'Measured joint states'),
+    'cmd_vel_topic': ('cmd_vel', "Robot's base velocity command topic (gated Twist)"),
+    'joint_commands_topic': ('joint_commands', "Robot's joint position command topic (gated JointState)"),
+}
+
+
+def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
+    """vla_inference + vla_safety, with the remappings and parameters of ``args``
+    (keys of SUITE_ARGUMENTS; missing keys take their defaults)."""
+    a = {k: str(args.get(k, d)) for k, (d, _) in SUITE_ARGUMENTS.items()}
+    sim = a['use_sim_time'].lower() in ('1', 'true', 'yes')
+    inf_params = a['inference_params'] or str(share_dir('vla_inference') / 'config' / 'inference_node.yaml')
+    safety_params = a['safety_params'] or str(share_dir('vla_safety') / 'config' / 'safety_node.yaml')
+    inf_overrides: dict = {'use_sim_time': sim}
+    if a['policy']:
+        inf_overrides['policy'] = a['policy']
+    if a['embodiment']:
+        inf_overrides['embodiment'] = a['embodiment']
+    camera = a['camera_topic']
+    return [
+        NodeSpec('vla_inference', 'inference_node', 'vla_inference.inference_node', 'vla_inference',
+                 (inf_params,), inf_overrides,
+                 (('camera/image_raw', camera), ('camera/image_raw/compressed', camera + '/compressed'),
+                  ('joint_states', a['joint_states_topic']))),
+        NodeSpec('vla_safety', 'safety_node', 'vla_safety.safety_node', 'vla_safety',
+                 (safety_params,), {'use_sim_time': sim},
+                 (('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
+                  ('cmd_vel', a['cmd_vel_topic']), ('joint_commands', a['joint_commands_topic']))),
+    ]
+
+
+def ros_args(spec: NodeSpec) -> list[str]:
+    """Command-line `--ros-args` for ``spec`` (what launch_ros passes to a node)."""
+    out = ['--ros-args', '-r', f'__node:={spec.name}']
+    for f in spec.params_files:
+        out += ['--params-file', f]
+    for k, v in spec.parameters.items():
+        out += ['-p', f'{k}:={_param_literal(v)}']
+    for src, dst in spec.remappings:
+        if src != dst:
+            out += ['-r', f'{src}:={dst}']
+    return out
+
+
+def _param_literal(v) -> str:
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    return str(v)
