@@ -26,27 +26,27 @@ fi
 . "$venv/bin/activate"
 
 stamp="$venv/.vla-deps"
-want=$(cat "$repo/scripts/requirements-ros.txt" "$repo/scripts/requirements.txt" | sha1sum | cut -c1-12)-$torch_spec
+want=$(cat "$repo"/scripts/requirements*.txt | sha1sum | cut -c1-12)-$torch_spec
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing ROS 2 wheels, PyTorch ($torch_spec) and Python dependencies"
-  python -m pip install -q --upgrade pip
   torch_args=()
   [ -n "${TORCH_INDEX_URL:-}" ] && torch_args=(--extra-index-url "$TORCH_INDEX_URL")
   python -m pip install -q "${torch_args[@]}" "$torch_spec"
   python -m pip install -q -r "$repo/scripts/requirements-ros.txt" -r "$repo/scripts/requirements.txt" "$torch_spec"
-  # The message wheels' exported CMake targets name include directories of the machine
-  # they were built on (/opt/python/cpXY-cpXY/...). Point them at this interpreter.
-  py_inc=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-  np_inc=$(python -c 'import numpy; print(numpy.get_include())')
-  grep -rlE '/opt/python/cp[0-9]+-cp[0-9]+' "$venv"/share/*/cmake/ 2>/dev/null | while read -r f; do
-    sed -i -E \
-      -e "s#/opt/python/cp[0-9]+-cp[0-9]+/include/python[0-9.]+#$py_inc#g" \
-      -e "s#/opt/python/cp[0-9]+-cp[0-9]+/lib/python[0-9.]+/site-packages/numpy/_?core/include#$np_inc#g" "$f"
-  done
   echo "$want" > "$stamp"
 else
   log "dependencies up to date ($venv)"
 fi
+# The message wheels' exported CMake targets name include directories of the machine they
+# were built on (/opt/python/cpXY-cpXY/...). Point them at this interpreter and this numpy
+# (cheap and idempotent: it also follows a later numpy up- or downgrade).
+py_inc=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+np_inc=$(python -c 'import numpy; print(numpy.get_include())')
+grep -rlE 'numpy/_?core/include|/opt/python/cp' "$venv"/share/*/cmake/ 2>/dev/null | while read -r f; do
+  sed -i -E \
+    -e "s#[^;\" ]*/include/python3\.[0-9]+([;\" ])#$py_inc\1#g" \
+    -e "s#[^;\" ]*/numpy/_?core/include#$np_inc#g" "$f"
+done
 
 export AMENT_PREFIX_PATH="$venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="$venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
