@@ -1,0 +1,25 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'vla_description'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/urdf', glob('urdf/*.urdf')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='VLA suite maintainers',
+    maintainer_email='maintainers@vla-ros2.dev',
+    description='The VLA suite humanoid: a plain URDF (primitive geometry, real inertias, REP 103/105 frames) '
+                'and a helper that finds it.',
+    license='Apache-2.0',
+    extras_require={'test': ['pytest']},
+    entry_points={'console_scripts': []},
+)
