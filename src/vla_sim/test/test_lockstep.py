@@ -1,0 +1,146 @@
+"""The lockstep runner drives any vla_policy Policy; the scripted expert solves every task."""
+import numpy as np
+import pytest
+
+from vla_policy.core import Observation, Policy, PolicyOutput
+from vla_policy.embodiment import load_embodiment
+from vla_sim.expert import ScriptedExpert
+from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.tasks import TASKS, make_task
+from vla_sim.world import sample_world
+
+EMB = load_embodiment('vla_humanoid')
+
+
+class Recorder(Policy):
+    """A camera policy stand-in: records what it sees, returns a fixed physical command."""
+
+    name = 'recorder'
+
+    def __init__(self, twist=(0.0, 0.0, 0.0), joints=None, chunk=1, value=None) -> None:
+        self.twist, self.joints, self.chunk, self.value = twist, joints or {}, chunk, value
+        self.seen: list[Observation] = []
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def infer(self, obs: Observation) -> PolicyOutput:
+        self.seen.append(obs)
+        if self.value is not None:
+            a = np.full(EMB.action_dim, self.value, dtype=np.float32)
+        else:
+            vx, vy, wz = self.twist
+            joints = {'head_tilt_joint': 0.3, **self.joints}
+            for j in EMB.joint_names:
+                joints.setdefault(j, 0.0)
+            a = EMB.encode((vx, vy, 0, 0, 0, wz), joints)
+        return PolicyOutput(np.repeat(a[None], self.chunk, axis=0), confidence=0.5, step_dt=0.1)
+
+
+@pytest.fixture(scope='module')
+def expert(sim):
+    return ScriptedExpert(EMB, sim=sim)
+
+
+@pytest.mark.parametrize('task', list(TASKS))
+def test_expert_solves_every_task(sim, expert, task):
+    """A few seeded episodes per task here; `python -m vla_sim.benchmark` runs 50 (>= 98 % each)."""
+    for seed in (0, 1, 2):
+        r = run_episode(expert, task, seed, sim=sim)
+        assert r.success, f'{task} seed {seed}: "{r.instruction}" failed after {r.time:.1f} s'
+        assert r.time < r.time_limit and r.collisions == 0 and r.invalid_actions == 0
+        assert r.policy_calls == r.steps     # one inference per control step
+
+
+def test_expert_is_privileged_and_needs_the_sim(sim):
+    assert ScriptedExpert.privileged is True
+    with pytest.raises(ValueError, match='privileged'):
+        ScriptedExpert(EMB)
+    e = ScriptedExpert(EMB, sim=sim)
+    sim.reset(0)
+    with pytest.raises(RuntimeError, match='no task'):
+        e.infer(Observation(np.zeros((4, 4, 3), np.uint8), 'wave'))
+
+
+def test_expert_is_reachable_through_the_policy_registry(sim):
+    from vla_policy.registry import make_policy
+    p = make_policy('vla_sim.expert:ScriptedExpert', EMB, sim=sim)
+    assert isinstance(p, ScriptedExpert) and p.privileged
+
+
+def test_idle_policy_fails_the_motion_tasks(sim):
+    idle = Recorder()
+    for task in ('walk_to', 'turn_left', 'turn_right', 'raise_left_arm', 'raise_both_arms', 'wave'):
+        r = run_episode(idle, task, 0, sim=sim)
+        assert not r.success and r.time == pytest.approx(r.time_limit)
+    assert run_episode(idle, 'stop', 0, sim=sim).success      # doing nothing is how to stop
+
+
+def test_a_camera_policy_sees_rendered_images_and_its_commands_are_applied(sim):
+    p = Recorder(twist=(0.3, 0.0, 0.0), joints={'left_shoulder_pitch_joint': -1.0})
+    cfg = LockstepConfig(image_size=(64, 80), depth=True)
+    r = run_episode(p, 'turn_left', 5, sim=sim, config=cfg)
+    assert p.resets == 1 and not r.success
+    assert r.steps == 60 and len(p.seen) == 60
+    obs = p.seen[10]
+    assert obs.image.shape == (64, 80, 3) and obs.image.std() > 5          # rendered, not blank
+    assert obs.depth.shape == (64, 80) and 0.03 < np.nanmin(obs.depth) < np.nanmax(obs.depth) < 20
+    assert obs.instruction == r.instruction == make_task('turn_left', sample_world(5), 5).instruction
+    assert obs.stamp == pytest.approx(1.0)
+    assert obs.joint_positions['left_shoulder_pitch_joint'] == pytest.approx(-1.0, abs=0.05)
+    assert r.path_length == pytest.approx(0.3 * 6.0, rel=0.05) or r.collisions > 0
+
+
+def test_privileged_policies_skip_rendering_unless_recording(sim, expert):
+    r = run_episode(expert, 'raise_right_arm', 0, sim=sim)
+    assert r.trajectory is None
+    frames = sim.camera.frames
+    r = run_episode(expert, 'raise_right_arm', 0, sim=sim, config=LockstepConfig(record=True, image_size=(32, 32)))
+    arrays = r.trajectory.as_arrays()
+    assert sim.camera.frames - frames == r.steps
+    assert arrays['images'].shape == (r.steps, 32, 32, 3)
+    assert arrays['actions'].shape == (r.steps, EMB.action_dim)
+    assert arrays['joint_positions'].shape == (r.steps, len(sim.joint_names))
+    assert np.all(np.abs(arrays['actions']) <= 1.0 + 1e-6)
+
+
+def test_action_chunks_are_executed_open_loop(sim):
+    p = Recorder(twist=(0.0, 0.0, 0.5), chunk=5)
+    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(chunk_steps=5))
+    assert r.steps == 60 and r.policy_calls == 12
+    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(chunk_steps=10))
+    assert r.policy_calls == 12                               # a 5-step chunk cannot serve 10 steps
+
+
+def test_non_finite_actions_stop_the_robot(sim):
+    p = Recorder(value=float('nan'))
+    r = run_episode(p, 'stop', 3, sim=sim)                   # starts while walking
+    assert r.invalid_actions == r.steps > 0
+    assert r.success                                          # NaN -> zero twist, joints hold
+
+
+def test_wrong_action_dimension_is_an_error(sim):
+    class Short(Recorder):
+        def infer(self, obs):
+            return PolicyOutput(np.zeros((1, 3), np.float32), confidence=1.0)
+    with pytest.raises(ValueError, match='3-dim actions'):
+        run_episode(Short(), 'wave', 0, sim=sim)
+
+
+def test_config_and_task_validation(sim, expert):
+    with pytest.raises(ValueError, match='render'):
+        LockstepConfig(render='sometimes')
+    with pytest.raises(ValueError, match='whole number'):
+        run_episode(expert, 'wave', 0, sim=sim, config=LockstepConfig(control_dt=0.0123))
+    other = make_task('walk_to', sample_world(0), 0)
+    missing = next(s for s in range(1, 50) if other.target not in sample_world(s).names)
+    with pytest.raises(ValueError, match='not in the world'):
+        run_episode(expert, other, missing, sim=sim)
+
+
+def test_benchmark_command_reports_success(capsys):
+    from vla_sim.benchmark import main
+    assert main(['--episodes', '2', '--tasks', 'stop,turn_left', '--skip-perf']) == 0
+    out = capsys.readouterr().out
+    assert 'PRIVILEGED' in out and 'stop' in out and '100.0%' in out and 'episodes/min' in out
