@@ -9,6 +9,7 @@ export CMAKE_PREFIX_PATH="$_vla_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 # colcon's setup refers to the venv prefix, which has no local_setup files: silence that.
 # shellcheck disable=SC1091
 . "$_vla_repo/install/setup.bash" 2>/dev/null
+export MUJOCO_GL=${MUJOCO_GL:-egl}   # offscreen rendering for the embedded simulator
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 # Larger shared-memory segments so full camera frames are not dropped (README, "Transport").
 export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$_vla_repo/src/vla_bringup/config/fastdds_shm.xml}

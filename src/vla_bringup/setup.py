@@ -12,8 +12,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
-
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/worlds', glob('worlds/*.sdf')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -26,5 +26,7 @@ setup(
         'vla_launch = vla_bringup.launcher:main',
         'synthetic_camera = vla_bringup.synthetic_camera:main',
         'vla_benchmark = vla_bringup.benchmark:main',
+        'vla_demo = vla_bringup.demo:main',
+        'joint_command_relay = vla_bringup.joint_command_relay:main',
     ]},
 )

@@ -7,7 +7,7 @@ it is not (e.g. a venv with ROS 2 from PyPI wheels).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -52,6 +52,8 @@ SUITE_ARGUMENTS = {
     'inference_params': ('', "Params file of vla_inference; '' = vla_inference/config/inference_node.yaml"),
     'safety_params': ('', "Params file of vla_safety; '' = vla_safety/config/safety_node.yaml"),
     'use_sim_time': ('false', 'Use /clock (simulation)'),
+    'robot_description_file': ('', "URDF whose joint limits vla_safety enforces; '' = the vla_humanoid URDF "
+                                   '(vla_description) when installed'),
     'camera_topic': ('camera/image_raw', 'Camera image topic'),
     'scan_topic': ('scan', 'LaserScan topic for the collision checks'),
     'joint_states_topic': ('joint_states', 'Measured joint states'),
@@ -73,16 +75,38 @@ def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
     if a['embodiment']:
         inf_overrides['embodiment'] = a['embodiment']
     camera = a['camera_topic']
+    safety_overrides: dict = {'use_sim_time': sim}
+    urdf = a['robot_description_file'] or default_urdf()
+    if urdf:
+        safety_overrides['urdf_file'] = urdf
     return [
         NodeSpec('vla_inference', 'inference_node', 'vla_inference.inference_node', 'vla_inference',
                  (inf_params,), inf_overrides,
                  (('camera/image_raw', camera), ('camera/image_raw/compressed', camera + '/compressed'),
                   ('joint_states', a['joint_states_topic']))),
         NodeSpec('vla_safety', 'safety_node', 'vla_safety.safety_node', 'vla_safety',
-                 (safety_params,), {'use_sim_time': sim},
+                 (safety_params,), safety_overrides,
                  (('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
                   ('cmd_vel', a['cmd_vel_topic']), ('joint_commands', a['joint_commands_topic']))),
     ]
+
+
+def override_parameters(specs: list[NodeSpec], overrides: dict[str, dict]) -> list[NodeSpec]:
+    """``specs`` with ``overrides`` ({node name: {parameter: value}}) merged into their parameters
+    (a robot's launch file adds what only it knows, e.g. vla_safety's scan_pose)."""
+    unknown = set(overrides) - {s.name for s in specs}
+    if unknown:
+        raise KeyError(f"no node named {sorted(unknown)}; nodes: {', '.join(s.name for s in specs)}")
+    return [replace(s, parameters={**s.parameters, **overrides.get(s.name, {})}) for s in specs]
+
+
+def default_urdf() -> str:
+    """Path of the vla_humanoid URDF, or '' when vla_description is not installed."""
+    try:
+        from vla_description import urdf_path
+        return str(urdf_path())
+    except Exception:  # noqa: BLE001 - optional package (a robot without our description)
+        return ''
 
 
 def ros_args(spec: NodeSpec) -> list[str]:

@@ -104,6 +104,9 @@ class SimNode(Node):
         off = (max(640, p.camera_width), max(480, p.camera_height))
         self.sim = HumanoidSim(SimConfig(model=ModelConfig(offscreen_size=off), scan=scan))
         self._lock = threading.Lock()
+        #: held while physics steps and sensors are read; in-process readers of the true state
+        #: (a privileged expert, a task monitor) take it too
+        self.state_lock = threading.RLock()
         self._twist = TwistCommand()
         self._joint_targets: dict[str, float] = {}
         self._warned: set[str] = set()
@@ -150,15 +153,19 @@ class SimNode(Node):
         response.success, response.message = True, f'world seed {self.p.seed}: {", ".join(self.sim.world.names)}'
         return response
 
-    def _reset_world(self, seed: int) -> None:
-        with self._lock:
-            self.sim.reset(seed)
+    def _reset_world(self, seed: int | None, world=None) -> None:
+        with self._lock, self.state_lock:
+            self.sim.reset(seed, world=world)
             self._joint_targets.clear()
             self._twist = TwistCommand()
         p = self.p
         self._schedules = {'camera': RateSchedule(p.camera_rate), 'scan': RateSchedule(p.scan_rate),
                            'joints': RateSchedule(p.joint_state_rate)}
         self.pacer.restart(self._wall(), self.sim.time)
+
+    def reset_world(self, world) -> None:
+        """Replace the arena with ``world`` (a vla_sim.world.World), e.g. an obstacle course in a test."""
+        self._reset_world(None, world)
 
     def _wall(self) -> float:
         return time.monotonic()
@@ -182,6 +189,10 @@ class SimNode(Node):
             twist = self._twist.current(self._wall(), self.p.cmd_vel_timeout)
             targets, self._joint_targets = self._joint_targets, {}
             n = self.pacer.steps_due(self._wall(), self.sim.time)
+        with self.state_lock:
+            self._step_and_publish(twist, targets, n)
+
+    def _step_and_publish(self, twist, targets, n: int) -> None:
         sim = self.sim
         sim.set_base_twist(*twist)
         if targets:
