@@ -355,3 +355,39 @@ def test_ensembling_reduces_jerk_at_chunk_boundaries():
         return mean_abs_jerk(np.array(out), 0.02)
     assert run(True) < 0.5 * run(False)
     assert math.isfinite(run(True))
+
+
+# --- interpolation between chunk steps -------------------------------------------------------
+def test_interpolation_follows_the_line_between_steps():
+    from vla_inference.action_scheduler import ActionScheduler, SchedulerParams
+    s = ActionScheduler(SchedulerParams(interpolate=True))
+    s.add_chunk([[0.0], [1.0], [3.0]], 1.0, t_obs=10.0, step_dt=0.1)
+    assert s.action_at(10.0).action[0] == pytest.approx(0.0)
+    assert s.action_at(10.025).action[0] == pytest.approx(0.25)
+    assert s.action_at(10.15).action[0] == pytest.approx(2.0)
+    # the last step holds to the end of its window, then the chunk is exhausted
+    assert s.action_at(10.25).action[0] == pytest.approx(3.0)
+    assert s.action_at(10.31) is None
+
+
+def test_interpolation_off_holds_each_step():
+    from vla_inference.action_scheduler import ActionScheduler, SchedulerParams
+    s = ActionScheduler(SchedulerParams(interpolate=False))
+    s.add_chunk([[0.0], [1.0]], 1.0, t_obs=0.0, step_dt=0.1)
+    assert s.action_at(0.09).action[0] == pytest.approx(0.0)
+
+
+def test_interpolation_applies_to_every_ensembled_chunk():
+    from vla_inference.action_scheduler import ActionScheduler, SchedulerParams, ensemble_weights
+    s = ActionScheduler(SchedulerParams(interpolate=True, temporal_ensembling=True, ensemble_coeff=0.0))
+    s.add_chunk([[0.0], [2.0], [4.0]], 1.0, t_obs=0.0, step_dt=0.1)
+    s.add_chunk([[10.0], [20.0]], 1.0, t_obs=0.1, step_dt=0.1)
+    # at t = 0.15: first chunk between steps 1 and 2 -> 3.0; second between 0 and 1 -> 15.0
+    w = ensemble_weights(2, 0.0)
+    assert s.action_at(0.15).action[0] == pytest.approx(w[0] * 3.0 + w[1] * 15.0)
+
+
+def test_interpolate_must_be_bool():
+    from vla_inference.action_scheduler import SchedulerParams
+    with pytest.raises(ValueError, match='interpolate'):
+        SchedulerParams(interpolate='yes')

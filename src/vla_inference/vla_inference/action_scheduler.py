@@ -34,7 +34,8 @@ Rules of :meth:`ActionScheduler.action_at`:
   The scheduler never extrapolates: no action means the safety node's timeout stops
   the robot. Exception: a single-step chunk (T == 1) is "the current action" of a
   policy without chunking and holds until it is ``max_action_age`` old.
-* Without ensembling the answer is the newest chunk's step for ``now``.
+* Without ensembling the answer is the newest chunk's step for ``now`` (with ``interpolate``:
+  the straight line between that step and the next, evaluated at ``now``).
 * With ``temporal_ensembling`` (ACT): every usable chunk that has a step for ``now``
   (a real step: the T == 1 hold applies to the newest chunk only) contributes it,
   weighted ``w_i = exp(-ensemble_coeff * i)`` with i = 0 for the OLDEST prediction,
@@ -80,6 +81,12 @@ class SchedulerParams:
     #: m in w_i = exp(-m * i), i = 0 for the oldest prediction; 0 = uniform average.
     ensemble_coeff: float = 0.01
 
+    # --- within a chunk
+    #: interpolate linearly between step k and k+1 of a chunk instead of holding step k over
+    #: its whole window: removes the 0..step_dt lag and the stair-steps at step and chunk
+    #: boundaries (the last step is held to the end of its window).
+    interpolate: bool = False
+
     # --- memory
     #: chunks kept at most; the oldest are dropped first (>= 1).
     max_chunks: int = 32
@@ -92,6 +99,8 @@ class SchedulerParams:
         if not (_finite(self.future_tolerance) and self.future_tolerance >= 0):
             raise ValueError(f'future_tolerance must be >= 0 seconds, got {self.future_tolerance!r}; '
                              'use 0.0 when image stamps and the node share one clock')
+        if not isinstance(self.interpolate, bool):
+            raise ValueError(f'interpolate must be true or false, got {self.interpolate!r}')
         if not isinstance(self.temporal_ensembling, bool):
             raise ValueError(f'temporal_ensembling must be true or false, got {self.temporal_ensembling!r}')
         if not _finite(self.ensemble_coeff):
@@ -144,6 +153,13 @@ class _Chunk:
         if k < len(self.actions):
             return k
         return 0 if hold_single and len(self.actions) == 1 else None
+
+    def value(self, now: float, k: int, interpolate: bool) -> np.ndarray:
+        """Step k's action, or (interpolate) the straight line from step k to k+1 at ``now``."""
+        if not interpolate or k + 1 >= len(self.actions):
+            return self.actions[k]
+        frac = min(max((now - self.t_obs) / self.step_dt - k, 0.0), 1.0)
+        return (1.0 - frac) * self.actions[k] + frac * self.actions[k + 1]
 
 
 def _finite(x: Any) -> bool:
@@ -231,10 +247,10 @@ class ActionScheduler:
             older = [(c, c.step_for(now, hold_single=False)) for c in usable[:-1]]
             contributors = [(c, j) for c, j in older if j is not None] + contributors
         if len(contributors) == 1:
-            action = newest.actions[k].copy()
+            action = np.array(newest.value(now, k, p.interpolate), dtype=np.float32)
         else:
             weights = ensemble_weights(len(contributors), p.ensemble_coeff)
-            stacked = np.stack([c.actions[j] for c, j in contributors]).astype(np.float64)
+            stacked = np.stack([c.value(now, j, p.interpolate) for c, j in contributors]).astype(np.float64)
             action = (weights @ stacked).astype(np.float32)
         return ScheduledAction(
             action=action,

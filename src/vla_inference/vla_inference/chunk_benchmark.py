@@ -65,7 +65,7 @@ from vla_policy.core import Observation, Policy, PolicyOutput
 
 EMBODIMENT = 'diff_drive'
 INSTRUCTION = 'follow the reference'
-LOOP_KINDS = ('async', 'act', 'blocking', 'chunk_queue', 'async_stamp_ignored')
+LOOP_KINDS = ('async', 'async_interp', 'act', 'blocking', 'chunk_queue', 'async_stamp_ignored')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,18 +365,23 @@ def _loop_plan(cfg: BenchmarkConfig) -> list[tuple[str, str, Callable[[Policy], 
     period = 1.0 / cfg.control_rate_hz
     d, cam = cfg.duration, cfg.camera_rate_hz
 
-    def params(ensembling: bool = False, coeff: float = 0.01) -> SchedulerParams:
+    def params(ensembling: bool = False, coeff: float = 0.01, interpolate: bool = False) -> SchedulerParams:
         return SchedulerParams(max_action_age=cfg.max_action_age, temporal_ensembling=ensembling,
-                               ensemble_coeff=coeff)
+                               ensemble_coeff=coeff, interpolate=interpolate)
     plan = []
     for kind in cfg.loops:
         if kind == 'async':
             plan.append(('async', 'ours: worker thread + scheduler, latency compensation',
                          lambda p: run_async(p, params(), d, period, cam)))
+        elif kind == 'async_interp':
+            plan.append(('async_interp', 'ours + linear interpolation between chunk steps (node default)',
+                         lambda p: run_async(p, params(interpolate=True), d, period, cam)))
         elif kind == 'act':
             for m in cfg.ensemble_coeffs:
                 plan.append((f'async_act_m{m:g}', f'ours + ACT temporal ensembling, ensemble_coeff={m:g}',
                              lambda p, m=m: run_async(p, params(True, m), d, period, cam)))
+                plan.append((f'async_act_m{m:g}_interp', f'ours + ACT ensembling m={m:g} + interpolation',
+                             lambda p, m=m: run_async(p, params(True, m, True), d, period, cam)))
         elif kind == 'blocking':
             plan.append(('blocking', 'naive: infer in the timer callback, publish step 0',
                          lambda p: run_blocking(p, d, period, cam)))

@@ -50,8 +50,10 @@ PARAMS = [
               'used, s', 0.01, 60.0, read_only=True),
     ParamSpec('temporal_ensembling', False, 'Blend overlapping action chunks (ACT temporal ensembling)',
               read_only=True),
-    ParamSpec('ensemble_coeff', 0.01, 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction',
-              0.0, 10.0, read_only=True),
+    ParamSpec('ensemble_coeff', 0.01, 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction '
+              '(> 0 favours older: smoother; < 0 favours newer: faster)', -10.0, 10.0, read_only=True),
+    ParamSpec('interpolate_chunks', True, 'Interpolate linearly between the steps of an action chunk '
+              'instead of holding each step for step_dt', read_only=True),
     ParamSpec('smoothing', 'none', 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
               read_only=True),
     ParamSpec('smoothing_window', 3, 'Moving-average window, actions', 1, 50, read_only=True),
@@ -96,7 +98,8 @@ class InferenceNode(Node):
         self._scheduler = ActionScheduler(SchedulerParams(
             max_action_age=p['max_action_age'],
             temporal_ensembling=p['temporal_ensembling'],
-            ensemble_coeff=p['ensemble_coeff']))
+            ensemble_coeff=p['ensemble_coeff'],
+            interpolate=p['interpolate_chunks']))
         self._smoother = ActionSmoother(kind=p['smoothing'], window=p['smoothing_window'],
                                         alpha=p['smoothing_alpha'])
         # statistics for /diagnostics
