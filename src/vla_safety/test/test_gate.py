@@ -13,6 +13,7 @@ from vla_safety.params import SafetyParams
 LIMITS = {'arm': JointLimit(-1.0, 1.0, 2.0), 'head': JointLimit(-0.5, 0.5, 1.0)}
 FAST = {'max_linear_accel': 100.0, 'max_angular_accel': 100.0}   # full speed in one tick
 KEEP = object()
+ZERO = (0.0,) * 6
 
 
 def proposal(t, vx=0.0, vy=0.0, wz=0.0, conf=0.9, joints=None, seq=0, twist=None):
@@ -64,6 +65,8 @@ def test_no_proposal_yet_is_a_stop_with_zero_twist():
     assert d.time_since_last_proposal == math.inf and math.isnan(d.confidence)
     assert d.nearest_obstacle_distance == math.inf and d.proposal_sequence == 0
     assert d.message == 'STOP: no_proposal_yet'
+    d2, _ = step(GateState(), None, None, None, SafetyParams(), 0.0)   # no sensors, no joint states
+    assert d2 == d
 
 
 def test_first_tick_outputs_zero_then_the_proposal_passes():
@@ -217,6 +220,16 @@ def test_an_invalid_proposal_breaks_the_good_streak():
     assert Reason.LOW_CONFIDENCE in rig.send(0.4).reasons
     assert Reason.LOW_CONFIDENCE in rig.send(0.5).reasons
     assert Reason.LOW_CONFIDENCE not in rig.send(0.6).reasons
+
+
+def test_new_content_with_a_reused_sequence_and_stamp_is_a_new_proposal():
+    rig = Rig(**FAST)
+    rig.tick(0.0, proposal(0.0, vx=0.2, seq=5))
+    assert rig.tick(0.0, proposal(0.0, vx=0.2, conf=0.1, seq=5)).state == GateStatus.STOP
+    rig = Rig()
+    rig.tick(0.0, Proposal(0.0, ZERO, (), (0.0,), 0.0, 0))            # malformed ...
+    d = rig.tick(0.1, Proposal(0.0, ZERO, (), (), 0.0, 0))           # ... then valid, same stamp and sequence
+    assert Reason.LOW_CONFIDENCE in d.reasons
 
 
 # -- invalid proposals ----------------------------------------------------------------------------------
@@ -592,3 +605,15 @@ def test_step_does_not_change_its_inputs():
     assert (state.twist, dict(state.joint_targets), state.time) == snapshot and rig.measured == measured
     with pytest.raises(TypeError):
         rig.state.joint_targets['arm'] = 1.0
+
+
+def test_params_and_state_can_be_copied_and_pickled():
+    import copy
+    import pickle
+    rig = Rig(footprint=[0.3, 0.1, -0.3, 0.1, -0.3, -0.1, 0.3, -0.1], source_timeouts={'scan': 0.2})
+    rig.measured = {'arm': 0.1}
+    rig.send(0.0, joints={'arm': 0.1})
+    for obj in (rig.params, rig.state, rig.sensors):
+        assert copy.deepcopy(obj) == obj and pickle.loads(pickle.dumps(obj)) == obj
+    p2 = pickle.loads(pickle.dumps(rig.params))
+    assert p2.footprint_shape.polygon is not None and p2.joint_limits['arm'] == LIMITS['arm']

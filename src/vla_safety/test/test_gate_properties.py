@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from vla_safety.gate import GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading, latch_estop, reset_estop, step
+from vla_safety.gate import (GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading, latch_estop,
+                             reset_estop, step)
 from vla_safety.joint_limits import JointLimit
 from vla_safety.params import SafetyParams
 

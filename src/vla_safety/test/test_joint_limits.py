@@ -11,7 +11,8 @@ HUMANOID_URDF = Path(__file__).resolve().parents[2] / 'vla_description' / 'urdf'
 
 
 def urdf(*joints: str) -> str:
-    return '<?xml version="1.0"?>\n<robot name="r">\n<link name="a"/><link name="b"/>\n' + '\n'.join(joints) + '\n</robot>'
+    head = '<?xml version="1.0"?>\n<robot name="r">\n<link name="a"/><link name="b"/>\n'
+    return head + '\n'.join(joints) + '\n</robot>'
 
 
 def joint(name='j', jtype='revolute', limit='<limit lower="-1" upper="2" velocity="3" effort="1"/>', extra=''):
@@ -62,7 +63,7 @@ def test_urdf_limit_velocity_and_kinds():
 
 def test_urdf_safety_controller_tightens_limits():
     limits = parse_urdf_limits(urdf(
-        joint('both', extra='<safety_controller soft_lower_limit="-0.9" soft_upper_limit="1.5" k_position="20" k_velocity="1"/>'),
+        joint('both', extra='<safety_controller soft_lower_limit="-0.9" soft_upper_limit="1.5" k_velocity="1"/>'),
         joint('loose', extra='<safety_controller soft_lower_limit="-5" soft_upper_limit="5" k_velocity="1"/>'),
         joint('upper_only', extra='<safety_controller soft_upper_limit="1.0" k_velocity="1"/>'),
     ))
@@ -77,7 +78,8 @@ def test_urdf_missing_lower_upper_default_to_zero_per_spec():
 
 
 def test_urdf_transmission_joints_are_not_kinematic_joints():
-    text = urdf(joint('j'), '<transmission name="t"><joint name="j"><hardwareInterface>x</hardwareInterface></joint></transmission>')
+    text = urdf(joint('j'), '<transmission name="t"><joint name="j"><hardwareInterface>x</hardwareInterface>'
+                            '</joint></transmission>')
     assert set(parse_urdf_limits(text)) == {'j'}
 
 

@@ -84,8 +84,7 @@ class Footprint:
             e = np.roll(v, -1, axis=0) - v
             self._ex, self._ey = e[:, 0].copy(), e[:, 1].copy()
             self._inv_ee = 1.0 / (self._ex ** 2 + self._ey ** 2)
-            # x of an edge at height py: ax + (py - ay) * ex / ey (edges with ey == 0 never cross)
-            self._ex_over_ey = np.where(self._ey != 0.0, self._ex / np.where(self._ey != 0.0, self._ey, 1.0), 0.0)
+            self._sign_ey = np.sign(self._ey)
             self.circumradius = float(np.hypot(v[:, 0], v[:, 1]).max())
             # distance from the origin to the outline when the origin is inside (else None): for
             # a point at range r, r - circumradius <= distance <= r - inradius
@@ -124,10 +123,13 @@ class Footprint:
         if self.polygon is None:
             return np.maximum(np.hypot(px, py) - self.radius, 0.0)
         d = self._edge_distance(px, py)
-        # even-odd rule: count edges crossed by a ray from the point towards +x
+        # even-odd rule: count edges crossed by a ray from the point towards +x. The ray crosses
+        # a straddling edge where px < ax + (py - ay) * ex / ey; multiplied out by ey (keeping
+        # its sign) so that no division can overflow
         pyc = py[:, None]
         straddle = (self._ay > pyc) != (self._by > pyc)
-        crossing = straddle & (px[:, None] < self._ax + (pyc - self._ay) * self._ex_over_ey)
+        side = (self._ex * (pyc - self._ay) - self._ey * (px[:, None] - self._ax)) * self._sign_ey
+        crossing = straddle & (side > 0.0)
         inside = (np.count_nonzero(crossing, axis=1) & 1).astype(bool)
         d[inside] = 0.0
         return d

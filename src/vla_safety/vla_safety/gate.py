@@ -11,6 +11,7 @@ API
     limit_axis(prev, target, accel, decel, dt) -> float     the acceleration rule, per axis
     GateStatus (IntEnum: PASS=0 LIMITED=1 SLOWDOWN=2 STOP=3 ESTOP=4, as vla_interfaces/SafetyStatus)
     Reason (the reason strings), source_timeout_reason(source) -> '<source>_timeout'
+        Beyond the issue's list: malformed_proposal, estop_reset_pending, joint_state_unknown.
 
 Inputs
     Proposal(received_time, twist, joint_names, joint_positions, confidence, sequence=0)
@@ -52,13 +53,17 @@ Rules, in pipeline order (reasons list every rule that applied; state = the most
   5. Acceleration: per axis relative to the previous OUTPUT and dt = now - previous now,
      clipped to [0, max_dt] (0 on the first tick, so the first output is zero); speeding up
      uses *_accel, slowing down *_decel, a reversal first comes to rest -> acceleration_limited.
-  6. STOP zone (footprint grown by stop_margin): twist = 0 at once, like Nav2
-     -> obstacle_stop_zone, STOP. Zones are reported only while the base is asked to move.
+  6. STOP zone (footprint grown by stop_margin): twist = 0 at once, like Nav2's STOP polygon
+     (turning and backing away included) -> obstacle_stop_zone, STOP. Zones act on, and are
+     reported only while, the base is asked to move (or still moving): standing next to a
+     table while the arms work is PASS.
   7. Time to collision: the footprint grown by stop_margin is moved along the twist for
      time_to_collision s; if it meets an obstacle the twist is scaled so it would not within
      the horizon -> time_to_collision, SLOWDOWN (STOP when scaled to 0). Steps 6, 7 and the
      e-stop may slow down faster than the decel limits; nothing else does.
   8. E-stop: twist = 0 at once -> estop_latched, ESTOP.
+  When the STOP zone or the e-stop zeroes the twist, velocity_limited, acceleration_limited
+  and obstacle_slowdown_zone are left out (they did not shape the output).
   Joints (when not fully stopped): a joint without a limit is dropped (unknown_joint) unless
      allow_unknown_joints; targets are clamped to [lower, upper] (joint_position_limited) and
      to max_velocity * dt from the reference (joint_velocity_limited). The reference is the
@@ -73,12 +78,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .params import SafetyParams
+from .params import FrozenMap, SafetyParams
 
 
 class GateStatus(IntEnum):
@@ -132,7 +136,7 @@ _LEVEL = {Reason.ESTOP_LATCHED: GateStatus.ESTOP, Reason.TIME_TO_COLLISION: Gate
 _EPS = 1e-12
 ZERO_TWIST = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 MAX_POINT_COORDINATE = 1000.0   # m; obstacle points farther out (or NaN/inf) are dropped
-_EMPTY: Mapping[str, float] = MappingProxyType({})
+_EMPTY: Mapping[str, float] = FrozenMap({})
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -177,8 +181,11 @@ class SensorSnapshot:
     def __post_init__(self) -> None:
         srcs = {str(k): (v if isinstance(v, SourceReading) or v is None else SourceReading(*v))
                 for k, v in self.sources.items()}
-        object.__setattr__(self, 'sources', MappingProxyType(srcs))
+        object.__setattr__(self, 'sources', FrozenMap(srcs))
         object.__setattr__(self, 'required', frozenset(self.required))
+
+
+_NO_SENSORS = SensorSnapshot()
 
 
 # -- memory and output ----------------------------------------------------------------------------
@@ -323,6 +330,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
     now = float(now)
     if not math.isfinite(now):
         raise ValueError(f'now must be a finite time in seconds, got {now}')
+    if sensors is None:
+        sensors = _NO_SENSORS
     dt = 0.0 if state.time is None else min(max(now - state.time, 0.0), params.max_dt)
     reasons: list[str] = []
 
@@ -336,7 +345,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
     else:
         check = _check_proposal(proposal, params)
         confidence, sequence = check.confidence, check.sequence
-        new_key = (check.sequence, check.received_time, check.confidence, check.twist, check.names, check.positions)
+        new_key = (check.sequence, check.received_time, check.confidence, check.twist, check.names,
+                   check.positions, check.problem)
         if new_key != key:
             key = new_key
             if check.problem is not None:
@@ -486,8 +496,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
         time_since_last_proposal=(now - last_valid) if last_valid is not None else math.inf,
         proposal_sequence=sequence)
     new_state = GateState(
-        time=now, twist=(out[0], out[1], out[2]), joint_targets=MappingProxyType(targets),
-        hold=MappingProxyType(hold) if hold is not None else None, estop=state.estop, block=block,
+        time=now, twist=(out[0], out[1], out[2]), joint_targets=FrozenMap(targets),
+        hold=FrozenMap(hold) if hold is not None else None, estop=state.estop, block=block,
         low_streak=low, good_streak=good, proposal_key=key, last_valid_time=last_valid,
         confidence=confidence, sequence=sequence)
     return decision, new_state

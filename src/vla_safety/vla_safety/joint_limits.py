@@ -121,7 +121,8 @@ def parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]:
             raise JointLimitError(f'{where} is defined twice; joint names must be unique')
         limit = joint.find('limit')
         if limit is None:
-            raise JointLimitError(f'{where} has no <limit>; add <limit lower=".." upper=".." velocity=".." effort=".."/>')
+            raise JointLimitError(f'{where} has no <limit>; '
+                                  'add <limit lower=".." upper=".." velocity=".." effort=".."/>')
         velocity = _attr_float(limit, 'velocity', where)
         if jtype == 'continuous':
             lower, upper = -math.inf, math.inf
@@ -143,7 +144,8 @@ def parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]:
 def limits_from_dict(data: Mapping[str, Mapping]) -> dict[str, JointLimit]:
     """{joint: {lower, upper, max_velocity}} (YAML / ROS parameters) -> {joint: JointLimit}."""
     if not isinstance(data, Mapping):
-        raise JointLimitError(f'joint limits must be a mapping {{joint: {{lower, upper, max_velocity}}}}, got {type(data).__name__}')
+        raise JointLimitError('joint limits must be a mapping {joint: {lower, upper, max_velocity}}, '
+                              f'got {type(data).__name__}')
     out: dict[str, JointLimit] = {}
     for joint, entry in data.items():
         if isinstance(entry, JointLimit):

@@ -17,6 +17,8 @@ API
         an empty list has no ROS type. ``joint_limits.*`` and ``source_timeouts.*`` are maps;
         read them by prefix.
     SafetyParamsError(ValueError)
+    FrozenMap(mapping)                     the read-only (and picklable) dict of joint_limits,
+                                           source_timeouts and the gate's state
 
 Defaults suit a small humanoid walking at <= 0.5 m/s (vla_humanoid): see the field comments
 and config/safety_node.yaml.
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from .collision import Footprint, polygon_problem
@@ -34,6 +35,39 @@ from .joint_limits import JointLimit, JointLimitError, combine_limits, limits_fr
 
 class SafetyParamsError(ValueError):
     """Safety parameters are unusable; the message lists every problem and how to fix it."""
+
+
+class FrozenMap(Mapping):
+    """A read-only dict that, unlike types.MappingProxyType, can be copied, deep-copied and pickled."""
+
+    __slots__ = ('_data',)
+
+    def __init__(self, data: Mapping | None = None) -> None:
+        object.__setattr__(self, '_data', dict(data or {}))
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key) -> bool:
+        return key in self._data
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+    def __setattr__(self, name, value):
+        raise AttributeError('FrozenMap is read-only')
+
+    def __reduce__(self):
+        return (FrozenMap, (self._data,))
+
+    def __repr__(self) -> str:
+        return f'FrozenMap({self._data!r})'
 
 
 def _p(default: Any, description: str, lo: float | None = None, hi: float | None = None):
@@ -48,9 +82,11 @@ class SafetyParams:
     # -- confidence gate ----------------------------------------------------------------------
     confidence_threshold: float = _p(0.5, 'A proposal with confidence below this is low, [0, 1]', 0.0, 1.0)
     trigger_count: int = _p(1, 'Consecutive low-confidence proposals that block the robot, >= 1', 1, 1000)
-    release_count: int = _p(3, 'Consecutive good proposals that release a block (also after an e-stop reset), >= 1', 1, 1000)
+    release_count: int = _p(3, 'Consecutive good proposals that release a block (also after an e-stop reset), >= 1',
+                            1, 1000)
     # -- watchdog -----------------------------------------------------------------------------
-    command_timeout: float = _p(0.3, 'The robot ramps to a stop when the newest proposal is older than this, s', 0.01, 10.0)
+    command_timeout: float = _p(0.3, 'The robot ramps to a stop when the newest proposal is older than this, s',
+                                0.01, 10.0)
     max_dt: float = _p(0.2, 'Longest tick interval credited to acceleration and joint speed limits; a late tick '
                             'counts as this long, so a stalled timer cannot release a jump, s', 0.001, 10.0)
     out_of_range_factor: float = _p(10.0, 'A proposal value beyond this many times its limit is rejected as '
@@ -67,21 +103,25 @@ class SafetyParams:
     footprint: tuple = _p((), 'Footprint polygon in the base frame, flat [x1, y1, x2, y2, ...] m, >= 3 '
                               'vertices in order; empty = a circle of footprint_radius')
     footprint_radius: float = _p(0.3, 'Radius of the circular footprint (used when footprint is empty), m', 0.01, 10.0)
-    stop_margin: float = _p(0.1, 'STOP zone = footprint grown by this; an obstacle in it zeroes the twist at once, m', 0.0, 5.0)
+    stop_margin: float = _p(0.1, 'STOP zone = footprint grown by this; an obstacle in it zeroes the twist at once, m',
+                            0.0, 5.0)
     slowdown_margin: float = _p(0.4, 'SLOWDOWN zone = footprint grown by this (>= stop_margin), m', 0.0, 10.0)
-    slowdown_ratio: float = _p(0.5, 'In the SLOWDOWN zone each axis is held to this fraction of its limit, [0, 1]', 0.0, 1.0)
+    slowdown_ratio: float = _p(0.5, 'In the SLOWDOWN zone each axis is held to this fraction of its limit, [0, 1]',
+                               0.0, 1.0)
     min_points: int = _p(1, 'Obstacle points needed to trigger a zone or a collision (noise filter), >= 1', 1, 100000)
     time_to_collision: float = _p(1.5, 'The twist is scaled so the STOP zone is not reached within this '
                                        'horizon along the commanded motion; 0 = off, s', 0.0, 10.0)
     collision_time_step: float = _p(0.1, 'Time step of the time-to-collision simulation, s', 0.01, 1.0)
     # -- obstacle sources ---------------------------------------------------------------------------
-    source_timeout: float = _p(0.5, 'A required source older than this (or never received) stops the robot, s', 0.01, 10.0)
+    source_timeout: float = _p(0.5, 'A required source older than this (or never received) stops the base, s',
+                               0.01, 10.0)
     source_timeouts: Mapping[str, float] = field(
         default_factory=dict, metadata={'description': 'Per-source override of source_timeout, {source: s}'})
     # -- joints -----------------------------------------------------------------------------------
     joint_limits: Mapping[str, JointLimit] = field(
         default_factory=dict, metadata={'description': '{joint: {lower, upper, max_velocity}}, rad or m, rad/s or m/s'})
-    allow_unknown_joints: bool = _p(False, 'Pass targets of joints without limits (finite only) instead of dropping them')
+    allow_unknown_joints: bool = _p(False, 'Pass targets of joints without limits (finite only) '
+                                           'instead of dropping them')
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -105,11 +145,11 @@ class SafetyParams:
             problems.append(f'slowdown_margin ({self.slowdown_margin}) < stop_margin ({self.stop_margin}); '
                             'the SLOWDOWN zone must contain the STOP zone: raise slowdown_margin')
         try:
-            object.__setattr__(self, 'joint_limits', MappingProxyType(limits_from_dict(self.joint_limits)))
+            object.__setattr__(self, 'joint_limits', FrozenMap(limits_from_dict(self.joint_limits)))
         except JointLimitError as exc:
             problems.append(str(exc))
         try:
-            object.__setattr__(self, 'source_timeouts', MappingProxyType(_timeouts(self.source_timeouts)))
+            object.__setattr__(self, 'source_timeouts', FrozenMap(_timeouts(self.source_timeouts)))
         except ValueError as exc:
             problems.append(str(exc))
         if problems:
