@@ -6,9 +6,17 @@ _vla_venv=${VLA_VENV:-$_vla_repo/.venv}
 . "$_vla_venv/bin/activate"
 export AMENT_PREFIX_PATH="$_vla_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="$_vla_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-# colcon's setup refers to the venv prefix, which has no local_setup files: silence that.
+if [ ! -f "$_vla_repo/install/setup.bash" ]; then
+  echo "scripts/env.sh: $_vla_repo/install/setup.bash not found: run 'bash scripts/setup.sh' first" >&2
+  return 1 2>/dev/null || exit 1
+fi
+# colcon's setup scripts read unset variables: relax `set -u` (e.g. from scripts/test.sh) around them.
+case $- in *u*) _vla_nounset=1; set +u ;; *) _vla_nounset= ;; esac
+# It also names the venv prefix, which has no local_setup files; the warning about that is noise.
 # shellcheck disable=SC1091
-. "$_vla_repo/install/setup.bash" 2>/dev/null
+. "$_vla_repo/install/setup.bash" 2> >(grep -v 'local_setup' >&2)
+[ -n "$_vla_nounset" ] && set -u
+unset _vla_nounset
 export MUJOCO_GL=${MUJOCO_GL:-egl}   # offscreen rendering for the embedded simulator
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 # Larger shared-memory segments so full camera frames are not dropped (README, "Transport").
