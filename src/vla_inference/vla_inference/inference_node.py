@@ -12,7 +12,7 @@ import threading
 import time
 
 import rclpy
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -126,6 +126,8 @@ class InferenceNode(Node):
         self._action_pub = self.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
         self._twist_pub = self.create_publisher(Twist, 'vla/cmd_vel', RELIABLE_QOS)
         self._joint_pub = self.create_publisher(JointState, 'vla/joint_command', RELIABLE_QOS)
+        self._ee_pub = (self.create_publisher(TwistStamped, 'vla/ee_twist', RELIABLE_QOS)
+                        if self.embodiment.has_ee_twist else None)
         self.create_service(Trigger, 'vla/stop', self._on_stop, callback_group=control)
         self._diag = diagnostics.DiagnosticsPublisher(self, 'inference', hardware_id=self.policy.name)
         self._action_server = ActionServer(
@@ -275,17 +277,19 @@ class InferenceNode(Node):
             seq = self._sequence
             self._stats['published'] += 1
             self._no_action_reason = ''
+        idle_ee = ZERO_TWIST if self.embodiment.has_ee_twist else None
         if action is None:  # idle: stand still, hold the posture
-            self._publish(frame.stamp, '', ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1)
+            self._publish(frame.stamp, '', ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1, idle_ee)
             return
         cmd = self.embodiment.decode(vector)
         inference_time, _ = action.meta
         self._last_confidence = action.confidence
         self._publish(action.stamp, instruction, cmd.twist, cmd.joint_names, cmd.joint_positions,
-                      action.confidence, inference_time, seq, action.chunk_index, action.chunk_length)
+                      action.confidence, inference_time, seq, action.chunk_index, action.chunk_length,
+                      cmd.ee_twist)
 
     def _publish(self, stamp: float, instruction, twist, joint_names, joint_positions, confidence,
-                 inference_time, seq, chunk_index, chunk_length) -> None:
+                 inference_time, seq, chunk_index, chunk_length, ee_twist=None) -> None:
         msg = VlaAction()
         sec = int(stamp)
         msg.header.stamp.sec, msg.header.stamp.nanosec = sec, int((stamp - sec) * 1e9)
@@ -302,7 +306,14 @@ class InferenceNode(Node):
         msg.sequence = seq
         msg.chunk_index = int(chunk_index)
         msg.chunk_length = int(chunk_length)
+        if ee_twist is not None:
+            msg.ee_twist.header.stamp = msg.header.stamp
+            msg.ee_twist.header.frame_id = self.embodiment.ee_frame
+            e = msg.ee_twist.twist
+            e.linear.x, e.linear.y, e.linear.z, e.angular.x, e.angular.y, e.angular.z = (float(v) for v in ee_twist)
         self._action_pub.publish(msg)
+        if self._ee_pub is not None and ee_twist is not None:
+            self._ee_pub.publish(msg.ee_twist)
         self._twist_pub.publish(msg.twist)
         if joint_names:
             self._joint_pub.publish(msg.joint_targets)

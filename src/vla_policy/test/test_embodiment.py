@@ -83,8 +83,8 @@ def test_wrong_dimension_is_value_error(humanoid):
     ({'actions': []}, 'no actions'),
     ({'actions': [{'low': 0}]}, "needs a 'target'"),
     ({'actions': [{'target': 'twist.linear.w'}]}, 'not a Twist field'),
-    ({'actions': [{'target': 'elbow'}]}, 'must be twist.<field> or joint/<joint name>'),
-    ({'actions': [{'target': 'joint/'}]}, 'must be twist.<field> or joint/<joint name>'),
+    ({'actions': [{'target': 'elbow'}]}, 'must be twist.<field>, ee_twist.<field> or joint/<joint name>'),
+    ({'actions': [{'target': 'joint/'}]}, 'must be twist.<field>, ee_twist.<field> or joint/<joint name>'),
     ({'actions': [{'target': 'joint/a', 'low': 'abc'}]}, 'must be numbers'),
     ({'actions': [{'target': 'joint/a', 'low': 1, 'high': 1}]}, 'low < high'),
     ({'actions': [{'target': 'joint/a', 'std': 0}]}, 'std > 0'),
@@ -114,3 +114,28 @@ def test_yaml_errors(tmp_path):
     ok.write_text('actions:\n  - {target: twist.angular.z, low: -2, high: 2}\n')
     emb = load_embodiment(str(ok))
     assert emb.name == 'mine' and emb.decode(np.array([0.5])).twist[5] == pytest.approx(1.0)
+
+
+# --- end-effector twist targets --------------------------------------------------------------
+def test_ee_twist_targets_decode_into_ee_twist():
+    from vla_policy.embodiment import load_embodiment
+    e = load_embodiment('openvla_bridge_ee')
+    assert e.has_ee_twist and e.ee_frame == 'tool0'
+    a = e.decode(np.array([1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0]))
+    assert a.ee_twist == pytest.approx((0.15, -0.20, 0.0, 0.0, 0.0, 1.2))
+    assert a.twist == (0.0,) * 6
+    assert a.joint_names == ('gripper_joint',) and a.joint_positions == pytest.approx((1.0,))
+    back = e.encode((0.0,) * 6, {'gripper_joint': 1.0}, ee_twist=a.ee_twist)
+    assert back == pytest.approx([1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0], abs=1e-6)
+
+
+def test_ee_twist_needs_an_ee_frame():
+    from vla_policy.embodiment import Embodiment, EmbodimentError
+    with pytest.raises(EmbodimentError, match='ee_frame'):
+        Embodiment.from_dict({'actions': [{'target': 'ee_twist.linear.x'}]})
+
+
+def test_embodiment_without_ee_has_no_ee_twist():
+    from vla_policy.embodiment import load_embodiment
+    e = load_embodiment('vla_humanoid')
+    assert not e.has_ee_twist and e.decode(np.zeros(e.action_dim)).ee_twist is None

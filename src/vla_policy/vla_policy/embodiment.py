@@ -10,6 +10,11 @@ its target (a Twist field or a joint) and the statistics that undo the normalisa
       - {name: base_linear_x, target: twist.linear.x, low: -0.5, high: 0.5}
       - {name: left_elbow, target: joint/left_elbow_joint, low: 0.0, high: 2.5}
 
+Targets: ``twist.<field>`` (the base, Twist in base_frame), ``joint/<name>`` (a position
+target), ``ee_twist.<field>`` (an end-effector velocity for a downstream servo, MoveIt Servo's
+TwistStamped convention, expressed in ``ee_frame``: OpenVLA-style end-effector deltas divided
+by the control period).
+
 This is the role of OpenVLA's ``unnorm_key``: the same network drives another robot
 through another embodiment file with that robot's statistics.
 """
@@ -51,10 +56,14 @@ class EmbodiedAction:
     twist: tuple[float, float, float, float, float, float]
     joint_names: tuple[str, ...]
     joint_positions: tuple[float, ...]
+    #: (vx, vy, vz, wx, wy, wz) of the end effector in the embodiment's ee_frame; None when
+    #: the embodiment has no ee_twist targets
+    ee_twist: tuple[float, float, float, float, float, float] | None = None
 
     @property
     def is_finite(self) -> bool:
-        return bool(np.all(np.isfinite(self.twist)) and np.all(np.isfinite(self.joint_positions)))
+        return bool(np.all(np.isfinite(self.twist)) and np.all(np.isfinite(self.joint_positions))
+                    and (self.ee_twist is None or np.all(np.isfinite(self.ee_twist))))
 
 
 ZERO_TWIST = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -64,7 +73,7 @@ class Embodiment:
     """A robot's action space: decoding, encoding and the bounds of each dimension."""
 
     def __init__(self, name: str, dims: list[ActionDim], normalization: str = 'bounds',
-                 base_frame: str = 'base_link') -> None:
+                 base_frame: str = 'base_link', ee_frame: str = '') -> None:
         if normalization not in NORMALIZATIONS:
             raise EmbodimentError(f"normalization '{normalization}' unknown; use one of {NORMALIZATIONS}")
         if not dims:
@@ -78,6 +87,12 @@ class Embodiment:
         self.dims = tuple(dims)
         self.normalization = normalization
         self.base_frame = base_frame
+        self._ee_idx = [(i, TWIST_FIELDS.index(d.target[len('ee_twist.'):]))
+                        for i, d in enumerate(dims) if d.target.startswith('ee_twist.')]
+        if self._ee_idx and not ee_frame:
+            raise EmbodimentError(f"embodiment '{name}' has ee_twist targets but no 'ee_frame': name the frame "
+                                  "the end-effector twist is expressed in (e.g. ee_frame: tool0)")
+        self.ee_frame = ee_frame
         self._twist_idx = [(i, TWIST_FIELDS.index(d.target[len('twist.'):]))
                            for i, d in enumerate(dims) if d.target.startswith('twist.')]
         self._joint_idx = [i for i, d in enumerate(dims) if d.target.startswith('joint/')]
@@ -103,11 +118,14 @@ class Embodiment:
             if not isinstance(e, dict) or 'target' not in e:
                 raise EmbodimentError(f"{where} needs a 'target' (twist.linear.x ... or joint/<name>)")
             target = str(e['target'])
-            if target.startswith('twist.'):
-                if target[len('twist.'):] not in TWIST_FIELDS:
-                    raise EmbodimentError(f"{where}: '{target}' is not a Twist field; use twist.{{{','.join(TWIST_FIELDS)}}}")
+            if target.startswith('twist.') or target.startswith('ee_twist.'):
+                prefix = target.split('.', 1)[0]
+                if target.split('.', 1)[1] not in TWIST_FIELDS:
+                    raise EmbodimentError(f"{where}: '{target}' is not a Twist field; use "
+                                          f"{prefix}.{{{','.join(TWIST_FIELDS)}}}")
             elif not (target.startswith('joint/') and len(target) > len('joint/')):
-                raise EmbodimentError(f"{where}: target '{target}' must be twist.<field> or joint/<joint name>")
+                raise EmbodimentError(f"{where}: target '{target}' must be twist.<field>, ee_twist.<field> "
+                                      'or joint/<joint name>')
             try:
                 low, high = float(e.get('low', -1.0)), float(e.get('high', 1.0))
                 mean = float(e.get('mean', (low + high) / 2.0))
@@ -117,7 +135,7 @@ class Embodiment:
             if not (np.isfinite([low, high, mean, std]).all() and high > low and std > 0):
                 raise EmbodimentError(f'{where}: need finite low < high and std > 0, got low={low} high={high} std={std}')
             dims.append(ActionDim(str(e.get('name', target)), target, low, high, mean, std))
-        return cls(name, dims, norm, str(data.get('base_frame', 'base_link')))
+        return cls(name, dims, norm, str(data.get('base_frame', 'base_link')), str(data.get('ee_frame', '')))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> 'Embodiment':
@@ -131,7 +149,8 @@ class Embodiment:
         return cls.from_dict(data, str(path))
 
     def to_dict(self) -> dict:
-        return {'name': self.name, 'base_frame': self.base_frame, 'normalization': self.normalization,
+        return {'name': self.name, 'base_frame': self.base_frame, 'ee_frame': self.ee_frame,
+                'normalization': self.normalization,
                 'actions': [{'name': d.name, 'target': d.target, 'low': d.low, 'high': d.high,
                              'mean': d.mean, 'std': d.std} for d in self.dims]}
 
@@ -170,15 +189,29 @@ class Embodiment:
         twist = [0.0] * 6
         for i, f in self._twist_idx:
             twist[f] = float(x[i])
-        return EmbodiedAction(tuple(twist), self.joint_names, tuple(float(x[i]) for i in self._joint_idx))
+        ee = None
+        if self._ee_idx:
+            ee = [0.0] * 6
+            for i, f in self._ee_idx:
+                ee[f] = float(x[i])
+            ee = tuple(ee)
+        return EmbodiedAction(tuple(twist), self.joint_names, tuple(float(x[i]) for i in self._joint_idx), ee)
 
-    def encode(self, twist, joint_positions: dict[str, float]) -> np.ndarray:
+    @property
+    def has_ee_twist(self) -> bool:
+        return bool(self._ee_idx)
+
+    def encode(self, twist, joint_positions: dict[str, float], ee_twist=None) -> np.ndarray:
         """Physical command -> normalised action vector (D,), e.g. to record demonstrations.
 
-        Joints missing from ``joint_positions`` are encoded at their mean/centre."""
+        Joints missing from ``joint_positions`` (and the ee twist when None) are encoded at
+        their mean/centre."""
         x = self._mean.copy() if self.normalization == 'mean_std' else (self._low + self._high) / 2.0
         for i, f in self._twist_idx:
             x[i] = float(twist[f])
+        if ee_twist is not None:
+            for i, f in self._ee_idx:
+                x[i] = float(ee_twist[f])
         for i in self._joint_idx:
             jn = self.dims[i].target[len('joint/'):]
             if jn in joint_positions:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import rclpy
 import yaml
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan, PointCloud2
@@ -35,6 +35,7 @@ from vla_common.qos import RELIABLE_QOS, SENSOR_QOS
 from vla_common.stats import RateMeter, RollingWindow
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_safety.collision import depth_image_to_points, laser_scan_to_points, points_in_base
+from vla_safety.ee_twist import EeLimits, gate_ee_twist
 from vla_safety.gate import (GateState, GateStatus, Proposal, SensorSnapshot, SourceReading, latch_estop,
                              reset_estop, step)
 from vla_safety.joint_limits import JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
@@ -66,6 +67,10 @@ NODE_PARAMS = [
     ParamSpec('joint_limits_file', '', 'YAML {joint: {lower, upper, max_velocity}}; combined with the URDF, '
               'the tighter limit wins', read_only=True),
     ParamSpec('base_frame', 'base_link', 'frame_id of vla/safety_status', read_only=True),
+    ParamSpec('use_ee_twist', False, 'Gate end-effector twists (VlaAction.ee_twist) and publish them on '
+              'servo_node/delta_twist_cmds (TwistStamped, MoveIt Servo)', read_only=True),
+    ParamSpec('max_ee_linear', 0.25, 'End-effector linear speed limit, m/s (vector norm)', 0.0, 10.0),
+    ParamSpec('max_ee_angular', 1.0, 'End-effector angular speed limit, rad/s (vector norm)', 0.0, 20.0),
     ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0, read_only=True),
 ]
 
@@ -132,6 +137,9 @@ class SafetyNode(Node):
         self._cmd_pub = self.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
         self._joint_pub = self.create_publisher(JointState, 'joint_commands', RELIABLE_QOS)
         self._status_pub = self.create_publisher(SafetyStatus, 'vla/safety_status', RELIABLE_QOS)
+        self._ee = None              # (frame_id, twist) of the newest proposal's end-effector twist
+        self._ee_pub = (self.create_publisher(TwistStamped, 'servo_node/delta_twist_cmds', RELIABLE_QOS)
+                        if p['use_ee_twist'] else None)
         self.create_service(Trigger, 'vla/reset_estop', self._on_reset_estop)
         self.create_service(Trigger, 'vla/trigger_estop', self._on_trigger_estop)
         self._diag = diagnostics.DiagnosticsPublisher(self, 'safety gate')
@@ -169,6 +177,10 @@ class SafetyNode(Node):
         except SafetyParamsError as exc:
             raise SystemExit(f'vla_safety: {exc}') from None
 
+    def _ee_limits(self) -> EeLimits:
+        return EeLimits(self.get_parameter('max_ee_linear').value, self.get_parameter('max_ee_angular').value,
+                        self.params.out_of_range_factor)
+
     def _on_gate_param(self, name, value) -> None:
         values = {s.name: self.get_parameter(s.name).value for s in GATE_PARAMS}
         values = {k: (list(v) if type(v).__name__ == 'array' else v) for k, v in values.items()}
@@ -191,6 +203,10 @@ class SafetyNode(Node):
             joint_names=tuple(jt.name), joint_positions=tuple(jt.position),
             confidence=msg.confidence, sequence=msg.sequence)
         self._proposal_stamp = msg.header.stamp
+        e = msg.ee_twist
+        self._ee = (e.header.frame_id, (e.twist.linear.x, e.twist.linear.y, e.twist.linear.z,
+                                        e.twist.angular.x, e.twist.angular.y, e.twist.angular.z)) \
+            if e.header.frame_id else None
         self._counts['proposals'] += 1
         self._decide_and_publish()
         self._last_event_publish = time.monotonic()
@@ -304,11 +320,28 @@ class SafetyNode(Node):
             js.header.stamp = stamp
             self._joint_pub.publish(js)
 
+        reasons = list(decision.reasons)
+        state = int(decision.state)
+        if self._ee_pub is not None:
+            frame, ee = self._ee if self._ee is not None else ('', None)
+            ee_out, ee_reasons = gate_ee_twist(ee, decision.state >= GateStatus.STOP, self._ee_limits())
+            if ee_reasons:
+                reasons += ee_reasons
+                if ee_reasons != ('ee_velocity_limited',):
+                    state = max(state, int(GateStatus.STOP))   # a refused ee twist stops the arm
+                else:
+                    state = max(state, int(GateStatus.LIMITED))
+            es = TwistStamped()
+            es.header.stamp, es.header.frame_id = stamp, frame
+            t = es.twist
+            t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = ee_out
+            self._ee_pub.publish(es)
+
         st = SafetyStatus()
         st.header.stamp = stamp
         st.header.frame_id = self._node_p['base_frame']
-        st.state = int(decision.state)
-        st.reasons = list(decision.reasons)
+        st.state = state
+        st.reasons = reasons
         st.message = decision.message
         st.confidence = float(decision.confidence)
         st.nearest_obstacle_distance = float(decision.nearest_obstacle_distance)
