@@ -33,6 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -n "${TORCH_INDEX_URL:-}" ] && torch_args=(--extra-index-url "$TORCH_INDEX_URL")
   python -m pip install -q "${torch_args[@]}" "$torch_spec"
   python -m pip install -q -r "$repo/scripts/requirements-ros.txt" -r "$repo/scripts/requirements.txt" "$torch_spec"
+  python -m pip install -q --no-deps -r "$repo/scripts/requirements-test-nodeps.txt"
   echo "$want" > "$stamp"
 else
   log "dependencies up to date ($venv)"

@@ -34,9 +34,12 @@ def loop():
 
 
 def _reset(probe):
+    """Clear sensors and the instruction. The stop service, not an empty command on the topic: a
+    topic message may still be in flight when the next goal arrives, and would (rightly) stop it."""
+    from std_srvs.srv import Trigger
     probe.scan_ranges = math.inf
     probe.camera_on = True
-    probe.command('')
+    assert probe.call(probe.stop_srv, Trigger.Request()).success
 
 
 def _walking(probe, t0, min_speed=0.05):

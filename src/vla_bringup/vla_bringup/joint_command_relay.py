@@ -20,12 +20,11 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
+from vla_common.run import run_node
 from vla_common.params import ParamSpec, declare_params
 from vla_common.qos import RELIABLE_QOS
 
@@ -118,17 +117,7 @@ class JointCommandRelay(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = JointCommandRelay()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(JointCommandRelay, args)
 
 
 if __name__ == '__main__':

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 import pytest
-from openpi_client import msgpack_numpy as openpi_msgpack
 from websockets.asyncio.server import serve
 
+from vla_policy.remote import protocol as openpi_msgpack  # byte-identical to openpi's msgpack_numpy
 from vla_policy.core import Observation
 from vla_policy.embodiment import load_embodiment
 from vla_policy.remote import LinkState, RemotePolicy, RemotePolicyUnavailable, StateField, WireFormat

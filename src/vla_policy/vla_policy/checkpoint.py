@@ -298,7 +298,7 @@ def save_checkpoint(policy_or_model: Any, path: str | os.PathLike, embodiment: E
               'config': config.to_dict(), 'metadata': _jsonable(dict(metadata or {}))}
     _atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata={'format': 'pt'}))
     _atomic_write(path / EMBODIMENT_FILE, lambda tmp: tmp.write_text(
-        f'# Embodiment this policy was trained for (written by vla_policy.checkpoint).\n'
+        '# Embodiment this policy was trained for (written by vla_policy.checkpoint).\n'
         + yaml.safe_dump(embodiment.to_dict(), sort_keys=False)))
     if stats is not None:
         _atomic_write(path / STATS_FILE, lambda tmp: tmp.write_text(json.dumps(_jsonable(stats), indent=2)))

@@ -19,10 +19,8 @@ import math
 import time
 from pathlib import Path
 
-import rclpy
 import yaml
 from geometry_msgs.msg import Twist, TwistStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan, PointCloud2
 from std_msgs.msg import Bool
@@ -30,6 +28,7 @@ from std_srvs.srv import Trigger
 
 from vla_common import diagnostics
 from vla_common.image_conversion import image_msg_to_depth
+from vla_common.run import run_node
 from vla_common.params import ParamSpec, add_validation, declare_params
 from vla_common.qos import RELIABLE_QOS, SENSOR_QOS
 from vla_common.stats import RateMeter, RollingWindow
@@ -377,20 +376,7 @@ class SafetyNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    executor = SingleThreadedExecutor()
-    try:
-        node = SafetyNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SafetyNode, args)
 
 
 if __name__ == '__main__':

@@ -24,12 +24,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import PoseStamped, Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -37,6 +36,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
 from std_srvs.srv import Trigger
 
 import vla_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from vla_common.run import run_node
 from vla_common.params import ParamSpec, add_validation, declare_params
 from vla_common.qos import IMAGE_QOS, RELIABLE_QOS
 from vla_sim.model_builder import CAMERA_FRAME, LASER_FRAME, ModelConfig
@@ -286,20 +286,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    executor = MultiThreadedExecutor(num_threads=2)
-    try:
-        node = SimNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode, args, lambda: MultiThreadedExecutor(num_threads=2))
 
 
 if __name__ == '__main__':
