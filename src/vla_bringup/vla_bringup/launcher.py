@@ -20,6 +20,16 @@ import time
 from vla_bringup.stack import SUITE_ARGUMENTS, NodeSpec, middleware_env, ros_args, suite_nodes
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the launching process dies (Linux), so a
+    killed launcher or test run leaves no node behind on the ROS graph."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ProcessGroup:
     """Child processes with prefixed output; stopping one stops all."""
 
@@ -30,7 +40,8 @@ class ProcessGroup:
     def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-                                text=True, bufsize=1, start_new_session=True)
+                                text=True, bufsize=1, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
         self.procs.append((name, proc))
         threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
         return proc
