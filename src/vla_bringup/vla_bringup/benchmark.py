@@ -162,14 +162,25 @@ def _wait(pred, timeout: float) -> bool:
     return False
 
 
-def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rate=30.0) -> dict:
+def _domain() -> int:
+    """A private ROS domain for each run (VLA_BENCH_DOMAIN pins it, e.g. to watch with ros2 topic)."""
+    return int(os.environ.get('VLA_BENCH_DOMAIN') or random.randint(100, 200))
+
+
+def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rate=30.0,
+                   command: str = 'walk forward') -> dict:
     from vla_bringup.launcher import Suite
-    domain = random.randint(100, 200)
+    domain = _domain()
     suite = Suite({'policy': policy_spec}, safety={'confidence_threshold': 0.0}, domain_id=domain, quiet=True)
     obs = _Observer(domain)
     try:
         suite.start()
-        obs.command('walk forward')
+        obs.command(command)
+        # frames published before the inference node subscribed cannot reach it: start the
+        # camera once the node is up (its diagnostics arrive) and discovery has settled
+        if not _wait(lambda: bool(obs.diag), 60):
+            raise RuntimeError('the inference node published no diagnostics within 60 s')
+        time.sleep(1.0)
         n_frames = int(duration * rate)
         cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',
                                              '-p', f'width:={width}', '-p', f'height:={height}',
@@ -202,14 +213,16 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
 
 def bench_flood(policy_spec: str, duration: float = 60.0) -> dict:
     from vla_bringup.launcher import Suite
-    domain = random.randint(100, 200)
+    domain = _domain()
     suite = Suite({'policy': policy_spec}, domain_id=domain, quiet=True)
     obs = _Observer(domain)
     try:
         suite.start('vla_inference')
         obs.command('walk forward')
         pid = suite.procs['vla_inference'].pid
-        time.sleep(6.0)                     # imports, policy load
+        if not _wait(lambda: bool(obs.diag), 60):
+            raise RuntimeError('the inference node published no diagnostics within 60 s')
+        time.sleep(1.0)
         rss0 = _rss_mb(pid)
         n = int(duration * 100)
         cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',

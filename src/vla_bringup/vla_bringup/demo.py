@@ -290,6 +290,7 @@ class Demo:
         out.mkdir(parents=True, exist_ok=True)
         files = {}
         summary = {'policy': self.policy_label, 'seed': self.seed,
+                   'real_time_factor': round(getattr(self, 'real_time_factor', float('nan')), 3),
                    'succeeded': sum(r.success for r in results), 'tasks': len(results),
                    'results': [asdict(r) for r in results]}
         (out / 'results.json').write_text(json.dumps(summary, indent=2))
@@ -414,6 +415,8 @@ def main(argv=None) -> int:
     print(f"world: {', '.join(o.label for o in demo.sim.world.objects)}", flush=True)
     results = []
     show = _progress_printer()
+    with demo.sim_node.state_lock:
+        sim_t0, wall_t0 = demo.sim.time, time.monotonic()
     try:
         for task in demo.make_tasks(a.tasks.split(',')):
             lead_in = 'walk forward' if task.name == 'stop' else None
@@ -427,12 +430,16 @@ def main(argv=None) -> int:
                   + (f"   reasons: {', '.join(r.safety_reasons)}" if r.safety_reasons else ''), flush=True)
             results.append(r)
             demo.settle(1.0)
+        with demo.sim_node.state_lock:
+            rtf = (demo.sim.time - sim_t0) / max(time.monotonic() - wall_t0, 1e-9)
+        demo.real_time_factor = rtf
     finally:
         files = demo.write_outputs(Path(a.out), results) if results else {}
         demo.close()
     ok = sum(r.success for r in results)
     wall = time.monotonic() - t_start
-    print(f'{ok}/{len(results)} tasks succeeded in {wall:.0f} s wall time')
+    print(f'{ok}/{len(results)} tasks succeeded in {wall:.0f} s wall time; the simulation ran at '
+          f'{getattr(demo, "real_time_factor", float("nan")):.2f}x real time (target 1.0)')
     for k, f in files.items():
         print(f'  {k}: {f}')
     return 0 if ok == len(results) else 1

@@ -2,8 +2,9 @@
 
 Threads (why): the control timer must never wait for the policy, so the policy runs in an
 InferenceWorker thread of its own on the newest frame; the executor's callbacks only copy
-messages and publish. The action server's execute callback sleeps between feedbacks, so it
-sits in a reentrant group on a two-thread executor, apart from the control callbacks.
+messages and publish. On a two-thread executor: the image subscription has its own group (a
+keep-last-1 frame must be taken within a camera period), the control callbacks share one, and
+the action server's execute callback, which sleeps between feedbacks, sits in a reentrant one.
 """
 from __future__ import annotations
 
@@ -113,12 +114,15 @@ class InferenceNode(Node):
         self._no_action_reason = 'no image yet'
 
         control = MutuallyExclusiveCallbackGroup()
+        # Images get a group of their own: with keep-last-1 a frame not taken within one camera
+        # period is overwritten, so it must not wait behind the timer or joint states.
+        images = MutuallyExclusiveCallbackGroup()
         self._slot = LatestSlot()
         if p['use_compressed']:
             self.create_subscription(CompressedImage, 'camera/image_raw/compressed', self._on_image, IMAGE_QOS,
-                                     callback_group=control)
+                                     callback_group=images)
         else:
-            self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS, callback_group=control)
+            self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS, callback_group=images)
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS, callback_group=control)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS,
                                  callback_group=control)
