@@ -242,6 +242,9 @@ def bench_flood(policy_spec: str, duration: float = 60.0) -> dict:
                 'frames_received': received, 'rss_start_mb': rss0, 'rss_max_mb': float(np.nanmax(samples)),
                 'rss_end_mb': samples[-1] if samples else math.nan,
                 'rss_growth_mb': (samples[-1] - rss0) if samples else math.nan,
+                # growth once warmed up (first 10 s: buffers, caches): a leak keeps growing here
+                'rss_growth_after_10s_mb': (samples[-1] - samples[min(10, len(samples) - 1)]) if samples else math.nan,
+                'rss_series_mb': [round(x, 1) for x in samples],
                 'node_alive_after': alive}
     finally:
         obs.close()
