@@ -42,7 +42,7 @@ def test_for_embodiment(humanoid, diff_drive):
     ({'state_joints': ['a', 'a']}, "lists \\['a'\\] more than once"),
     ({'state_joints': ['']}, 'non-empty strings'),
     ({'vision_encoder': 'small_cn'}, "not a known vision_encoder. Did you mean 'small_cnn'.*register"),
-    ({'fusion': 'film'}, "not a known fusion.*Choose one of: concat"),
+    ({'fusion': 'flim'}, "not a known fusion. Did you mean 'film'.*Choose one of: concat, cross_attention, film, moe"),
     ({'language_encoder': 'minilm'}, 'not a known language_encoder'),
     ({'action_head': 'diffusion'}, 'not a known action_head'),
     ({'tokenizer': 'bpe'}, 'not a known tokenizer'),
@@ -63,7 +63,7 @@ def test_config_errors_say_how_to_fix(overrides, match):
 
 
 def test_component_registries_accept_new_parts():
-    assert 'small_cnn' in VISION_ENCODERS and FUSIONS.names() == ['concat']
+    assert 'small_cnn' in VISION_ENCODERS and FUSIONS.names() == ['concat', 'cross_attention', 'film', 'moe']
     FUSIONS.register('concat_alias', 'vla_policy.models.fusion:ConcatMLPFusion')
     try:
         cfg = SeedVLAConfig(fusion='concat_alias', image_size=32, vision_channels=(8,), vocab_size=64,

@@ -50,6 +50,8 @@ _BUILTIN: dict[str, str] = {
     'keyword': 'vla_policy.policies.keyword:KeywordPolicy',
     'seed_vla': 'vla_policy.policies.seed_vla:SeedVLAPolicy',
     'zero': 'vla_policy.policies.zero:ZeroPolicy',
+    # a seed_vla checkpoint's exported network under onnxruntime (option checkpoint=<dir>)
+    'onnx': 'vla_policy.policies.onnx_policy:OnnxPolicy',
     # third-party models (optional dependencies, checked when the policy is made)
     'lerobot': 'vla_policy.backends.lerobot_policy:LeRobotPolicy',
     'openvla': 'vla_policy.backends.openvla_local:OpenVLAPolicy',

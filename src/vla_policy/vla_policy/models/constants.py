@@ -1,14 +1,43 @@
-"""Batch keys shared by processors, models and (later) datasets and training loops.
+"""Batch keys shared by processors, models and datasets / training loops (vla_learning).
 
 A *batch* is a dict of tensors with a leading batch dimension B. Names follow LeRobot's.
+
+Model inputs (the processor writes them; :meth:`SeedVLAProcessor.language` gives the language
+key the configured tokenizer uses)::
+
+    OBS_IMAGE, OBS_STATE (when config.state_joints), and one of
+    OBS_LANGUAGE_TOKENS (tokenizer 'hash_words') or OBS_LANGUAGE_EMBEDDING (tokenizer 'minilm_l6')
+
+Training targets read by :meth:`SeedVLAModel.compute_loss`::
+
+    ACTION          required   expert chunk
+    ACTION_IS_PAD   optional   padded steps, left out of the action loss and the agreement
+    CONFIDENCE      optional   explicit confidence label (wins over the computed agreement)
+    OUT_OF_SCOPE    optional   negatives: no action loss, confidence target 0
+
+Confidence target of a sample, first rule that applies:
+1. ``OUT_OF_SCOPE`` true -> 0 (e.g. "make me a sandwich", or an instruction swapped for another
+   task's: the expert chunk does not do what was asked);
+2. ``CONFIDENCE`` given -> that label (e.g. an expert-agreement label computed offline, or
+   episode success);
+3. ``config.confidence_target == 'agreement'`` -> 1 if the RMS distance between the model's
+   own predicted chunk (inference path, no gradient) and the expert chunk, over non-padded
+   steps, is <= ``config.agreement_threshold``, else 0;
+4. otherwise (``'label'``) the sample has no confidence target.
 """
 #: (B, 3, S, S) float32, normalised pixels (processor output, model input)
 OBS_IMAGE = 'observation.image'
 #: (B, state_dim) float32, normalised joint positions in ``config.state_joints`` order
 OBS_STATE = 'observation.state'
-#: (B, L) int64 token ids, 0 = padding
+#: (B, L) int64 token ids, 0 = padding (tokenizer 'hash_words')
 OBS_LANGUAGE_TOKENS = 'observation.language.tokens'
+#: (B, 384) float32, L2-normalised sentence embedding of the instruction (tokenizer 'minilm_l6')
+OBS_LANGUAGE_EMBEDDING = 'observation.language.embedding'
 #: (B, chunk_size, action_dim) float32 in [-1, 1] (model output; target when training)
 ACTION = 'action'
-#: (B,) float32 in [0, 1] (model output; target when training: 1 = the actions do what was asked)
+#: (B, chunk_size) bool, True = padded step past the episode end (training only, optional)
+ACTION_IS_PAD = 'action_is_pad'
+#: (B,) float32 in [0, 1] (model output; optional target when training: 1 = the actions do what was asked)
 CONFIDENCE = 'confidence'
+#: (B,) bool or 0/1 float, True = the instruction is out of scope for this sample (training only, optional)
+OUT_OF_SCOPE = 'out_of_scope'

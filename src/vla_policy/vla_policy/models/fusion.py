@@ -1,4 +1,8 @@
-"""Fusion modules. 'concat': late fusion, pooled vision + pooled language (+ state) -> MLP."""
+"""Fusion 'concat' (late fusion: pooled vision + pooled language (+ state) -> MLP) and shared helpers.
+
+The other fusions: ``fusion_attention`` ('cross_attention'), ``fusion_film`` ('film'),
+``fusion_moe`` ('moe').
+"""
 from __future__ import annotations
 
 import torch
@@ -23,19 +27,28 @@ class ConcatMLPFusion(Fusion):
         super().__init__()
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
-        layers: list[nn.Module] = []
-        d = vision_dim + text_dim + state_dim
-        for _ in range(config.fusion_layers):
-            layers += [nn.Linear(d, config.hidden_dim), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
-            d = config.hidden_dim
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp(vision_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers, config.dropout)
         self.out_dim = config.hidden_dim
 
     def forward(self, vision, text, text_mask, state):
         parts = [vision.mean(1), self.text_norm(masked_mean(text, text_mask))]
         if self.state_dim:
-            if state is None or state.shape[-1] != self.state_dim:
-                got = None if state is None else tuple(state.shape)
-                raise ValueError(f'fusion expects a state of {self.state_dim} values per sample, got {got}')
-            parts.append(state)
+            parts.append(check_state(state, self.state_dim))
         return self.mlp(torch.cat(parts, dim=-1))
+
+
+def check_state(state: torch.Tensor | None, state_dim: int) -> torch.Tensor:
+    """The state (B, state_dim), or a ValueError that says what was expected."""
+    if state is None or state.shape[-1] != state_dim:
+        got = None if state is None else tuple(state.shape)
+        raise ValueError(f'fusion expects a state of {state_dim} values per sample, got {got}')
+    return state
+
+
+def mlp(d_in: int, width: int, layers: int, dropout: float) -> nn.Sequential:
+    """``layers`` x (Linear, ReLU, Dropout) of ``width``."""
+    out: list[nn.Module] = []
+    for _ in range(layers):
+        out += [nn.Linear(d_in, width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        d_in = width
+    return nn.Sequential(*out)

@@ -1,11 +1,13 @@
-"""Output heads: action heads (registry 'action_head') and the confidence head."""
+"""Output heads: the 'tanh_chunk' action head and the confidence head (shared by every action head).
+
+The other action heads live in ``heads_tokens`` ('rt1_tokens') and ``heads_flow`` ('flow_matching').
+"""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from vla_policy.models.interfaces import ActionHead
+from vla_policy.models.interfaces import ActionHead, masked_step_mean
 
 
 class TanhChunkHead(ActionHead):
@@ -23,12 +25,15 @@ class TanhChunkHead(ActionHead):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.proj(features)).view(-1, self.chunk_size, self.action_dim)
 
-    def loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.forward(features), target)
+    def loss(self, features: torch.Tensor, target: torch.Tensor,
+             valid: torch.Tensor | None = None) -> torch.Tensor:
+        per_step = (self.forward(features) - target).square().mean(-1)      # (B, T)
+        return masked_step_mean(per_step, valid)
 
 
 class ConfidenceHead(nn.Module):
-    """Features (B, in_dim) -> (B,) in (0, 1): Linear -> sigmoid. Trained with BCE on success labels.
+    """Features (B, in_dim) -> (B,) in (0, 1): Linear -> sigmoid. Trained with BCE against the confidence
+    target of :meth:`SeedVLAModel.compute_loss` (labels, out-of-scope negatives or expert agreement).
 
     Initialised unconfident (about 0.05): an untrained model must not look trustworthy to the
     safety gate.

@@ -3,7 +3,12 @@
 A component is an ``nn.Module`` built as ``Class(config, ...)`` from a
 :class:`~vla_policy.models.configuration_seed_vla.SeedVLAConfig` and registered by name in
 :mod:`vla_policy.models.components`. The interfaces pass *token sequences* between parts, so
-late fusion (pool + concat) and later cross-attention / FiLM / MoE fusion see the same inputs.
+late fusion (pool + concat), cross-attention, FiLM and mixture-of-experts fusion see the same
+inputs, and every action head sits behind the same ``forward`` / ``loss`` pair.
+
+Tokenizers are plain objects, not modules: ``Class.from_config(config)``, called with a string or
+a list of strings, return a NumPy array with a leading batch dimension, written to the batch
+under their ``batch_key`` (see :mod:`vla_policy.models.constants`).
 """
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ import abc
 import torch
 from torch import nn
 
+from vla_policy.models.constants import OBS_LANGUAGE_TOKENS
+
 
 class VisionEncoder(nn.Module, abc.ABC):
-    """Normalised images (B, 3, S, S) -> visual tokens (B, N, out_dim)."""
+    """Normalised images (B, 3, S, S) -> visual tokens (B, N, out_dim), N = positions of a feature map
+    in row-major order (fusions that use position assume a square grid)."""
 
     #: width of each visual token
     out_dim: int
@@ -24,12 +32,18 @@ class VisionEncoder(nn.Module, abc.ABC):
 
 
 class LanguageEncoder(nn.Module, abc.ABC):
-    """Token ids (B, L) (0 = padding) -> (tokens (B, L, out_dim), mask (B, L) bool, True = real token)."""
+    """The batch entry under ``input_key`` -> (tokens (B, L, out_dim), mask (B, L) bool, True = real token).
+
+    'hash_bag' reads token ids (B, L) (0 = padding); 'minilm_l6' reads a sentence embedding
+    (B, 384) and returns one token (L = 1).
+    """
 
     out_dim: int
+    #: batch key this encoder reads (must match the tokenizer's ``batch_key``)
+    input_key: str = OBS_LANGUAGE_TOKENS
 
     @abc.abstractmethod
-    def forward(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class Fusion(nn.Module, abc.ABC):
@@ -48,14 +62,29 @@ class Fusion(nn.Module, abc.ABC):
 class ActionHead(nn.Module, abc.ABC):
     """Fused features (B, in_dim) -> an action chunk (B, chunk_size, action_dim) in [-1, 1].
 
-    Built as ``Class(config, in_dim)``. The head owns its training loss, so a diffusion head
-    (denoising loss, iterative sampling in ``forward``) or an RT-1 token head (cross-entropy over
-    action bins) fits behind the same interface.
+    Built as ``Class(config, in_dim)``. The head owns its training loss, so a regression head
+    (MSE), a token head (cross-entropy over action bins) and a flow-matching head (velocity
+    regression in ``loss``, Euler integration in ``forward``) fit behind the same interface.
+    ``forward`` is the inference path: deterministic in eval mode, and exportable to ONNX
+    (no data-dependent Python control flow).
     """
 
     @abc.abstractmethod
     def forward(self, features: torch.Tensor) -> torch.Tensor: ...
 
     @abc.abstractmethod
-    def loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Scalar training loss for target chunks (B, chunk_size, action_dim)."""
+    def loss(self, features: torch.Tensor, target: torch.Tensor,
+             valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample training loss (B,) for target chunks (B, chunk_size, action_dim).
+
+        ``valid`` (B, chunk_size) bool marks real (not padded) steps; the loss of a sample is the
+        mean over its valid steps (0 for a sample with none). Use :func:`masked_step_mean`.
+        """
+
+
+def masked_step_mean(per_step: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """(B, T) per-step values -> (B,) mean over the steps where ``valid`` (B, T) is True (0 where none)."""
+    if valid is None:
+        return per_step.mean(1)
+    w = valid.to(per_step.dtype)
+    return (per_step * w).sum(1) / w.sum(1).clamp_min(1.0)

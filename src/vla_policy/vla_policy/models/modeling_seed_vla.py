@@ -1,7 +1,8 @@
 """The seed VLA network: vision encoder + language encoder -> fusion -> action chunk + confidence.
 
 Built entirely from :class:`SeedVLAConfig` through the component registries; inputs are
-already-normalised batches (see :mod:`vla_policy.models.processor_seed_vla`).
+already-normalised batches (see :mod:`vla_policy.models.processor_seed_vla`), training targets
+are described in :mod:`vla_policy.models.constants`.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, VISION_ENCODERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import ACTION, CONFIDENCE, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE
+from vla_policy.models.constants import ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE
 from vla_policy.models.heads import ConfidenceHead
 
 
@@ -32,15 +33,29 @@ class SeedVLAModel(nn.Module):
 
     @classmethod
     def from_seed(cls, config: SeedVLAConfig, seed: int) -> 'SeedVLAModel':
-        """A randomly initialised model; the same seed gives the same weights, without touching global RNG state."""
+        """A randomly initialised model; the same seed gives the same weights, without touching global RNG state.
+
+        Pretrained components (efficientnet_lite0) load their packaged weights instead.
+        """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             return cls(config)
 
+    @property
+    def input_keys(self) -> list[str]:
+        """Batch keys ``forward`` reads, in the order of the ONNX graph's inputs."""
+        keys = [OBS_IMAGE, self.language.input_key]
+        return keys + [OBS_STATE] if self.config.state_dim else keys
+
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Batch -> fused features (B, fusion.out_dim)."""
+        key = self.language.input_key
+        if key not in batch:
+            raise KeyError(f"the batch has no '{key}' (language_encoder '{self.config.language_encoder}' reads it; "
+                           f'it has {sorted(batch)}); build batches with SeedVLAProcessor, whose language() '
+                           "gives the configured tokenizer's key")
         vision = self.vision(batch[OBS_IMAGE])
-        text, mask = self.language(batch[OBS_LANGUAGE_TOKENS])
+        text, mask = self.language(batch[key])
         return self.fusion(vision, text, mask, batch.get(OBS_STATE))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -48,19 +63,62 @@ class SeedVLAModel(nn.Module):
         return {ACTION: self.action_head(features), CONFIDENCE: self.confidence_head(features)}
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss: the action head's loss, plus BCE of the confidence head when the batch has
-        CONFIDENCE targets (1 = these actions follow the instruction, 0 = they do not)."""
+        """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE; and floats to log.
+
+        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE and OUT_OF_SCOPE (optional); see
+        :mod:`vla_policy.models.constants` for how the confidence target is chosen. The action
+        loss is the head's per-sample loss averaged over in-scope samples. Logs: 'action_loss',
+        'loss', and when the confidence head has targets, 'confidence_loss'; with computed
+        agreement targets also 'agreement' (share of samples that agree).
+        """
+        target = batch[ACTION]
+        b = target.shape[0]
+        valid = ~batch[ACTION_IS_PAD].bool() if ACTION_IS_PAD in batch else None
+        out_of_scope = (batch[OUT_OF_SCOPE].reshape(b).bool() if OUT_OF_SCOPE in batch
+                        else torch.zeros(b, dtype=torch.bool, device=target.device))
         features = self.encode(batch)
-        action_loss = self.action_head.loss(features, batch[ACTION])
+
+        in_scope = (~out_of_scope).to(features.dtype)
+        per_sample = self.action_head.loss(features, target, valid)
+        action_loss = (per_sample * in_scope).sum() / in_scope.sum().clamp_min(1.0)
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
-        if CONFIDENCE in batch:
-            conf_loss = F.binary_cross_entropy_with_logits(self.confidence_head.logits(features),
-                                                           batch[CONFIDENCE].to(features.dtype))
+
+        conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope, logs)
+        if bool(has_target.any()):
+            bce = F.binary_cross_entropy_with_logits(self.confidence_head.logits(features), conf_target,
+                                                     reduction='none')
+            w = has_target.to(features.dtype)
+            conf_loss = (bce * w).sum() / w.sum()
             loss = loss + self.config.confidence_loss_weight * conf_loss
             logs['confidence_loss'] = float(conf_loss.detach())
         logs['loss'] = float(loss.detach())
         return loss, logs
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    def _confidence_target(self, batch, features, target, valid, out_of_scope, logs):
+        """(targets (B,), has_target (B,) bool) following the rules in models/constants.py."""
+        b = target.shape[0]
+        conf = torch.zeros(b, dtype=features.dtype, device=features.device)
+        has = out_of_scope.clone()
+        if CONFIDENCE in batch:
+            conf = batch[CONFIDENCE].reshape(b).to(features.dtype)
+            has = torch.ones_like(has)
+        elif self.config.confidence_target == 'agreement':
+            with torch.no_grad():
+                predicted = self.action_head(features.detach())
+                sq = (predicted - target).square().mean(-1)                            # (B, T)
+                if valid is None:
+                    rms = sq.mean(1).sqrt()
+                else:
+                    w = valid.to(sq.dtype)
+                    rms = ((sq * w).sum(1) / w.sum(1).clamp_min(1.0)).sqrt()
+                agree = (rms <= self.config.agreement_threshold).to(features.dtype)
+            in_scope = ~out_of_scope
+            if bool(in_scope.any()):
+                logs['agreement'] = float(agree[in_scope].mean())
+            conf = agree
+            has = torch.ones_like(has)
+        return torch.where(out_of_scope, torch.zeros_like(conf), conf), has
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

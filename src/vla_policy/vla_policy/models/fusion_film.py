@@ -1,0 +1,64 @@
+"""Fusion 'film': the instruction scales and shifts every channel of the visual features (FiLM).
+
+FiLM (Perez et al. 2018), as RT-1 uses it to condition its image tokens on the instruction:
+each layer maps the visual tokens through a shared 1x1 projection, then applies a
+language-conditioned affine modulation per channel, ``h * (1 + gamma(text)) + beta(text)``,
+then ReLU. Here it acts on the encoder's output feature map (not inside the backbone), so the
+same frozen pretrained encoder serves every instruction and the modulation is all that learns.
+gamma and beta start at zero: at initialisation FiLM is the identity.
+
+    text vector = LayerNorm(masked mean of text tokens)                       (B, text_dim)
+    h = vision tokens (B, N, C)
+    fusion_layers x [h = ReLU(FiLM(Linear(h), text vector))]                   (B, N, d)
+    [mean of h over tokens, text vector, state] -> Linear, ReLU -> (B, d)
+
+with d = hidden_dim.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vla_policy.models.fusion import check_state, masked_mean
+from vla_policy.models.interfaces import Fusion
+
+
+class FiLMLayer(nn.Module):
+    """Token-wise Linear, then per-channel gamma/beta from a conditioning vector, then ReLU."""
+
+    def __init__(self, d_in: int, d_out: int, cond_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_out)
+        self.film = nn.Linear(cond_dim, 2 * d_out)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(cond).unsqueeze(1).chunk(2, dim=-1)          # (B, 1, d) each
+        return self.drop(torch.relu(self.proj(tokens) * (1.0 + gamma) + beta))
+
+
+class FiLMFusion(Fusion):
+    """Language-conditioned feature-wise affine modulation of the visual tokens (see the module docstring)."""
+
+    def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
+        super().__init__()
+        d = config.hidden_dim
+        self.state_dim = state_dim
+        self.text_norm = nn.LayerNorm(text_dim)
+        self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
+                                    for i in range(config.fusion_layers))
+        self.out = nn.Sequential(nn.Linear(d + text_dim + state_dim, d), nn.ReLU(inplace=True),
+                                 nn.Dropout(config.dropout))
+        self.out_dim = d
+
+    def forward(self, vision, text, text_mask, state):
+        cond = self.text_norm(masked_mean(text, text_mask))
+        h = vision
+        for layer in self.layers:
+            h = layer(h, cond)
+        parts = [h.mean(1), cond]
+        if self.state_dim:
+            parts.append(check_state(state, self.state_dim))
+        return self.out(torch.cat(parts, dim=-1))
