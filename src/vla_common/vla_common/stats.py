@@ -20,6 +20,9 @@ class RollingWindow:
     def __len__(self) -> int:
         return len(self._buf)
 
+    def values(self) -> np.ndarray:
+        return np.fromiter(self._buf, float)
+
     def percentile(self, q: float) -> float:
         return float(np.percentile(np.fromiter(self._buf, float), q)) if self._buf else math.nan
 
@@ -32,9 +35,11 @@ class RateMeter:
 
     def __init__(self, size: int = 100) -> None:
         self._periods = RollingWindow(size)
+        self.count = 0
         self._last: float | None = None
 
     def tick(self, now: float) -> None:
+        self.count += 1
         if self._last is not None:
             self._periods.add(now - self._last)
         self._last = now
@@ -47,6 +52,13 @@ class RateMeter:
     @property
     def period_p99(self) -> float:
         return self._periods.percentile(99)
+
+    def jitter_p99(self, target_period: float) -> float:
+        """99th percentile of |period - target_period| over the window, s."""
+        if not len(self._periods):
+            return math.nan
+        p = self._periods.values()
+        return float(np.percentile(np.abs(p - target_period), 99))
 
 
 def percentiles(values, qs=(50, 99)) -> dict[str, float]:

@@ -109,7 +109,7 @@ class InferenceNode(Node):
                            policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
                            published=0, commands_rejected=0)
         self._latency = RollingWindow(200)
-        self._rate = RateMeter(100)
+        self._rate = RateMeter(600)   # the last minute of ticks at 10 Hz
         self._last_error = ''
         self._no_action_reason = 'no image yet'
 
@@ -390,6 +390,7 @@ class InferenceNode(Node):
         rate = self._rate.rate_hz
         values = {'instruction': instr or '(idle)', 'policy': self.policy.name,
                   'control_rate_hz': rate, 'control_period_p99_s': self._rate.period_p99,
+                  'control_jitter_p99_s': self._rate.jitter_p99(1.0 / self._p['control_rate_hz']),
                   'inference_latency_p50_s': self._latency.percentile(50),
                   'inference_latency_p99_s': self._latency.percentile(99), **s, 'last_error': err}
         if reason:
