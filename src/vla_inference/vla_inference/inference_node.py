@@ -3,8 +3,10 @@
 Threads (why): the control timer must never wait for the policy, so the policy runs in an
 InferenceWorker thread of its own on the newest frame; the executor's callbacks only copy
 messages and publish. On a two-thread executor: the image subscription has its own group (a
-keep-last-1 frame must be taken within a camera period), the control callbacks share one, and
-the action server's execute callback, which sleeps between feedbacks, sits in a reentrant one.
+keep-last-1 frame must be taken within a camera period), so has the control timer (it must not
+queue behind joint states), the other callbacks share one, and the action server's execute
+callback, which sleeps between feedbacks, sits in a reentrant one. Shared state is guarded by
+one lock held only for copies.
 """
 from __future__ import annotations
 
@@ -144,7 +146,8 @@ class InferenceNode(Node):
             self.policy, self._slot, self._decode, self._worker_context, self._on_result, self._on_worker_error,
             min_period=1.0 / p['max_inference_rate_hz'] if p['max_inference_rate_hz'] > 0 else 0.0)
         self._worker.start()
-        self.create_timer(1.0 / p['control_rate_hz'], self._on_tick, callback_group=control)
+        # the control timer has a group of its own too: it never queues behind another callback
+        self.create_timer(1.0 / p['control_rate_hz'], self._on_tick, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics, callback_group=control)
 
     # -- inputs ---------------------------------------------------------------------------------
