@@ -8,7 +8,10 @@ import numpy as np
 
 
 class RollingWindow:
-    """The last ``size`` samples of a quantity, with percentiles."""
+    """The last ``size`` samples of a quantity, with percentiles.
+
+    One thread may add while another reads: reads work on a copy taken in one C call.
+    """
 
     def __init__(self, size: int = 200) -> None:
         self._buf: collections.deque[float] = collections.deque(maxlen=size)
@@ -21,13 +24,15 @@ class RollingWindow:
         return len(self._buf)
 
     def values(self) -> np.ndarray:
-        return np.fromiter(self._buf, float)
+        return np.array(list(self._buf), dtype=float)   # list(deque) copies atomically under the GIL
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(np.fromiter(self._buf, float), q)) if self._buf else math.nan
+        v = self.values()
+        return float(np.percentile(v, q)) if v.size else math.nan
 
     def mean(self) -> float:
-        return float(np.mean(np.fromiter(self._buf, float))) if self._buf else math.nan
+        v = self.values()
+        return float(np.mean(v)) if v.size else math.nan
 
 
 class RateMeter:
