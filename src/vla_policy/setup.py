@@ -13,6 +13,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
         ('share/' + package_name + '/config/embodiments', glob('config/embodiments/*.yaml')),
+        ('share/' + package_name + '/checkpoints/default', glob('checkpoints/default/*')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -332,3 +332,19 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     raise TypeError(f'cannot save {type(obj).__name__} in a checkpoint (use JSON types)')
+
+
+def default_checkpoint_dir() -> Path | None:
+    """The trained default checkpoint shipped with vla_policy (installed share dir, else the
+    source tree), or None when there is none."""
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory('vla_policy')) / 'checkpoints' / 'default')
+    except Exception:  # noqa: BLE001 - no ament index / not installed: the source tree below
+        pass
+    candidates.append(Path(__file__).resolve().parent.parent / 'checkpoints' / 'default')
+    for c in candidates:
+        if (c / CONFIG_FILE).is_file():
+            return c
+    return None

@@ -46,6 +46,9 @@ _log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = 'vla_policy.policies'
 
 #: policies of this package (lazy targets: nothing is imported until a policy is made)
+#: the trained default checkpoint shipped with vla_policy (checkpoints/default)
+DEFAULT_POLICY = 'default'
+
 _BUILTIN: dict[str, str] = {
     'keyword': 'vla_policy.policies.keyword:KeywordPolicy',
     'seed_vla': 'vla_policy.policies.seed_vla:SeedVLAPolicy',
@@ -232,6 +235,13 @@ def make_policy(spec: str | os.PathLike, embodiment: Embodiment | str, **options
     if not isinstance(spec, str) or not spec.strip():
         raise PolicyLoadError(f"policy spec must be a non-empty string, got {spec!r}. {_unknown_message('')}")
     spec = spec.strip()
+    if spec == DEFAULT_POLICY:
+        from vla_policy.checkpoint import default_checkpoint_dir, load_checkpoint
+        path = default_checkpoint_dir()
+        if path is None:
+            raise PolicyLoadError("policy 'default': no trained default checkpoint is installed (vla_policy/"
+                                  "checkpoints/default); train one (README, 'Learning') or name another policy")
+        return load_checkpoint(path, embodiment, **options)
     with _lock:
         registered = spec in _registered
     if registered or spec in _discover_entry_points() or _TARGET_RE.match(spec):
