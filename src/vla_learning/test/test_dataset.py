@@ -1,0 +1,73 @@
+"""Dataset format: round trip, statistics, splits, appending, version checks."""
+import json
+
+import numpy as np
+import pytest
+
+from vla_learning.dataset import (ACTION_KEY, IMAGE_KEY, STATE_KEY, DatasetError, DatasetWriter, Episode,
+                                  LeRobotDataset)
+
+
+def _episode(rng, n, instruction, task='wave'):
+    return Episode(images=rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8),
+                   state=rng.normal(size=(n, 2)).astype(np.float32),
+                   actions=rng.normal(size=(n, 3)).astype(np.float32),
+                   timestamps=np.arange(n) * 0.1, instruction=instruction,
+                   info={'task_name': task, 'seed': 3, 'success': True, 'source': 'test'})
+
+
+def _writer(root, **kw):
+    return DatasetWriter(root, fps=10, image_shape=(8, 8, 3), state_names=['a', 'b'], action_names=['x', 'y', 'z'],
+                         **kw)
+
+
+def test_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    eps = [_episode(rng, 5, 'wave'), _episode(rng, 7, 'turn left', 'turn_left'), _episode(rng, 3, 'wave')]
+    w = _writer(tmp_path / 'ds', frames_per_file=6)
+    for e in eps:
+        w.add_episode(e)
+    w.close(val_fraction=0.34)
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.num_episodes == 3 and ds.total_frames == 15
+    assert ds.tasks == ['wave', 'turn left']
+    assert ds.split('train') == [0, 1] and ds.split('val') == [2]
+    assert len(list((tmp_path / 'ds' / 'data').glob('chunk-000/file-*.parquet'))) == 2
+    for i, e in enumerate(eps):
+        sl = ds.episode_frames(i)
+        np.testing.assert_array_equal(ds.images(range(sl.start, sl.stop)), e.images)     # PNG is lossless
+        np.testing.assert_allclose(ds.frames[STATE_KEY][sl], e.state)
+        np.testing.assert_allclose(ds.frames[ACTION_KEY][sl], e.actions)
+        assert list(ds.frames['frame_index'][sl]) == list(range(len(e.images)))
+        assert set(ds.frames['episode_index'][sl]) == {i}
+    rows = ds.episodes_rows()
+    assert rows[1]['task_name'] == 'turn_left' and rows[1]['tasks'] == ['turn left'] and rows[1]['length'] == 7
+    info = json.loads((tmp_path / 'ds' / 'meta' / 'info.json').read_text())
+    assert info['codebase_version'] == 'v3.0' and info['features'][IMAGE_KEY]['dtype'] == 'image'
+    assert info['features'][STATE_KEY]['names'] == ['a', 'b']
+    stats = ds.stats()
+    allact = np.concatenate([e.actions for e in eps])
+    np.testing.assert_allclose(stats[ACTION_KEY]['mean'], allact.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[ACTION_KEY]['max'], allact.max(0), rtol=1e-6)
+    assert np.asarray(stats[IMAGE_KEY]['mean']).shape == (3, 1, 1)
+
+
+def test_append_and_checks(tmp_path):
+    rng = np.random.default_rng(1)
+    w = _writer(tmp_path / 'ds')
+    w.add_episode(_episode(rng, 4, 'wave'))
+    w.close(val_fraction=0.0)
+    w2 = _writer(tmp_path / 'ds')
+    assert w2.add_episode(_episode(rng, 2, 'stop', 'stop')) == 1
+    w2.close(val_fraction=0.0)
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.num_episodes == 2 and ds.total_frames == 6 and list(ds.frames['index']) == list(range(6))
+    with pytest.raises(DatasetError):
+        DatasetWriter(tmp_path / 'ds', fps=10, image_shape=(8, 8, 3), state_names=['a'], action_names=['x', 'y', 'z'])
+    info = json.loads((tmp_path / 'ds' / 'meta' / 'info.json').read_text())
+    info['vla_format_version'] = 99
+    (tmp_path / 'ds' / 'meta' / 'info.json').write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match='newer'):
+        LeRobotDataset(tmp_path / 'ds')
+    with pytest.raises(DatasetError, match='not a dataset'):
+        LeRobotDataset(tmp_path / 'nothing')

@@ -1,0 +1,278 @@
+"""Collect demonstrations in the embedded simulator, in lockstep, with domain randomisation.
+
+    python -m vla_learning.collect --out data/demos --episodes 2000 --workers 2
+    python -m vla_learning.collect --config src/vla_learning/configs/default.yaml   # its 'collect:' block
+
+Each episode: a seeded world (object layout, start pose, object shades with ``colour_jitter``),
+random lighting (sun and headlight intensity, sun direction), a task with an instruction drawn
+from the training phrasings (:mod:`vla_learning.instructions`; (colour, shape) pairs of
+``HELD_OUT_COMBOS`` are never targets), run by :class:`~vla_learning.teacher.ObservableTeacher`
+through ``vla_sim.lockstep.run_episode``. On a share of the episodes the executed command is
+perturbed (DART: the robot visits states off the teacher's path, the label stays the teacher's
+clean action). Camera noise (gain, offset, Gaussian) is applied to the recorded frames. Only
+successful episodes are written.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: default task mix (relative number of episodes)
+DEFAULT_TASK_WEIGHTS = {'walk_to': 3.0, 'look_at': 3.0, 'turn_left': 1.5, 'turn_right': 1.5, 'raise_left_arm': 1.0,
+                        'raise_right_arm': 1.0, 'raise_both_arms': 1.0, 'wave': 1.5, 'stop': 1.5}
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Knobs of collection (the ``collect:`` block of a training config)."""
+
+    episodes: int = 2000                 # episodes attempted
+    image_size: int = 64                 # square camera image, px (the policy's image_size)
+    seed: int = 0                        # episode i uses world seed ``seed * 1_000_003 + i``
+    workers: int = 2                     # processes
+    colour_jitter: float = 0.12          # +- per RGB channel of each object (the sim's default is 0.06)
+    light_range: tuple[float, float] = (0.55, 1.35)   # scale of the sun's and headlight's intensity
+    camera_noise_std: float = 6.0        # max Gaussian pixel noise (per episode U(0, this))
+    camera_gain: float = 0.15            # per-episode gain U(1 - g, 1 + g) and offset U(-40g, 40g)
+    dart_fraction: float = 0.5           # share of episodes with perturbed execution
+    dart_std: float = 0.25               # std of the perturbation on the normalised base twist
+    val_fraction: float = 0.1
+    task_weights: dict | None = None
+
+
+def _episode_plan(cfg: CollectConfig) -> list[tuple[int, str]]:
+    weights = cfg.task_weights or DEFAULT_TASK_WEIGHTS
+    names = list(weights)
+    w = np.array([weights[n] for n in names], dtype=float)
+    counts = np.floor(cfg.episodes * w / w.sum()).astype(int)
+    counts[np.argsort(-w)[:cfg.episodes - counts.sum()]] += 1
+    # interleave tasks so every contiguous range of episodes (the val split) has all of them
+    order = []
+    pending = {n: int(c) for n, c in zip(names, counts)}
+    while any(pending.values()):
+        for n in names:
+            if pending[n]:
+                order.append(n)
+                pending[n] -= 1
+    return list(enumerate(order))
+
+
+# -- worker side ---------------------------------------------------------------------------------
+_W: dict[str, Any] = {}
+
+
+def _init_worker(cfg: CollectConfig) -> None:
+    import torch
+    torch.set_num_threads(1)
+    import vla_sim  # noqa: F401 (MUJOCO_GL)
+    from vla_policy.embodiment import load_embodiment
+    from vla_sim.sim import HumanoidSim, SimConfig
+    from vla_sim.world import WorldConfig
+    from vla_learning.teacher import ObservableTeacher
+    sim = HumanoidSim(SimConfig(world=WorldConfig(colour_jitter=cfg.colour_jitter)))
+    emb = load_embodiment('vla_humanoid')
+    _W.update(cfg=cfg, sim=sim, emb=emb, teacher=ObservableTeacher(emb, sim=sim),
+              light0=(sim.model.light_diffuse.copy(), sim.model.light_dir.copy(),
+                      np.array(sim.model.vis.headlight.ambient), np.array(sim.model.vis.headlight.diffuse)))
+
+
+class _Perturbed:
+    """Runs the teacher, logs its clean actions, and executes them with noise (DART)."""
+
+    def __init__(self, teacher, rng: np.random.Generator, std: float) -> None:
+        self.teacher, self.rng, self.std = teacher, rng, std
+        self.name, self.privileged, self.sim = 'dart', True, teacher.sim
+        self.embodiment = teacher.embodiment
+        self.clean: list[np.ndarray] = []
+        self._hold = np.zeros(3, dtype=np.float32)
+
+    def reset(self) -> None:
+        self.teacher.reset()
+        self.clean.clear()
+
+    def infer(self, obs):
+        from vla_policy.core import PolicyOutput
+        out = self.teacher.infer(obs)
+        a = out.actions[0]
+        self.clean.append(a.copy())
+        noisy = a.copy()
+        if self.std > 0:
+            # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot
+            self._hold = 0.7 * self._hold + 0.3 * self.rng.normal(0.0, self.std, 3).astype(np.float32)
+            noisy[:3] = np.clip(noisy[:3] + self._hold, -1, 1)
+        return PolicyOutput(noisy[None, :], confidence=1.0, step_dt=out.step_dt, done=out.done)
+
+
+def _randomise_lighting(sim, rng: np.random.Generator) -> dict:
+    diffuse0, dir0, amb0, dif0 = _W['light0']
+    k_sun, k_head = rng.uniform(*_W['cfg'].light_range, size=2)
+    m = sim.model
+    m.light_diffuse[:] = np.clip(diffuse0 * k_sun, 0, 1)
+    d = dir0 + rng.normal(0, 0.25, dir0.shape)
+    d[:, 2] = -np.abs(d[:, 2]) - 0.5
+    m.light_dir[:] = d / np.linalg.norm(d, axis=1, keepdims=True)
+    m.vis.headlight.ambient[:] = np.clip(amb0 * k_head, 0, 1)
+    m.vis.headlight.diffuse[:] = np.clip(dif0 * k_head, 0, 1)
+    return {'sun': float(k_sun), 'head': float(k_head)}
+
+
+def _camera_noise(images: np.ndarray, rng: np.random.Generator, cfg: CollectConfig) -> np.ndarray:
+    gain = rng.uniform(1 - cfg.camera_gain, 1 + cfg.camera_gain)
+    offset = rng.uniform(-40 * cfg.camera_gain, 40 * cfg.camera_gain)
+    std = rng.uniform(0, cfg.camera_noise_std)
+    x = images.astype(np.float32) * gain + offset + rng.normal(0, std, images.shape).astype(np.float32)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held_out: bool, split: str = 'train'):
+    """A walk_to / look_at Task on an eligible object of ``world`` (None if there is none)."""
+    from vla_sim.tasks import TASKS, Task
+    from vla_learning.instructions import is_held_out_combo, phrase
+    objs = [o for o in world.objects if is_held_out_combo(o.colour, o.shape) != exclude_held_out] \
+        if exclude_held_out else list(world.objects)
+    if not objs:
+        return None
+    o = objs[int(rng.integers(len(objs)))]
+    return Task(name, phrase(name, rng, split, o.colour, o.shape), TASKS[name].time_limit, target=o.name)
+
+
+def collect_one(job: tuple[int, str]) -> dict | None:
+    """Run one episode; returns the recorded arrays (or a failure record)."""
+    from vla_sim.lockstep import LockstepConfig, run_episode
+    from vla_sim.tasks import make_task
+    from vla_sim.world import sample_world
+    from vla_learning.instructions import phrase
+    i, name = job
+    cfg: CollectConfig = _W['cfg']
+    sim, emb = _W['sim'], _W['emb']
+    rng = np.random.default_rng([cfg.seed, i, 7])
+    seed = cfg.seed * 1_000_003 + i
+    for attempt in range(20):
+        world = sample_world(seed, sim.config.world)
+        if name in ('walk_to', 'look_at'):
+            task = make_object_task(name, world, rng, exclude_held_out=True)
+        else:
+            task = make_task(name, world, seed)
+            task = dataclasses.replace(task, instruction=phrase(name, rng, 'train'))
+        if task is not None:
+            break
+        seed += 100_000_007
+    light = _randomise_lighting(sim, rng)
+    dart = name != 'stop' and rng.random() < cfg.dart_fraction
+    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0)
+    lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
+    r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc)
+    base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
+    if not r.success:
+        return base
+    tr = r.trajectory
+    arr = tr.as_arrays()
+    clean = np.asarray(policy.clean, dtype=np.float32)
+    joint_idx = [tr.joint_names.index(j) for j in emb.joint_names]
+    base.update(images=_camera_noise(arr['images'], rng, cfg), state=arr['joint_positions'][:, joint_idx],
+                actions=emb.unnormalize(clean).astype(np.float32), timestamps=arr['stamps'],
+                instruction=task.instruction,
+                info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
+                      'source': f'sim:observable_teacher{":dart" if dart else ""}', 'split_group': 'seen'},
+                light=light)
+    return base
+
+
+# -- main ------------------------------------------------------------------------------------------
+def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
+    """Collect ``cfg.episodes`` episodes into a new dataset at ``out``; returns a summary."""
+    from tqdm import tqdm
+    from vla_policy.embodiment import load_embodiment
+    from vla_sim.sim import COMMANDED_JOINTS
+    from vla_learning.dataset import DatasetWriter
+    out = Path(out)
+    if (out / 'meta' / 'info.json').exists():
+        raise FileExistsError(f'{out} already holds a dataset; choose another --out or delete it')
+    emb = load_embodiment('vla_humanoid')
+    assert tuple(emb.joint_names) == tuple(COMMANDED_JOINTS) or set(emb.joint_names) == set(COMMANDED_JOINTS)
+    writer = DatasetWriter(out, fps=10.0, image_shape=(cfg.image_size, cfg.image_size, 3),
+                           state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims])
+    plan = _episode_plan(cfg)
+    t0 = time.perf_counter()
+    fails: dict[str, int] = {}
+    frames = 0
+    if cfg.workers > 1:
+        import multiprocessing as mp
+        ctx = mp.get_context('fork')
+        pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
+        results = pool.imap(collect_one, plan, chunksize=4)
+    else:
+        pool = None
+        _init_worker(cfg)
+        results = map(collect_one, plan)
+    from vla_learning.dataset import Episode
+    try:
+        for res in tqdm(results, total=len(plan), disable=not progress, desc='collect', unit='ep'):
+            if not res['success']:
+                fails[res['task_name']] = fails.get(res['task_name'], 0) + 1
+                continue
+            writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
+                                       res['instruction'], res['info']))
+            frames += len(res['images'])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    wall = time.perf_counter() - t0
+    summary = {'episodes_attempted': len(plan), 'episodes_written': writer.num_episodes, 'frames': frames,
+               'teacher_failures': fails, 'wall_s': round(wall, 1),
+               'collect_config': {k: (list(v) if isinstance(v, tuple) else v)
+                                  for k, v in dataclasses.asdict(cfg).items()}}
+    writer.close(val_fraction=cfg.val_fraction, extra_info={'collection': summary})
+    return summary
+
+
+def config_from_dict(d: dict | None) -> CollectConfig:
+    d = dict(d or {})
+    known = {f.name for f in dataclasses.fields(CollectConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f'collect config: unknown key(s) {unknown}; known: {sorted(known)}')
+    if 'light_range' in d:
+        d['light_range'] = tuple(d['light_range'])
+    return CollectConfig(**d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m vla_learning.collect', description=__doc__.split('\n\n')[0])
+    ap.add_argument('--out', help='dataset directory to create (default: the config\'s dataset path)')
+    ap.add_argument('--config', help="training config YAML; its 'collect:' block and 'dataset' path are used")
+    ap.add_argument('--episodes', type=int)
+    ap.add_argument('--workers', type=int)
+    ap.add_argument('--seed', type=int)
+    ap.add_argument('--image-size', type=int)
+    args = ap.parse_args(argv)
+    block, out = {}, args.out
+    if args.config:
+        import yaml
+        conf = yaml.safe_load(Path(args.config).read_text()) or {}
+        block = dict(conf.get('collect') or {})
+        out = out or conf.get('dataset')
+    for k in ('episodes', 'workers', 'seed', 'image_size'):
+        if getattr(args, k) is not None:
+            block[k] = getattr(args, k)
+    if not out:
+        ap.error('give --out DIR (or --config with a dataset path)')
+    cfg = config_from_dict(block)
+    os.nice(0)
+    summary = collect(out, cfg)
+    print(f"wrote {summary['episodes_written']} episodes, {summary['frames']} frames to {out} in "
+          f"{summary['wall_s']} s (teacher failures: {summary['teacher_failures'] or 'none'})")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
