@@ -37,7 +37,7 @@ from vla_policy.embodiment import ZERO_TWIST, load_embodiment
 from vla_policy.registry import make_policy
 
 PARAMS = [
-    ParamSpec('policy', 'seed_vla', 'Policy: a registered name (see vla_policy.registry), '
+    ParamSpec('policy', 'default', "Policy: 'default' (the shipped trained checkpoint), a registered name, "
               "a 'module:Class' target, or a checkpoint directory", read_only=True),
     ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
               'a bundled name or a YAML path', read_only=True),
