@@ -119,7 +119,7 @@ def _world(seed: int):
 
 def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> list[Case]:
     """Deterministic cases: ``episodes`` per (split, task); object tasks draw their targets by split."""
-    from vla_sim.tasks import TASKS, make_task
+    from vla_sim.tasks import TASKS
     from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, phrase
     cases: list[Case] = []
     for split in splits:
