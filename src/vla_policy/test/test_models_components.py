@@ -13,6 +13,7 @@ from vla_policy.checkpoint import load_checkpoint, save_checkpoint
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE,
                                          OUT_OF_SCOPE)
+from vla_policy.models.fusion import SpatialPool
 from vla_policy.models.fusion_film import FiLMLayer
 from vla_policy.models.heads_tokens import bin_centers, to_bins
 from vla_policy.models.modeling_seed_vla import SeedVLAModel
@@ -197,6 +198,31 @@ def test_fusions_use_language_and_only_cross_attention_sees_positions(humanoid, 
         assert not torch.allclose(base, perm, atol=1e-4), 'position codes make the grid layout matter'
     else:
         assert torch.allclose(base, perm, atol=1e-4), 'pooled fusions are permutation invariant'
+
+
+@pytest.mark.parametrize('fusion', ['concat', 'film'])
+def test_spatial_softmax_pooling_sees_positions(humanoid, fusion):
+    model, base, perm, other_text = _with_text_and_shuffled_vision(
+        _cfg(humanoid, fusion=fusion, spatial_pooling='spatial_softmax', vision_strides=(2, 1)))
+    assert base.shape == (1, 32)
+    assert not torch.allclose(base, perm, atol=1e-4), 'keypoints move when the grid is shuffled'
+    assert not torch.allclose(base, other_text, atol=1e-4)
+
+
+def test_spatial_softmax_keypoints_follow_the_feature():
+    pool = SpatialPool('spatial_softmax', channels=2)
+    side = 8
+    tokens = torch.zeros(1, side * side, 2)
+    row, col = 6, 1                                   # y down the image, x across
+    tokens[0, row * side + col, 0] = 20.0             # channel 0 fires at one cell only
+    out = pool(tokens)
+    assert out.shape == (1, 6) and pool.out_dim == 6
+    axis = torch.linspace(-1, 1, side)
+    kx, ky = out[0, 2], out[0, 3]                     # keypoint of channel 0
+    assert abs(kx - axis[col]) < 1e-3 and abs(ky - axis[row]) < 1e-3
+    assert abs(out[0, 4]) < 1e-6 and abs(out[0, 5]) < 1e-6, 'a flat channel sits at the centre'
+    with pytest.raises(ValueError, match='square grid'):
+        pool(torch.zeros(1, 12, 2))
 
 
 def test_moe_gate(humanoid):

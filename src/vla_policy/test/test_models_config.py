@@ -65,6 +65,10 @@ def test_unset_fields_follow_the_components():
     ({'fusion': 'flim'}, "not a known fusion. Did you mean 'film'.*cross_attention, film, moe"),
     ({'action_head': 'flow_match'}, "Did you mean 'flow_matching'"),
     ({'vision_encoder': 'efficientnet'}, "Did you mean 'efficientnet_lite0'"),
+    ({'vision_strides': (2, 1)}, r'one stride \(1 or 2\) per vision_channels stage \(4\)'),
+    ({'vision_channels': (8, 8), 'vision_strides': (2, 3)}, r'vision_strides must be \(\) or one stride'),
+    ({'image_size': 32, 'vision_channels': (8,) * 6, 'vision_strides': (2,) * 6}, 'needs >= 64'),
+    ({'spatial_pooling': 'max'}, 'spatial_pooling must be one of mean, spatial_softmax'),
 ])
 def test_errors_say_how_to_fix(overrides, match):
     with pytest.raises(ValueError, match=match):

@@ -19,6 +19,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: values of SeedVLAConfig.confidence_target
 CONFIDENCE_TARGETS = ('agreement', 'label')
+#: values of SeedVLAConfig.spatial_pooling
+SPATIAL_POOLINGS = ('mean', 'spatial_softmax')
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class SeedVLAConfig:
     vision_channels: tuple[int, ...] = (32, 64, 128, 128)
     """small_cnn: output channels of each stride-2 conv stage (1..6 stages, 4..1024 each); the last
     one is the width of the visual features."""
+    vision_strides: tuple[int, ...] = ()
+    """small_cnn: stride (1 or 2) of each stage, one per entry of vision_channels; () = 2 for every
+    stage. A last stage of stride 1 keeps a finer grid (e.g. 64 px, strides (2, 2, 2, 1) -> 8x8
+    tokens) while still widening the receptive field."""
     vision_finetune: bool = False
     """efficientnet_lite0: train the pretrained backbone too. False (default): frozen, no
     gradients, BatchNorm statistics fixed. small_cnn is always trained."""
@@ -105,6 +111,11 @@ class SeedVLAConfig:
     layers (1..8)."""
     dropout: float = 0.1
     """Dropout in the fusion while training, in [0, 1). No effect at inference."""
+    spatial_pooling: str = 'mean'
+    """concat / film: how the visual tokens become one vector: 'mean' (average over the grid; the
+    position of what is seen is lost) or 'spatial_softmax' (the mean plus, per channel, the
+    expected image coordinates under a softmax over the grid: a learned keypoint per channel,
+    as in Levine et al. 2016 and Diffusion Policy; needs a square token grid)."""
     num_heads: int = 4
     """Attention heads of cross_attention (must divide hidden_dim) and of the rt1_tokens decoder
     (must divide head_dim) (1..64)."""
@@ -152,7 +163,7 @@ class SeedVLAConfig:
     # -- validation ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
         _set = object.__setattr__
-        for name in ('image_mean', 'image_std', 'vision_channels', 'state_joints'):
+        for name in ('image_mean', 'image_std', 'vision_channels', 'vision_strides', 'state_joints'):
             value = getattr(self, name)
             if isinstance(value, list):
                 _set(self, name, tuple(value))
@@ -189,9 +200,15 @@ class SeedVLAConfig:
         if not (isinstance(ch, tuple) and 1 <= len(ch) <= 6 and all(_is_int(c) and 4 <= c <= 1024 for c in ch)):
             raise ValueError(f'SeedVLAConfig.vision_channels must be 1..6 ints in 4..1024 (one per stride-2 stage), '
                              f'got {ch!r}; e.g. (32, 64, 128, 128)')
-        if self.vision_encoder == 'small_cnn' and self.image_size < 2 ** len(ch):
-            raise ValueError(f'SeedVLAConfig.image_size={self.image_size} is too small for {len(ch)} stride-2 stages '
-                             f'(needs >= {2 ** len(ch)}); raise image_size or drop stages from vision_channels')
+        strides = self.vision_strides
+        if not (isinstance(strides, tuple) and (not strides or len(strides) == len(ch))
+                and all(_is_int(x) and x in (1, 2) for x in strides)):
+            raise ValueError(f'SeedVLAConfig.vision_strides must be () or one stride (1 or 2) per vision_channels '
+                             f'stage ({len(ch)}), got {strides!r}; e.g. (2, 2, 2, 1)')
+        downsample = 2 ** (len(ch) if not self.vision_strides else sum(x == 2 for x in self.vision_strides))
+        if self.vision_encoder == 'small_cnn' and self.image_size < downsample:
+            raise ValueError(f'SeedVLAConfig.image_size={self.image_size} is too small for the stride-2 stages of '
+                             f'small_cnn (needs >= {downsample}); raise image_size or drop stages from vision_channels')
         _bool(self, 'vision_finetune')
 
         TOKENIZERS.check(self.tokenizer, 'tokenizer')
@@ -212,6 +229,9 @@ class SeedVLAConfig:
         _int(self, 'fusion_layers', 1, 8, 'e.g. 2')
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f'SeedVLAConfig.dropout must be in [0, 1), got {self.dropout!r}; use 0 to disable it')
+        if self.spatial_pooling not in SPATIAL_POOLINGS:
+            raise ValueError(f'SeedVLAConfig.spatial_pooling must be one of {", ".join(SPATIAL_POOLINGS)}, '
+                             f'got {self.spatial_pooling!r}')
         _int(self, 'num_heads', 1, 64, 'e.g. 4')
         _int(self, 'num_experts', 2, 64, 'e.g. 4')
         if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:

@@ -10,16 +10,18 @@ gamma and beta start at zero: at initialisation FiLM is the identity.
     text vector = LayerNorm(masked mean of text tokens)                       (B, text_dim)
     h = vision tokens (B, N, C)
     fusion_layers x [h = ReLU(FiLM(Linear(h), text vector))]                   (B, N, d)
-    [mean of h over tokens, text vector, state] -> Linear, ReLU -> (B, d)
+    [pool(h), text vector, state] -> Linear, ReLU -> (B, d)
 
-with d = hidden_dim.
+with d = hidden_dim and pool the ``spatial_pooling`` of the config: the mean over tokens, or the
+mean plus a keypoint per channel ('spatial_softmax': where the instruction-modulated features
+fire, e.g. where "the red ball" is in the image).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vla_policy.models.fusion import check_state, masked_mean
+from vla_policy.models.fusion import SpatialPool, check_state, masked_mean
 from vla_policy.models.interfaces import Fusion
 
 
@@ -49,7 +51,8 @@ class FiLMFusion(Fusion):
         self.text_norm = nn.LayerNorm(text_dim)
         self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
                                     for i in range(config.fusion_layers))
-        self.out = nn.Sequential(nn.Linear(d + text_dim + state_dim, d), nn.ReLU(inplace=True),
+        self.pool = SpatialPool(config.spatial_pooling, d)
+        self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
 
@@ -58,7 +61,7 @@ class FiLMFusion(Fusion):
         h = vision
         for layer in self.layers:
             h = layer(h, cond)
-        parts = [h.mean(1), cond]
+        parts = [self.pool(h), cond]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
         return self.out(torch.cat(parts, dim=-1))

@@ -10,7 +10,7 @@ from vla_policy.models.interfaces import VisionEncoder
 
 
 class SmallCNNEncoder(VisionEncoder):
-    """Stride-2 conv stages (5x5 then 3x3) with GroupNorm + ReLU.
+    """Conv stages (5x5 then 3x3; stride 2 unless ``vision_strides`` says 1) with GroupNorm + ReLU.
 
     A 96x96 image with 4 stages gives a 6x6 grid: 36 tokens of ``vision_channels[-1]`` features.
     GroupNorm (not BatchNorm) so training and inference behave alike at any batch size.
@@ -21,9 +21,10 @@ class SmallCNNEncoder(VisionEncoder):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        for i, c in enumerate(config.vision_channels):
+        strides = config.vision_strides or (2,) * len(config.vision_channels)
+        for i, (c, stride) in enumerate(zip(config.vision_channels, strides)):
             k = 5 if i == 0 else 3
-            layers += [nn.Conv2d(c_in, c, k, stride=2, padding=k // 2, bias=False),
+            layers += [nn.Conv2d(c_in, c, k, stride=stride, padding=k // 2, bias=False),
                        nn.GroupNorm(math.gcd(8, c), c), nn.ReLU(inplace=True)]
             c_in = c
         self.stages = nn.Sequential(*layers)
