@@ -20,7 +20,8 @@ def tiny(tmp_path_factory):
     summary = collect(root / 'ds', CollectConfig(episodes=9, workers=1, image_size=32, val_fraction=0.25),
                       progress=False)
     conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "run"}', 'export_dir=',
-                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'train.steps=6',
+                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
+                                'train.steps=6',
                                 'train.val_every=3', 'train.log_every=2', 'train.val_batches=1',
                                 'train.batch_size=8', 'train.warmup_steps=2'])
     result = train(conf, progress=False)
@@ -53,7 +54,8 @@ def test_training_outputs_and_resume(tiny):
     for d in ('best', 'last'):
         assert (run / 'checkpoints' / d / 'model.safetensors').exists()
     conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={run}', 'export_dir=',
-                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'train.steps=8',
+                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
+                                'train.steps=8',
                                 'train.val_every=4', 'train.log_every=2', 'train.val_batches=1', 'train.batch_size=8'])
     again = train(conf, resume=True, progress=False)
     assert again['steps'] == 8
@@ -103,6 +105,7 @@ def test_torchrun_ddp(tiny, tmp_path):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533',
            '-m', 'vla_learning.train', '--config', str(CONFIG), '--no-progress', '--set', f'dataset={root / "ds"}',
            f'output_dir={tmp_path / "ddp"}', 'export_dir=', 'model.image_size=32', 'model.vision_channels=[8,8,16]',
+           'model.vision_strides=[]',
            'train.steps=3', 'train.val_every=3', 'train.log_every=1', 'train.val_batches=1', 'train.batch_size=4',
            'train.num_threads=1']
     env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -113,3 +116,46 @@ def test_torchrun_ddp(tiny, tmp_path):
     from vla_learning.train import read_metrics
     rows = read_metrics(tmp_path / 'ddp' / 'metrics.jsonl')
     assert rows[0]['samples_per_s'] > 0 and (tmp_path / 'ddp' / 'checkpoints' / 'best' / 'config.json').exists()
+
+
+def test_ablation_trains_and_tabulates_each_variant(tiny, tmp_path):
+    import yaml
+    from vla_learning.ablation import main as ablation_main
+    from vla_learning.train import load_config
+    root, _, _ = tiny
+    base = load_config(CONFIG, [f'dataset={root / "ds"}', 'output_dir=unused', 'model.image_size=32',
+                                'model.vision_channels=[8,8,16]', 'model.vision_strides=[]', 'train.val_batches=1',
+                                'train.batch_size=8', 'train.warmup_steps=1'])
+    (tmp_path / 'base.yaml').write_text(yaml.safe_dump(base))
+    conf = {'base_config': str(tmp_path / 'base.yaml'), 'output_dir': str(tmp_path / 'ab'),
+            'train': {'steps': 2, 'val_every': 2, 'log_every': 1},
+            'eval': {'episodes': 1, 'splits': ['seen', 'out_of_scope'], 'tasks': ['raise_left_arm']},
+            'variants': {'late_fusion': {'model': {'fusion': 'concat', 'spatial_pooling': 'mean'}},
+                         'rt1': {'model': {'action_head': 'rt1_tokens', 'head_dim': 16}}}}
+    (tmp_path / 'ab.yaml').write_text(yaml.safe_dump(conf))
+    assert ablation_main(['--config', str(tmp_path / 'ab.yaml'), '--only', 'late_fusion']) == 0
+    rows = json.loads((tmp_path / 'ab' / 'ablation.json').read_text())
+    assert [r['variant'] for r in rows] == ['late_fusion']
+    assert rows[0]['fusion'] == 'concat' and rows[0]['steps'] == 2 and 0 <= rows[0]['seen'] <= 1
+    assert ablation_main(['--config', str(tmp_path / 'ab.yaml')]) == 0          # late_fusion is not redone
+    rows = json.loads((tmp_path / 'ab' / 'ablation.json').read_text())
+    assert [(r['variant'], r['head']) for r in rows] == [('late_fusion', 'tanh_chunk'), ('rt1', 'rt1_tokens')]
+    table = (tmp_path / 'ab' / 'ablation.md').read_text()
+    assert '| late_fusion | small_cnn | hash_bag | concat | mean | tanh_chunk |' in table
+
+
+def test_instruction_augmentations():
+    import torch
+    from vla_learning.train import _drop_words, _insert_unknown_word, _unknown_words
+    gen = np.random.default_rng(0)
+    tokens = torch.tensor([[5, 6, 7, 0, 0], [9, 0, 0, 0, 0], [3, 4, 8, 2, 1]])
+    dropped = _drop_words(tokens.repeat(200, 1), gen, 0.9)
+    assert ((dropped != 0).sum(1) >= 1).all(), 'every instruction keeps a word'
+    assert ((dropped != 0) <= (tokens.repeat(200, 1) != 0)).all(), 'nothing appears where there was padding'
+    assert (dropped != 0).sum() < (tokens != 0).sum() * 200 * 0.5
+    inserted = _insert_unknown_word(tokens, np.random.default_rng(1), 1.0, 4096)
+    assert (inserted[tokens != 0] == tokens[tokens != 0]).all(), 'words kept in place'
+    assert inserted[0, 3] > 0 and inserted[1, 1] > 0, 'one new word in the first free slot'
+    assert ((inserted != 0).sum(1) == torch.tensor([4, 2, 5])).all(), 'full rows unchanged'
+    swapped = _unknown_words(tokens, np.random.default_rng(2), 1.0, 4096)
+    assert ((swapped == 0) == (tokens == 0)).all() and (swapped[tokens != 0] != tokens[tokens != 0]).any()

@@ -182,15 +182,61 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     std = torch.tensor(model_cfg.image_std).view(1, 3, 1, 1)
     img = (img / 255.0 - mean) / std
     tokens = data.tokens[data.task_index[rows_t]].clone()
+    if augment and float(augment.get('word_dropout', 0.0)) > 0 and not tokens.is_floating_point():
+        tokens = _drop_words(tokens, gen, float(augment['word_dropout']))
+    if augment and float(augment.get('unknown_word', 0.0)) > 0 and not tokens.is_floating_point():
+        tokens = _insert_unknown_word(tokens, gen, float(augment['unknown_word']), int(model_cfg.vocab_size))
     actions = data.chunks[rows_t].clone()
     oos = torch.from_numpy(gen.random(len(rows)) < float(conf_cfg.get('oos_fraction', 0.0)))
     if bool(oos.any()):
         pick = torch.from_numpy(gen.integers(0, len(data.oos_tokens), int(oos.sum())))
         tokens[oos] = data.oos_tokens[pick]
+        unknown = float(conf_cfg.get('unknown_word_rate', 0.0))
+        if unknown > 0 and not tokens.is_floating_point():
+            tokens[oos] = _unknown_words(tokens[oos], gen, unknown, int(model_cfg.vocab_size))
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,
              OUT_OF_SCOPE: oos}
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def _drop_words(tokens, gen: np.random.Generator, p: float):
+    """Word dropout: each token id (0 = padding) becomes padding with probability ``p``; every
+    instruction keeps at least one word. The policy learns not to hang on any single word, which
+    is what an unseen phrasing ("could you turn to the left") asks of it."""
+    import torch
+    present = tokens != 0
+    drop = torch.from_numpy(gen.random(tuple(tokens.shape)) < p) & present
+    emptied = torch.nonzero((present & ~drop).sum(1) == 0).flatten()
+    if len(emptied):                                 # keep one word, picked at random, of those
+        score = torch.from_numpy(gen.random((len(emptied), tokens.shape[1]))) * present[emptied]
+        drop[emptied, score.argmax(1)] = False
+    return tokens.masked_fill(drop, 0)
+
+
+def _insert_unknown_word(tokens, gen: np.random.Generator, p: float, vocab_size: int):
+    """With probability ``p`` per instruction, one random hash bucket (a word the policy never saw)
+    goes into its first padding slot: "could you wave" must still wave."""
+    import torch
+    tokens = tokens.clone()
+    free = tokens == 0
+    rows = torch.from_numpy(gen.random(tokens.shape[0]) < p) & free.any(1)
+    idx = torch.nonzero(rows).flatten()
+    if len(idx):
+        slot = free[idx].float().argmax(1)
+        tokens[idx, slot] = torch.from_numpy(gen.integers(1, vocab_size, len(idx)))
+    return tokens
+
+
+def _unknown_words(tokens, gen: np.random.Generator, rate: float, vocab_size: int):
+    """Out-of-scope negatives with words the policy never saw: each word id of these (already
+    out-of-scope) instructions becomes a random hash bucket with probability ``rate``. Real
+    requests are full of words outside the training vocabulary ("order a pizza"); without this,
+    an unknown word's embedding is whatever its random initialisation says."""
+    import torch
+    swap = torch.from_numpy(gen.random(tuple(tokens.shape)) < rate) & (tokens != 0)
+    random_ids = torch.from_numpy(gen.integers(1, vocab_size, tuple(tokens.shape)))
+    return torch.where(swap, random_ids, tokens)
 
 
 def _augment(img, gen: np.random.Generator, aug: dict):
