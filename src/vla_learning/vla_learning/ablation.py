@@ -1,0 +1,129 @@
+"""Ablation: train several model variants on the same data and evaluate them the same way.
+
+    python -m vla_learning.ablation --config src/vla_learning/configs/ablation.yaml
+
+The config names a base training config (the default policy's), a training budget shared by
+every variant (steps, time limit), the evaluation (episodes per task and split), and the
+variants, each a dict of model overrides (``SeedVLAConfig`` fields). Each variant trains into
+``<output_dir>/<name>/run`` and is evaluated into ``<output_dir>/<name>/eval``; a variant whose
+``eval/results.json`` exists is not run again (delete it to redo one). The table goes to
+``<output_dir>/ablation.md`` and ``ablation.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_PCT = '{:.0%}'.format
+
+
+def run_variant(name: str, overrides: dict[str, Any], conf: dict[str, Any], out_root: Path,
+                run: bool = True) -> dict[str, Any] | None:
+    """Train (unless done) and evaluate (unless done) one variant; its row of the table. With
+    ``run`` False, only the row of a variant already evaluated (None if it was not)."""
+    from vla_learning.evaluate import SPLITS, evaluate
+    from vla_learning.train import load_config, train
+
+    out = out_root / name
+    results = out / 'eval' / 'results.json'
+    summary_path = out / 'run' / 'summary.json'
+    if not run and not (results.exists() and summary_path.exists()):
+        return None
+    if not summary_path.exists():
+        tconf = load_config(conf['base_config'])
+        tconf['model'] = {**(tconf.get('model') or {}), **(overrides.get('model') or {})}
+        tconf['train'] = {**(tconf.get('train') or {}), **(conf.get('train') or {}),
+                          **(overrides.get('train') or {})}
+        tconf['output_dir'] = str(out / 'run')
+        tconf['export_dir'] = str(out / 'checkpoint')
+        print(f'== {name}: training ({tconf["train"].get("steps")} steps)', flush=True)
+        train(copy.deepcopy(tconf), progress=False)
+    summary = json.loads(summary_path.read_text())
+    if not results.exists():
+        ev = conf.get('eval') or {}
+        print(f'== {name}: evaluating', flush=True)
+        evaluate(str(out / 'checkpoint'), splits=ev.get('splits') or SPLITS, tasks=ev.get('tasks'),
+                 episodes=int(ev.get('episodes', 10)),
+                 chunk_steps=int(ev.get('chunk_steps', 5)), threshold=float(ev.get('confidence_threshold', 0.5)),
+                 out=out / 'eval', progress=False)
+    report = json.loads(results.read_text())
+    return row_of(name, overrides, summary, report, out / 'checkpoint')
+
+
+def row_of(name: str, overrides: dict, summary: dict, report: dict, checkpoint: Path) -> dict[str, Any]:
+    s, sp = report['summary'], report['splits']
+    cfg = json.loads((checkpoint / 'config.json').read_text()).get('config', {})
+    from vla_policy.checkpoint import read_checkpoint
+    n_params = sum(int(t.numel()) for t in read_checkpoint(checkpoint).load_tensors().values())
+
+    def rate(split):
+        return sp.get(split, {}).get('success_rate')
+
+    return {'variant': name, 'overrides': overrides.get('model') or {},
+            'vision': cfg.get('vision_encoder'), 'language': cfg.get('language_encoder'),
+            'fusion': cfg.get('fusion'), 'pooling': cfg.get('spatial_pooling', 'mean'),
+            'head': cfg.get('action_head'), 'parameters': n_params,
+            'steps': summary.get('steps'), 'train_wall_s': summary.get('train_wall_s'),
+            'seen': rate('seen'), 'paraphrase': rate('paraphrase'), 'unseen_combo': rate('unseen_combo'),
+            'oos_refused': s.get('refusal_rate_out_of_scope'), 'false_refusal': s.get('false_refusal_rate_seen'),
+            'auroc': s.get('auroc_failure_mean_conf'), 'latency_p99_ms': s.get('latency_ms_p99')}
+
+
+def to_markdown(rows: list[dict], conf: dict) -> str:
+    ev = conf.get('eval') or {}
+    lines = [f"Same dataset, same training budget ({(conf.get('train') or {}).get('steps')} steps of batch "
+             f"{(conf.get('train') or {}).get('batch_size', 'as base')}), same evaluation "
+             f"({ev.get('episodes', 10)} seeded episodes per task and split).", '',
+             '| variant | vision | language | fusion | pooling | head | params | steps | train min | seen | '
+             'paraphrase | unseen combo | OOS refused | false refusal | AUROC | p99 ms |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+
+    def f(x, pct=True):
+        if x is None:
+            return 'n/a'
+        return _PCT(x) if pct else f'{x:.2f}'
+
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['vision']} | {r['language']} | {r['fusion']} | {r['pooling']} | "
+                     f"{r['head']} | {r['parameters'] / 1e6:.2f} M | {r['steps']} | {r['train_wall_s'] / 60:.1f} | "
+                     f"{f(r['seen'])} | {f(r['paraphrase'])} | {f(r['unseen_combo'])} | {f(r['oos_refused'])} | "
+                     f"{f(r['false_refusal'])} | {f(r['auroc'], False)} | {f(r['latency_p99_ms'], False)} |")
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m vla_learning.ablation', description=__doc__.split('\n\n')[0])
+    ap.add_argument('--config', required=True, help='ablation YAML (see configs/ablation.yaml)')
+    ap.add_argument('--only', default='', help='comma-separated variant names to run (default: all)')
+    args = ap.parse_args(argv)
+    conf = yaml.safe_load(Path(args.config).read_text())
+    out_root = Path(conf.get('output_dir', 'data/ablation'))
+    out_root.mkdir(parents=True, exist_ok=True)
+    only = {v for v in args.only.split(',') if v}
+    variants = conf.get('variants') or {}
+    unknown = only - set(variants)
+    if unknown:
+        ap.error(f"--only names unknown variants {sorted(unknown)}; the config has {', '.join(variants)}")
+    rows = []
+    t0 = time.perf_counter()
+    for name, overrides in variants.items():
+        row = run_variant(name, overrides or {}, conf, out_root, run=not only or name in only)
+        if row is None:
+            continue
+        rows.append(row)
+        (out_root / 'ablation.json').write_text(json.dumps(rows, indent=1))
+        (out_root / 'ablation.md').write_text(to_markdown(rows, conf))
+    print(to_markdown(rows, conf))
+    print(f'wrote {out_root}/ablation.md and ablation.json in {time.perf_counter() - t0:.0f} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
