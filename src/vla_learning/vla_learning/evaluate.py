@@ -51,7 +51,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
+    # exact ends at k = 0 and k = n (float round-off would put them a hair inside)
+    return (0.0 if k == 0 else max(0.0, c - h), 1.0 if k == n else min(1.0, c + h))
 
 
 @dataclass
@@ -350,8 +351,8 @@ def plot(report: dict[str, Any], outcomes: list[Outcome], out_dir: Path) -> list
                 continue
             xs.append(i + j * w)
             ys.append(r['success_rate'])
-            err[0].append(r['success_rate'] - r['ci95'][0])
-            err[1].append(r['ci95'][1] - r['success_rate'])
+            err[0].append(max(0.0, r['success_rate'] - r['ci95'][0]))
+            err[1].append(max(0.0, r['ci95'][1] - r['success_rate']))
         ax.bar(xs, ys, w, yerr=err, capsize=2, label=sp)
     ax.set_xticks([i + 0.4 - w / 2 for i in range(len(tasks))])
     ax.set_xticklabels(tasks, rotation=30, ha='right')
