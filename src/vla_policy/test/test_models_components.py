@@ -225,6 +225,25 @@ def test_spatial_softmax_keypoints_follow_the_feature():
         pool(torch.zeros(1, 12, 2))
 
 
+def test_chunk_basis_gives_smooth_chunks(humanoid):
+    from vla_policy.models.heads import dct_basis
+    basis = dct_basis(10, 4)
+    assert torch.allclose(basis.T @ basis, torch.eye(4), atol=1e-5), 'orthonormal cosines'
+    cfg = _cfg(humanoid, chunk_size=10, chunk_basis=2)
+    model = SeedVLAModel.from_seed(cfg, 0)
+    batch = _batch(cfg)
+    for p in model.action_head.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    with torch.inference_mode():
+        chunk = torch.atanh(model(batch)[ACTION].clamp(-0.999999, 0.999999))        # before the tanh
+    second = chunk[:, 2:] - 2 * chunk[:, 1:-1] + chunk[:, :-2]
+    span = chunk.amax(1) - chunk.amin(1)
+    assert (second.abs().amax(1) <= 0.2 * span + 1e-4).all(), 'two slow cosines bend only gently'
+    batch[ACTION] = torch.full_like(batch[ACTION], 0.3)                               # hold still
+    _, logs = fit(model, batch, steps=150)
+    assert logs['action_loss'] < 1e-3
+
+
 def test_moe_gate(humanoid):
     cfg = _cfg(humanoid, fusion='moe', num_experts=3)
     model = SeedVLAModel.from_seed(cfg, 0).eval()

@@ -26,7 +26,8 @@ SMALL = dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16
              head_dim=32)
 COMBOS = [dict(fusion='concat', action_head='tanh_chunk'), dict(fusion='cross_attention', action_head='rt1_tokens'),
           dict(fusion='film', action_head='flow_matching'), dict(fusion='moe', action_head='tanh_chunk'),
-          dict(fusion='film', action_head='tanh_chunk', spatial_pooling='spatial_softmax', vision_strides=(2, 1))]
+          dict(fusion='film', action_head='tanh_chunk', spatial_pooling='spatial_softmax', vision_strides=(2, 1),
+               chunk_basis=2)]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
 
 

@@ -135,6 +135,10 @@ class SeedVLAConfig:
     """Future actions predicted per inference, step 0 = now (1..256)."""
     step_dt: float = 0.1
     """Seconds between consecutive actions of a chunk (0 < step_dt <= 10), as in the training data."""
+    chunk_basis: int = 0
+    """tanh_chunk: 0 = every step of the chunk is its own output; K >= 1 = the chunk is a weighted sum
+    of the K slowest cosines over the chunk (DCT-II), so it is smooth by construction: a chunk that
+    should hold still (e.g. "stop") cannot jitter from one step to the next (0..chunk_size)."""
     action_bins: int = 256
     """rt1_tokens: uniform bins per action dimension over [-1, 1] (2..4096; RT-1 uses 256)."""
     head_dim: int = 128
@@ -245,6 +249,7 @@ class SeedVLAConfig:
         if not (_is_real(self.step_dt) and 0.0 < self.step_dt <= 10.0):
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')
+        _int(self, 'chunk_basis', 0, self.chunk_size, f'0 (off) up to chunk_size={self.chunk_size}, e.g. 4')
         _int(self, 'action_bins', 2, 4096, 'e.g. 256 as in RT-1')
         _int(self, 'head_dim', 8, 2048, 'e.g. 128')
         _int(self, 'head_layers', 1, 12, 'e.g. 2')
