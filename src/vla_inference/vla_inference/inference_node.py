@@ -39,6 +39,9 @@ from vla_policy.registry import make_policy
 PARAMS = [
     ParamSpec('policy', 'default', "Policy: 'default' (the shipped trained checkpoint), a registered name, "
               "a 'module:Class' target, or a checkpoint directory", read_only=True),
+    ParamSpec('policy_backend', 'torch', "How a seed_vla checkpoint (including 'default') runs: 'torch' (PyTorch) "
+              "or 'onnx' (its model.onnx under onnxruntime; make it with python -m vla_policy.export_onnx)",
+              choices=('torch', 'onnx'), read_only=True),
     ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
               'a bundled name or a YAML path', read_only=True),
     ParamSpec('control_rate_hz', 10.0, 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
@@ -84,7 +87,8 @@ class InferenceNode(Node):
                 pass
 
         self.embodiment = load_embodiment(p['embodiment'])
-        self.policy = make_policy(p['policy'], self.embodiment)
+        options = {} if p['policy_backend'] == 'torch' else {'backend': p['policy_backend']}
+        self.policy = make_policy(p['policy'], self.embodiment, **options)
         self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
 

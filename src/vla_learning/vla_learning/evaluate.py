@@ -205,7 +205,7 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
 
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
-              progress: bool = True) -> list[Outcome]:
+              progress: bool = True, backend: str = 'torch') -> list[Outcome]:
     import dataclasses
     from tqdm import tqdm
     import vla_sim  # noqa: F401
@@ -216,7 +216,8 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     from vla_sim.tasks import TASKS, Task, make_task
     sim = HumanoidSim()
     emb = load_embodiment('vla_humanoid')
-    policy = RecordingPolicy(build_policy(policy_spec, sim, emb))
+    options = {} if backend == 'torch' else {'backend': backend}
+    policy = RecordingPolicy(build_policy(policy_spec, sim, emb, **options))
     if image_size is None:
         cfg = getattr(policy.inner, 'config', None)
         image_size = int(getattr(cfg, 'image_size', None) or 96)
@@ -305,7 +306,8 @@ def _fmt(x: float, pct: bool = True) -> str:
 def to_markdown(report: dict[str, Any], title: str) -> str:
     s = report['summary']
     lines = [f'# {title}', '',
-             f"policy `{report['policy']}`, {report['episodes_per_case']} episodes per task and split, chunk_steps "
+             f"policy `{report['policy']}`{' (onnxruntime)' if report.get('backend') == 'onnx' else ''}, "
+             f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
              f"{report['chunk_steps']}, confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
              f"wall {report['wall_s']:.0f} s", '',
              '| split | task | success | 95% CI | mean time to success (s) | collisions | mean conf | refused '
@@ -385,16 +387,17 @@ def plot(report: dict[str, Any], outcomes: list[Outcome], out_dir: Path) -> list
 
 def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = 5,
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
-             first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True) -> dict:
+             first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
+             backend: str = 'torch') -> dict:
     from vla_sim.tasks import TASKS
     tasks = list(tasks or TASKS)
     cases = make_cases([s for s in splits if s != 'custom'], tasks, episodes, first_seed)
     if instructions:
         cases += read_instruction_file(instructions, episodes, first_seed)
     t0 = time.perf_counter()
-    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress)
+    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend)
     report = summarise(outcomes, threshold)
-    report.update(policy=policy, episodes_per_case=episodes, chunk_steps=chunk_steps, first_seed=first_seed,
+    report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps, first_seed=first_seed,
                   wall_s=time.perf_counter() - t0,
                   simulated_s=float(sum(o.time for o in outcomes)))
     if out:
@@ -431,13 +434,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
     ap.add_argument('--out', default='data/eval/latest', help='directory for results.md, results.json, plots/')
     ap.add_argument('--threads', type=int, default=1, help='torch threads')
+    ap.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
+                    help="run a seed_vla checkpoint with PyTorch or its model.onnx under onnxruntime")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     splits = [s for s in args.splits.split(',') if s]
     tasks = [t for t in args.tasks.split(',') if t] or None
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
-                      args.out, args.instructions, args.first_seed, args.image_size)
+                      args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0

@@ -24,13 +24,13 @@ import numpy as np
 import vla_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 
 
-def build_policy(spec: str, sim, embodiment):
-    """'scripted_expert', a vla_policy registry name / checkpoint, or 'package.module:Class'."""
+def build_policy(spec: str, sim, embodiment, **options):
+    """'scripted_expert', a vla_policy registry name / checkpoint, or 'package.module:Class'.
+    ``options`` go to :func:`vla_policy.registry.make_policy` (e.g. ``backend='onnx'`` for a checkpoint)."""
     if spec in ('scripted_expert', 'expert'):
         from vla_sim.expert import ScriptedExpert
         return ScriptedExpert(embodiment, sim=sim)
     from vla_policy.registry import make_policy, policy_class
-    options = {}
     try:
         if 'sim' in inspect.signature(policy_class(spec)).parameters:
             options['sim'] = sim
