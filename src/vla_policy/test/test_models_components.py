@@ -200,10 +200,11 @@ def test_fusions_use_language_and_only_cross_attention_sees_positions(humanoid, 
         assert torch.allclose(base, perm, atol=1e-4), 'pooled fusions are permutation invariant'
 
 
-@pytest.mark.parametrize('fusion', ['concat', 'film'])
-def test_spatial_softmax_pooling_sees_positions(humanoid, fusion):
+@pytest.mark.parametrize('fusion, pooling', [('concat', 'spatial_softmax'), ('film', 'spatial_softmax'),
+                                             ('film', 'language_query'), ('concat', 'language_query')])
+def test_spatial_pooling_sees_positions(humanoid, fusion, pooling):
     model, base, perm, other_text = _with_text_and_shuffled_vision(
-        _cfg(humanoid, fusion=fusion, spatial_pooling='spatial_softmax', vision_strides=(2, 1)))
+        _cfg(humanoid, fusion=fusion, spatial_pooling=pooling, vision_strides=(2, 1)))
     assert base.shape == (1, 32)
     assert not torch.allclose(base, perm, atol=1e-4), 'keypoints move when the grid is shuffled'
     assert not torch.allclose(base, other_text, atol=1e-4)
@@ -223,6 +224,31 @@ def test_spatial_softmax_keypoints_follow_the_feature():
     assert abs(out[0, 4]) < 1e-6 and abs(out[0, 5]) < 1e-6, 'a flat channel sits at the centre'
     with pytest.raises(ValueError, match='square grid'):
         pool(torch.zeros(1, 12, 2))
+
+
+def test_language_query_finds_the_token_with_every_named_feature():
+    """Per-word scores add up: the cell with both features wins over cells with one of them."""
+    c = 4
+    pool = SpatialPool('language_query', channels=c, text_dim=c)
+    with torch.no_grad():
+        for lin in (pool.query, pool.key):
+            lin.weight.copy_(torch.eye(c) * 3.0)
+            lin.bias.zero_()
+    side = 4
+    tokens = torch.zeros(1, side * side, c)
+    tokens[0, 1, 0] = 1.0                     # "red" only
+    tokens[0, 6, 1] = 1.0                     # "ball" only
+    tokens[0, 13, :2] = 1.0                   # red and ball: row 3, col 1
+    text = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    out = pool(tokens, text)
+    assert out.shape == (1, pool.out_dim) == (1, 4 * c + 3)
+    axis = torch.linspace(-1, 1, side)
+    x, y = out[0, 4 * c], out[0, 4 * c + 1]
+    assert abs(x - axis[1]) < 0.15 and abs(y - axis[3]) < 0.15
+    only_red = pool(tokens, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+    assert abs(only_red[0, 4 * c + 1] - y) > 0.2, 'another instruction looks elsewhere'
+    with pytest.raises(ValueError, match="needs the instruction"):
+        pool(tokens)
 
 
 def test_chunk_basis_gives_smooth_chunks(humanoid):

@@ -27,7 +27,8 @@ SMALL = dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16
 COMBOS = [dict(fusion='concat', action_head='tanh_chunk'), dict(fusion='cross_attention', action_head='rt1_tokens'),
           dict(fusion='film', action_head='flow_matching'), dict(fusion='moe', action_head='tanh_chunk'),
           dict(fusion='film', action_head='tanh_chunk', spatial_pooling='spatial_softmax', vision_strides=(2, 1),
-               chunk_basis=2)]
+               chunk_basis=2),
+          dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='language_query', vision_strides=(2, 1))]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
 
 
@@ -46,7 +47,7 @@ def _assert_parity(a_policy, b_policy, observations, atol=1e-5):
         assert abs(a.confidence - b.confidence) <= atol and a.step_dt == b.step_dt
 
 
-@pytest.fixture(scope='module', params=COMBOS, ids=lambda c: f"{c['fusion']}+{c['action_head']}" + ('+keypoints' if 'spatial_pooling' in c else ''))
+@pytest.fixture(scope='module', params=COMBOS, ids=lambda c: f"{c['fusion']}+{c['action_head']}" + (f"+{c['spatial_pooling']}" if 'spatial_pooling' in c else ''))
 def exported(request, tmp_path_factory, humanoid):
     """(checkpoint dir, torch policy) of a small trained-looking checkpoint with stats.json, exported to ONNX."""
     names = list(humanoid.joint_names)

@@ -20,7 +20,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: values of SeedVLAConfig.confidence_target
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
-SPATIAL_POOLINGS = ('mean', 'spatial_softmax')
+SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query')
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ class SeedVLAConfig:
     """concat / film: how the visual tokens become one vector: 'mean' (average over the grid; the
     position of what is seen is lost) or 'spatial_softmax' (the mean plus, per channel, the
     expected image coordinates under a softmax over the grid: a learned keypoint per channel,
-    as in Levine et al. 2016 and Diffusion Policy; needs a square token grid)."""
+    as in Levine et al. 2016 and Diffusion Policy; needs a square token grid) or 'language_query'
+    (spatial_softmax plus an attention map queried by the instruction, whose per-word scores add
+    up: see fusion.SpatialPool)."""
     num_heads: int = 4
     """Attention heads of cross_attention (must divide hidden_dim) and of the rt1_tokens decoder
     (must divide head_dim) (1..64)."""

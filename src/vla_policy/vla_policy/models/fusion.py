@@ -25,28 +25,54 @@ class SpatialPool(nn.Module):
     'mean': the average token (B, C). 'spatial_softmax': the average token and, per channel, the
     expected (x, y) grid coordinates in [-1, 1] under a softmax over the N positions with a learned
     per-channel temperature (B, 3C): where each feature fires, not only whether it does.
+    'language_query': 'spatial_softmax' plus one attention map queried by the instruction: score_n =
+    key(token_n) . query(text), softmax over the grid; its expected (x, y), the attended token and
+    the peak score (B, 4C + 3). The query is linear in the mean of the word vectors, so the score
+    is a sum of per-word scores and the map a product of per-word maps: "red" and "ball" each
+    light up their tokens and only the red ball lights up under both, a pair never named together
+    in training included.
     """
 
-    def __init__(self, kind: str, channels: int) -> None:
+    def __init__(self, kind: str, channels: int, text_dim: int = 0) -> None:
         super().__init__()
         self.kind = kind
-        self.out_dim = channels if kind == 'mean' else 3 * channels
-        if kind == 'spatial_softmax':
+        self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels}.get(kind, 4 * channels + 3)
+        if kind != 'mean':
             self.log_temperature = nn.Parameter(torch.zeros(channels))
+        if kind == 'language_query':
+            if text_dim < 1:
+                raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
+            self.query = nn.Linear(text_dim, channels)
+            self.key = nn.Linear(channels, channels)
+            self.scale = channels ** -0.5
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
         mean = tokens.mean(1)
         if self.kind == 'mean':
             return mean
-        n = tokens.shape[1]
-        side = math.isqrt(n)
-        if side * side != n:
-            raise ValueError(f"spatial_pooling 'spatial_softmax' needs a square grid of visual tokens, got {n}")
-        axis = torch.linspace(-1.0, 1.0, side, dtype=tokens.dtype, device=tokens.device)
-        coords = torch.stack([axis.repeat(side), axis.repeat_interleave(side)], dim=-1)     # (N, 2): x, y
+        coords = _grid(tokens)
         attn = torch.softmax(tokens * torch.exp(-self.log_temperature), dim=1)               # (B, N, C)
         keypoints = torch.einsum('bnc,nk->bck', attn, coords).flatten(1)                     # (B, 2C)
-        return torch.cat([mean, keypoints], dim=-1)
+        if self.kind == 'spatial_softmax':
+            return torch.cat([mean, keypoints], dim=-1)
+        if text is None:
+            raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
+        scores = torch.einsum('bnc,bc->bn', self.key(tokens), self.query(text)) * self.scale     # (B, N)
+        where = torch.softmax(scores, dim=1)
+        point = where @ coords                                                                # (B, 2)
+        attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
+        peak = scores.amax(1, keepdim=True)
+        return torch.cat([mean, keypoints, attended, point, peak], dim=-1)
+
+
+def _grid(tokens: torch.Tensor) -> torch.Tensor:
+    """(N, 2) x, y in [-1, 1] of the cells of a square grid of N tokens (row-major, y down)."""
+    n = tokens.shape[1]
+    side = math.isqrt(n)
+    if side * side != n:
+        raise ValueError(f'spatial pooling needs a square grid of visual tokens, got {n}')
+    axis = torch.linspace(-1.0, 1.0, side, dtype=tokens.dtype, device=tokens.device)
+    return torch.stack([axis.repeat(side), axis.repeat_interleave(side)], dim=-1)
 
 
 class ConcatMLPFusion(Fusion):
@@ -60,13 +86,14 @@ class ConcatMLPFusion(Fusion):
         super().__init__()
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
-        self.pool = SpatialPool(config.spatial_pooling, vision_dim)
+        self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim)
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
                        config.dropout)
         self.out_dim = config.hidden_dim
 
     def forward(self, vision, text, text_mask, state):
-        parts = [self.pool(vision), self.text_norm(masked_mean(text, text_mask))]
+        text_vec = self.text_norm(masked_mean(text, text_mask))
+        parts = [self.pool(vision, text_vec), text_vec]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
         return self.mlp(torch.cat(parts, dim=-1))

@@ -51,7 +51,7 @@ class FiLMFusion(Fusion):
         self.text_norm = nn.LayerNorm(text_dim)
         self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
                                     for i in range(config.fusion_layers))
-        self.pool = SpatialPool(config.spatial_pooling, d)
+        self.pool = SpatialPool(config.spatial_pooling, d, text_dim)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
@@ -61,7 +61,7 @@ class FiLMFusion(Fusion):
         h = vision
         for layer in self.layers:
             h = layer(h, cond)
-        parts = [self.pool(h), cond]
+        parts = [self.pool(h, cond), cond]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
         return self.out(torch.cat(parts, dim=-1))
