@@ -159,3 +159,23 @@ def test_instruction_augmentations():
     assert ((inserted != 0).sum(1) == torch.tensor([4, 2, 5])).all(), 'full rows unchanged'
     swapped = _unknown_words(tokens, np.random.default_rng(2), 1.0, 4096)
     assert ((swapped == 0) == (tokens == 0)).all() and (swapped[tokens != 0] != tokens[tokens != 0]).any()
+
+
+def test_training_with_dataset_action_normalisation(tiny, tmp_path):
+    from vla_policy.registry import make_policy
+    from vla_learning.train import load_config, train
+    root, _, _ = tiny
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={tmp_path / "run"}', 'export_dir=',
+                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
+                                'model.action_normalization=dataset', 'train.steps=2', 'train.val_every=2',
+                                'train.val_batches=1', 'train.batch_size=8', 'train.warmup_steps=1'])
+    train(conf, progress=False)
+    policy = make_policy(str(tmp_path / 'run' / 'checkpoints' / 'best'), 'vla_humanoid')
+    assert policy.config.action_normalization == 'dataset' and policy.action_rescaler is not None
+    stats = policy.stats['action']
+    assert len(stats['min']) == len(stats['max']) == policy.config.action_dim
+    from vla_policy.core import Observation
+    out = policy.infer(Observation(np.zeros((32, 32, 3), np.uint8), 'wave', {})).actions
+    lo = policy.action_rescaler.centre - policy.action_rescaler.half
+    hi = policy.action_rescaler.centre + policy.action_rescaler.half
+    assert (out >= np.maximum(lo, -1) - 1e-6).all() and (out <= np.minimum(hi, 1) + 1e-6).all()

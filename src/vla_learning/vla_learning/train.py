@@ -156,6 +156,11 @@ class TrainingData:
         self.hold = torch.from_numpy(np.clip(embodiment.normalize(hold), -1, 1).astype(np.float32))
         self.hold[:, [i for i, d in enumerate(embodiment.dims) if d.target.startswith('twist.')]] = 0.0
         # twist dims are exactly 0 physical; normalising a symmetric bound gives 0 too
+        if model_cfg.action_normalization == 'dataset':     # the model's [-1, 1] spans the data's actions
+            from vla_policy.models.normalization import ActionRescaler
+            rescale = ActionRescaler.from_stats(stats[ACTION_KEY], embodiment)
+            self.chunks = torch.from_numpy(rescale.to_model(self.chunks.numpy()).astype(np.float32))
+            self.hold = torch.from_numpy(rescale.to_model(self.hold.numpy()).astype(np.float32))
 
     def rows_of(self, episodes: list[int]) -> np.ndarray:
         return np.nonzero(np.isin(self.episode, np.asarray(episodes)))[0]

@@ -367,3 +367,42 @@ def test_processor_language_key(humanoid):
     assert list(lang) == [OBS_LANGUAGE_TOKENS] == [policy.processor.language_key]
     assert lang[OBS_LANGUAGE_TOKENS].shape == (2, 32) and lang[OBS_LANGUAGE_TOKENS].dtype == torch.int64
     assert policy.model.input_keys == [OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE]
+
+
+# -- action normalisation from the dataset's statistics -------------------------------------------
+def _action_stats(humanoid):
+    """A dataset whose head pan only moved within +-0.2 rad and whose twist was only forward."""
+    lo = humanoid.unnormalize(np.full(humanoid.action_dim, -1.0))
+    hi = humanoid.unnormalize(np.full(humanoid.action_dim, 1.0))
+    mid = (lo + hi) / 2
+    dmin, dmax = mid - 0.1 * (hi - lo) / 2, mid + 0.1 * (hi - lo) / 2     # a tenth of every range
+    return {'action': {'names': [d.name for d in humanoid.dims], 'min': dmin.tolist(), 'max': dmax.tolist(),
+                       'mean': mid.tolist(), 'std': ((dmax - dmin) / 4).tolist()}}
+
+
+def test_action_rescaler_spans_the_dataset_range(humanoid):
+    from vla_policy.models.normalization import ActionRescaler
+    r = ActionRescaler.from_stats(_action_stats(humanoid)['action'], humanoid)
+    assert np.allclose(r.centre, 0.0, atol=1e-9) and np.allclose(r.half, 0.1 * ActionRescaler.MARGIN)
+    e = np.array([[0.05] * humanoid.action_dim, [-0.3] * humanoid.action_dim])
+    y = r.to_model(e)
+    assert np.allclose(y[0], 0.05 / 0.11) and np.allclose(y[1], -1.0), 'outside the data: clipped'
+    assert np.allclose(r.to_embodiment(y[0]), 0.05, atol=1e-6)
+    flat = ActionRescaler.from_stats({'min': [0.0] * 2, 'max': [0.0] * 2},
+                                     type('E', (), {'normalize': staticmethod(lambda x: x)})())
+    assert np.allclose(flat.half, ActionRescaler.FLOOR), 'a constant dimension keeps a minimum width'
+
+
+def test_policy_maps_dataset_normalised_outputs_back(tmp_path, humanoid, obs_factory):
+    stats = _action_stats(humanoid)
+    cfg = {**SMALL, 'action_normalization': 'dataset'}
+    policy = SeedVLAPolicy.untrained(humanoid, seed=1, config=cfg, stats=stats)
+    bounds = SeedVLAPolicy.untrained(humanoid, seed=1, config=SMALL)
+    obs = obs_factory('wave')
+    a, b = policy.infer(obs).actions, bounds.infer(obs).actions
+    assert np.allclose(a, 0.11 * b, atol=1e-6), 'the same network output, scaled into the data range'
+    policy.trained = True
+    loaded = load_checkpoint(save_checkpoint(policy, tmp_path / 'ck'))
+    assert np.array_equal(loaded.infer(obs).actions, a)
+    with pytest.raises(ValueError, match="needs the dataset's action min and max"):
+        SeedVLAPolicy.untrained(humanoid, config=cfg)

@@ -159,3 +159,31 @@ def test_parity_with_pretrained_encoders(tmp_path, humanoid):
     onnx_policy = make_policy('onnx', humanoid, checkpoint=str(path))
     assert onnx_policy.input_names == ['observation.image', 'observation.language.embedding', 'observation.state']
     _assert_parity(policy, onnx_policy, _observations(policy, n=3), atol=1e-4)
+
+
+def test_shipped_default_checkpoint_has_a_matching_export(humanoid):
+    """The default policy's model.onnx is committed with it and matches its weights and outputs."""
+    from vla_policy.checkpoint import default_checkpoint_dir
+    path = default_checkpoint_dir()
+    assert path is not None and (path / ONNX_FILE).exists(), \
+        'export it: python -m vla_policy.export_onnx src/vla_policy/checkpoints/default'
+    torch_policy = load_checkpoint(path, humanoid)
+    onnx_policy = make_policy('default', humanoid, backend='onnx')
+    assert isinstance(onnx_policy, OnnxPolicy)
+    _assert_parity(torch_policy, onnx_policy, _observations(torch_policy, n=6, seed=3), atol=1e-4)
+
+
+def test_parity_with_dataset_action_normalisation(tmp_path, humanoid):
+    names = [d.name for d in humanoid.dims]
+    lo = humanoid.unnormalize(np.full(humanoid.action_dim, -0.5))
+    hi = humanoid.unnormalize(np.full(humanoid.action_dim, 0.3))
+    stats = {'action': {'names': names, 'min': lo.tolist(), 'max': hi.tolist()}}
+    policy = SeedVLAPolicy.untrained(humanoid, seed=2, config={**SMALL, 'action_normalization': 'dataset'},
+                                     stats=stats)
+    policy.trained = True
+    path = save_checkpoint(policy, tmp_path / 'ck')
+    export_checkpoint(path)
+    torch_policy, onnx_policy = load_checkpoint(path), make_policy(str(path), humanoid, backend='onnx')
+    _assert_parity(torch_policy, onnx_policy, _observations(torch_policy))
+    out = onnx_policy.infer(_observations(torch_policy)[0]).actions
+    assert (out >= -0.5 * 1.1 - 0.1 - 1e-6).all() and (out <= 0.3 * 1.1 + 0.1 + 1e-6).all()

@@ -21,6 +21,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
 SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query')
+#: values of SeedVLAConfig.action_normalization
+ACTION_NORMALIZATIONS = ('bounds', 'dataset')
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ class SeedVLAConfig:
     """Future actions predicted per inference, step 0 = now (1..256)."""
     step_dt: float = 0.1
     """Seconds between consecutive actions of a chunk (0 < step_dt <= 10), as in the training data."""
+    action_normalization: str = 'bounds'
+    """What the model's [-1, 1] action range spans: 'bounds' (the embodiment's normalised range,
+    from the URDF limits; the policy's output as is) or 'dataset' (the training actions' min..max per
+    dimension, from the checkpoint's stats.json; the policy maps its output back to the
+    embodiment's range: see normalization.ActionRescaler)."""
     chunk_basis: int = 0
     """tanh_chunk: 0 = every step of the chunk is its own output; K >= 1 = the chunk is a weighted sum
     of the K slowest cosines over the chunk (DCT-II), so it is smooth by construction: a chunk that
@@ -251,6 +258,9 @@ class SeedVLAConfig:
         if not (_is_real(self.step_dt) and 0.0 < self.step_dt <= 10.0):
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')
+        if self.action_normalization not in ACTION_NORMALIZATIONS:
+            raise ValueError(f'SeedVLAConfig.action_normalization must be one of {", ".join(ACTION_NORMALIZATIONS)}, '
+                             f'got {self.action_normalization!r}')
         _int(self, 'chunk_basis', 0, self.chunk_size, f'0 (off) up to chunk_size={self.chunk_size}, e.g. 4')
         _int(self, 'action_bins', 2, 4096, 'e.g. 256 as in RT-1')
         _int(self, 'head_dim', 8, 2048, 'e.g. 128')

@@ -71,6 +71,52 @@ class StateNormalizer:
         return np.clip((x - self.mean) / self.std, -STATE_CLIP, STATE_CLIP).astype(np.float32)
 
 
+class ActionRescaler:
+    """The model's action range [-1, 1] spans the dataset's actions, not the robot's whole range.
+
+    ``SeedVLAConfig.action_normalization='dataset'``: per action dimension, the training actions
+    (stats.json ``action`` min / max, physical units) in the embodiment's normalised space give a
+    centre and a half-width (widened by ``MARGIN``, at least ``FLOOR``); the model learns
+    ``(a - centre) / half``, the policy returns ``centre + half * y``. A joint that only ever moves
+    within a tenth of its URDF range gets ten times the resolution. The policy's output stays in
+    the embodiment's normalised space: the contract with the nodes does not change.
+    """
+
+    MARGIN = 1.1
+    FLOOR = 0.05
+
+    def __init__(self, centre: Sequence[float], half: Sequence[float]) -> None:
+        self.centre = np.asarray(centre, dtype=np.float64)
+        self.half = np.asarray(half, dtype=np.float64)
+
+    @classmethod
+    def from_stats(cls, block: Mapping[str, Any], embodiment) -> 'ActionRescaler':
+        """From stats.json's ``action`` block (physical min / max per dimension) and the embodiment
+        the model was trained for."""
+        if not isinstance(block, Mapping) or 'min' not in block or 'max' not in block:
+            raise ValueError(f"action_normalization 'dataset' needs the dataset's action min and max "
+                             f"('{ACTION}' block of stats.json); got {sorted(block) if isinstance(block, Mapping) else block}")
+        lo = embodiment.normalize(np.asarray(block['min'], dtype=np.float64))
+        hi = embodiment.normalize(np.asarray(block['max'], dtype=np.float64))
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        return cls((lo + hi) / 2.0, np.maximum((hi - lo) / 2.0 * cls.MARGIN, cls.FLOOR))
+
+    def to_model(self, actions: np.ndarray) -> np.ndarray:
+        """Embodiment-normalised actions (..., D) -> the model's targets in [-1, 1]."""
+        return np.clip((np.asarray(actions, dtype=np.float64) - self.centre) / self.half, -1.0, 1.0)
+
+    def to_embodiment(self, y: np.ndarray) -> np.ndarray:
+        """The model's outputs (..., D) -> embodiment-normalised actions in [-1, 1], float32."""
+        return np.clip(self.centre + self.half * np.asarray(y, dtype=np.float64), -1.0, 1.0).astype(np.float32)
+
+
+def make_action_rescaler(config, stats: Mapping[str, Any] | None, trained_for) -> ActionRescaler | None:
+    """The config's action rescaler: None for 'bounds', else from ``stats`` (ValueError if they lack it)."""
+    if getattr(config, 'action_normalization', 'bounds') == 'bounds':
+        return None
+    return ActionRescaler.from_stats((stats or {}).get(ACTION), trained_for)
+
+
 def _finite_or(v: object, default: float) -> float:
     try:
         f = float(v)  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ class OnnxPolicy(Policy):
         from vla_policy.checkpoint import WEIGHTS_FILE
         from vla_policy.export_onnx import META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, weights_sha256
         from vla_policy.models.optional import require
+        from vla_policy.models.normalization import make_action_rescaler
         from vla_policy.policies.seed_vla import make_processor, read_checkpoint_config
 
         cfg, stats = read_checkpoint_config(contents, embodiment)
@@ -95,6 +96,7 @@ class OnnxPolicy(Policy):
         self.config = cfg
         self.stats = stats
         self.processor = make_processor(cfg, stats, contents.trained_for)
+        self.action_rescaler = make_action_rescaler(cfg, stats, contents.trained_for)
         missing = sorted({*self.input_names} - {self.processor.language_key, *_BASE_INPUTS})
         if missing:
             raise PolicyLoadError(f"'{path}' needs inputs {missing} that the processor of this config does not "
@@ -122,8 +124,10 @@ class OnnxPolicy(Policy):
     def infer(self, obs: Observation) -> PolicyOutput:
         batch = self.processor(obs)
         actions, confidence = self.session.run(None, {k: batch[k].numpy() for k in self.input_names})
-        return PolicyOutput(actions=np.array(actions[0], dtype=np.float32), confidence=float(confidence[0]),
-                            step_dt=self.config.step_dt)
+        actions = np.array(actions[0], dtype=np.float32)
+        if self.action_rescaler is not None:
+            actions = self.action_rescaler.to_embodiment(actions)
+        return PolicyOutput(actions=actions, confidence=float(confidence[0]), step_dt=self.config.step_dt)
 
     def __repr__(self) -> str:
         return f'<OnnxPolicy {self.description}>'

@@ -20,7 +20,7 @@ from vla_policy.errors import PolicyLoadError
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import ACTION, CONFIDENCE, OBS_STATE
 from vla_policy.models.modeling_seed_vla import SeedVLAModel
-from vla_policy.models.normalization import StateNormalizer, validate_stats
+from vla_policy.models.normalization import StateNormalizer, make_action_rescaler, validate_stats
 from vla_policy.models.processor_seed_vla import SeedVLAProcessor
 
 _log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class SeedVLAPolicy(Policy):
         self.stats = validate_stats(stats, cfg.state_joints, cfg.action_dim) if stats is not None else None
         self.config = cfg
         self.processor = make_processor(cfg, self.stats, self.trained_for)
+        self.action_rescaler = make_action_rescaler(cfg, self.stats, self.trained_for)
         self.model = model.eval()
         self.num_threads = num_threads
         if num_threads is not None:
@@ -146,6 +147,8 @@ class SeedVLAPolicy(Policy):
             out = self.model(self.processor(obs))
             actions = out[ACTION][0].numpy().copy()
             confidence = float(out[CONFIDENCE][0])
+        if self.action_rescaler is not None:
+            actions = self.action_rescaler.to_embodiment(actions)
         return PolicyOutput(actions=actions, confidence=confidence, step_dt=self.config.step_dt)
 
     def __repr__(self) -> str:
@@ -186,6 +189,11 @@ def read_checkpoint_config(contents, embodiment: Embodiment) -> tuple[SeedVLACon
     if contents.stats is not None:
         try:
             stats = validate_stats(contents.stats, cfg.state_joints, cfg.action_dim)
+        except ValueError as exc:
+            raise PolicyLoadError(f'{contents.path / STATS_FILE}: {exc}') from exc
+    if cfg.action_normalization == 'dataset':
+        try:
+            make_action_rescaler(cfg, stats, contents.trained_for)
         except ValueError as exc:
             raise PolicyLoadError(f'{contents.path / STATS_FILE}: {exc}') from exc
     if cfg.state_dim and not (stats and OBS_STATE in stats):
