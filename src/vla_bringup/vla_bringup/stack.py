@@ -54,6 +54,8 @@ class NodeSpec:
 SUITE_ARGUMENTS = {
     'policy': ('', 'Policy for vla_inference (registered name, module:Class or checkpoint dir); '
                    "'' = the inference params file's value"),
+    'policy_backend': ('', "How vla_inference runs a seed_vla checkpoint: torch or onnx (its model.onnx under "
+                           "onnxruntime); '' = the params file's value"),
     'embodiment': ('', "Embodiment YAML or bundled name; '' = the params file's value"),
     'inference_params': ('', "Params file of vla_inference; '' = vla_inference/config/inference_node.yaml"),
     'safety_params': ('', "Params file of vla_safety; '' = vla_safety/config/safety_node.yaml"),
@@ -78,6 +80,8 @@ def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
     inf_overrides: dict = {'use_sim_time': sim}
     if a['policy']:
         inf_overrides['policy'] = a['policy']
+    if a['policy_backend']:
+        inf_overrides['policy_backend'] = a['policy_backend']
     if a['embodiment']:
         inf_overrides['embodiment'] = a['embodiment']
     camera = a['camera_topic']
