@@ -36,7 +36,7 @@ def test_for_embodiment(humanoid, diff_drive):
 
 @pytest.mark.parametrize('overrides, match', [
     ({'image_size': 8}, r'image_size must be an integer in \[32, 512\].*e.g. 96'),
-    ({'image_size': 32, 'vision_channels': [8] * 6}, 'too small for 6 stride-2 stages'),
+    ({'image_size': 32, 'vision_channels': [8] * 6}, r'too small for the stride-2 stages of small_cnn \(needs >= 64\)'),
     ({'image_mean': (0.5, 0.5)}, r'three numbers \(R, G, B\)'),
     ({'image_std': (0.2, 0.0, 0.2)}, r'image_std must be > 0'),
     ({'state_joints': ['a', 'a']}, "lists \\['a'\\] more than once"),
