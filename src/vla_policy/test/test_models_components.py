@@ -406,3 +406,17 @@ def test_policy_maps_dataset_normalised_outputs_back(tmp_path, humanoid, obs_fac
     assert np.array_equal(loaded.infer(obs).actions, a)
     with pytest.raises(ValueError, match="needs the dataset's action min and max"):
         SeedVLAPolicy.untrained(humanoid, config=cfg)
+
+
+def test_crop_keeps_the_aspect_ratio_of_a_wide_camera(humanoid):
+    from vla_policy.models.processor_seed_vla import SeedVLAProcessor
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :8] = (255, 0, 0)                    # the 8-pixel margins a centred square leaves out
+    image[:, -8:] = (255, 0, 0)
+    image[:, 8:-8] = (0, 255, 0)
+    crop = SeedVLAProcessor(_cfg(humanoid, image_resize='crop', state_joints=()))
+    stretch = SeedVLAProcessor(_cfg(humanoid, state_joints=()))
+    red = lambda x: float(x[0, 0].max())          # noqa: E731 - normalised red channel, highest value
+    assert red(crop.image(image)) < red(stretch.image(image)), 'the red margins are cropped away'
+    square = np.full((32, 32, 3), 90, np.uint8)
+    assert torch.equal(crop.image(square), stretch.image(square)), 'a square image is left alone'

@@ -70,6 +70,7 @@ def test_unset_fields_follow_the_components():
     ({'image_size': 32, 'vision_channels': (8,) * 6, 'vision_strides': (2,) * 6}, 'needs >= 64'),
     ({'chunk_size': 4, 'chunk_basis': 5}, r'chunk_basis must be an integer in \[0, 4\]'),
     ({'action_normalization': 'minmax'}, 'action_normalization must be one of bounds, dataset'),
+    ({'image_resize': 'pad'}, 'image_resize must be one of stretch, crop'),
     ({'spatial_pooling': 'max'}, 'spatial_pooling must be one of mean, spatial_softmax'),
 ])
 def test_errors_say_how_to_fix(overrides, match):

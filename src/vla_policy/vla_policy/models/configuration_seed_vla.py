@@ -21,6 +21,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
 SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query')
+#: values of SeedVLAConfig.image_resize
+IMAGE_RESIZES = ('stretch', 'crop')
 #: values of SeedVLAConfig.action_normalization
 ACTION_NORMALIZATIONS = ('bounds', 'dataset')
 
@@ -51,6 +53,11 @@ class SeedVLAConfig:
     resizes (stretches, antialiased) each camera image to image_size x image_size. None (unset) =
     the vision encoder's native size: 96 for small_cnn, 224 for efficientnet_lite0. (With
     ``dataclasses.replace`` to another encoder, pass ``image_size=None`` to get its size again.)"""
+    image_resize: str = 'stretch'
+    """How a camera image that is not square becomes the model's square input: 'stretch' (resize
+    both sides, the aspect ratio is lost) or 'crop' (the centred square, then resize: the field of
+    view of a square image with the same vertical field of view, e.g. the simulator's square
+    training renders seen through a 4:3 camera)."""
     image_mean: tuple[float, float, float] | None = None
     """Per-channel RGB mean subtracted by the processor after scaling pixels to [0, 1]. None =
     the vision encoder's: ImageNet's for small_cnn, 127/255 for efficientnet_lite0."""
@@ -193,6 +200,9 @@ class SeedVLAConfig:
                 _set(self, name, wanted[name])
 
         _int(self, 'image_size', 32, 512, 'e.g. 96 (the seed encoder) or 224 (ImageNet encoders)')
+        if self.image_resize not in IMAGE_RESIZES:
+            raise ValueError(f'SeedVLAConfig.image_resize must be one of {", ".join(IMAGE_RESIZES)}, '
+                             f'got {self.image_resize!r}')
         for name in ('image_mean', 'image_std'):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 3 and all(_is_real(x) for x in v)):

@@ -33,6 +33,16 @@ def resize_rgb(image: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
 
 
+def centre_square(image: np.ndarray) -> np.ndarray:
+    """The centred square of an HxWxC image (a view; the image itself when it is square)."""
+    h, w = image.shape[:2]
+    if h == w:
+        return image
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
 class SeedVLAProcessor:
     """Turns observations into the batch dict :class:`SeedVLAModel` expects."""
 
@@ -54,7 +64,10 @@ class SeedVLAProcessor:
 
     # -- pieces -------------------------------------------------------------------------------
     def image(self, image: np.ndarray) -> torch.Tensor:
-        """HxWx3 uint8 -> (1, 3, S, S) float32, normalised."""
+        """HxWx3 uint8 -> (1, 3, S, S) float32, normalised (centre-cropped to a square first when
+        the config's ``image_resize`` is 'crop')."""
+        if self.config.image_resize == 'crop':
+            image = centre_square(image)
         x = resize_rgb(image, self.config.image_size).float().contiguous()
         return x.mul_(self._pixel_scale).sub_(self._pixel_shift)
 
