@@ -361,11 +361,7 @@ def plot(report: dict[str, Any], outcomes: list[Outcome], out_dir: Path) -> list
     ax.set_ylim(0, 1.05)
     ax.set_ylabel('success rate (95% CI)')
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = out_dir / 'success.png'
-    fig.savefig(p, dpi=90)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(fig, out_dir / 'success.png'))
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = {'in-scope success': [o.mean_conf for o in outcomes if o.task != 'out_of_scope' and o.success],
               'in-scope failure': [o.mean_conf for o in outcomes if o.task != 'out_of_scope' and not o.success],
@@ -377,12 +373,16 @@ def plot(report: dict[str, Any], outcomes: list[Outcome], out_dir: Path) -> list
     ax.set_xlabel('confidence')
     ax.set_ylabel('episodes')
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = out_dir / 'confidence.png'
-    fig.savefig(p, dpi=90)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(fig, out_dir / 'confidence.png'))
     return paths
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = 5,
@@ -397,7 +397,8 @@ def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_s
     t0 = time.perf_counter()
     outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend)
     report = summarise(outcomes, threshold)
-    report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps, first_seed=first_seed,
+    report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
+                  first_seed=first_seed,
                   wall_s=time.perf_counter() - t0,
                   simulated_s=float(sum(o.time for o in outcomes)))
     if out:

@@ -187,9 +187,10 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     std = torch.tensor(model_cfg.image_std).view(1, 3, 1, 1)
     img = (img / 255.0 - mean) / std
     tokens = data.tokens[data.task_index[rows_t]].clone()
-    if augment and float(augment.get('word_dropout', 0.0)) > 0 and not tokens.is_floating_point():
+    word_ids = not tokens.is_floating_point()         # hashed words; sentence embeddings are not augmented
+    if word_ids and augment and float(augment.get('word_dropout', 0.0)) > 0:
         tokens = _drop_words(tokens, gen, float(augment['word_dropout']))
-    if augment and float(augment.get('unknown_word', 0.0)) > 0 and not tokens.is_floating_point():
+    if word_ids and augment and float(augment.get('unknown_word', 0.0)) > 0:
         tokens = _insert_unknown_word(tokens, gen, float(augment['unknown_word']), int(model_cfg.vocab_size))
     actions = data.chunks[rows_t].clone()
     oos = torch.from_numpy(gen.random(len(rows)) < float(conf_cfg.get('oos_fraction', 0.0)))
@@ -197,7 +198,7 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         pick = torch.from_numpy(gen.integers(0, len(data.oos_tokens), int(oos.sum())))
         tokens[oos] = data.oos_tokens[pick]
         unknown = float(conf_cfg.get('unknown_word_rate', 0.0))
-        if unknown > 0 and not tokens.is_floating_point():
+        if unknown > 0 and word_ids:
             tokens[oos] = _unknown_words(tokens[oos], gen, unknown, int(model_cfg.vocab_size))
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,

@@ -200,9 +200,7 @@ class SeedVLAConfig:
                 _set(self, name, wanted[name])
 
         _int(self, 'image_size', 32, 512, 'e.g. 96 (the seed encoder) or 224 (ImageNet encoders)')
-        if self.image_resize not in IMAGE_RESIZES:
-            raise ValueError(f'SeedVLAConfig.image_resize must be one of {", ".join(IMAGE_RESIZES)}, '
-                             f'got {self.image_resize!r}')
+        _choice(self, 'image_resize', IMAGE_RESIZES)
         for name in ('image_mean', 'image_std'):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 3 and all(_is_real(x) for x in v)):
@@ -252,9 +250,7 @@ class SeedVLAConfig:
         _int(self, 'fusion_layers', 1, 8, 'e.g. 2')
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f'SeedVLAConfig.dropout must be in [0, 1), got {self.dropout!r}; use 0 to disable it')
-        if self.spatial_pooling not in SPATIAL_POOLINGS:
-            raise ValueError(f'SeedVLAConfig.spatial_pooling must be one of {", ".join(SPATIAL_POOLINGS)}, '
-                             f'got {self.spatial_pooling!r}')
+        _choice(self, 'spatial_pooling', SPATIAL_POOLINGS)
         _int(self, 'num_heads', 1, 64, 'e.g. 4')
         _int(self, 'num_experts', 2, 64, 'e.g. 4')
         if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:
@@ -268,9 +264,7 @@ class SeedVLAConfig:
         if not (_is_real(self.step_dt) and 0.0 < self.step_dt <= 10.0):
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')
-        if self.action_normalization not in ACTION_NORMALIZATIONS:
-            raise ValueError(f'SeedVLAConfig.action_normalization must be one of {", ".join(ACTION_NORMALIZATIONS)}, '
-                             f'got {self.action_normalization!r}')
+        _choice(self, 'action_normalization', ACTION_NORMALIZATIONS)
         _int(self, 'chunk_basis', 0, self.chunk_size, f'0 (off) up to chunk_size={self.chunk_size}, e.g. 4')
         _int(self, 'action_bins', 2, 4096, 'e.g. 256 as in RT-1')
         _int(self, 'head_dim', 8, 2048, 'e.g. 128')
@@ -284,9 +278,7 @@ class SeedVLAConfig:
         if not (_is_real(self.confidence_loss_weight) and self.confidence_loss_weight >= 0):
             raise ValueError(f'SeedVLAConfig.confidence_loss_weight must be a number >= 0, '
                              f'got {self.confidence_loss_weight!r}')
-        if self.confidence_target not in CONFIDENCE_TARGETS:
-            raise ValueError(f'SeedVLAConfig.confidence_target must be one of {", ".join(CONFIDENCE_TARGETS)}, '
-                             f'got {self.confidence_target!r}')
+        _choice(self, 'confidence_target', CONFIDENCE_TARGETS)
         if not (_is_real(self.agreement_threshold) and self.agreement_threshold > 0):
             raise ValueError(f'SeedVLAConfig.agreement_threshold must be a number > 0 (RMS distance in normalised '
                              f'action units), got {self.agreement_threshold!r}; e.g. 0.1')
@@ -344,6 +336,11 @@ def _is_real(v: object) -> bool:
 def _bool(cfg: SeedVLAConfig, name: str) -> None:
     if not isinstance(getattr(cfg, name), bool):
         raise ValueError(f'SeedVLAConfig.{name} must be true or false, got {getattr(cfg, name)!r}')
+
+
+def _choice(cfg: SeedVLAConfig, name: str, choices: tuple[str, ...]) -> None:
+    if getattr(cfg, name) not in choices:
+        raise ValueError(f'SeedVLAConfig.{name} must be one of {", ".join(choices)}, got {getattr(cfg, name)!r}')
 
 
 def _int(cfg: SeedVLAConfig, name: str, lo: int, hi: int, hint: str) -> None:

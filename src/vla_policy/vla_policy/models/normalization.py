@@ -94,8 +94,9 @@ class ActionRescaler:
         """From stats.json's ``action`` block (physical min / max per dimension) and the embodiment
         the model was trained for."""
         if not isinstance(block, Mapping) or 'min' not in block or 'max' not in block:
+            got = sorted(block) if isinstance(block, Mapping) else block
             raise ValueError(f"action_normalization 'dataset' needs the dataset's action min and max "
-                             f"('{ACTION}' block of stats.json); got {sorted(block) if isinstance(block, Mapping) else block}")
+                             f"('{ACTION}' block of stats.json); got {got}")
         lo = embodiment.normalize(np.asarray(block['min'], dtype=np.float64))
         hi = embodiment.normalize(np.asarray(block['max'], dtype=np.float64))
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
