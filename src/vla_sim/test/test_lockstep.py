@@ -144,3 +144,19 @@ def test_benchmark_command_reports_success(capsys):
     assert main(['--episodes', '2', '--tasks', 'stop,turn_left', '--skip-perf']) == 0
     out = capsys.readouterr().out
     assert 'PRIVILEGED' in out and 'stop' in out and '100.0%' in out and 'episodes/min' in out
+
+
+def test_a_task_can_start_from_another_posture(sim):
+    """initial_joints: the episode starts with the left arm raised (what 'raise your left arm' left)."""
+    import dataclasses
+    task = dataclasses.replace(make_task('walk_to', sample_world(0), 0),
+                               initial_joints=(('left_shoulder_pitch_joint', -2.8), ('head_pan_joint', 0.5)))
+    seen = Recorder(joints={'left_shoulder_pitch_joint': -2.8, 'head_pan_joint': 0.5})
+    run_episode(seen, task, 0, sim=sim, config=LockstepConfig(image_size=(8, 8)))
+    first = seen.seen[0].joint_positions
+    assert first['left_shoulder_pitch_joint'] == pytest.approx(-2.8, abs=0.01)
+    assert first['head_pan_joint'] == pytest.approx(0.5, abs=0.01)
+    fresh = Recorder()
+    run_episode(fresh, 'walk_to', 0, sim=sim, config=LockstepConfig(image_size=(8, 8)))
+    assert fresh.seen[0].joint_positions['left_shoulder_pitch_joint'] == pytest.approx(0.0, abs=0.01), \
+        'the next episode starts from the rest pose again'

@@ -130,7 +130,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     if n_sub < 1 or abs(n_sub * sim.timestep - config.control_dt) > 1e-9:
         raise ValueError(f'control_dt {config.control_dt} s is not a whole number of physics steps ({sim.timestep} s)')
 
-    world = sim.reset(seed)
+    start_joints = dict(task.initial_joints) if isinstance(task, Task) and task.initial_joints else None
+    world = sim.reset(seed, joint_positions=start_joints)
     if isinstance(task, str):
         task = make_task(task, world, seed)
     elif task.target is not None and task.target not in world.names:

@@ -50,13 +50,19 @@ class SuccessCheck(abc.ABC):
 
 @dataclass(frozen=True)
 class Task:
-    """One thing to do. ``target``: the object the instruction names (walk_to, look_at)."""
+    """One thing to do. ``target``: the object the instruction names (walk_to, look_at).
+
+    ``initial_twist``: the base already moves like this at the start (the 'stop' task).
+    ``initial_joints``: (joint, rad) pairs of the start posture over the rest pose, e.g. an arm
+    still raised from the previous command.
+    """
 
     name: str
     instruction: str
     time_limit: float
     target: str | None = None
     initial_twist: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    initial_joints: tuple[tuple[str, float], ...] = ()
     params: dict = field(default_factory=dict, compare=False)
 
     def new_check(self) -> SuccessCheck:
