@@ -42,20 +42,26 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
 #: (colour, shape) pairs never used as a target in training (each colour and shape appears once)
 HELD_OUT_COMBOS: tuple[tuple[str, str], ...] = (('red', 'ball'), ('green', 'cylinder'), ('blue', 'box'))
 
-#: extra training phrasings per task ({obj} = "<colour word> <shape word>"), beyond vla_sim's templates
+#: extra training phrasings per task ({obj} = "<colour word> <shape word>"), beyond vla_sim's templates.
+#: The polite "could you ..." frames put 'could' and 'you' into training, in frames other than the
+#: paraphrase split's.
 TRAIN_TEMPLATES: dict[str, tuple[str, ...]] = {
     'walk_to': ('walk over to the {obj}', 'go toward the {obj}', 'please walk to the {obj}', 'find the {obj}',
-                'walk up to the {obj}', 'move toward the {obj}'),
+                'walk up to the {obj}', 'move toward the {obj}', 'could you go to the {obj}'),
     'look_at': ('look at that {obj}', 'face the {obj} with your head', 'please look at the {obj}',
-                'watch the {obj}', 'look over at the {obj}'),
-    'turn_left': ('turn left please', 'rotate to the left', 'make a left turn', 'turn around to the left'),
-    'turn_right': ('turn right please', 'rotate to the right', 'make a right turn', 'turn around to the right'),
-    'raise_left_arm': ('please raise your left arm', 'left arm up', 'lift the left arm up', 'raise your left hand'),
+                'watch the {obj}', 'look over at the {obj}', 'could you watch the {obj}'),
+    'turn_left': ('turn left please', 'rotate to the left', 'make a left turn', 'turn around to the left',
+                  'could you make a left turn'),
+    'turn_right': ('turn right please', 'rotate to the right', 'make a right turn', 'turn around to the right',
+                   'could you make a right turn'),
+    'raise_left_arm': ('please raise your left arm', 'left arm up', 'lift the left arm up', 'raise your left hand',
+                       'could you lift the left arm up'),
     'raise_right_arm': ('please raise your right arm', 'right arm up', 'lift the right arm up',
-                        'raise your right hand'),
-    'raise_both_arms': ('raise your arms', 'arms up', 'lift both arms', 'put your hands in the air'),
-    'wave': ('please wave', 'wave to me', 'wave goodbye', 'say hello with your hand'),
-    'stop': ('please stop', 'stop now', 'stand still', 'stop walking'),
+                        'raise your right hand', 'could you lift the right arm up'),
+    'raise_both_arms': ('raise your arms', 'arms up', 'lift both arms', 'put your hands in the air',
+                        'could you lift both arms'),
+    'wave': ('please wave', 'wave to me', 'wave goodbye', 'say hello with your hand', 'could you wave goodbye'),
+    'stop': ('please stop', 'stop now', 'stand still', 'stop walking', 'could you stand still'),
 }
 
 #: sentence frames held out of training, for the paraphrase split
