@@ -71,3 +71,24 @@ def test_append_and_checks(tmp_path):
         LeRobotDataset(tmp_path / 'ds')
     with pytest.raises(DatasetError, match='not a dataset'):
         LeRobotDataset(tmp_path / 'nothing')
+
+
+def test_target_annotations_round_trip(tmp_path):
+    from vla_learning.dataset import TARGET_KEY
+    rng = np.random.default_rng(0)
+    w = _writer(tmp_path / 'ds', target_annotations=True)
+    ep = _episode(rng, 3, 'walk to the red box', task='walk_to')
+    ep.target_in_image = np.array([[0, np.nan, np.nan], [1, 0.5, -0.25], [1, 0.0, 0.1]], dtype=np.float32)
+    w.add_episode(ep)
+    w.add_episode(_episode(rng, 2, 'wave'))                 # no label: NaN rows
+    w.close(val_fraction=0.0)
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.info['features'][TARGET_KEY]['names'] == ['in_view', 'x', 'y']
+    t = ds.frames[TARGET_KEY]
+    assert t.shape == (5, 3) and np.allclose(t[1], [1, 0.5, -0.25]) and np.isnan(t[3:]).all()
+    with pytest.raises(DatasetError, match='target_in_image'):
+        Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', target_in_image=np.zeros((2, 3)))
+    plain = _writer(tmp_path / 'plain')
+    plain.add_episode(_episode(rng, 2, 'wave'))
+    plain.close(val_fraction=0.0)
+    assert TARGET_KEY not in LeRobotDataset(tmp_path / 'plain').frames

@@ -21,6 +21,10 @@ Frame columns (LeRobot names):
                                                 one column per embodiment dimension, names in info.json
     timestamp                       float32     seconds since the episode start
     frame_index, episode_index, index, task_index   int64
+    annotation.target_in_image      float32[3]  optional (simulated demonstrations): in_view (0/1), x, y of
+                                                the named object's centre in the image ([-1, 1], x right,
+                                                y down); NaN when the instruction names no object. A
+                                                training-only label (grounding loss), never a policy input.
 
 Versioning: ``info.json`` has ``codebase_version`` ("v3.0", LeRobot's layout version) and
 ``vla_format_version`` (this package's additions, now 1). A reader refuses a newer
@@ -43,6 +47,8 @@ VLA_FORMAT_VERSION = 1
 IMAGE_KEY = 'observation.images.head_camera'
 STATE_KEY = 'observation.state'
 ACTION_KEY = 'action'
+TARGET_KEY = 'annotation.target_in_image'
+TARGET_NAMES = ['in_view', 'x', 'y']
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
 EPISODES_PATH = 'meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
 #: frames per data file before a new file is started
@@ -76,6 +82,7 @@ class Episode:
     timestamps:    (N,) seconds since the episode start
     instruction:   the language instruction (LeRobot's 'task' string)
     info:          extra per-episode columns (task_name, target, seed, success, source, split_group)
+    target_in_image: optional (N, 3) float32 label, see TARGET_KEY (NaN rows: no object named)
     """
 
     images: np.ndarray
@@ -84,11 +91,14 @@ class Episode:
     timestamps: np.ndarray
     instruction: str
     info: dict[str, Any] = field(default_factory=dict)
+    target_in_image: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
         if n == 0:
             raise DatasetError('an episode needs at least one frame')
+        if self.target_in_image is not None and np.shape(self.target_in_image) != (n, 3):
+            raise DatasetError(f'target_in_image must be ({n}, 3), got {np.shape(self.target_in_image)}')
         for name in ('state', 'actions', 'timestamps'):
             if len(getattr(self, name)) != n:
                 raise DatasetError(f'episode arrays differ in length: {n} images but {len(getattr(self, name))} {name}')
@@ -106,11 +116,13 @@ class DatasetWriter:
         w = DatasetWriter(root, fps=10, image_shape=(64, 64, 3), state_names=[...], action_names=[...])
         w.add_episode(Episode(...))
         w.close(val_fraction=0.1)          # writes meta/ (info, stats, tasks, episodes)
+
+    ``target_annotations``: also write the TARGET_KEY column (NaN for episodes without it).
     """
 
     def __init__(self, root: str | Path, *, fps: float, image_shape: Sequence[int], state_names: Sequence[str],
                  action_names: Sequence[str], robot_type: str = 'vla_humanoid',
-                 frames_per_file: int = FRAMES_PER_FILE) -> None:
+                 frames_per_file: int = FRAMES_PER_FILE, target_annotations: bool = False) -> None:
         import pyarrow  # noqa: F401  (fail early with a clear error if missing)
         self.root = Path(root)
         self.fps = float(fps)
@@ -119,6 +131,7 @@ class DatasetWriter:
         self.action_names = list(action_names)
         self.robot_type = robot_type
         self.frames_per_file = int(frames_per_file)
+        self.target_annotations = bool(target_annotations)
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
         self._buffer: list[dict[str, Any]] = []
@@ -138,6 +151,7 @@ class DatasetWriter:
                                f'{ds.action_names}); write to a new directory')
         if tuple(ds.image_shape) != self.image_shape:
             raise DatasetError(f'{self.root} holds {ds.image_shape} images, not {self.image_shape}')
+        self.target_annotations = TARGET_KEY in ds.info['features']
         self._episodes = ds.episodes_rows()
         self._tasks = {t: i for i, t in enumerate(ds.tasks)}
         self._total_frames = ds.total_frames
@@ -192,6 +206,9 @@ class DatasetWriter:
             cols['episode_index'] += [b['index']] * n
             cols['index'] += list(range(b['start'], b['start'] + n))
             cols['task_index'] += [b['task_index']] * n
+            if self.target_annotations:
+                t = ep.target_in_image if ep.target_in_image is not None else np.full((n, 3), np.nan)
+                cols.setdefault(TARGET_KEY, []).extend(np.asarray(t, dtype=np.float32).tolist())
         table = pa.table({
             IMAGE_KEY: pa.array(cols[IMAGE_KEY], type=pa.struct([('bytes', pa.binary()), ('path', pa.string())])),
             STATE_KEY: pa.array([v.tolist() for v in cols[STATE_KEY]], type=pa.list_(pa.float32())),
@@ -202,6 +219,8 @@ class DatasetWriter:
             'index': pa.array(cols['index'], type=pa.int64()),
             'task_index': pa.array(cols['task_index'], type=pa.int64()),
         })
+        if self.target_annotations:
+            table = table.append_column(TARGET_KEY, pa.array(cols[TARGET_KEY], type=pa.list_(pa.float32())))
         path = self.root / DATA_PATH.format(chunk_index=0, file_index=self._file_index)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
@@ -257,6 +276,8 @@ class DatasetWriter:
                 'task_index': {'dtype': 'int64', 'shape': [1], 'names': None},
             },
         }
+        if self.target_annotations:
+            info['features'][TARGET_KEY] = {'dtype': 'float32', 'shape': [3], 'names': TARGET_NAMES}
         info.update(dict(extra_info or {}))
         (meta / 'info.json').write_text(json.dumps(info, indent=2))
         ds = LeRobotDataset(self.root)
@@ -333,7 +354,7 @@ class LeRobotDataset:
         out = {}
         for k in ('timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
             out[k] = t.column(k).to_numpy()
-        for k in (STATE_KEY, ACTION_KEY):
+        for k in (STATE_KEY, ACTION_KEY) + ((TARGET_KEY,) if TARGET_KEY in self.info['features'] else ()):
             col = t.column(k).combine_chunks()
             out[k] = col.flatten().to_numpy().reshape(t.num_rows, -1).astype(np.float32)
         out[IMAGE_KEY] = t.column(IMAGE_KEY).combine_chunks().field('bytes').to_pylist()
