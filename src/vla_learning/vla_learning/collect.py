@@ -9,13 +9,18 @@ from the training phrasings (:mod:`vla_learning.instructions`; (colour, shape) p
 ``HELD_OUT_COMBOS`` are never targets), run by :class:`~vla_learning.teacher.ObservableTeacher`
 through ``vla_sim.lockstep.run_episode``. On a share of the episodes the executed command is
 perturbed (DART: the robot visits states off the teacher's path, the label stays the teacher's
-clean action). Camera noise (gain, offset, Gaussian) is applied to the recorded frames. Only
-successful episodes are written.
+clean action). On ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
+arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
+offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
+grounding label (``annotation.target_in_image``: whether and where the named object is in the
+image, from the simulator's state), a training signal for where to look. Only successful
+episodes are written.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -44,6 +49,8 @@ class CollectConfig:
     camera_gain: float = 0.15            # per-episode gain U(1 - g, 1 + g) and offset U(-40g, 40g)
     dart_fraction: float = 0.5           # share of episodes with perturbed execution
     dart_std: float = 0.25               # std of the perturbation on the normalised base twist
+    start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
+                                         # an arm or both raised, the head turned (what the last command left)
     val_fraction: float = 0.1
     task_weights: dict | None = None
 
@@ -92,17 +99,24 @@ class _Perturbed:
         self.name, self.privileged, self.sim = 'dart', True, teacher.sim
         self.embodiment = teacher.embodiment
         self.clean: list[np.ndarray] = []
+        self.targets: list[tuple[float, float, float]] = []   # grounding label per step (teacher.target_in_image)
+        self._fovy = math.radians(float(self.sim.model.cam_fovy[self.sim.index.camera]))
         self._hold = np.zeros(3, dtype=np.float32)
 
     def reset(self) -> None:
         self.teacher.reset()
         self.clean.clear()
+        self.targets: list[tuple[float, float, float]] = []
 
     def infer(self, obs):
         from vla_policy.core import PolicyOutput
+        from vla_learning.teacher import target_in_image
         out = self.teacher.infer(obs)
         a = out.actions[0]
         self.clean.append(a.copy())
+        task = self.sim.task
+        self.targets.append(target_in_image(self.sim.state(), task.target, self._fovy) if task.target
+                            else (math.nan, math.nan, math.nan))
         noisy = a.copy()
         if self.std > 0:
             # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot
@@ -144,6 +158,16 @@ def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held
     return Task(name, phrase(name, rng, split, o.colour, o.shape), TASKS[name].time_limit, target=o.name)
 
 
+def random_start_pose(rng: np.random.Generator) -> tuple[tuple[str, float], ...]:
+    """A posture a previous command could have left: one arm, both or none raised, the head turned."""
+    from vla_sim.expert import ARM_UP
+    arms = (('left',), ('right',), ('left', 'right'), ())[int(rng.integers(4))]
+    joints = {j: q for side in arms for j, q in ARM_UP[side].items()}
+    joints['head_pan_joint'] = float(rng.uniform(-0.8, 0.8))
+    joints['head_tilt_joint'] = float(rng.uniform(0.0, 0.6))
+    return tuple(joints.items())
+
+
 def collect_one(job: tuple[int, str]) -> dict | None:
     """Run one episode; returns the recorded arrays (or a failure record)."""
     from vla_sim.lockstep import LockstepConfig, run_episode
@@ -165,6 +189,8 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         if task is not None:
             break
         seed += 100_000_007
+    if name != 'stop' and rng.random() < cfg.start_pose_fraction:
+        task = dataclasses.replace(task, initial_joints=random_start_pose(rng))
     light = _randomise_lighting(sim, rng)
     dart = name != 'stop' and rng.random() < cfg.dart_fraction
     policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0)
@@ -182,7 +208,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
                 instruction=task.instruction,
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
                       'source': f'sim:observable_teacher{":dart" if dart else ""}', 'split_group': 'seen'},
-                light=light)
+                light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32))
     return base
 
 
@@ -199,7 +225,8 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     emb = load_embodiment('vla_humanoid')
     assert tuple(emb.joint_names) == tuple(COMMANDED_JOINTS) or set(emb.joint_names) == set(COMMANDED_JOINTS)
     writer = DatasetWriter(out, fps=10.0, image_shape=(cfg.image_size, cfg.image_size, 3),
-                           state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims])
+                           state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims],
+                           target_annotations=True)
     plan = _episode_plan(cfg)
     t0 = time.perf_counter()
     fails: dict[str, int] = {}
@@ -220,7 +247,7 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
                 fails[res['task_name']] = fails.get(res['task_name'], 0) + 1
                 continue
             writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
-                                       res['instruction'], res['info']))
+                                       res['instruction'], res['info'], res['target_in_image']))
             frames += len(res['images'])
     finally:
         if pool is not None:

@@ -45,6 +45,20 @@ def target_in_view(s: SimState, target: str, half_angle: float = VISIBLE_HALF_AN
     return bool(v[2] > 0.05 and abs(math.atan2(v[0], v[2])) <= half_angle)
 
 
+def target_in_image(s: SimState, target: str, fovy: float) -> tuple[float, float, float]:
+    """(in_view 0/1, x, y): where the object's centre projects in a square image of vertical field
+    of view ``fovy`` (rad), x right and y down in [-1, 1] (the edges); (0, NaN, NaN) when it is
+    behind the camera or outside the image. The grounding label of a frame (occlusion ignored)."""
+    v = s.camera_rotation.T @ (s.world.get(target).position - s.camera_position)   # optical frame
+    if v[2] <= 0.05:
+        return 0.0, math.nan, math.nan
+    t = math.tan(fovy / 2)
+    x, y = v[0] / v[2] / t, v[1] / v[2] / t
+    if abs(x) > 1.0 or abs(y) > 1.0:
+        return 0.0, math.nan, math.nan
+    return 1.0, float(x), float(y)
+
+
 class ObservableTeacher(Policy):
     """Scripted expert + the adaptations above. ``infer`` also records the clean action it chose."""
 
