@@ -179,3 +179,47 @@ def test_training_with_dataset_action_normalisation(tiny, tmp_path):
     lo = policy.action_rescaler.centre - policy.action_rescaler.half
     hi = policy.action_rescaler.centre + policy.action_rescaler.half
     assert (out >= np.maximum(lo, -1) - 1e-6).all() and (out <= np.minimum(hi, 1) + 1e-6).all()
+
+
+def test_collected_frames_carry_grounding_labels(tiny):
+    """Object tasks label every frame with where the named object is (in view or not); the label's
+    pixel shows the object's colour. Other tasks have no label (NaN)."""
+    from vla_learning.dataset import TARGET_KEY, LeRobotDataset
+    from vla_learning.instructions import OBJECT_TASKS
+    root, _, _ = tiny
+    ds = LeRobotDataset(root / 'ds')
+    label = ds.frames[TARGET_KEY]
+    checked = hits = 0
+    for row in ds.episodes_rows():
+        sl = ds.episode_frames(row['episode_index'])
+        if row['task_name'] not in OBJECT_TASKS:
+            assert np.isnan(label[sl]).all()
+            continue
+        assert not np.isnan(label[sl, 0]).any() and label[sl, 0].max() == 1.0
+        colour = row['target'].split('_')[0]
+        rows = np.arange(sl.start, sl.stop)[label[sl, 0] == 1.0]
+        for i, im in zip(rows, ds.images(rows)):
+            h, w, _ = im.shape
+            c = min(int((label[i, 1] + 1) / 2 * w), w - 1)
+            r = min(int((label[i, 2] + 1) / 2 * h), h - 1)
+            red, green, blue = (int(v) for v in im[r, c])
+            hits += {'red': red > green + 40 and red > blue + 40, 'green': green > red + 40 and green > blue + 40,
+                     'blue': blue > red + 40 and blue > green + 40,
+                     'yellow': min(red, green) > blue + 40}[colour]
+            checked += 1
+    assert checked >= 5 and hits >= 0.8 * checked, (hits, checked)
+
+
+def test_paraphrase_split_holds_out_frames_not_words():
+    """The module's promise: a paraphrase's sentence frame never occurs in training, its words do."""
+    import re
+    from vla_learning.instructions import COLOUR_WORDS, PARAPHRASE_TEMPLATES, SHAPE_WORDS, train_templates
+    words = {w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws}
+    for task in PARAPHRASE_TEMPLATES:
+        for t in train_templates(task):
+            words |= set(re.findall('[a-z]+', t.replace('{obj}', '')))
+    for task, frames in PARAPHRASE_TEMPLATES.items():
+        for frame in frames:
+            assert frame not in train_templates(task)
+            missing = set(re.findall('[a-z]+', frame.replace('{obj}', ''))) - words
+            assert not missing, f"'{frame}' ({task}) uses {missing}, never seen in training"

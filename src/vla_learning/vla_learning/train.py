@@ -17,6 +17,10 @@ Losses (per batch):
   predicted chunk is within ``confidence.tolerance`` (RMS, normalised units) of the expert's, else 0;
   and 0 for out-of-scope instructions (``oos_fraction`` of each batch gets one of
   ``instructions.OOS_TRAIN``, with "stand still" as the action target).
+* grounding (spatial_pooling 'grounded_query'): cross-entropy of the instruction's attention map
+  against the grid cell of the named object, or its "not in view" slot (``annotation.target_in_image``
+  labels of simulated demonstrations, moved with the image shift augmentation); weight
+  ``model.grounding_loss_weight``. Datasets without the labels train without it.
 State inputs are normalised with the dataset's statistics (mean / std of observation.state),
 written to the checkpoint's stats.json along with the action statistics.
 """
@@ -108,7 +112,7 @@ class TrainingData:
         import torch.nn.functional as F
         from vla_policy.models.components import TOKENIZERS
         from vla_policy.models.normalization import StateNormalizer
-        from vla_learning.dataset import ACTION_KEY, STATE_KEY
+        from vla_learning.dataset import ACTION_KEY, STATE_KEY, TARGET_KEY
         from vla_learning.instructions import OOS_TRAIN
         f = ds.frames
         n = len(f['index'])
@@ -143,6 +147,9 @@ class TrainingData:
         self.tokens = torch.from_numpy(np.asarray(tok(list(ds.tasks))))
         self.oos_tokens = torch.from_numpy(np.asarray(tok(list(OOS_TRAIN))))
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
+        # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
+        self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
+                                else torch.full((n, 3), float('nan')))
         rows = ds.episodes_rows()
         ep_task = {r['episode_index']: r.get('task_name') or 'unknown' for r in rows}
         self.task_name = np.array([ep_task[int(e)] for e in ep])
@@ -176,13 +183,18 @@ def sample_weights(task_name: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, conf_cfg: dict, model_cfg,
                augment: dict | None, device) -> dict:
-    """A training batch: normalised pixels (augmented), tokens, state, action chunks, OOS mask."""
+    """A training batch: normalised pixels (augmented), tokens, state, action chunks, OOS mask, and
+    the named object's place in the (shifted) image."""
     import torch
-    from vla_policy.models.constants import ACTION, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE
+    from vla_policy.models.constants import ACTION, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE
     rows_t = torch.from_numpy(rows)
     img = data.images[rows_t].float()
+    target = data.target_in_image[rows_t].clone()
     if augment:
-        img = _augment(img, gen, augment)
+        img, shift = _augment(img, gen, augment)
+        target[:, 1:] += shift
+        gone = (target[:, 1:].abs() > 1.0).any(1)            # shifted out of the image
+        target[gone] = torch.tensor([0.0, float('nan'), float('nan')])
     mean = torch.tensor(model_cfg.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(model_cfg.image_std).view(1, 3, 1, 1)
     img = (img / 255.0 - mean) / std
@@ -201,8 +213,9 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         if unknown > 0 and word_ids:
             tokens[oos] = _unknown_words(tokens[oos], gen, unknown, int(model_cfg.vocab_size))
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
+        target[oos] = float('nan')
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,
-             OUT_OF_SCOPE: oos}
+             OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -246,20 +259,24 @@ def _unknown_words(tokens, gen: np.random.Generator, rate: float, vocab_size: in
 
 
 def _augment(img, gen: np.random.Generator, aug: dict):
+    """Random shift (``shift_px``) and brightness gain -> (images, (B, 2) shift of the content in
+    normalised image units, x right and y down, for moving the grounding labels along)."""
     import torch
     import torch.nn.functional as F
     b, _, h, w = img.shape
     p = int(aug.get('shift_px', 0))
+    shift = torch.zeros(b, 2)
     if p > 0:
         padded = F.pad(img, (p, p, p, p), mode='replicate')
         dx = gen.integers(0, 2 * p + 1, b)
         dy = gen.integers(0, 2 * p + 1, b)
         img = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+        shift = torch.from_numpy(np.stack([2.0 * (p - dx) / w, 2.0 * (p - dy) / h], 1).astype(np.float32))
     br = float(aug.get('brightness', 0.0))
     if br > 0:
         g = torch.from_numpy(gen.uniform(1 - br, 1 + br, (b, 1, 1, 1)).astype(np.float32))
         img = (img * g).clamp(0, 255)
-    return img
+    return img, shift
 
 
 # -- objective -----------------------------------------------------------------------------------

@@ -201,7 +201,8 @@ def test_fusions_use_language_and_only_cross_attention_sees_positions(humanoid, 
 
 
 @pytest.mark.parametrize('fusion, pooling', [('concat', 'spatial_softmax'), ('film', 'spatial_softmax'),
-                                             ('film', 'language_query'), ('concat', 'language_query')])
+                                             ('film', 'language_query'), ('concat', 'language_query'),
+                                             ('film', 'grounded_query')])
 def test_spatial_pooling_sees_positions(humanoid, fusion, pooling):
     model, base, perm, other_text = _with_text_and_shuffled_vision(
         _cfg(humanoid, fusion=fusion, spatial_pooling=pooling, vision_strides=(2, 1)))
@@ -249,6 +250,40 @@ def test_language_query_finds_the_token_with_every_named_feature():
     assert abs(only_red[0, 4 * c + 1] - y) > 0.2, 'another instruction looks elsewhere'
     with pytest.raises(ValueError, match="needs the instruction"):
         pool(tokens)
+
+
+def test_grounding_loss_classes_and_training_moves_the_map(humanoid):
+    """The label is the grid cell of the object's centre, or the "not in view" slot; NaN rows have
+    none; and a few steps on the grounding loss put the map's mass on the labelled cell."""
+    from vla_policy.models.constants import TARGET_IN_IMAGE
+    from vla_policy.models.fusion import grounding_loss
+    side = 4
+    logits = torch.zeros(4, side * side + 1)
+    target = torch.tensor([[1.0, -0.9, 0.9],                 # bottom-left cell: row 3, col 0 -> 12
+                           [1.0, 0.6, -0.6],                 # row 0 (y up top), col 3 -> 3
+                           [0.0, float('nan'), float('nan')],  # not in view -> slot 16
+                           [float('nan')] * 3])              # no object named -> no label
+    logits[0, 12] = logits[1, 3] = logits[2, 16] = 5.0
+    per, labelled = grounding_loss(logits, target)
+    assert labelled.tolist() == [True, True, True, False]
+    assert (per[:3] < 0.2).all(), 'the labelled classes are 12, 3 and the last slot'
+    logits[0, 12], logits[0, 13] = 0.0, 5.0
+    assert grounding_loss(logits, target)[0][0] > 1.0
+
+    cfg = _cfg(humanoid, fusion='film', spatial_pooling='grounded_query', vision_strides=(2, 1),
+               grounding_loss_weight=1.0)
+    model = SeedVLAModel.from_seed(cfg, 0)
+    batch = _batch(cfg, b=2)
+    batch[TARGET_IN_IMAGE] = torch.tensor([[1.0, 0.9, 0.9], [0.0, float('nan'), float('nan')]])
+    first, last = fit(model, batch, steps=40)
+    assert 'grounding_loss' in first and last['grounding_loss'] < 0.3 * first['grounding_loss']
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+    where = torch.softmax(model.fusion.pool.grounding_logits, dim=1)
+    n = where.shape[1] - 1
+    assert where[0, n - 1] > 0.5, 'the bottom-right cell of the first image'
+    assert where[1, n] > 0.5, 'the second: not in view'
 
 
 def test_chunk_basis_gives_smooth_chunks(humanoid):

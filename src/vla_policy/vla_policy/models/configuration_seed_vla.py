@@ -20,7 +20,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: values of SeedVLAConfig.confidence_target
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
-SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query')
+SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query')
 #: values of SeedVLAConfig.image_resize
 IMAGE_RESIZES = ('stretch', 'crop')
 #: values of SeedVLAConfig.action_normalization
@@ -126,7 +126,9 @@ class SeedVLAConfig:
     expected image coordinates under a softmax over the grid: a learned keypoint per channel,
     as in Levine et al. 2016 and Diffusion Policy; needs a square token grid) or 'language_query'
     (spatial_softmax plus an attention map queried by the instruction, whose per-word scores add
-    up: see fusion.SpatialPool)."""
+    up: see fusion.SpatialPool) or 'grounded_query' (language_query with one more, learned "not in
+    view" slot in the map; training can supervise the map with where the named object is,
+    ``grounding_loss_weight``)."""
     num_heads: int = 4
     """Attention heads of cross_attention (must divide hidden_dim) and of the rt1_tokens decoder
     (must divide head_dim) (1..64)."""
@@ -179,6 +181,10 @@ class SeedVLAConfig:
     agreement_threshold: float = 0.1
     """'agreement': largest RMS distance (normalised action units, actions in [-1, 1]) between the
     predicted and the expert chunk that counts as agreeing (> 0)."""
+    grounding_loss_weight: float = 1.0
+    """spatial_pooling 'grounded_query': weight (>= 0) of the cross-entropy between the instruction's
+    attention map and the grid cell of the named object (or the "not in view" slot), for samples
+    whose batch carries TARGET_IN_IMAGE labels (simulated demonstrations do)."""
 
     # -- validation ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -286,6 +292,10 @@ class SeedVLAConfig:
         _set(self, 'dropout', float(self.dropout))
         _set(self, 'confidence_loss_weight', float(self.confidence_loss_weight))
         _set(self, 'agreement_threshold', float(self.agreement_threshold))
+        if not (_is_real(self.grounding_loss_weight) and self.grounding_loss_weight >= 0):
+            raise ValueError(f'SeedVLAConfig.grounding_loss_weight must be a number >= 0, '
+                             f'got {self.grounding_loss_weight!r}')
+        _set(self, 'grounding_loss_weight', float(self.grounding_loss_weight))
 
     # -- derived ------------------------------------------------------------------------------
     @property

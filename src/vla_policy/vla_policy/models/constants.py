@@ -14,6 +14,8 @@ Training targets read by :meth:`SeedVLAModel.compute_loss`::
     ACTION_IS_PAD   optional   padded steps, left out of the action loss and the agreement
     CONFIDENCE      optional   explicit confidence label (wins over the computed agreement)
     OUT_OF_SCOPE    optional   negatives: no action loss, confidence target 0
+    TARGET_IN_IMAGE optional   where the named object is in the image, for the grounding loss of
+                               spatial_pooling 'grounded_query'
 
 Confidence target of a sample, first rule that applies:
 1. ``OUT_OF_SCOPE`` true -> 0 (e.g. "make me a sandwich", or an instruction swapped for another
@@ -41,3 +43,6 @@ ACTION_IS_PAD = 'action_is_pad'
 CONFIDENCE = 'confidence'
 #: (B,) bool or 0/1 float, True = the instruction is out of scope for this sample (training only, optional)
 OUT_OF_SCOPE = 'out_of_scope'
+#: (B, 3) float32 (training only, optional): in_view (0/1), x, y in [-1, 1] (x right, y down) of the
+#: object the instruction names; a NaN in_view = no label (the instruction names no object)
+TARGET_IN_IMAGE = 'target_in_image'

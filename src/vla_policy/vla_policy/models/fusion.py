@@ -31,20 +31,29 @@ class SpatialPool(nn.Module):
     is a sum of per-word scores and the map a product of per-word maps: "red" and "ball" each
     light up their tokens and only the red ball lights up under both, a pair never named together
     in training included.
+    'grounded_query': 'language_query' whose map has one more slot, "the named object is not in
+    view", scored from the instruction alone; the pooled values only cover the grid, so the
+    attended token and (x, y) shrink toward 0 as that slot wins, and its weight 1 - sum(map) is a
+    feature too (B, 4C + 4). ``grounding_logits`` keeps the last (B, N + 1) scores for the
+    grounding loss (:func:`grounding_loss`).
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0) -> None:
         super().__init__()
         self.kind = kind
-        self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels}.get(kind, 4 * channels + 3)
+        self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels,
+                        'grounded_query': 4 * channels + 4}.get(kind, 4 * channels + 3)
+        self.grounding_logits: torch.Tensor | None = None
         if kind != 'mean':
             self.log_temperature = nn.Parameter(torch.zeros(channels))
-        if kind == 'language_query':
+        if kind in ('language_query', 'grounded_query'):
             if text_dim < 1:
-                raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
+                raise ValueError(f"spatial_pooling '{kind}' needs the instruction's features")
             self.query = nn.Linear(text_dim, channels)
             self.key = nn.Linear(channels, channels)
             self.scale = channels ** -0.5
+        if kind == 'grounded_query':
+            self.not_in_view = nn.Linear(text_dim, 1)
 
     def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
         mean = tokens.mean(1)
@@ -58,11 +67,36 @@ class SpatialPool(nn.Module):
         if text is None:
             raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
         scores = torch.einsum('bnc,bc->bn', self.key(tokens), self.query(text)) * self.scale     # (B, N)
-        where = torch.softmax(scores, dim=1)
+        peak = scores.amax(1, keepdim=True)
+        if self.kind == 'grounded_query':
+            logits = torch.cat([scores, self.not_in_view(text)], dim=1)                      # (B, N + 1)
+            self.grounding_logits = logits
+            where = torch.softmax(logits, dim=1)[:, :-1]
+        else:
+            where = torch.softmax(scores, dim=1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
-        peak = scores.amax(1, keepdim=True)
-        return torch.cat([mean, keypoints, attended, point, peak], dim=-1)
+        parts = [mean, keypoints, attended, point, peak]
+        if self.kind == 'grounded_query':
+            parts.append(where.sum(1, keepdim=True))
+        return torch.cat(parts, dim=-1)
+
+
+def grounding_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of a grounded_query map (B, N + 1) against TARGET_IN_IMAGE (B, 3) labels.
+
+    The class of a sample is the grid cell holding the object's centre (x, y in [-1, 1], row-major,
+    y down) when in view, the last slot when not. Returns (per-sample loss (B,), labelled (B,) bool);
+    rows with a NaN in_view have no label.
+    """
+    n = logits.shape[1] - 1
+    side = math.isqrt(n)
+    labelled = ~torch.isnan(target[:, 0])
+    in_view = labelled & (target[:, 0] > 0.5) & torch.isfinite(target[:, 1:]).all(1)
+    xy = torch.nan_to_num(target[:, 1:], nan=0.0).clamp(-1.0, 1.0)
+    cell = ((xy + 1.0) / 2.0 * side).floor().clamp(0, side - 1).long()                       # (B, 2) col, row
+    cls = torch.where(in_view, cell[:, 1] * side + cell[:, 0], torch.full_like(cell[:, 0], n))
+    return nn.functional.cross_entropy(logits, cls, reduction='none'), labelled
 
 
 def _grid(tokens: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ from torch import nn
 
 from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, VISION_ENCODERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE
+from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE,
+                                         TARGET_IN_IMAGE)
+from vla_policy.models.fusion import grounding_loss
 from vla_policy.models.heads import ConfidenceHead
 
 
@@ -63,9 +65,11 @@ class SeedVLAModel(nn.Module):
         return {ACTION: self.action_head(features), CONFIDENCE: self.confidence_head(features)}
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE; and floats to log.
+        """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE (+
+        ``grounding_loss_weight`` x the grounding cross-entropy, spatial_pooling 'grounded_query' with
+        TARGET_IN_IMAGE labels; logged as 'grounding_loss'); and floats to log.
 
-        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE and OUT_OF_SCOPE (optional); see
+        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE and TARGET_IN_IMAGE (optional); see
         :mod:`vla_policy.models.constants` for how the confidence target is chosen. The action
         loss is the head's per-sample loss averaged over in-scope samples. Logs: 'action_loss',
         'loss', and when the confidence head has targets, 'confidence_loss'; with computed
@@ -83,6 +87,15 @@ class SeedVLAModel(nn.Module):
         action_loss = (per_sample * in_scope).sum() / in_scope.sum().clamp_min(1.0)
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
+
+        grounding = getattr(getattr(self.fusion, 'pool', None), 'grounding_logits', None)
+        if TARGET_IN_IMAGE in batch and grounding is not None and self.config.grounding_loss_weight > 0:
+            per, labelled = grounding_loss(grounding, batch[TARGET_IN_IMAGE].to(grounding.dtype))
+            w = (labelled & ~out_of_scope).to(features.dtype)
+            if bool(w.any()):
+                g_loss = (per * w).sum() / w.sum()
+                loss = loss + self.config.grounding_loss_weight * g_loss
+                logs['grounding_loss'] = float(g_loss.detach())
 
         conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope, logs)
         if bool(has_target.any()):
