@@ -2,6 +2,7 @@
 and the training loss with its confidence targets."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -284,6 +285,13 @@ def test_grounding_loss_classes_and_training_moves_the_map(humanoid):
     n = where.shape[1] - 1
     assert where[0, n - 1] > 0.5, 'the bottom-right cell of the first image'
     assert where[1, n] > 0.5, 'the second: not in view'
+
+    encoder = SeedVLAModel.from_seed(dataclasses.replace(cfg, grounding_keys='encoder'), 0)
+    assert encoder.fusion.pool.key.in_features == encoder.vision.out_dim != cfg.hidden_dim
+    encoder(batch)
+    assert encoder.fusion.pool.grounding_logits.shape == (2, n + 1)
+    with pytest.raises(ValueError, match='grounding_keys'):
+        dataclasses.replace(cfg, grounding_keys='words')
 
 
 def test_chunk_basis_gives_smooth_chunks(humanoid):

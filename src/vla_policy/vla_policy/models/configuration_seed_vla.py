@@ -21,6 +21,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
 SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query')
+#: values of SeedVLAConfig.grounding_keys
+GROUNDING_KEYS = ('fused', 'encoder')
 #: values of SeedVLAConfig.image_resize
 IMAGE_RESIZES = ('stretch', 'crop')
 #: values of SeedVLAConfig.action_normalization
@@ -129,6 +131,12 @@ class SeedVLAConfig:
     up: see fusion.SpatialPool) or 'grounded_query' (language_query with one more, learned "not in
     view" slot in the map; training can supervise the map with where the named object is,
     ``grounding_loss_weight``)."""
+    grounding_keys: str = 'fused'
+    """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
+    scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
+    (the vision encoder's tokens, before FiLM: the score of a cell is then exactly a sum of per-word
+    scores, "red" + "ball", so a pair never named together in training is found from its words). The
+    pooled values are the FiLM-ed tokens either way."""
     num_heads: int = 4
     """Attention heads of cross_attention (must divide hidden_dim) and of the rt1_tokens decoder
     (must divide head_dim) (1..64)."""
@@ -257,6 +265,7 @@ class SeedVLAConfig:
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f'SeedVLAConfig.dropout must be in [0, 1), got {self.dropout!r}; use 0 to disable it')
         _choice(self, 'spatial_pooling', SPATIAL_POOLINGS)
+        _choice(self, 'grounding_keys', GROUNDING_KEYS)
         _int(self, 'num_heads', 1, 64, 'e.g. 4')
         _int(self, 'num_experts', 2, 64, 'e.g. 4')
         if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:

@@ -38,7 +38,7 @@ class SpatialPool(nn.Module):
     grounding loss (:func:`grounding_loss`).
     """
 
-    def __init__(self, kind: str, channels: int, text_dim: int = 0) -> None:
+    def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None) -> None:
         super().__init__()
         self.kind = kind
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels,
@@ -50,12 +50,14 @@ class SpatialPool(nn.Module):
             if text_dim < 1:
                 raise ValueError(f"spatial_pooling '{kind}' needs the instruction's features")
             self.query = nn.Linear(text_dim, channels)
-            self.key = nn.Linear(channels, channels)
+            self.key = nn.Linear(key_dim or channels, channels)
             self.scale = channels ** -0.5
         if kind == 'grounded_query':
             self.not_in_view = nn.Linear(text_dim, 1)
 
-    def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None,
+                key_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """``key_tokens`` (B, N, key_dim): what the instruction's map is scored on, if not ``tokens``."""
         mean = tokens.mean(1)
         if self.kind == 'mean':
             return mean
@@ -66,7 +68,8 @@ class SpatialPool(nn.Module):
             return torch.cat([mean, keypoints], dim=-1)
         if text is None:
             raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
-        scores = torch.einsum('bnc,bc->bn', self.key(tokens), self.query(text)) * self.scale     # (B, N)
+        keys = self.key(tokens if key_tokens is None else key_tokens)
+        scores = torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale                 # (B, N)
         peak = scores.amax(1, keepdim=True)
         if self.kind == 'grounded_query':
             logits = torch.cat([scores, self.not_in_view(text)], dim=1)                      # (B, N + 1)

@@ -14,7 +14,8 @@ gamma and beta start at zero: at initialisation FiLM is the identity.
 
 with d = hidden_dim and pool the ``spatial_pooling`` of the config: the mean over tokens, or the
 mean plus a keypoint per channel ('spatial_softmax': where the instruction-modulated features
-fire, e.g. where "the red ball" is in the image).
+fire, e.g. where "the red ball" is in the image). With ``grounding_keys: encoder`` the instruction's
+map is scored on the encoder's tokens (before FiLM), so it stays a sum of per-word maps.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class FiLMFusion(Fusion):
         self.text_norm = nn.LayerNorm(text_dim)
         self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
                                     for i in range(config.fusion_layers))
-        self.pool = SpatialPool(config.spatial_pooling, d, text_dim)
+        self.encoder_keys = config.grounding_keys == 'encoder'
+        self.pool = SpatialPool(config.spatial_pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
@@ -61,7 +63,7 @@ class FiLMFusion(Fusion):
         h = vision
         for layer in self.layers:
             h = layer(h, cond)
-        parts = [self.pool(h, cond), cond]
+        parts = [self.pool(h, cond, key_tokens=vision if self.encoder_keys else None), cond]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
         return self.out(torch.cat(parts, dim=-1))
