@@ -159,6 +159,17 @@ def test_instruction_augmentations():
     assert ((inserted != 0).sum(1) == torch.tensor([4, 2, 5])).all(), 'full rows unchanged'
     swapped = _unknown_words(tokens, np.random.default_rng(2), 1.0, 4096)
     assert ((swapped == 0) == (tokens == 0)).all() and (swapped[tokens != 0] != tokens[tokens != 0]).any()
+    # object negatives: 'walk to the red box' (ids 11 12 13 1 2) -> verb or object made unknown
+    from vla_learning.train import _object_negatives
+    objects, articles = torch.tensor([1, 2]), torch.tensor([13])
+    neg = _object_negatives(torch.tensor([[11, 12, 13, 1, 2, 0]]).repeat(100, 1), np.random.default_rng(3),
+                            objects, articles, 4096)
+    kept_object = (neg[:, 2:5] == torch.tensor([13, 1, 2])).all(1)
+    kept_verb = (neg[:, :3] == torch.tensor([11, 12, 13])).all(1)
+    assert 20 < int(kept_object.sum()) < 80 and int((kept_object ^ kept_verb).sum()) == 100
+    assert (neg[kept_object][:, :2] != torch.tensor([11, 12])).all(), 'the verb is unknown'
+    assert (neg[kept_verb][:, 3:5] != torch.tensor([1, 2])).all(), 'the object is unknown'
+    assert (neg[:, 5] == 0).all(), 'padding stays padding'
 
 
 def test_training_with_dataset_action_normalisation(tiny, tmp_path):

@@ -16,7 +16,8 @@ Losses (per batch):
 * confidence: BCE of the confidence head against a target computed in the same pass: 1 when the
   predicted chunk is within ``confidence.tolerance`` (RMS, normalised units) of the expert's, else 0;
   and 0 for out-of-scope instructions (``oos_fraction`` of each batch gets one of
-  ``instructions.OOS_TRAIN``, with "stand still" as the action target).
+  ``instructions.OOS_TRAIN``, with "stand still" as the action target; ``object_negatives`` of those
+  are instead the sample's own instruction with its verb or its object made of unknown words).
 * grounding (spatial_pooling 'grounded_query'): cross-entropy of the instruction's attention map
   against the grid cell of the named object, or its "not in view" slot (``annotation.target_in_image``
   labels of simulated demonstrations, moved with the image shift augmentation); weight
@@ -146,6 +147,14 @@ class TrainingData:
         self.language_key = getattr(tok, 'batch_key', None) or TOKENIZERS.batch_key(model_cfg.tokenizer)
         self.tokens = torch.from_numpy(np.asarray(tok(list(ds.tasks))))
         self.oos_tokens = torch.from_numpy(np.asarray(tok(list(OOS_TRAIN))))
+        # ids of the object words (colours, shapes and their synonyms) and of the articles, for the
+        # object negatives ("<unknown verb> the red ball", "walk to the <unknown> <unknown>")
+        from vla_learning.instructions import COLOUR_WORDS, SHAPE_WORDS
+        objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]
+        ids = (lambda words: torch.from_numpy(np.asarray(tok(words))[:, 0])) if self.tokens.dtype == torch.int64 \
+            else None
+        self.object_word_ids = ids(objects) if ids else None
+        self.article_ids = ids(['the', 'that', 'a']) if ids else None
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
         # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
         self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
@@ -212,6 +221,14 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         unknown = float(conf_cfg.get('unknown_word_rate', 0.0))
         if unknown > 0 and word_ids:
             tokens[oos] = _unknown_words(tokens[oos], gen, unknown, int(model_cfg.vocab_size))
+        share = float(conf_cfg.get('object_negatives', 0.0))
+        if share > 0 and word_ids and data.object_word_ids is not None:
+            own = data.tokens[data.task_index[rows_t]]
+            names_obj = torch.isin(own, data.object_word_ids).any(1)
+            pick = oos & names_obj & torch.from_numpy(gen.random(len(rows)) < share)
+            if bool(pick.any()):
+                tokens[pick] = _object_negatives(own[pick], gen, data.object_word_ids, data.article_ids,
+                                                 int(model_cfg.vocab_size))
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,
@@ -256,6 +273,20 @@ def _unknown_words(tokens, gen: np.random.Generator, rate: float, vocab_size: in
     swap = torch.from_numpy(gen.random(tuple(tokens.shape)) < rate) & (tokens != 0)
     random_ids = torch.from_numpy(gen.integers(1, vocab_size, tuple(tokens.shape)))
     return torch.where(swap, random_ids, tokens)
+
+
+def _object_negatives(tokens, gen: np.random.Generator, object_ids, article_ids, vocab_size: int):
+    """Out-of-scope variants of in-scope instructions that name an object, half of each kind:
+    the object kept and every other word unknown ("grab the yellow ball": no verb the policy knows),
+    or the object's words unknown and the rest kept ("walk to the <?> <?>", "walk the dog": no object
+    it knows). Bag-of-words refusals otherwise key on the object phrase alone."""
+    import torch
+    present = tokens != 0
+    is_obj = torch.isin(tokens, object_ids)
+    keep_object = torch.from_numpy(gen.random(tokens.shape[0]) < 0.5).unsqueeze(1)
+    keep = torch.where(keep_object, is_obj | torch.isin(tokens, article_ids), ~is_obj)
+    random_ids = torch.from_numpy(gen.integers(1, vocab_size, tuple(tokens.shape)))
+    return torch.where(present & ~keep, random_ids, tokens)
 
 
 def _augment(img, gen: np.random.Generator, aug: dict):
