@@ -67,7 +67,7 @@ class SpatialPool(nn.Module):
         if self.kind == 'spatial_softmax':
             return torch.cat([mean, keypoints], dim=-1)
         if text is None:
-            raise ValueError("spatial_pooling 'language_query' needs the instruction's features")
+            raise ValueError(f"spatial_pooling '{self.kind}' needs the instruction's features")
         keys = self.key(tokens if key_tokens is None else key_tokens)
         scores = torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale                 # (B, N)
         peak = scores.amax(1, keepdim=True)
