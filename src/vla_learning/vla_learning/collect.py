@@ -94,19 +94,19 @@ def _init_worker(cfg: CollectConfig) -> None:
 class _Perturbed:
     """Runs the teacher, logs its clean actions, and executes them with noise (DART)."""
 
-    def __init__(self, teacher, rng: np.random.Generator, std: float) -> None:
+    def __init__(self, teacher, rng: np.random.Generator, std: float, image_size: int) -> None:
         self.teacher, self.rng, self.std = teacher, rng, std
         self.name, self.privileged, self.sim = 'dart', True, teacher.sim
         self.embodiment = teacher.embodiment
         self.clean: list[np.ndarray] = []
         self.targets: list[tuple[float, float, float]] = []   # grounding label per step (teacher.target_in_image)
-        self._fovy = math.radians(float(self.sim.model.cam_fovy[self.sim.index.camera]))
+        self._camera = self.sim.camera_intrinsics(image_size, image_size)
         self._hold = np.zeros(3, dtype=np.float32)
 
     def reset(self) -> None:
         self.teacher.reset()
         self.clean.clear()
-        self.targets: list[tuple[float, float, float]] = []
+        self.targets.clear()
 
     def infer(self, obs):
         from vla_policy.core import PolicyOutput
@@ -115,7 +115,7 @@ class _Perturbed:
         a = out.actions[0]
         self.clean.append(a.copy())
         task = self.sim.task
-        self.targets.append(target_in_image(self.sim.state(), task.target, self._fovy) if task.target
+        self.targets.append(target_in_image(self.sim.state(), task.target, self._camera) if task.target
                             else (math.nan, math.nan, math.nan))
         noisy = a.copy()
         if self.std > 0:
@@ -193,7 +193,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         task = dataclasses.replace(task, initial_joints=random_start_pose(rng))
     light = _randomise_lighting(sim, rng)
     dart = name != 'stop' and rng.random() < cfg.dart_fraction
-    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0)
+    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}

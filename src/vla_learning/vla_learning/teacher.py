@@ -33,27 +33,34 @@ import numpy as np
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment, load_embodiment
 from vla_sim.expert import REST, ScriptedExpert
+from vla_sim.rendering import CameraIntrinsics
 from vla_sim.sim import HumanoidSim, SimState
 
 #: half of the camera's field of view (70 deg) minus a margin, rad: "the target is in the image"
 VISIBLE_HALF_ANGLE = 0.5
 
 
+def _in_camera_frame(s: SimState, target: str) -> np.ndarray:
+    """The object's centre in the head camera's optical frame (x right, y down, z forward), m."""
+    return s.camera_rotation.T @ (s.world.get(target).position - s.camera_position)
+
+
 def target_in_view(s: SimState, target: str, half_angle: float = VISIBLE_HALF_ANGLE) -> bool:
     """Whether the object's centre projects into the head camera's image (horizontal angle only)."""
-    v = s.camera_rotation.T @ (s.world.get(target).position - s.camera_position)   # optical frame
+    v = _in_camera_frame(s, target)
     return bool(v[2] > 0.05 and abs(math.atan2(v[0], v[2])) <= half_angle)
 
 
-def target_in_image(s: SimState, target: str, fovy: float) -> tuple[float, float, float]:
-    """(in_view 0/1, x, y): where the object's centre projects in a square image of vertical field
-    of view ``fovy`` (rad), x right and y down in [-1, 1] (the edges); (0, NaN, NaN) when it is
-    behind the camera or outside the image. The grounding label of a frame (occlusion ignored)."""
-    v = s.camera_rotation.T @ (s.world.get(target).position - s.camera_position)   # optical frame
+def target_in_image(s: SimState, target: str, camera: CameraIntrinsics) -> tuple[float, float, float]:
+    """(in_view 0/1, x, y): where the object's centre projects in the image of ``camera``
+    (``HumanoidSim.camera_intrinsics``), x right and y down in [-1, 1] (the edges); (0, NaN, NaN)
+    when it is behind the camera or outside the image. The grounding label of a frame (occlusion
+    ignored)."""
+    v = _in_camera_frame(s, target)
     if v[2] <= 0.05:
         return 0.0, math.nan, math.nan
-    t = math.tan(fovy / 2)
-    x, y = v[0] / v[2] / t, v[1] / v[2] / t
+    x = camera.fx * v[0] / v[2] / (camera.width / 2)
+    y = camera.fy * v[1] / v[2] / (camera.height / 2)
     if abs(x) > 1.0 or abs(y) > 1.0:
         return 0.0, math.nan, math.nan
     return 1.0, float(x), float(y)

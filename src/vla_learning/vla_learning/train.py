@@ -149,12 +149,12 @@ class TrainingData:
         self.oos_tokens = torch.from_numpy(np.asarray(tok(list(OOS_TRAIN))))
         # ids of the object words (colours, shapes and their synonyms) and of the articles, for the
         # object negatives ("<unknown verb> the red ball", "walk to the <unknown> <unknown>")
-        from vla_learning.instructions import COLOUR_WORDS, SHAPE_WORDS
-        objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]
-        ids = (lambda words: torch.from_numpy(np.asarray(tok(words))[:, 0])) if self.tokens.dtype == torch.int64 \
-            else None
-        self.object_word_ids = ids(objects) if ids else None
-        self.article_ids = ids(['the', 'that', 'a']) if ids else None
+        self.object_word_ids = self.article_ids = None
+        if not self.tokens.is_floating_point():               # hashed words (not sentence embeddings)
+            from vla_learning.instructions import COLOUR_WORDS, SHAPE_WORDS
+            objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]
+            self.object_word_ids = torch.from_numpy(np.asarray(tok(objects))[:, 0])
+            self.article_ids = torch.from_numpy(np.asarray(tok(['the', 'that', 'a']))[:, 0])
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
         # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
         self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
@@ -207,7 +207,8 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     mean = torch.tensor(model_cfg.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(model_cfg.image_std).view(1, 3, 1, 1)
     img = (img / 255.0 - mean) / std
-    tokens = data.tokens[data.task_index[rows_t]].clone()
+    instructions = data.tokens[data.task_index[rows_t]]
+    tokens = instructions.clone()
     word_ids = not tokens.is_floating_point()         # hashed words; sentence embeddings are not augmented
     if word_ids and augment and float(augment.get('word_dropout', 0.0)) > 0:
         tokens = _drop_words(tokens, gen, float(augment['word_dropout']))
@@ -223,11 +224,10 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
             tokens[oos] = _unknown_words(tokens[oos], gen, unknown, int(model_cfg.vocab_size))
         share = float(conf_cfg.get('object_negatives', 0.0))
         if share > 0 and word_ids and data.object_word_ids is not None:
-            own = data.tokens[data.task_index[rows_t]]
-            names_obj = torch.isin(own, data.object_word_ids).any(1)
+            names_obj = torch.isin(instructions, data.object_word_ids).any(1)
             pick = oos & names_obj & torch.from_numpy(gen.random(len(rows)) < share)
             if bool(pick.any()):
-                tokens[pick] = _object_negatives(own[pick], gen, data.object_word_ids, data.article_ids,
+                tokens[pick] = _object_negatives(instructions[pick], gen, data.object_word_ids, data.article_ids,
                                                  int(model_cfg.vocab_size))
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
