@@ -74,11 +74,12 @@ def test_append_and_checks(tmp_path):
 
 
 def test_target_annotations_round_trip(tmp_path):
-    from vla_learning.dataset import TARGET_KEY
+    from vla_learning.dataset import OBJECTS_KEY, TARGET_KEY
     rng = np.random.default_rng(0)
-    w = _writer(tmp_path / 'ds', target_annotations=True)
+    w = _writer(tmp_path / 'ds', target_annotations=True, object_names=['red_box', 'blue_ball'])
     ep = _episode(rng, 3, 'walk to the red box', task='walk_to')
     ep.target_in_image = np.array([[0, np.nan, np.nan], [1, 0.5, -0.25], [1, 0.0, 0.1]], dtype=np.float32)
+    ep.objects_in_image = np.stack([ep.target_in_image, np.full((3, 3), np.nan)], axis=1)   # no blue ball
     w.add_episode(ep)
     w.add_episode(_episode(rng, 2, 'wave'))                 # no label: NaN rows
     w.close(val_fraction=0.0)
@@ -86,9 +87,17 @@ def test_target_annotations_round_trip(tmp_path):
     assert ds.info['features'][TARGET_KEY]['names'] == ['in_view', 'x', 'y']
     t = ds.frames[TARGET_KEY]
     assert t.shape == (5, 3) and np.allclose(t[1], [1, 0.5, -0.25]) and np.isnan(t[3:]).all()
+    assert ds.object_names == ['red_box', 'blue_ball']
+    o = ds.frames[OBJECTS_KEY].reshape(5, 2, 3)
+    assert np.allclose(o[1, 0], [1, 0.5, -0.25]) and np.isnan(o[:, 1]).all() and np.isnan(o[3:]).all()
     with pytest.raises(DatasetError, match='target_in_image'):
         Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', target_in_image=np.zeros((2, 3)))
+    with pytest.raises(DatasetError, match='objects_in_image'):
+        Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', objects_in_image=np.zeros((3, 3)))
+    again = _writer(tmp_path / 'ds')                       # appending keeps the object columns
+    assert again.object_names == ['red_box', 'blue_ball']
     plain = _writer(tmp_path / 'plain')
     plain.add_episode(_episode(rng, 2, 'wave'))
     plain.close(val_fraction=0.0)
     assert TARGET_KEY not in LeRobotDataset(tmp_path / 'plain').frames
+    assert LeRobotDataset(tmp_path / 'plain').object_names == []

@@ -13,8 +13,9 @@ clean action). On ``start_pose_fraction`` of the episodes (not 'stop') the robot
 arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_image``: whether and where the named object is in the
-image, from the simulator's state), a training signal for where to look. Only successful
-episodes are written.
+image, from the simulator's state), a training signal for where to look; every frame also
+carries the same label for each object in the scene (``annotation.objects_in_image``), for the
+per-attribute grounding loss. Only successful episodes are written.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vla_sim.world import ALL_OBJECTS
 
 #: default task mix (relative number of episodes)
 DEFAULT_TASK_WEIGHTS = {'walk_to': 3.0, 'look_at': 3.0, 'turn_left': 1.5, 'turn_right': 1.5, 'raise_left_arm': 1.0,
@@ -100,6 +103,7 @@ class _Perturbed:
         self.embodiment = teacher.embodiment
         self.clean: list[np.ndarray] = []
         self.targets: list[tuple[float, float, float]] = []   # grounding label per step (teacher.target_in_image)
+        self.objects: list[list[tuple[float, float, float]]] = []   # the same for every object of ALL_OBJECTS
         self._camera = self.sim.camera_intrinsics(image_size, image_size)
         self._hold = np.zeros(3, dtype=np.float32)
 
@@ -107,6 +111,7 @@ class _Perturbed:
         self.teacher.reset()
         self.clean.clear()
         self.targets.clear()
+        self.objects.clear()
 
     def infer(self, obs):
         from vla_policy.core import PolicyOutput
@@ -115,8 +120,12 @@ class _Perturbed:
         a = out.actions[0]
         self.clean.append(a.copy())
         task = self.sim.task
-        self.targets.append(target_in_image(self.sim.state(), task.target, self._camera) if task.target
+        state = self.sim.state()
+        self.targets.append(target_in_image(state, task.target, self._camera) if task.target
                             else (math.nan, math.nan, math.nan))
+        present = set(state.world.names)
+        self.objects.append([target_in_image(state, o, self._camera) if o in present else (math.nan,) * 3
+                             for o in ALL_OBJECTS])
         noisy = a.copy()
         if self.std > 0:
             # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot
@@ -208,7 +217,8 @@ def collect_one(job: tuple[int, str]) -> dict | None:
                 instruction=task.instruction,
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
                       'source': f'sim:observable_teacher{":dart" if dart else ""}', 'split_group': 'seen'},
-                light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32))
+                light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
+                objects_in_image=np.asarray(policy.objects, dtype=np.float32))
     return base
 
 
@@ -226,7 +236,7 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     assert tuple(emb.joint_names) == tuple(COMMANDED_JOINTS) or set(emb.joint_names) == set(COMMANDED_JOINTS)
     writer = DatasetWriter(out, fps=10.0, image_shape=(cfg.image_size, cfg.image_size, 3),
                            state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims],
-                           target_annotations=True)
+                           target_annotations=True, object_names=ALL_OBJECTS)
     plan = _episode_plan(cfg)
     t0 = time.perf_counter()
     fails: dict[str, int] = {}
@@ -247,7 +257,8 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
                 fails[res['task_name']] = fails.get(res['task_name'], 0) + 1
                 continue
             writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
-                                       res['instruction'], res['info'], res['target_in_image']))
+                                       res['instruction'], res['info'], res['target_in_image'],
+                                       res['objects_in_image']))
             frames += len(res['images'])
     finally:
         if pool is not None:

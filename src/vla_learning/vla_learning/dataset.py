@@ -25,6 +25,12 @@ Frame columns (LeRobot names):
                                                 the named object's centre in the image ([-1, 1], x right,
                                                 y down); NaN when the instruction names no object. A
                                                 training-only label (grounding loss), never a policy input.
+    annotation.objects_in_image     float32[3K] optional, with the above: (in_view, x, y) of each of the K
+                                                objects of the simulator's catalogue (names in info.json:
+                                                "<object>.in_view", ...), the same projection as the
+                                                target's; NaN for objects absent from the scene. Labels
+                                                for the per-attribute grounding loss ("red" lights up every
+                                                red thing in view), also training-only.
 
 Versioning: ``info.json`` has ``codebase_version`` ("v3.0", LeRobot's layout version) and
 ``vla_format_version`` (this package's additions, now 1). A reader refuses a newer
@@ -49,6 +55,7 @@ STATE_KEY = 'observation.state'
 ACTION_KEY = 'action'
 TARGET_KEY = 'annotation.target_in_image'
 TARGET_NAMES = ['in_view', 'x', 'y']
+OBJECTS_KEY = 'annotation.objects_in_image'
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
 EPISODES_PATH = 'meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
 #: frames per data file before a new file is started
@@ -83,6 +90,8 @@ class Episode:
     instruction:   the language instruction (LeRobot's 'task' string)
     info:          extra per-episode columns (task_name, target, seed, success, source, split_group)
     target_in_image: optional (N, 3) float32 label, see TARGET_KEY (NaN rows: no object named)
+    objects_in_image: optional (N, K, 3) float32 labels, see OBJECTS_KEY (objects in the writer's
+                   ``object_names`` order; NaN rows: not in the scene)
     """
 
     images: np.ndarray
@@ -92,6 +101,7 @@ class Episode:
     instruction: str
     info: dict[str, Any] = field(default_factory=dict)
     target_in_image: np.ndarray | None = None
+    objects_in_image: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -99,6 +109,9 @@ class Episode:
             raise DatasetError('an episode needs at least one frame')
         if self.target_in_image is not None and np.shape(self.target_in_image) != (n, 3):
             raise DatasetError(f'target_in_image must be ({n}, 3), got {np.shape(self.target_in_image)}')
+        if self.objects_in_image is not None and (np.ndim(self.objects_in_image) != 3
+                                                  or np.shape(self.objects_in_image)[::2] != (n, 3)):
+            raise DatasetError(f'objects_in_image must be ({n}, K, 3), got {np.shape(self.objects_in_image)}')
         for name in ('state', 'actions', 'timestamps'):
             if len(getattr(self, name)) != n:
                 raise DatasetError(f'episode arrays differ in length: {n} images but {len(getattr(self, name))} {name}')
@@ -118,11 +131,13 @@ class DatasetWriter:
         w.close(val_fraction=0.1)          # writes meta/ (info, stats, tasks, episodes)
 
     ``target_annotations``: also write the TARGET_KEY column (NaN for episodes without it).
+    ``object_names``: also write the OBJECTS_KEY column for these objects (NaN for episodes without it).
     """
 
     def __init__(self, root: str | Path, *, fps: float, image_shape: Sequence[int], state_names: Sequence[str],
                  action_names: Sequence[str], robot_type: str = 'vla_humanoid',
-                 frames_per_file: int = FRAMES_PER_FILE, target_annotations: bool = False) -> None:
+                 frames_per_file: int = FRAMES_PER_FILE, target_annotations: bool = False,
+                 object_names: Sequence[str] = ()) -> None:
         import pyarrow  # noqa: F401  (fail early with a clear error if missing)
         self.root = Path(root)
         self.fps = float(fps)
@@ -132,6 +147,7 @@ class DatasetWriter:
         self.robot_type = robot_type
         self.frames_per_file = int(frames_per_file)
         self.target_annotations = bool(target_annotations)
+        self.object_names = list(object_names)
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
         self._buffer: list[dict[str, Any]] = []
@@ -152,6 +168,7 @@ class DatasetWriter:
         if tuple(ds.image_shape) != self.image_shape:
             raise DatasetError(f'{self.root} holds {ds.image_shape} images, not {self.image_shape}')
         self.target_annotations = TARGET_KEY in ds.info['features']
+        self.object_names = list(ds.object_names)
         self._episodes = ds.episodes_rows()
         self._tasks = {t: i for i, t in enumerate(ds.tasks)}
         self._total_frames = ds.total_frames
@@ -209,6 +226,12 @@ class DatasetWriter:
             if self.target_annotations:
                 t = ep.target_in_image if ep.target_in_image is not None else np.full((n, 3), np.nan)
                 cols.setdefault(TARGET_KEY, []).extend(np.asarray(t, dtype=np.float32).tolist())
+            if self.object_names:
+                k = len(self.object_names)
+                o = ep.objects_in_image if ep.objects_in_image is not None else np.full((n, k, 3), np.nan)
+                if np.shape(o)[1] != k:
+                    raise DatasetError(f'episode labels {np.shape(o)[1]} objects, the dataset {k}')
+                cols.setdefault(OBJECTS_KEY, []).extend(np.asarray(o, dtype=np.float32).reshape(n, -1).tolist())
         table = pa.table({
             IMAGE_KEY: pa.array(cols[IMAGE_KEY], type=pa.struct([('bytes', pa.binary()), ('path', pa.string())])),
             STATE_KEY: pa.array([v.tolist() for v in cols[STATE_KEY]], type=pa.list_(pa.float32())),
@@ -221,6 +244,8 @@ class DatasetWriter:
         })
         if self.target_annotations:
             table = table.append_column(TARGET_KEY, pa.array(cols[TARGET_KEY], type=pa.list_(pa.float32())))
+        if self.object_names:
+            table = table.append_column(OBJECTS_KEY, pa.array(cols[OBJECTS_KEY], type=pa.list_(pa.float32())))
         path = self.root / DATA_PATH.format(chunk_index=0, file_index=self._file_index)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
@@ -278,6 +303,9 @@ class DatasetWriter:
         }
         if self.target_annotations:
             info['features'][TARGET_KEY] = {'dtype': 'float32', 'shape': [3], 'names': TARGET_NAMES}
+        if self.object_names:
+            info['features'][OBJECTS_KEY] = {'dtype': 'float32', 'shape': [3 * len(self.object_names)],
+                                             'names': [f'{o}.{c}' for o in self.object_names for c in TARGET_NAMES]}
         info.update(dict(extra_info or {}))
         (meta / 'info.json').write_text(json.dumps(info, indent=2))
         ds = LeRobotDataset(self.root)
@@ -328,6 +356,12 @@ class LeRobotDataset:
         if load_data:
             self._load_frames()
 
+    @property
+    def object_names(self) -> list[str]:
+        """The objects of the OBJECTS_KEY column, in order ([] without it)."""
+        names = self.info['features'].get(OBJECTS_KEY, {}).get('names') or []
+        return list(dict.fromkeys(n.rsplit('.', 1)[0] for n in names))
+
     def episodes_rows(self) -> list[dict[str, Any]]:
         return self.episodes.to_pylist() if self.episodes is not None else []
 
@@ -354,7 +388,7 @@ class LeRobotDataset:
         out = {}
         for k in ('timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
             out[k] = t.column(k).to_numpy()
-        for k in (STATE_KEY, ACTION_KEY) + ((TARGET_KEY,) if TARGET_KEY in self.info['features'] else ()):
+        for k in (STATE_KEY, ACTION_KEY) + tuple(k for k in (TARGET_KEY, OBJECTS_KEY) if k in self.info['features']):
             col = t.column(k).combine_chunks()
             out[k] = col.flatten().to_numpy().reshape(t.num_rows, -1).astype(np.float32)
         out[IMAGE_KEY] = t.column(IMAGE_KEY).combine_chunks().field('bytes').to_pylist()
