@@ -221,6 +221,50 @@ def test_collected_frames_carry_grounding_labels(tiny):
     assert checked >= 5 and hits >= 0.8 * checked, (hits, checked)
 
 
+def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
+    """Every frame labels each catalogue object: NaN when it is not in the scene (3 to 6 are), the
+    target's own label for the named object. Batches pair a colour or shape word with the objects
+    in view that have it, and the default config trains on them."""
+    import torch
+    from vla_policy.models.constants import ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY
+    from vla_sim.world import ALL_OBJECTS
+    from vla_learning.dataset import OBJECTS_KEY, TARGET_KEY, LeRobotDataset
+    from vla_learning.train import make_batch, read_metrics
+    root, _, _ = tiny
+    ds = LeRobotDataset(root / 'ds')
+    assert ds.object_names == list(ALL_OBJECTS)
+    objects = ds.frames[OBJECTS_KEY].reshape(ds.total_frames, len(ALL_OBJECTS), 3)
+    present = ~np.isnan(objects[..., 0])
+    for row in ds.episodes_rows():
+        sl = ds.episode_frames(row['episode_index'])
+        assert (present[sl] == present[sl.start]).all() and 3 <= present[sl.start].sum() <= 6
+        if row['target']:
+            k = ALL_OBJECTS.index(row['target'])
+            np.testing.assert_array_equal(objects[sl, k], ds.frames[TARGET_KEY][sl])
+    assert (objects[..., 0] == 1.0).any(1).mean() > 0.5, 'most frames see some object'
+
+    from vla_learning.train import TrainingData
+    from vla_policy.embodiment import load_embodiment
+    from vla_policy.models.configuration_seed_vla import SeedVLAConfig
+    emb = load_embodiment('vla_humanoid')
+    cfg = SeedVLAConfig.for_embodiment(emb, image_size=32, spatial_pooling='grounded_query',
+                                       grounding_attribute_weight=1.0)
+    data = TrainingData(ds, cfg, emb, ds.stats())
+    assert data.attribute_tokens.shape[0] == data.attribute_objects.shape[0] == 21
+    rows = np.arange(ds.total_frames)
+    batch = make_batch(data, rows, np.random.default_rng(0), {}, cfg, None, 'cpu')
+    labels, has = batch[ATTRIBUTE_IN_IMAGE], batch[ATTRIBUTE_QUERY]
+    assert labels.shape == (len(rows), len(ALL_OBJECTS), 3) and has.shape[0] == len(rows)
+    # a word's label marks only objects with its attribute that are in view
+    words = [data.attribute_tokens.tolist().index(t) for t in has.tolist()]
+    marked = labels[..., 0] == 1.0
+    assert marked.any()
+    assert not (marked & ~data.attribute_objects[torch.tensor(words)]).any()
+    assert not (marked & ~torch.from_numpy(objects[..., 0] == 1.0)).any()
+    rows_logged = read_metrics(root / 'run' / 'metrics.jsonl')
+    assert any('attribute_loss' in r for r in rows_logged), 'the default config trains the attribute map'
+
+
 def test_paraphrase_split_holds_out_frames_not_words():
     """The module's promise: a paraphrase's sentence frame never occurs in training, its words do."""
     import re

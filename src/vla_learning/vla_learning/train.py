@@ -22,6 +22,9 @@ Losses (per batch):
   against the grid cell of the named object, or its "not in view" slot (``annotation.target_in_image``
   labels of simulated demonstrations, moved with the image shift augmentation); weight
   ``model.grounding_loss_weight``. Datasets without the labels train without it.
+* attribute grounding (``model.grounding_attribute_weight``): each sample also gets one random
+  colour or shape word ("red", "crate"); its map on the same image is pulled toward every object in
+  view that has that attribute (``annotation.objects_in_image`` labels), or to "not in view".
 State inputs are normalised with the dataset's statistics (mean / std of observation.state),
 written to the checkpoint's stats.json along with the action statistics.
 """
@@ -113,7 +116,7 @@ class TrainingData:
         import torch.nn.functional as F
         from vla_policy.models.components import TOKENIZERS
         from vla_policy.models.normalization import StateNormalizer
-        from vla_learning.dataset import ACTION_KEY, STATE_KEY, TARGET_KEY
+        from vla_learning.dataset import ACTION_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
         from vla_learning.instructions import OOS_TRAIN
         f = ds.frames
         n = len(f['index'])
@@ -159,6 +162,22 @@ class TrainingData:
         # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
         self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
                                 else torch.full((n, 3), float('nan')))
+        # per-attribute grounding labels: (in_view, x, y) of every catalogue object; one query word
+        # per colour / shape word (synonyms included) and which objects have its attribute
+        self.objects_in_image = self.attribute_tokens = self.attribute_objects = None
+        if OBJECTS_KEY in f and ds.object_names:
+            from vla_learning.instructions import COLOUR_WORDS, SHAPE_WORDS
+            k = len(ds.object_names)
+            self.objects_in_image = torch.from_numpy(f[OBJECTS_KEY].astype(np.float32).reshape(n, k, 3))
+            parts = [name.split('_', 1) for name in ds.object_names]           # 'red_ball' -> red, ball
+            words, has = [], []
+            for column, table in ((0, COLOUR_WORDS), (1, SHAPE_WORDS)):
+                for attribute, synonyms in table.items():
+                    for w in synonyms:
+                        words.append(w)
+                        has.append([p[column] == attribute for p in parts])
+            self.attribute_tokens = torch.from_numpy(np.asarray(tok(words)))
+            self.attribute_objects = torch.tensor(has, dtype=torch.bool)       # (words, K)
         rows = ds.episodes_rows()
         ep_task = {r['episode_index']: r.get('task_name') or 'unknown' for r in rows}
         self.task_name = np.array([ep_task[int(e)] for e in ep])
@@ -233,7 +252,25 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         target[oos] = float('nan')
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,
              OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
+    if data.objects_in_image is not None and model_cfg.grounding_attribute_weight > 0:
+        batch.update(_attribute_queries(data, rows_t, gen, shift if augment else None))
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def _attribute_queries(data: TrainingData, rows_t, gen: np.random.Generator, shift) -> dict:
+    """One random colour or shape word per sample and the place of every object in view that has
+    its attribute (ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; the labels move with the image ``shift``)."""
+    import torch
+    from vla_policy.models.constants import ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY
+    objects = data.objects_in_image[rows_t].clone()                               # (B, K, 3)
+    labelled = ~torch.isnan(objects[..., 0]).all(1)
+    if shift is not None:
+        objects[..., 1:] += shift.unsqueeze(1)
+        objects[..., 0] = objects[..., 0].masked_fill((objects[..., 1:].abs() > 1.0).any(-1), 0.0)
+    pick = torch.from_numpy(gen.integers(0, len(data.attribute_tokens), len(rows_t)))
+    in_view = torch.nan_to_num(objects[..., 0], nan=0.0) * data.attribute_objects[pick]
+    objects[..., 0] = torch.where(labelled.unsqueeze(1), in_view, torch.full_like(in_view, float('nan')))
+    return {ATTRIBUTE_QUERY: data.attribute_tokens[pick], ATTRIBUTE_IN_IMAGE: objects}
 
 
 def _drop_words(tokens, gen: np.random.Generator, p: float):

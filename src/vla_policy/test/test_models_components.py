@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -292,6 +293,92 @@ def test_grounding_loss_classes_and_training_moves_the_map(humanoid):
     assert encoder.fusion.pool.grounding_logits.shape == (2, n + 1)
     with pytest.raises(ValueError, match='grounding_keys'):
         dataclasses.replace(cfg, grounding_keys='words')
+
+
+def test_grounded_point_is_the_map_alone():
+    """'grounded_point' pools to the map's point, peak and in-view weight: (B, 4), the point on the
+    cell the words pick, and nothing else of the image reaches the output."""
+    c = 4
+    pool = SpatialPool('grounded_point', channels=c, text_dim=c)
+    assert pool.out_dim == 4 and not hasattr(pool, 'log_temperature')
+    with torch.no_grad():
+        for lin in (pool.query, pool.key):
+            lin.weight.copy_(torch.eye(c) * 4.0)
+            lin.bias.zero_()
+        pool.not_in_view.weight.zero_()
+        pool.not_in_view.bias.fill_(-10.0)
+        pool.offset.weight.zero_()
+        pool.offset.bias.zero_()
+    side = 4
+    tokens = torch.zeros(1, side * side, c)
+    tokens[0, 1, 0] = tokens[0, 6, 1] = 1.0                 # "red" only, "ball" only
+    tokens[0, 13, :2] = 1.0                                  # both: row 3, col 1
+    out = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+    axis = torch.linspace(-1, 1, side)
+    assert out.shape == (1, 4)
+    assert abs(out[0, 0] - axis[1]) < 0.15 and abs(out[0, 1] - axis[3]) < 0.15
+    assert out[0, 3] > 0.99, 'in view'
+    assert pool.grounding_logits.shape == (1, side * side + 1)
+    assert torch.allclose(pool.grounding_point, out[:, :2], atol=1e-3)
+    with torch.no_grad():
+        pool.offset.weight[0, 3] = 20.0                      # channel 3 says "the centre is right of the cell's"
+    tokens[0, 13, 3] = 1.0
+    with torch.no_grad():
+        moved = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+    assert 0.2 < float(moved[0, 0] - out[0, 0]) <= 1 / side + 1e-6, 'at most half a cell (1 / side)'
+
+
+def test_attribute_grounding_spreads_over_every_object_with_the_attribute(humanoid):
+    """The attribute label splits its mass evenly over the cells of the objects in view that have
+    the attribute, or goes to "not in view"; all-NaN rows have none. Training on it moves the map of
+    the attribute query (scored on the keys of the instruction's pass) to those cells."""
+    from vla_policy.models.constants import ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, TARGET_IN_IMAGE
+    from vla_policy.models.fusion import attribute_grounding_loss
+    nan = float('nan')
+    side = 4
+    labels = torch.tensor([[[1.0, -0.9, 0.9], [1.0, 0.6, -0.6], [0.0, 0.1, 0.1]],   # cells 12 and 3
+                           [[0.0, nan, nan], [0.0, 0.2, 0.2], [0.0, nan, nan]],      # none in view
+                           [[nan, nan, nan]] * 3])                                    # no label
+    logits = torch.zeros(3, side * side + 1)
+    logits[0, 12] = logits[0, 3] = logits[1, 16] = 8.0
+    per, labelled = attribute_grounding_loss(logits, labels)
+    assert labelled.tolist() == [True, True, False]
+    assert abs(float(per[0]) - math.log(2)) < 0.01, 'half the mass on each of the two cells'
+    assert float(per[1]) < 0.01
+    logits[0, 3] = 0.0
+    assert float(attribute_grounding_loss(logits, labels)[0][0]) > 3.0, 'one object left out costs'
+
+    cfg = _cfg(humanoid, fusion='film', spatial_pooling='grounded_query', vision_strides=(2, 1),
+               grounding_attribute_weight=1.0)
+    model = SeedVLAModel.from_seed(cfg, 0)
+    with pytest.raises(RuntimeError, match='forward pass'):
+        model.fusion.pool.query_logits(torch.zeros(1, cfg.text_dim))
+    batch = _batch(cfg, b=2)
+    batch[ATTRIBUTE_QUERY] = torch.zeros_like(batch[OBS_LANGUAGE_TOKENS])
+    batch[ATTRIBUTE_QUERY][:, 0] = torch.tensor([7, 11])
+    batch[ATTRIBUTE_IN_IMAGE] = torch.tensor([[[1.0, 0.9, 0.9], [1.0, -0.9, -0.9]],
+                                              [[0.0, nan, nan], [0.0, nan, nan]]])
+    first, last = fit(model, batch, steps=60)
+    assert 'attribute_loss' in first and 'grounding_loss' not in first
+    assert last['attribute_loss'] < 0.5 * first['attribute_loss']
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+        text, mask = model.language(batch[ATTRIBUTE_QUERY])
+        where = torch.softmax(model.fusion.pool.query_logits(model.fusion.instruction_vector(text, mask)), 1)
+    n = where.shape[1] - 1
+    assert where[0, n - 1] > 0.3 and where[0, 0] > 0.3, 'both corners of the first image'
+    assert where[1, n] > 0.5, 'the second: none in view'
+    with pytest.raises(ValueError, match='grounding_attribute_weight'):
+        dataclasses.replace(cfg, grounding_attribute_weight=-1.0)
+
+    point = SeedVLAModel.from_seed(dataclasses.replace(cfg, fusion='concat', spatial_pooling='grounded_point'), 0)
+    first, last = fit(point, batch, steps=60)
+    assert 'attribute_loss' in first and last['attribute_loss'] < 0.5 * first['attribute_loss']
+    batch[TARGET_IN_IMAGE] = torch.tensor([[1.0, 0.3, -0.55], [0.0, nan, nan]])
+    first, last = fit(point, batch, steps=80)
+    assert 'point_loss' in first and last['point_loss'] < 0.3 * first['point_loss']
+    assert torch.allclose(point.fusion.pool.grounding_point[0], torch.tensor([0.3, -0.55]), atol=0.1)
 
 
 def test_chunk_basis_gives_smooth_chunks(humanoid):

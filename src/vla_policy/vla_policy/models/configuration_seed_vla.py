@@ -20,7 +20,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: values of SeedVLAConfig.confidence_target
 CONFIDENCE_TARGETS = ('agreement', 'label')
 #: values of SeedVLAConfig.spatial_pooling
-SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query')
+SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query', 'grounded_point')
 #: values of SeedVLAConfig.grounding_keys
 GROUNDING_KEYS = ('fused', 'encoder')
 #: values of SeedVLAConfig.image_resize
@@ -130,7 +130,9 @@ class SeedVLAConfig:
     (spatial_softmax plus an attention map queried by the instruction, whose per-word scores add
     up: see fusion.SpatialPool) or 'grounded_query' (language_query with one more, learned "not in
     view" slot in the map; training can supervise the map with where the named object is,
-    ``grounding_loss_weight``)."""
+    ``grounding_loss_weight``) or 'grounded_point' (that map's point, peak and in-view weight
+    only, no other visual feature: the policy sees the image only through where the instruction
+    points; with fusion 'concat' the map is scored on the encoder's tokens)."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
@@ -193,6 +195,12 @@ class SeedVLAConfig:
     """spatial_pooling 'grounded_query': weight (>= 0) of the cross-entropy between the instruction's
     attention map and the grid cell of the named object (or the "not in view" slot), for samples
     whose batch carries TARGET_IN_IMAGE labels (simulated demonstrations do)."""
+    grounding_attribute_weight: float = 0.0
+    """spatial_pooling 'grounded_query': weight (>= 0) of the attribute grounding loss: the map of a
+    single colour or shape word ("red", "ball") is pulled toward every object in view that has it
+    (ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE labels). Every object's colour and shape then shows in
+    the keys, a pair never named together in training included, and the instruction's map, whose
+    per-word scores add up, finds "red" x "ball". 0 = off."""
 
     # -- validation ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -305,6 +313,10 @@ class SeedVLAConfig:
             raise ValueError(f'SeedVLAConfig.grounding_loss_weight must be a number >= 0, '
                              f'got {self.grounding_loss_weight!r}')
         _set(self, 'grounding_loss_weight', float(self.grounding_loss_weight))
+        if not (_is_real(self.grounding_attribute_weight) and self.grounding_attribute_weight >= 0):
+            raise ValueError(f'SeedVLAConfig.grounding_attribute_weight must be a number >= 0, '
+                             f'got {self.grounding_attribute_weight!r}')
+        _set(self, 'grounding_attribute_weight', float(self.grounding_attribute_weight))
 
     # -- derived ------------------------------------------------------------------------------
     @property

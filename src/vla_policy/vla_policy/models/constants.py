@@ -16,6 +16,9 @@ Training targets read by :meth:`SeedVLAModel.compute_loss`::
     OUT_OF_SCOPE    optional   negatives: no action loss, confidence target 0
     TARGET_IN_IMAGE optional   where the named object is in the image, for the grounding loss of
                                spatial_pooling 'grounded_query'
+    ATTRIBUTE_QUERY + ATTRIBUTE_IN_IMAGE  optional   one attribute word per sample ("red", "ball")
+                               and where the objects that have it are, for the attribute
+                               grounding loss (``grounding_attribute_weight``)
 
 Confidence target of a sample, first rule that applies:
 1. ``OUT_OF_SCOPE`` true -> 0 (e.g. "make me a sandwich", or an instruction swapped for another
@@ -46,3 +49,9 @@ OUT_OF_SCOPE = 'out_of_scope'
 #: (B, 3) float32 (training only, optional): in_view (0/1), x, y in [-1, 1] (x right, y down) of the
 #: object the instruction names; a NaN in_view = no label (the instruction names no object)
 TARGET_IN_IMAGE = 'target_in_image'
+#: language input (same kind as the instruction's: tokens or embedding) of one attribute word per
+#: sample, a colour or a shape ("red", "crate"; training only, optional)
+ATTRIBUTE_QUERY = 'grounding.attribute_query'
+#: (B, K, 3) float32 (training only, optional): in_view, x, y of K objects; in_view 1 for the objects
+#: in the image that have ATTRIBUTE_QUERY's attribute, 0 for the others; all NaN = no label
+ATTRIBUTE_IN_IMAGE = 'grounding.attribute_in_image'

@@ -34,26 +34,38 @@ class SpatialPool(nn.Module):
     'grounded_query': 'language_query' whose map has one more slot, "the named object is not in
     view", scored from the instruction alone; the pooled values only cover the grid, so the
     attended token and (x, y) shrink toward 0 as that slot wins, and its weight 1 - sum(map) is a
-    feature too (B, 4C + 4). ``grounding_logits`` keeps the last (B, N + 1) scores for the
-    grounding loss (:func:`grounding_loss`).
+    feature too (B, 4C + 4).
+    'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
+    weight (B, 4), no other visual feature. Each cell also offers an offset of the object's centre
+    within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
+    ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
+    where the instruction's map points, so a pair never named together in training is acted on
+    like any other once the map finds it. ``grounding_logits`` keeps the last (B, N + 1) scores for the
+    grounding loss (:func:`grounding_loss`), and :meth:`query_logits` scores another query (an
+    attribute word, "red") on the same keys (:func:`attribute_grounding_loss`).
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None) -> None:
         super().__init__()
         self.kind = kind
-        self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels,
-                        'grounded_query': 4 * channels + 4}.get(kind, 4 * channels + 3)
+        self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
+                        'grounded_point': 4}.get(kind, 4 * channels + 3)
+        self.grounded = kind in ('grounded_query', 'grounded_point')
         self.grounding_logits: torch.Tensor | None = None
-        if kind != 'mean':
+        self.grounding_keys: torch.Tensor | None = None
+        if kind not in ('mean', 'grounded_point'):
             self.log_temperature = nn.Parameter(torch.zeros(channels))
-        if kind in ('language_query', 'grounded_query'):
+        if kind in ('language_query', 'grounded_query', 'grounded_point'):
             if text_dim < 1:
                 raise ValueError(f"spatial_pooling '{kind}' needs the instruction's features")
             self.query = nn.Linear(text_dim, channels)
             self.key = nn.Linear(key_dim or channels, channels)
             self.scale = channels ** -0.5
-        if kind == 'grounded_query':
+        if self.grounded:
             self.not_in_view = nn.Linear(text_dim, 1)
+        self.grounding_point: torch.Tensor | None = None
+        if kind == 'grounded_point':
+            self.offset = nn.Linear(key_dim or channels, 2)
 
     def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None,
                 key_tokens: torch.Tensor | None = None) -> torch.Tensor:
@@ -62,27 +74,51 @@ class SpatialPool(nn.Module):
         if self.kind == 'mean':
             return mean
         coords = _grid(tokens)
-        attn = torch.softmax(tokens * torch.exp(-self.log_temperature), dim=1)               # (B, N, C)
-        keypoints = torch.einsum('bnc,nk->bck', attn, coords).flatten(1)                     # (B, 2C)
-        if self.kind == 'spatial_softmax':
-            return torch.cat([mean, keypoints], dim=-1)
+        if self.kind != 'grounded_point':
+            attn = torch.softmax(tokens * torch.exp(-self.log_temperature), dim=1)           # (B, N, C)
+            keypoints = torch.einsum('bnc,nk->bck', attn, coords).flatten(1)                 # (B, 2C)
+            if self.kind == 'spatial_softmax':
+                return torch.cat([mean, keypoints], dim=-1)
         if text is None:
             raise ValueError(f"spatial_pooling '{self.kind}' needs the instruction's features")
         keys = self.key(tokens if key_tokens is None else key_tokens)
-        scores = torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale                 # (B, N)
+        scores = self._scores(keys, text)                                                    # (B, N)
         peak = scores.amax(1, keepdim=True)
-        if self.kind == 'grounded_query':
+        if self.grounded:
             logits = torch.cat([scores, self.not_in_view(text)], dim=1)                      # (B, N + 1)
-            self.grounding_logits = logits
+            self.grounding_logits, self.grounding_keys = logits, keys
             where = torch.softmax(logits, dim=1)[:, :-1]
         else:
             where = torch.softmax(scores, dim=1)
+        if self.kind == 'grounded_point':
+            side = math.isqrt(tokens.shape[1])
+            offsets = torch.tanh(self.offset(tokens if key_tokens is None else key_tokens)) / side  # (B, N, 2)
+            point = torch.einsum('bn,bnk->bk', where, coords + offsets)                      # (B, 2)
+            mass = where.sum(1, keepdim=True)
+            self.grounding_point = point / mass.clamp_min(1e-6)
+            return torch.cat([point, peak, mass], dim=-1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
         parts = [mean, keypoints, attended, point, peak]
-        if self.kind == 'grounded_query':
+        if self.grounded:
             parts.append(where.sum(1, keepdim=True))
         return torch.cat(parts, dim=-1)
+
+    def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale
+
+    def query_logits(self, text: torch.Tensor) -> torch.Tensor:
+        """'grounded_query' / 'grounded_point': the (B, N + 1) map logits of another instruction vector (B, text_dim) on
+        the keys of the last forward pass (the same images)."""
+        if self.grounding_keys is None:
+            raise RuntimeError(f"query_logits needs a forward pass of spatial_pooling '{self.kind}' first")
+        return torch.cat([self._scores(self.grounding_keys, text), self.not_in_view(text)], dim=1)
+
+
+def _cells(xy: torch.Tensor, side: int) -> torch.Tensor:
+    """Row-major index of the grid cell (side x side) holding each point x, y in [-1, 1] (..., 2)."""
+    cell = ((xy.clamp(-1.0, 1.0) + 1.0) / 2.0 * side).floor().clamp(0, side - 1).long()
+    return cell[..., 1] * side + cell[..., 0]
 
 
 def grounding_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,10 +132,35 @@ def grounding_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
     side = math.isqrt(n)
     labelled = ~torch.isnan(target[:, 0])
     in_view = labelled & (target[:, 0] > 0.5) & torch.isfinite(target[:, 1:]).all(1)
-    xy = torch.nan_to_num(target[:, 1:], nan=0.0).clamp(-1.0, 1.0)
-    cell = ((xy + 1.0) / 2.0 * side).floor().clamp(0, side - 1).long()                       # (B, 2) col, row
-    cls = torch.where(in_view, cell[:, 1] * side + cell[:, 0], torch.full_like(cell[:, 0], n))
+    cell = _cells(torch.nan_to_num(target[:, 1:], nan=0.0), side)
+    cls = torch.where(in_view, cell, torch.full_like(cell, n))
     return nn.functional.cross_entropy(logits, cls, reduction='none'), labelled
+
+
+def point_loss(point: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth L1 (in image units, [-1, 1]) between a grounded_point map's point (B, 2) and the named
+    object's centre in TARGET_IN_IMAGE (B, 3); (per-sample loss (B,), rows with the object in view)."""
+    in_view = ~torch.isnan(target[:, 0]) & (target[:, 0] > 0.5) & torch.isfinite(target[:, 1:]).all(1)
+    xy = torch.nan_to_num(target[:, 1:], nan=0.0)
+    return nn.functional.smooth_l1_loss(point, xy, beta=0.1, reduction='none').sum(1), in_view
+
+
+def attribute_grounding_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of a grounded_query map (B, N + 1) of an attribute query ("red", "ball")
+    against ATTRIBUTE_IN_IMAGE (B, K, 3) labels: the target spreads evenly over the cells of the K
+    objects with in_view 1 (those that have the attribute and are in the image), or is the "not in
+    view" slot when there is none. Returns (per-sample loss (B,), labelled (B,) bool); rows whose
+    in_view are all NaN have no label.
+    """
+    b, n = logits.shape[0], logits.shape[1] - 1
+    labelled = ~torch.isnan(labels[..., 0]).all(1)
+    hit = (labels[..., 0] > 0.5) & torch.isfinite(labels[..., 1:]).all(-1)                     # (B, K)
+    cell = _cells(torch.nan_to_num(labels[..., 1:], nan=0.0), math.isqrt(n))                  # (B, K)
+    target = torch.zeros(b, n + 1, dtype=logits.dtype, device=logits.device)
+    target.scatter_add_(1, torch.where(hit, cell, torch.full_like(cell, n)), hit.to(logits.dtype))
+    target[:, n] += (~hit.any(1)).to(logits.dtype)
+    target = target / target.sum(1, keepdim=True)
+    return -(target * torch.log_softmax(logits, dim=1)).sum(1), labelled
 
 
 def _grid(tokens: torch.Tensor) -> torch.Tensor:
@@ -128,8 +189,12 @@ class ConcatMLPFusion(Fusion):
                        config.dropout)
         self.out_dim = config.hidden_dim
 
+    def instruction_vector(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Text tokens + mask -> the (B, text_dim) vector the pool's map is queried with."""
+        return self.text_norm(masked_mean(text, text_mask))
+
     def forward(self, vision, text, text_mask, state):
-        text_vec = self.text_norm(masked_mean(text, text_mask))
+        text_vec = self.instruction_vector(text, text_mask)
         parts = [self.pool(vision, text_vec), text_vec]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))

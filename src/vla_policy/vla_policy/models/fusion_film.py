@@ -58,8 +58,12 @@ class FiLMFusion(Fusion):
                                  nn.Dropout(config.dropout))
         self.out_dim = d
 
+    def instruction_vector(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Text tokens + mask -> the (B, text_dim) conditioning vector (FiLM and the pool's query)."""
+        return self.text_norm(masked_mean(text, text_mask))
+
     def forward(self, vision, text, text_mask, state):
-        cond = self.text_norm(masked_mean(text, text_mask))
+        cond = self.instruction_vector(text, text_mask)
         h = vision
         for layer in self.layers:
             h = layer(h, cond)

@@ -12,9 +12,9 @@ from torch import nn
 
 from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, VISION_ENCODERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, CONFIDENCE, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE,
-                                         TARGET_IN_IMAGE)
-from vla_policy.models.fusion import grounding_loss
+from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
+                                         OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+from vla_policy.models.fusion import attribute_grounding_loss, grounding_loss, point_loss
 from vla_policy.models.heads import ConfidenceHead
 
 
@@ -67,9 +67,13 @@ class SeedVLAModel(nn.Module):
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE (+
         ``grounding_loss_weight`` x the grounding cross-entropy, spatial_pooling 'grounded_query' with
-        TARGET_IN_IMAGE labels; logged as 'grounding_loss'); and floats to log.
+        TARGET_IN_IMAGE labels; logged as 'grounding_loss'; with 'grounded_point' also the same weight x
+        the smooth L1 of the map's point to the object's centre, 'point_loss'; + ``grounding_attribute_weight`` x the
+        attribute grounding cross-entropy, with ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; logged as
+        'attribute_loss'); and floats to log.
 
-        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE and TARGET_IN_IMAGE (optional); see
+        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE, TARGET_IN_IMAGE and the
+        ATTRIBUTE_* keys (optional); see
         :mod:`vla_policy.models.constants` for how the confidence target is chosen. The action
         loss is the head's per-sample loss averaged over in-scope samples. Logs: 'action_loss',
         'loss', and when the confidence head has targets, 'confidence_loss'; with computed
@@ -88,14 +92,23 @@ class SeedVLAModel(nn.Module):
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
 
-        grounding = getattr(getattr(self.fusion, 'pool', None), 'grounding_logits', None)
+        pool = getattr(self.fusion, 'pool', None)
+        grounding = getattr(pool, 'grounding_logits', None)
         if TARGET_IN_IMAGE in batch and grounding is not None and self.config.grounding_loss_weight > 0:
             per, labelled = grounding_loss(grounding, batch[TARGET_IN_IMAGE].to(grounding.dtype))
-            w = (labelled & ~out_of_scope).to(features.dtype)
-            if bool(w.any()):
-                g_loss = (per * w).sum() / w.sum()
-                loss = loss + self.config.grounding_loss_weight * g_loss
-                logs['grounding_loss'] = float(g_loss.detach())
+            loss = loss + self._weighted(per, labelled & ~out_of_scope, self.config.grounding_loss_weight,
+                                         'grounding_loss', logs)
+            if getattr(pool, 'grounding_point', None) is not None:
+                per, in_view = point_loss(pool.grounding_point, batch[TARGET_IN_IMAGE].to(grounding.dtype))
+                loss = loss + self._weighted(per, in_view & ~out_of_scope, self.config.grounding_loss_weight,
+                                             'point_loss', logs)
+        if (ATTRIBUTE_QUERY in batch and ATTRIBUTE_IN_IMAGE in batch and grounding is not None
+                and self.config.grounding_attribute_weight > 0):
+            text, mask = self.language(batch[ATTRIBUTE_QUERY])
+            logits = pool.query_logits(self.fusion.instruction_vector(text, mask))
+            per, labelled = attribute_grounding_loss(logits, batch[ATTRIBUTE_IN_IMAGE].to(logits.dtype))
+            loss = loss + self._weighted(per, labelled, self.config.grounding_attribute_weight,
+                                         'attribute_loss', logs)
 
         conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope, logs)
         if bool(has_target.any()):
@@ -107,6 +120,15 @@ class SeedVLAModel(nn.Module):
             logs['confidence_loss'] = float(conf_loss.detach())
         logs['loss'] = float(loss.detach())
         return loss, logs
+
+    @staticmethod
+    def _weighted(per: torch.Tensor, rows: torch.Tensor, weight: float, name: str, logs: dict) -> torch.Tensor:
+        """``weight`` x the mean of ``per`` over ``rows`` (logged as ``name``); 0 when no row counts."""
+        if not bool(rows.any()):
+            return per.new_zeros(())
+        value = per[rows].mean()
+        logs[name] = float(value.detach())
+        return weight * value
 
     def _confidence_target(self, batch, features, target, valid, out_of_scope, logs):
         """(targets (B,), has_target (B,) bool) following the rules in models/constants.py."""
