@@ -313,17 +313,17 @@ def test_grounded_point_is_the_map_alone():
     tokens = torch.zeros(1, side * side, c)
     tokens[0, 1, 0] = tokens[0, 6, 1] = 1.0                 # "red" only, "ball" only
     tokens[0, 13, :2] = 1.0                                  # both: row 3, col 1
-    out = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+    with torch.no_grad():
+        out = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
     axis = torch.linspace(-1, 1, side)
     assert out.shape == (1, 4)
     assert abs(out[0, 0] - axis[1]) < 0.15 and abs(out[0, 1] - axis[3]) < 0.15
     assert out[0, 3] > 0.99, 'in view'
     assert pool.grounding_logits.shape == (1, side * side + 1)
     assert torch.allclose(pool.grounding_point, out[:, :2], atol=1e-3)
-    with torch.no_grad():
-        pool.offset.weight[0, 3] = 20.0                      # channel 3 says "the centre is right of the cell's"
     tokens[0, 13, 3] = 1.0
     with torch.no_grad():
+        pool.offset.weight[0, 3] = 20.0                      # channel 3 says "the centre is right of the cell's"
         moved = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
     assert 0.2 < float(moved[0, 0] - out[0, 0]) <= 1 / side + 1e-6, 'at most half a cell (1 / side)'
 
