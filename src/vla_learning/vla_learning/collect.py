@@ -121,11 +121,11 @@ class _Perturbed:
         self.clean.append(a.copy())
         task = self.sim.task
         state = self.sim.state()
-        self.targets.append(target_in_image(state, task.target, self._camera) if task.target
-                            else (math.nan, math.nan, math.nan))
         present = set(state.world.names)
-        self.objects.append([target_in_image(state, o, self._camera) if o in present else (math.nan,) * 3
-                             for o in ALL_OBJECTS])
+        objects = [target_in_image(state, o, self._camera) if o in present else (math.nan,) * 3
+                   for o in ALL_OBJECTS]
+        self.objects.append(objects)
+        self.targets.append(objects[ALL_OBJECTS.index(task.target)] if task.target else (math.nan,) * 3)
         noisy = a.copy()
         if self.std > 0:
             # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot

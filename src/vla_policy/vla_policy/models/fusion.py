@@ -81,7 +81,8 @@ class SpatialPool(nn.Module):
                 return torch.cat([mean, keypoints], dim=-1)
         if text is None:
             raise ValueError(f"spatial_pooling '{self.kind}' needs the instruction's features")
-        keys = self.key(tokens if key_tokens is None else key_tokens)
+        key_tokens = tokens if key_tokens is None else key_tokens
+        keys = self.key(key_tokens)
         scores = self._scores(keys, text)                                                    # (B, N)
         peak = scores.amax(1, keepdim=True)
         if self.grounded:
@@ -92,7 +93,7 @@ class SpatialPool(nn.Module):
             where = torch.softmax(scores, dim=1)
         if self.kind == 'grounded_point':
             side = math.isqrt(tokens.shape[1])
-            offsets = torch.tanh(self.offset(tokens if key_tokens is None else key_tokens)) / side  # (B, N, 2)
+            offsets = torch.tanh(self.offset(key_tokens)) / side                             # (B, N, 2)
             point = torch.einsum('bn,bnk->bk', where, coords + offsets)                      # (B, 2)
             mass = where.sum(1, keepdim=True)
             self.grounding_point = point / mass.clamp_min(1e-6)
@@ -115,6 +116,11 @@ class SpatialPool(nn.Module):
         return torch.cat([self._scores(self.grounding_keys, text), self.not_in_view(text)], dim=1)
 
 
+def _in_view(labels: torch.Tensor) -> torch.Tensor:
+    """Rows of (..., 3) in_view, x, y labels whose object is in the image (NaN in_view: no label)."""
+    return (labels[..., 0] > 0.5) & torch.isfinite(labels[..., 1:]).all(-1)
+
+
 def _cells(xy: torch.Tensor, side: int) -> torch.Tensor:
     """Row-major index of the grid cell (side x side) holding each point x, y in [-1, 1] (..., 2)."""
     cell = ((xy.clamp(-1.0, 1.0) + 1.0) / 2.0 * side).floor().clamp(0, side - 1).long()
@@ -131,7 +137,7 @@ def grounding_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
     n = logits.shape[1] - 1
     side = math.isqrt(n)
     labelled = ~torch.isnan(target[:, 0])
-    in_view = labelled & (target[:, 0] > 0.5) & torch.isfinite(target[:, 1:]).all(1)
+    in_view = _in_view(target)
     cell = _cells(torch.nan_to_num(target[:, 1:], nan=0.0), side)
     cls = torch.where(in_view, cell, torch.full_like(cell, n))
     return nn.functional.cross_entropy(logits, cls, reduction='none'), labelled
@@ -140,9 +146,8 @@ def grounding_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
 def point_loss(point: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Smooth L1 (in image units, [-1, 1]) between a grounded_point map's point (B, 2) and the named
     object's centre in TARGET_IN_IMAGE (B, 3); (per-sample loss (B,), rows with the object in view)."""
-    in_view = ~torch.isnan(target[:, 0]) & (target[:, 0] > 0.5) & torch.isfinite(target[:, 1:]).all(1)
     xy = torch.nan_to_num(target[:, 1:], nan=0.0)
-    return nn.functional.smooth_l1_loss(point, xy, beta=0.1, reduction='none').sum(1), in_view
+    return nn.functional.smooth_l1_loss(point, xy, beta=0.1, reduction='none').sum(1), _in_view(target)
 
 
 def attribute_grounding_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +159,7 @@ def attribute_grounding_loss(logits: torch.Tensor, labels: torch.Tensor) -> tupl
     """
     b, n = logits.shape[0], logits.shape[1] - 1
     labelled = ~torch.isnan(labels[..., 0]).all(1)
-    hit = (labels[..., 0] > 0.5) & torch.isfinite(labels[..., 1:]).all(-1)                     # (B, K)
+    hit = _in_view(labels)                                                                    # (B, K)
     cell = _cells(torch.nan_to_num(labels[..., 1:], nan=0.0), math.isqrt(n))                  # (B, K)
     target = torch.zeros(b, n + 1, dtype=logits.dtype, device=logits.device)
     target.scatter_add_(1, torch.where(hit, cell, torch.full_like(cell, n)), hit.to(logits.dtype))
@@ -173,7 +178,18 @@ def _grid(tokens: torch.Tensor) -> torch.Tensor:
     return torch.stack([axis.repeat(side), axis.repeat_interleave(side)], dim=-1)
 
 
-class ConcatMLPFusion(Fusion):
+class TextNormFusion(Fusion):
+    """A fusion whose instruction is one LayerNorm-ed vector, the masked mean of its text tokens
+    (``self.text_norm``): what the pool's map is queried with, and what the attribute loss queries."""
+
+    text_norm: nn.LayerNorm
+
+    def instruction_vector(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Text tokens + mask -> the (B, text_dim) instruction vector."""
+        return self.text_norm(masked_mean(text, text_mask))
+
+
+class ConcatMLPFusion(TextNormFusion):
     """Late fusion: [pooled visual tokens, LayerNorm(masked mean(text tokens)), state] -> MLP.
 
     The visual tokens are pooled by :class:`SpatialPool` (``spatial_pooling``); the MLP is
@@ -188,10 +204,6 @@ class ConcatMLPFusion(Fusion):
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
                        config.dropout)
         self.out_dim = config.hidden_dim
-
-    def instruction_vector(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """Text tokens + mask -> the (B, text_dim) vector the pool's map is queried with."""
-        return self.text_norm(masked_mean(text, text_mask))
 
     def forward(self, vision, text, text_mask, state):
         text_vec = self.instruction_vector(text, text_mask)

@@ -22,8 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vla_policy.models.fusion import SpatialPool, check_state, masked_mean
-from vla_policy.models.interfaces import Fusion
+from vla_policy.models.fusion import SpatialPool, TextNormFusion, check_state
 
 
 class FiLMLayer(nn.Module):
@@ -42,7 +41,7 @@ class FiLMLayer(nn.Module):
         return self.drop(torch.relu(self.proj(tokens) * (1.0 + gamma) + beta))
 
 
-class FiLMFusion(Fusion):
+class FiLMFusion(TextNormFusion):
     """Language-conditioned feature-wise affine modulation of the visual tokens (see the module docstring)."""
 
     def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
@@ -57,10 +56,6 @@ class FiLMFusion(Fusion):
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
-
-    def instruction_vector(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """Text tokens + mask -> the (B, text_dim) conditioning vector (FiLM and the pool's query)."""
-        return self.text_norm(masked_mean(text, text_mask))
 
     def forward(self, vision, text, text_mask, state):
         cond = self.instruction_vector(text, text_mask)
