@@ -328,6 +328,51 @@ def test_grounded_point_is_the_map_alone():
     assert 0.2 < float(moved[0, 0] - out[0, 0]) <= 1 / side + 1e-6, 'at most half a cell (1 / side)'
 
 
+def test_grounded_point_normalised_features_ignore_the_match_strength():
+    """point_features 'normalised': (B, 3) = the point renormalised over the grid and the in-view
+    weight. A weaker match (a pair never named together) moves neither the point nor, while its
+    map still beats "not in view", the policy's input much; in_view_jitter shifts the in-view
+    weight only while training."""
+    c, side = 4, 4
+    pool = SpatialPool('grounded_point', channels=c, text_dim=c, point_features='normalised', in_view_jitter=3.0)
+    assert pool.out_dim == 3
+    with torch.no_grad():
+        for lin in (pool.query, pool.key):
+            lin.weight.copy_(torch.eye(c) * 4.0)
+            lin.bias.zero_()
+        pool.not_in_view.weight.zero_()
+        pool.not_in_view.bias.fill_(16.0)                    # the weak match's score: in view at even odds
+        pool.offset.weight.zero_()
+        pool.offset.bias.zero_()
+    tokens = torch.zeros(1, side * side, c)
+    tokens[0, 13, :2] = 1.0                                  # the object: row 3, col 1
+    axis = torch.linspace(-1, 1, side)
+    pool.eval()
+    with torch.no_grad():
+        strong = pool(tokens, torch.tensor([[2.0, 2.0, 0.0, 0.0]]))
+        weak = pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+        scaled = SpatialPool('grounded_point', channels=c, text_dim=c)
+        scaled.load_state_dict(pool.state_dict())
+        scaled.eval()
+        weak_scaled = scaled(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+    assert strong.shape == weak.shape == (1, 3)
+    for out in (strong, weak):
+        assert abs(out[0, 0] - axis[1]) < 0.1 and abs(out[0, 1] - axis[3]) < 0.1
+    assert 0.3 < float(weak[0, 2]) < 0.7 and float(strong[0, 2]) > 0.99
+    assert abs(float(weak_scaled[0, 0]) - float(weak[0, 0] * weak[0, 2])) < 1e-5, "'scaled' shrinks the point"
+    assert torch.allclose(pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]])), weak), 'no jitter at inference'
+    pool.train()
+    with torch.no_grad():
+        jittered = torch.cat([pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]])) for _ in range(64)])
+    assert torch.allclose(jittered[:, :2], weak[:, :2].expand(64, 2), atol=1e-5), 'the point is not jittered'
+    in_view = jittered[:, 2]
+    assert float(in_view.max() - in_view.min()) > 0.3 and float(in_view.std()) > 0.05
+    with pytest.raises(ValueError, match='point_features'):
+        SeedVLAConfig(point_features='raw')
+    with pytest.raises(ValueError, match='in_view_jitter'):
+        SeedVLAConfig(in_view_jitter=-1.0)
+
+
 def test_attribute_grounding_spreads_over_every_object_with_the_attribute(humanoid):
     """The attribute label splits its mass evenly over the cells of the objects in view that have
     the attribute, or goes to "not in view"; all-NaN rows have none. Training on it moves the map of

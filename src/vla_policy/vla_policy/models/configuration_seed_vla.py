@@ -23,6 +23,8 @@ CONFIDENCE_TARGETS = ('agreement', 'label')
 SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query', 'grounded_point')
 #: values of SeedVLAConfig.grounding_keys
 GROUNDING_KEYS = ('fused', 'encoder')
+#: values of SeedVLAConfig.point_features
+POINT_FEATURES = ('scaled', 'normalised')
 #: values of SeedVLAConfig.image_resize
 IMAGE_RESIZES = ('stretch', 'crop')
 #: values of SeedVLAConfig.action_normalization
@@ -131,8 +133,18 @@ class SeedVLAConfig:
     up: see fusion.SpatialPool) or 'grounded_query' (language_query with one more, learned "not in
     view" slot in the map; training can supervise the map with where the named object is,
     ``grounding_loss_weight``) or 'grounded_point' (that map's point, peak and in-view weight
-    only, no other visual feature: the policy sees the image only through where the instruction
-    points; with fusion 'concat' the map is scored on the encoder's tokens)."""
+    only, no other visual feature, see ``point_features``: the policy sees the image only through
+    where the instruction points; with fusion 'concat' the map is scored on the encoder's tokens)."""
+    point_features: str = 'scaled'
+    """spatial_pooling 'grounded_point': what the policy reads of the map: 'scaled' (its point
+    weighted by the in-view weight, its peak score and the in-view weight) or 'normalised' (the
+    point renormalised over the grid and the in-view weight, no score: how strongly the words
+    match, lower for a pair never named together in training, does not reach the policy)."""
+    in_view_jitter: float = 0.0
+    """spatial_pooling 'grounded_point', training only: the "not in view" logit of the map the policy
+    reads is shifted per sample by a uniform draw in [-in_view_jitter, in_view_jitter] (>= 0, logit
+    units; the grounding losses see the map unshifted), so the policy acts on where the map points
+    over a range of in-view weights, not only the near-1 weights of the pairs it was trained on. 0 = off."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
@@ -274,6 +286,11 @@ class SeedVLAConfig:
             raise ValueError(f'SeedVLAConfig.dropout must be in [0, 1), got {self.dropout!r}; use 0 to disable it')
         _choice(self, 'spatial_pooling', SPATIAL_POOLINGS)
         _choice(self, 'grounding_keys', GROUNDING_KEYS)
+        _choice(self, 'point_features', POINT_FEATURES)
+        if not (_is_real(self.in_view_jitter) and 0.0 <= self.in_view_jitter <= 20.0):
+            raise ValueError(f'SeedVLAConfig.in_view_jitter must be logits in [0, 20], got {self.in_view_jitter!r}; '
+                             'e.g. 3, or 0 to disable it')
+        _set(self, 'in_view_jitter', float(self.in_view_jitter))
         _int(self, 'num_heads', 1, 64, 'e.g. 4')
         _int(self, 'num_experts', 2, 64, 'e.g. 4')
         if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:

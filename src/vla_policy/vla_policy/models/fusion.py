@@ -36,7 +36,9 @@ class SpatialPool(nn.Module):
     attended token and (x, y) shrink toward 0 as that slot wins, and its weight 1 - sum(map) is a
     feature too (B, 4C + 4).
     'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
-    weight (B, 4), no other visual feature. Each cell also offers an offset of the object's centre
+    weight (B, 4), no other visual feature; with ``point_features`` 'normalised' the point
+    renormalised over the grid and the in-view weight (B, 3), whose "not in view" logit is
+    jittered by +- ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
     within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
     ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
     where the instruction's map points, so a pair never named together in training is acted on
@@ -45,11 +47,14 @@ class SpatialPool(nn.Module):
     attribute word, "red") on the same keys (:func:`attribute_grounding_loss`).
     """
 
-    def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None) -> None:
+    def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None,
+                 point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
         super().__init__()
         self.kind = kind
+        self.normalised_point = point_features == 'normalised'
+        self.in_view_jitter = in_view_jitter
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
-                        'grounded_point': 4}.get(kind, 4 * channels + 3)
+                        'grounded_point': 3 if self.normalised_point else 4}.get(kind, 4 * channels + 3)
         self.grounded = kind in ('grounded_query', 'grounded_point')
         self.grounding_logits: torch.Tensor | None = None
         self.grounding_keys: torch.Tensor | None = None
@@ -93,11 +98,16 @@ class SpatialPool(nn.Module):
             where = torch.softmax(scores, dim=1)
         if self.kind == 'grounded_point':
             side = math.isqrt(tokens.shape[1])
-            offsets = torch.tanh(self.offset(key_tokens)) / side                             # (B, N, 2)
-            point = torch.einsum('bn,bnk->bk', where, coords + offsets)                      # (B, 2)
-            mass = where.sum(1, keepdim=True)
-            self.grounding_point = point / mass.clamp_min(1e-6)
-            return torch.cat([point, peak, mass], dim=-1)
+            cells = coords + torch.tanh(self.offset(key_tokens)) / side                      # (B, N, 2)
+            grid = torch.softmax(scores, dim=1)
+            self.grounding_point = torch.einsum('bn,bnk->bk', grid, cells)                    # over the grid alone
+            if not self.normalised_point:
+                mass = where.sum(1, keepdim=True)
+                return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
+            in_view_logit = torch.logsumexp(scores, 1) - logits[:, -1]
+            if self.training and self.in_view_jitter > 0:
+                in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
+            return torch.cat([self.grounding_point, torch.sigmoid(in_view_logit).unsqueeze(1)], dim=-1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
         parts = [mean, keypoints, attended, point, peak]
@@ -200,7 +210,8 @@ class ConcatMLPFusion(TextNormFusion):
         super().__init__()
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
-        self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim)
+        self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim,
+                                point_features=config.point_features, in_view_jitter=config.in_view_jitter)
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
                        config.dropout)
         self.out_dim = config.hidden_dim

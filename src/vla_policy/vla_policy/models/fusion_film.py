@@ -52,7 +52,8 @@ class FiLMFusion(TextNormFusion):
         self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
                                     for i in range(config.fusion_layers))
         self.encoder_keys = config.grounding_keys == 'encoder'
-        self.pool = SpatialPool(config.spatial_pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None)
+        self.pool = SpatialPool(config.spatial_pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None,
+                                point_features=config.point_features, in_view_jitter=config.in_view_jitter)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
