@@ -263,6 +263,14 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     assert not (marked & ~torch.from_numpy(objects[..., 0] == 1.0)).any()
     rows_logged = read_metrics(root / 'run' / 'metrics.jsonl')
     assert any('attribute_loss' in r for r in rows_logged), 'the default config trains the attribute map'
+    from vla_policy.models.constants import OBS_ELAPSED
+    assert OBS_ELAPSED not in batch
+    timed = SeedVLAConfig.for_embodiment(emb, image_size=32, elapsed_horizon_s=6.0)
+    batch = make_batch(data, rows, np.random.default_rng(0), {}, timed, None, 'cpu')
+    elapsed = batch[OBS_ELAPSED].numpy()[:, 0]
+    np.testing.assert_allclose(elapsed, ds.frames['timestamp'], atol=1e-6)
+    first = ds.frames['frame_index'] == 0
+    assert (elapsed[first] == 0).all() and elapsed.max() > 1.0, 'seconds since each episode began'
 
 
 def test_paraphrase_split_holds_out_frames_not_words():

@@ -135,6 +135,8 @@ class TrainingData:
             [max(st['std'][i], STATE_STD_FLOOR) for i in order])
         raw_state = f[STATE_KEY][:, order]
         self.raw_state = raw_state
+        # seconds since the episode's instruction began (OBS_ELAPSED, for elapsed_horizon_s)
+        self.elapsed = torch.from_numpy(np.array(f['timestamp'], dtype=np.float32).reshape(n, 1))
         self.state = torch.from_numpy(np.clip((raw_state - self.state_normalizer.mean) / self.state_normalizer.std,
                                               -5, 5).astype(np.float32))
         acts = np.clip(embodiment.normalize(f[ACTION_KEY]), -1, 1).astype(np.float32)     # (N, D)
@@ -214,7 +216,7 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     """A training batch: normalised pixels (augmented), tokens, state, action chunks, OOS mask, and
     the named object's place in the (shifted) image."""
     import torch
-    from vla_policy.models.constants import ACTION, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE
+    from vla_policy.models.constants import ACTION, OBS_ELAPSED, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE
     rows_t = torch.from_numpy(rows)
     img = data.images[rows_t].float()
     target = data.target_in_image[rows_t].clone()
@@ -252,6 +254,8 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         target[oos] = float('nan')
     batch = {OBS_IMAGE: img, data.language_key: tokens, OBS_STATE: data.state[rows_t], ACTION: actions,
              OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
+    if model_cfg.elapsed_horizon_s:
+        batch[OBS_ELAPSED] = data.elapsed[rows_t]
     if data.objects_in_image is not None and model_cfg.grounding_attribute_weight > 0:
         batch.update(_attribute_queries(data, rows_t, gen, shift if augment else None))
     return {k: v.to(device) for k, v in batch.items()}

@@ -331,7 +331,7 @@ def test_grounded_point_is_the_map_alone():
 def test_grounded_point_normalised_features_ignore_the_match_strength():
     """point_features 'normalised': (B, 3) = the point renormalised over the grid and the in-view
     weight. A weaker match (a pair never named together) moves neither the point nor, while its
-    map still beats "not in view", the policy's input much; in_view_jitter shifts the in-view
+    map still beats "not in view", the policy's input much; in_view_jitter lowers the in-view
     weight only while training."""
     c, side = 4, 4
     pool = SpatialPool('grounded_point', channels=c, text_dim=c, point_features='normalised', in_view_jitter=3.0)
@@ -367,10 +367,54 @@ def test_grounded_point_normalised_features_ignore_the_match_strength():
     assert torch.allclose(jittered[:, :2], weak[:, :2].expand(64, 2), atol=1e-5), 'the point is not jittered'
     in_view = jittered[:, 2]
     assert float(in_view.max() - in_view.min()) > 0.3 and float(in_view.std()) > 0.05
+    assert bool((in_view <= weak[0, 2] + 1e-6).all()), 'only ever lowered'
     with pytest.raises(ValueError, match='point_features'):
         SeedVLAConfig(point_features='raw')
     with pytest.raises(ValueError, match='in_view_jitter'):
         SeedVLAConfig(in_view_jitter=-1.0)
+
+
+def test_instruction_clock_restarts_on_a_new_instruction_reset_and_a_clock_jump():
+    from vla_policy.models.processor_seed_vla import InstructionClock
+    clock = InstructionClock()
+    assert clock('turn left', 100.0) == 0.0
+    assert clock('turn left', 101.5) == 1.5
+    assert clock('wave', 102.0) == 0.0, 'a new instruction'
+    assert clock('wave', 103.0) == 1.0
+    assert clock('wave', float('nan')) == 1.0, 'a NaN stamp counts as the last one'
+    assert clock('wave', 5.0) == 0.0, 'stamps went backwards (a simulator reset)'
+    clock.reset()
+    assert clock('wave', 7.0) == 0.0
+
+
+def test_elapsed_time_reaches_the_policy_and_saturates(humanoid):
+    """elapsed_horizon_s: OBS_ELAPSED is read as min(t, horizon) / horizon beside the state; the
+    policy keeps the clock from the stamps; a batch without it is refused with the reason."""
+    from vla_policy.core import Observation
+    from vla_policy.models.constants import OBS_ELAPSED
+    from vla_policy.policies.seed_vla import SeedVLAPolicy
+    cfg = _cfg(humanoid, elapsed_horizon_s=4.0)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    assert model.input_keys[-1] == OBS_ELAPSED
+    batch = _batch(cfg, b=1)
+    with pytest.raises(KeyError, match=OBS_ELAPSED):
+        model(batch)
+    out = {}
+    with torch.no_grad():
+        for t in (0.0, 2.0, 4.0, 9.0):
+            out[t] = model({**batch, OBS_ELAPSED: torch.tensor([[t]])})[ACTION]
+    assert not torch.allclose(out[0.0], out[2.0]), 'the time since the instruction changes the actions'
+    assert torch.allclose(out[4.0], out[9.0]), 'beyond the horizon it saturates'
+    with pytest.raises(ValueError, match='elapsed_horizon_s'):
+        _cfg(humanoid, elapsed_horizon_s=-1.0)
+
+    policy = SeedVLAPolicy(humanoid, model=model)
+    image = np.zeros((cfg.image_size, cfg.image_size, 3), np.uint8)
+    first = policy.infer(Observation(image, 'turn left', {}, 50.0)).actions
+    later = policy.infer(Observation(image, 'turn left', {}, 52.0)).actions
+    assert np.abs(later - first).max() > 1e-4, 'two seconds later: another answer to the same frame'
+    policy.reset()
+    np.testing.assert_allclose(policy.infer(Observation(image, 'turn left', {}, 60.0)).actions, first, atol=1e-6)
 
 
 def test_attribute_grounding_spreads_over_every_object_with_the_attribute(humanoid):

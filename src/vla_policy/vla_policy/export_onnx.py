@@ -61,7 +61,8 @@ def example_inputs(config, batch: int = 1) -> dict[str, Any]:
     import torch
 
     from vla_policy.models.components import LANGUAGE_ENCODERS
-    from vla_policy.models.constants import OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS, OBS_STATE
+    from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS,
+                                             OBS_STATE)
 
     s = config.image_size
     out: dict[str, Any] = {OBS_IMAGE: torch.zeros(batch, 3, s, s)}
@@ -73,6 +74,8 @@ def example_inputs(config, batch: int = 1) -> dict[str, Any]:
         out[key] = torch.ones(batch, config.max_tokens, dtype=torch.long)
     if config.state_dim:
         out[OBS_STATE] = torch.zeros(batch, config.state_dim)
+    if config.elapsed_horizon_s:
+        out[OBS_ELAPSED] = torch.zeros(batch, 1)
     return out
 
 

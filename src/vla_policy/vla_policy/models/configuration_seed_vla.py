@@ -135,16 +135,23 @@ class SeedVLAConfig:
     ``grounding_loss_weight``) or 'grounded_point' (that map's point, peak and in-view weight
     only, no other visual feature, see ``point_features``: the policy sees the image only through
     where the instruction points; with fusion 'concat' the map is scored on the encoder's tokens)."""
+    elapsed_horizon_s: float = 0.0
+    """Seconds (0 = off, else in (0, 600]): the policy also reads how long ago its instruction began
+    (OBS_ELAPSED), as min(t, horizon) / horizon beside the joint state. A turn or a wave is a
+    motion in time, and a single frame does not say how far it has gone; the policy keeps the
+    clock (from the observations' stamps, restarted when the instruction changes or on reset)."""
     point_features: str = 'scaled'
     """spatial_pooling 'grounded_point': what the policy reads of the map: 'scaled' (its point
     weighted by the in-view weight, its peak score and the in-view weight) or 'normalised' (the
     point renormalised over the grid and the in-view weight, no score: how strongly the words
     match, lower for a pair never named together in training, does not reach the policy)."""
     in_view_jitter: float = 0.0
-    """spatial_pooling 'grounded_point', training only: the "not in view" logit of the map the policy
-    reads is shifted per sample by a uniform draw in [-in_view_jitter, in_view_jitter] (>= 0, logit
-    units; the grounding losses see the map unshifted), so the policy acts on where the map points
-    over a range of in-view weights, not only the near-1 weights of the pairs it was trained on. 0 = off."""
+    """spatial_pooling 'grounded_point', training only: the in-view logit of the map the policy reads
+    is lowered per sample by a uniform draw in [0, in_view_jitter] (logit units, in [0, 20]; the
+    grounding losses see the map unchanged), so the policy acts on where the map points over a
+    range of in-view weights, not only the near-1 weights of the pairs it was trained on. Only
+    lowered: a high weight stays a sure "in view" (a symmetric shift made not-in-view frames look in
+    view, and the policy then went on searching with the object in view). 0 = off."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
@@ -287,6 +294,10 @@ class SeedVLAConfig:
         _choice(self, 'spatial_pooling', SPATIAL_POOLINGS)
         _choice(self, 'grounding_keys', GROUNDING_KEYS)
         _choice(self, 'point_features', POINT_FEATURES)
+        if not (_is_real(self.elapsed_horizon_s) and 0.0 <= self.elapsed_horizon_s <= 600.0):
+            raise ValueError(f'SeedVLAConfig.elapsed_horizon_s must be seconds in [0, 600], got {self.elapsed_horizon_s!r}; '
+                             'e.g. 6, or 0 to disable it')
+        _set(self, 'elapsed_horizon_s', float(self.elapsed_horizon_s))
         if not (_is_real(self.in_view_jitter) and 0.0 <= self.in_view_jitter <= 20.0):
             raise ValueError(f'SeedVLAConfig.in_view_jitter must be logits in [0, 20], got {self.in_view_jitter!r}; '
                              'e.g. 3, or 0 to disable it')

@@ -5,8 +5,8 @@ A *batch* is a dict of tensors with a leading batch dimension B. Names follow Le
 Model inputs (the processor writes them; :meth:`SeedVLAProcessor.language` gives the language
 key the configured tokenizer uses)::
 
-    OBS_IMAGE, OBS_STATE (when config.state_joints), and one of
-    OBS_LANGUAGE_TOKENS (tokenizer 'hash_words') or OBS_LANGUAGE_EMBEDDING (tokenizer 'minilm_l6')
+    OBS_IMAGE, OBS_STATE (when config.state_joints), OBS_ELAPSED (when config.elapsed_horizon_s),
+    and one of OBS_LANGUAGE_TOKENS (tokenizer 'hash_words') or OBS_LANGUAGE_EMBEDDING (tokenizer 'minilm_l6')
 
 Training targets read by :meth:`SeedVLAModel.compute_loss`::
 
@@ -34,6 +34,9 @@ Confidence target of a sample, first rule that applies:
 OBS_IMAGE = 'observation.image'
 #: (B, state_dim) float32, normalised joint positions in ``config.state_joints`` order
 OBS_STATE = 'observation.state'
+#: (B, 1) float32, seconds since the instruction began (the policy keeps the clock; datasets: the
+#: frame's timestamp in its episode)
+OBS_ELAPSED = 'observation.elapsed'
 #: (B, L) int64 token ids, 0 = padding (tokenizer 'hash_words')
 OBS_LANGUAGE_TOKENS = 'observation.language.tokens'
 #: (B, 384) float32, L2-normalised sentence embedding of the instruction (tokenizer 'minilm_l6')

@@ -37,8 +37,8 @@ class SpatialPool(nn.Module):
     feature too (B, 4C + 4).
     'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
     weight (B, 4), no other visual feature; with ``point_features`` 'normalised' the point
-    renormalised over the grid and the in-view weight (B, 3), whose "not in view" logit is
-    jittered by +- ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
+    renormalised over the grid and the in-view weight (B, 3), whose logit is lowered by up
+    to ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
     within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
     ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
     where the instruction's map points, so a pair never named together in training is acted on
@@ -106,7 +106,7 @@ class SpatialPool(nn.Module):
                 return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
             in_view_logit = torch.logsumexp(scores, 1) - logits[:, -1]
             if self.training and self.in_view_jitter > 0:
-                in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
+                in_view_logit = in_view_logit - torch.rand_like(in_view_logit) * self.in_view_jitter
             return torch.cat([self.grounding_point, torch.sigmoid(in_view_logit).unsqueeze(1)], dim=-1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)

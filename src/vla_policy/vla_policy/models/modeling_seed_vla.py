@@ -13,7 +13,8 @@ from torch import nn
 from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, VISION_ENCODERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
-                                         OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+                                         OBS_ELAPSED, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE,
+                                         TARGET_IN_IMAGE)
 from vla_policy.models.fusion import attribute_grounding_loss, grounding_loss, point_loss
 from vla_policy.models.heads import ConfidenceHead
 
@@ -29,7 +30,7 @@ class SeedVLAModel(nn.Module):
         self.vision = VISION_ENCODERS.get(config.vision_encoder)(config)
         self.language = LANGUAGE_ENCODERS.get(config.language_encoder)(config)
         self.fusion = FUSIONS.get(config.fusion)(config, self.vision.out_dim, self.language.out_dim,
-                                                 config.state_dim)
+                                                 config.state_dim + (1 if config.elapsed_horizon_s else 0))
         self.action_head = ACTION_HEADS.get(config.action_head)(config, self.fusion.out_dim)
         self.confidence_head = ConfidenceHead(self.fusion.out_dim)
 
@@ -47,7 +48,8 @@ class SeedVLAModel(nn.Module):
     def input_keys(self) -> list[str]:
         """Batch keys ``forward`` reads, in the order of the ONNX graph's inputs."""
         keys = [OBS_IMAGE, self.language.input_key]
-        return keys + [OBS_STATE] if self.config.state_dim else keys
+        keys += [OBS_STATE] if self.config.state_dim else []
+        return keys + [OBS_ELAPSED] if self.config.elapsed_horizon_s else keys
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Batch -> fused features (B, fusion.out_dim)."""
@@ -58,7 +60,21 @@ class SeedVLAModel(nn.Module):
                            "gives the configured tokenizer's key")
         vision = self.vision(batch[OBS_IMAGE])
         text, mask = self.language(batch[key])
-        return self.fusion(vision, text, mask, batch.get(OBS_STATE))
+        return self.fusion(vision, text, mask, self._state(batch))
+
+    def _state(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """OBS_STATE, and with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon after it."""
+        state = batch.get(OBS_STATE)
+        horizon = self.config.elapsed_horizon_s
+        if not horizon:
+            return state
+        if OBS_ELAPSED not in batch:
+            raise KeyError(f"the batch has no '{OBS_ELAPSED}': this model (elapsed_horizon_s={horizon}) reads the "
+                           'seconds since its instruction began; the policy keeps that clock (training: the '
+                           "frames' timestamps)")
+        elapsed = batch[OBS_ELAPSED].reshape(-1, 1).to(batch[OBS_IMAGE].dtype)
+        elapsed = torch.nan_to_num(elapsed, nan=0.0).clamp(0.0, horizon) / horizon
+        return elapsed if state is None else torch.cat([state, elapsed], dim=-1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.encode(batch)

@@ -6,6 +6,7 @@ dataset statistics of a checkpoint.
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from vla_policy.core import Observation
 from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE
+from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE
 from vla_policy.models.normalization import StateNormalizer
 
 
@@ -43,8 +44,35 @@ def centre_square(image: np.ndarray) -> np.ndarray:
     return image[top:top + side, left:left + side]
 
 
+class InstructionClock:
+    """Seconds since the current instruction began, from the observations' stamps.
+
+    It restarts when the instruction changes, after :meth:`reset` (a policy's reset: a new
+    episode, or the node's new command), and when the stamps go backwards (a simulator reset, a
+    replayed bag).
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._instruction: str | None = None
+        self._start = self._last = 0.0
+
+    def __call__(self, instruction: str, stamp: float) -> float:
+        stamp = float(stamp) if math.isfinite(stamp) else self._last
+        if instruction != self._instruction or stamp < self._last:
+            self._instruction, self._start = instruction, stamp
+        self._last = stamp
+        return stamp - self._start
+
+
 class SeedVLAProcessor:
-    """Turns observations into the batch dict :class:`SeedVLAModel` expects."""
+    """Turns observations into the batch dict :class:`SeedVLAModel` expects.
+
+    With ``elapsed_horizon_s`` it also keeps an :class:`InstructionClock` (OBS_ELAPSED): consecutive
+    calls are one stream of observations; :meth:`reset` restarts it.
+    """
 
     def __init__(self, config: SeedVLAConfig, state_normalizer: StateNormalizer | None = None) -> None:
         self.config = config
@@ -61,6 +89,12 @@ class SeedVLAProcessor:
                 raise ValueError(f'state normaliser joints {list(state_normalizer.names)} differ from the '
                                  f'config state_joints {list(config.state_joints)}')
         self.state_normalizer = state_normalizer if config.state_dim else None
+        self.clock = InstructionClock() if config.elapsed_horizon_s else None
+
+    def reset(self) -> None:
+        """A new episode / command: the elapsed time starts again from the next observation."""
+        if self.clock is not None:
+            self.clock.reset()
 
     # -- pieces -------------------------------------------------------------------------------
     def image(self, image: np.ndarray) -> torch.Tensor:
@@ -101,6 +135,8 @@ class SeedVLAProcessor:
         state = self.state(obs.joint_positions)
         if state is not None:
             batch[OBS_STATE] = state
+        if self.clock is not None:
+            batch[OBS_ELAPSED] = torch.tensor([[self.clock(obs.instruction, obs.stamp)]], dtype=torch.float32)
         return batch
 
     def batch(self, observations: Sequence[Observation]) -> dict[str, torch.Tensor]:

@@ -121,6 +121,9 @@ class OnnxPolicy(Policy):
         state = 'trained' if self.trained else 'UNTRAINED (saved without training)'
         return f"seed_vla {state}, {self.source}, for embodiment '{self.trained_for.name}'"
 
+    def reset(self) -> None:
+        self.processor.reset()
+
     def infer(self, obs: Observation) -> PolicyOutput:
         batch = self.processor(obs)
         actions, confidence = self.session.run(None, {k: batch[k].numpy() for k in self.input_names})
@@ -133,4 +136,4 @@ class OnnxPolicy(Policy):
         return f'<OnnxPolicy {self.description}>'
 
 
-_BASE_INPUTS = ('observation.image', 'observation.state')
+_BASE_INPUTS = ('observation.image', 'observation.state', 'observation.elapsed')

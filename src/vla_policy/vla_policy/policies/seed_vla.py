@@ -142,6 +142,9 @@ class SeedVLAPolicy(Policy):
             state = 'UNTRAINED (saved without training)'
         return f"seed_vla {state}, {self.source}, for embodiment '{self.trained_for.name}'"
 
+    def reset(self) -> None:
+        self.processor.reset()
+
     def infer(self, obs: Observation) -> PolicyOutput:
         with torch.inference_mode():
             out = self.model(self.processor(obs))
