@@ -331,7 +331,7 @@ def test_grounded_point_is_the_map_alone():
 def test_grounded_point_normalised_features_ignore_the_match_strength():
     """point_features 'normalised': (B, 3) = the point renormalised over the grid and the in-view
     weight. A weaker match (a pair never named together) moves neither the point nor, while its
-    map still beats "not in view", the policy's input much; in_view_jitter lowers the in-view
+    map still beats "not in view", the policy's input much; in_view_jitter shifts the in-view
     weight only while training."""
     c, side = 4, 4
     pool = SpatialPool('grounded_point', channels=c, text_dim=c, point_features='normalised', in_view_jitter=3.0)
@@ -360,6 +360,12 @@ def test_grounded_point_normalised_features_ignore_the_match_strength():
         assert abs(out[0, 0] - axis[1]) < 0.1 and abs(out[0, 1] - axis[3]) < 0.1
     assert 0.3 < float(weak[0, 2]) < 0.7 and float(strong[0, 2]) > 0.99
     assert abs(float(weak_scaled[0, 0]) - float(weak[0, 0] * weak[0, 2])) < 1e-5, "'scaled' shrinks the point"
+    gated = SpatialPool('grounded_point', channels=c, text_dim=c, point_features='gated')
+    gated.load_state_dict(pool.state_dict())
+    with torch.no_grad():
+        weak_gated = gated.eval()(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+    assert gated.out_dim == 3
+    assert torch.allclose(weak_gated, torch.cat([weak[:, :2] * weak[:, 2:], weak[:, 2:]], 1), atol=1e-6)
     assert torch.allclose(pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]])), weak), 'no jitter at inference'
     pool.train()
     with torch.no_grad():
@@ -367,7 +373,7 @@ def test_grounded_point_normalised_features_ignore_the_match_strength():
     assert torch.allclose(jittered[:, :2], weak[:, :2].expand(64, 2), atol=1e-5), 'the point is not jittered'
     in_view = jittered[:, 2]
     assert float(in_view.max() - in_view.min()) > 0.3 and float(in_view.std()) > 0.05
-    assert bool((in_view <= weak[0, 2] + 1e-6).all()), 'only ever lowered'
+    assert bool((in_view < weak[0, 2]).any() and (in_view > weak[0, 2]).any()), 'both ways'
     with pytest.raises(ValueError, match='point_features'):
         SeedVLAConfig(point_features='raw')
     with pytest.raises(ValueError, match='in_view_jitter'):

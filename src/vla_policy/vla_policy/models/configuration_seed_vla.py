@@ -24,7 +24,7 @@ SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query
 #: values of SeedVLAConfig.grounding_keys
 GROUNDING_KEYS = ('fused', 'encoder')
 #: values of SeedVLAConfig.point_features
-POINT_FEATURES = ('scaled', 'normalised')
+POINT_FEATURES = ('scaled', 'normalised', 'gated')
 #: values of SeedVLAConfig.image_resize
 IMAGE_RESIZES = ('stretch', 'crop')
 #: values of SeedVLAConfig.action_normalization
@@ -144,14 +144,15 @@ class SeedVLAConfig:
     """spatial_pooling 'grounded_point': what the policy reads of the map: 'scaled' (its point
     weighted by the in-view weight, its peak score and the in-view weight) or 'normalised' (the
     point renormalised over the grid and the in-view weight, no score: how strongly the words
-    match, lower for a pair never named together in training, does not reach the policy)."""
+    match, lower for a pair never named together in training, does not reach the policy) or 'gated'
+    ('normalised' with the point multiplied by the in-view weight, which ``in_view_jitter`` shifts
+    too: where nothing is in view the point is 0, not wherever the weak rest of the map points)."""
     in_view_jitter: float = 0.0
     """spatial_pooling 'grounded_point', training only: the in-view logit of the map the policy reads
-    is lowered per sample by a uniform draw in [0, in_view_jitter] (logit units, in [0, 20]; the
-    grounding losses see the map unchanged), so the policy acts on where the map points over a
-    range of in-view weights, not only the near-1 weights of the pairs it was trained on. Only
-    lowered: a high weight stays a sure "in view" (a symmetric shift made not-in-view frames look in
-    view, and the policy then went on searching with the object in view). 0 = off."""
+    is shifted per sample by a uniform draw in [-in_view_jitter, in_view_jitter] (logit units, in
+    [0, 20]; the grounding losses see the map unchanged), so the policy acts on where the map
+    points over a range of in-view weights, not only the near-1 weights of the pairs it was
+    trained on. 0 = off."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'

@@ -37,8 +37,8 @@ class SpatialPool(nn.Module):
     feature too (B, 4C + 4).
     'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
     weight (B, 4), no other visual feature; with ``point_features`` 'normalised' the point
-    renormalised over the grid and the in-view weight (B, 3), whose logit is lowered by up
-    to ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
+    renormalised over the grid and the in-view weight (B, 3), whose logit is shifted by up
+    to +- ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
     within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
     ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
     where the instruction's map points, so a pair never named together in training is acted on
@@ -51,7 +51,8 @@ class SpatialPool(nn.Module):
                  point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
         super().__init__()
         self.kind = kind
-        self.normalised_point = point_features == 'normalised'
+        self.normalised_point = point_features in ('normalised', 'gated')
+        self.gated_point = point_features == 'gated'
         self.in_view_jitter = in_view_jitter
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
                         'grounded_point': 3 if self.normalised_point else 4}.get(kind, 4 * channels + 3)
@@ -106,8 +107,10 @@ class SpatialPool(nn.Module):
                 return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
             in_view_logit = torch.logsumexp(scores, 1) - logits[:, -1]
             if self.training and self.in_view_jitter > 0:
-                in_view_logit = in_view_logit - torch.rand_like(in_view_logit) * self.in_view_jitter
-            return torch.cat([self.grounding_point, torch.sigmoid(in_view_logit).unsqueeze(1)], dim=-1)
+                in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
+            in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
+            point = self.grounding_point * in_view if self.gated_point else self.grounding_point
+            return torch.cat([point, in_view], dim=-1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
         parts = [mean, keypoints, attended, point, peak]
