@@ -51,11 +51,10 @@ class SpatialPool(nn.Module):
                  point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
         super().__init__()
         self.kind = kind
-        self.normalised_point = point_features in ('normalised', 'gated')
-        self.gated_point = point_features == 'gated'
+        self.point_features = point_features
         self.in_view_jitter = in_view_jitter
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
-                        'grounded_point': 3 if self.normalised_point else 4}.get(kind, 4 * channels + 3)
+                        'grounded_point': 4 if point_features == 'scaled' else 3}.get(kind, 4 * channels + 3)
         self.grounded = kind in ('grounded_query', 'grounded_point')
         self.grounding_logits: torch.Tensor | None = None
         self.grounding_keys: torch.Tensor | None = None
@@ -94,29 +93,32 @@ class SpatialPool(nn.Module):
         if self.grounded:
             logits = torch.cat([scores, self.not_in_view(text)], dim=1)                      # (B, N + 1)
             self.grounding_logits, self.grounding_keys = logits, keys
-            where = torch.softmax(logits, dim=1)[:, :-1]
-        else:
-            where = torch.softmax(scores, dim=1)
         if self.kind == 'grounded_point':
-            side = math.isqrt(tokens.shape[1])
-            cells = coords + torch.tanh(self.offset(key_tokens)) / side                      # (B, N, 2)
-            grid = torch.softmax(scores, dim=1)
-            self.grounding_point = torch.einsum('bn,bnk->bk', grid, cells)                    # over the grid alone
-            if not self.normalised_point:
-                mass = where.sum(1, keepdim=True)
-                return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
-            in_view_logit = torch.logsumexp(scores, 1) - logits[:, -1]
-            if self.training and self.in_view_jitter > 0:
-                in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
-            in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
-            point = self.grounding_point * in_view if self.gated_point else self.grounding_point
-            return torch.cat([point, in_view], dim=-1)
+            return self._point_features(scores, logits[:, -1], peak, coords, key_tokens)
+        where = torch.softmax(logits, dim=1)[:, :-1] if self.grounded else torch.softmax(scores, dim=1)
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
         parts = [mean, keypoints, attended, point, peak]
         if self.grounded:
             parts.append(where.sum(1, keepdim=True))
         return torch.cat(parts, dim=-1)
+
+    def _point_features(self, scores, not_in_view, peak, coords, key_tokens) -> torch.Tensor:
+        """'grounded_point': the map's point over the grid (refined by the cells' offsets, kept in
+        ``grounding_point``) and its in-view weight sigmoid(logsumexp(scores) - not_in_view), the
+        share of the map on the grid; read per ``point_features``."""
+        side = math.isqrt(scores.shape[1])
+        cells = coords + torch.tanh(self.offset(key_tokens)) / side                          # (B, N, 2)
+        self.grounding_point = torch.einsum('bn,bnk->bk', torch.softmax(scores, dim=1), cells)
+        in_view_logit = torch.logsumexp(scores, 1) - not_in_view
+        if self.point_features == 'scaled':
+            mass = torch.sigmoid(in_view_logit).unsqueeze(1)
+            return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
+        if self.training and self.in_view_jitter > 0:
+            in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
+        in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
+        point = self.grounding_point * in_view if self.point_features == 'gated' else self.grounding_point
+        return torch.cat([point, in_view], dim=-1)
 
     def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale

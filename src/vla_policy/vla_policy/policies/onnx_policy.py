@@ -23,6 +23,7 @@ import numpy as np
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
+from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_STATE
 
 DEFAULT_NUM_THREADS = 1
 
@@ -136,4 +137,4 @@ class OnnxPolicy(Policy):
         return f'<OnnxPolicy {self.description}>'
 
 
-_BASE_INPUTS = ('observation.image', 'observation.state', 'observation.elapsed')
+_BASE_INPUTS = (OBS_IMAGE, OBS_STATE, OBS_ELAPSED)
