@@ -84,6 +84,38 @@ def test_checkpoint_loads_and_evaluates(tiny, tmp_path):
     assert report['summary']['latency_ms_p99'] > 0
 
 
+def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else():
+    """Collection's head kicks (look_at): executed head targets leave the teacher's, whose clean
+    actions stay the labels; the base (no DART std here) and the arms are the teacher's own."""
+    import vla_sim  # noqa: F401
+    from vla_policy.core import Policy
+    from vla_sim.lockstep import LockstepConfig, run_episode
+    from vla_sim.sim import HumanoidSim
+    from vla_learning.collect import _Perturbed
+    from vla_learning.teacher import ObservableTeacher
+    sim = HumanoidSim()
+    perturbed = _Perturbed(ObservableTeacher(sim=sim), np.random.default_rng(1), 0.0, 32, head_kick=0.3)
+    executed = []
+
+    class Recorded(Policy):
+        name, privileged = 'recorded', True
+
+        def reset(self):
+            perturbed.reset()
+
+        def infer(self, obs):
+            out = perturbed.infer(obs)
+            executed.append(out.actions[0].copy())
+            return out
+
+    run_episode(Recorded(), 'look_at', 3, sim=sim, config=LockstepConfig(image_size=(32, 32)))
+    sim.close()
+    diff = np.abs(np.array(executed) - np.array(perturbed.clean))
+    head = perturbed._head_idx
+    assert len(executed) > 5 and diff[:, head].max() > 0.05
+    assert np.delete(diff, head, axis=1).max() == 0.0
+
+
 @pytest.mark.parametrize('task', ['turn_left', 'turn_right', 'wave'])
 def test_teacher_solves_memoryless_variants(task):
     """The teacher's turn (head carries the progress) and wave (elbow carries the phase) succeed."""

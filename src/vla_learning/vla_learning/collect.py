@@ -52,6 +52,9 @@ class CollectConfig:
     camera_gain: float = 0.15            # per-episode gain U(1 - g, 1 + g) and offset U(-40g, 40g)
     dart_fraction: float = 0.5           # share of episodes with perturbed execution
     dart_std: float = 0.25               # std of the perturbation on the normalised base twist
+    dart_head_kick: float = 0.0          # look_at DART episodes: on 10 % of the steps the head's pan and tilt
+                                         # targets get a kick U(-k, k) (normalised), decaying by 0.7 a step,
+                                         # so the data shows the gaze brought back onto an off-centre target
     start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
                                          # an arm or both raised, the head turned (what the last command left)
     val_fraction: float = 0.1
@@ -97,15 +100,22 @@ def _init_worker(cfg: CollectConfig) -> None:
 class _Perturbed:
     """Runs the teacher, logs its clean actions, and executes them with noise (DART)."""
 
-    def __init__(self, teacher, rng: np.random.Generator, std: float, image_size: int) -> None:
-        self.teacher, self.rng, self.std = teacher, rng, std
+    HEAD_KICK_RATE = 0.1
+    HEAD_JOINTS = ('joint/head_pan_joint', 'joint/head_tilt_joint')
+
+    def __init__(self, teacher, rng: np.random.Generator, std: float, image_size: int,
+                 head_kick: float = 0.0) -> None:
+        self.teacher, self.rng, self.std, self.head_kick = teacher, rng, std, head_kick
         self.name, self.privileged, self.sim = 'dart', True, teacher.sim
         self.embodiment = teacher.embodiment
+        targets = [d.target for d in self.embodiment.dims]
+        self._head_idx = [targets.index(t) for t in self.HEAD_JOINTS]
         self.clean: list[np.ndarray] = []
         self.targets: list[tuple[float, float, float]] = []   # grounding label per step (teacher.target_in_image)
         self.objects: list[list[tuple[float, float, float]]] = []   # the same for every object of ALL_OBJECTS
         self._camera = self.sim.camera_intrinsics(image_size, image_size)
         self._hold = np.zeros(3, dtype=np.float32)
+        self._head = np.zeros(2, dtype=np.float32)
 
     def reset(self) -> None:
         self.teacher.reset()
@@ -131,6 +141,11 @@ class _Perturbed:
             # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot
             self._hold = 0.7 * self._hold + 0.3 * self.rng.normal(0.0, self.std, 3).astype(np.float32)
             noisy[:3] = np.clip(noisy[:3] + self._hold, -1, 1)
+        if self.head_kick > 0:
+            self._head *= 0.7
+            if self.rng.random() < self.HEAD_KICK_RATE:
+                self._head += self.rng.uniform(-self.head_kick, self.head_kick, 2).astype(np.float32)
+            noisy[self._head_idx] = np.clip(noisy[self._head_idx] + self._head, -1, 1)
         return PolicyOutput(noisy[None, :], confidence=1.0, step_dt=out.step_dt, done=out.done)
 
 
@@ -202,7 +217,8 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         task = dataclasses.replace(task, initial_joints=random_start_pose(rng))
     light = _randomise_lighting(sim, rng)
     dart = name != 'stop' and rng.random() < cfg.dart_fraction
-    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size)
+    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
+                        head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
