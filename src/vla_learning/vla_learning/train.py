@@ -481,7 +481,10 @@ def train(conf: dict[str, Any], resume: bool = False, progress: bool = True) -> 
     weights = sample_weights(data.task_name, train_rows)
 
     seed_everything(seed)
-    model = SeedVLAModel.from_seed(model_cfg, seed).to(device)
+    model = SeedVLAModel.from_seed(model_cfg, seed)
+    if model_cfg.residual_joints:
+        model.set_residual_reference(embodiment, data.state_normalizer.mean, data.state_normalizer.std)
+    model = model.to(device)
     conf_cfg = dict(tc.get('confidence') or {})
     objective = _objective_class()(model)
     wrapped = objective

@@ -573,6 +573,63 @@ def test_confidence_head_learns_out_of_scope(humanoid):
     assert (conf[:2] > 0.8).all() and (conf[2:] < 0.2).all(), conf
 
 
+# -- residual joints -------------------------------------------------------------------------------
+HEAD = ('head_pan_joint', 'head_tilt_joint')
+
+
+def _residual_model(humanoid, mean=0.1, std=0.2):
+    cfg = _cfg(humanoid, residual_joints=HEAD)
+    model = SeedVLAModel.from_seed(cfg, 0)
+    n = cfg.state_dim
+    model.set_residual_reference(humanoid, [mean] * n, [std] * n)
+    with torch.no_grad():                                   # a head that predicts no change at all
+        model.action_head.proj.weight.zero_()
+        model.action_head.proj.bias.zero_()
+    return cfg, model
+
+
+def test_residual_joints_add_the_predicted_change_to_the_measured_position(humanoid):
+    cfg, model = _residual_model(humanoid)
+    batch = _batch(cfg)
+    pan_q = torch.tensor([0.6, -0.3, 1.1])                  # rad, measured
+    batch[OBS_STATE][:, 0] = (pan_q - 0.1) / 0.2
+    batch[OBS_STATE][:, 1] = (0.45 - 0.1) / 0.2             # tilt 0.45 rad, in [-0.6, 0.8]
+    with torch.no_grad():
+        actions = model.eval()(batch)[ACTION]               # (B, T, D)
+    dims = [d.target for d in humanoid.dims]
+    a_pan, a_tilt = dims.index('joint/head_pan_joint'), dims.index('joint/head_tilt_joint')
+    physical = humanoid.unnormalize(actions[:, 0].numpy())
+    assert physical[:, a_pan] == pytest.approx(pan_q.numpy(), abs=1e-5)     # no change: hold where it is
+    assert physical[:, a_tilt] == pytest.approx([0.45] * 3, abs=1e-5)
+    others = [i for i in range(cfg.action_dim) if i not in (a_pan, a_tilt)]
+    assert torch.all(actions[..., others] == 0)             # absolute targets untouched
+    # the head learns the change: a target equal to the measured position costs nothing
+    batch[ACTION] = actions.clone()
+    with torch.no_grad():
+        assert model.action_head.loss(model.encode(batch), model._head_targets(batch, batch[ACTION])).max() < 1e-10
+    # a change past the joint's range is clipped to it
+    batch[OBS_STATE][:, 0] = (1.19 - 0.1) / 0.2
+    with torch.no_grad():
+        model.action_head.proj.bias.view(cfg.chunk_size, cfg.action_dim)[:, a_pan] = 5.0
+        assert torch.all(model(batch)[ACTION][..., a_pan] == 1.0)
+
+
+def test_residual_joints_need_their_reference(humanoid, tmp_path, obs_factory):
+    cfg = _cfg(humanoid, residual_joints=HEAD)
+    assert torch.isnan(SeedVLAModel.from_seed(cfg, 0).eval()(_batch(cfg))[ACTION]).any()    # never set: unusable
+    with pytest.raises(ValueError, match='state_joints'):
+        _cfg(humanoid, residual_joints=('no_such_joint',))
+    with pytest.raises(ValueError, match="'bounds'"):
+        _cfg(humanoid, residual_joints=HEAD, action_normalization='dataset')
+    # a policy sets it from its state normaliser; a checkpoint keeps it with the weights
+    policy = SeedVLAPolicy.untrained(humanoid, seed=2, config={**SMALL, 'residual_joints': HEAD})
+    assert torch.isfinite(policy.model.residual_scale).all()
+    loaded = load_checkpoint(save_checkpoint(policy, tmp_path / 'ck'))
+    assert torch.equal(loaded.model.residual_offset, policy.model.residual_offset)
+    a, b = policy.infer(obs_factory('look at the red ball')), loaded.infer(obs_factory('look at the red ball'))
+    assert np.isfinite(a.actions).all() and np.array_equal(a.actions, b.actions)
+
+
 # -- checkpoints and the policy ------------------------------------------------------------------
 @pytest.mark.parametrize('overrides', [dict(fusion='moe', action_head='rt1_tokens'),
                                        dict(fusion='cross_attention', action_head='flow_matching'),

@@ -183,6 +183,12 @@ class SeedVLAConfig:
     from the URDF limits; the policy's output as is) or 'dataset' (the training actions' min..max per
     dimension, from the checkpoint's stats.json; the policy maps its output back to the
     embodiment's range: see normalization.ActionRescaler)."""
+    residual_joints: tuple[str, ...] = ()
+    """Joints (of ``state_joints``) whose targets the model predicts as a change from where the joint
+    is measured, not as a position: the chunk's target = measured + predicted change, clipped to
+    the joint's range (needs action_normalization 'bounds'). For a head that servos the camera onto
+    what it sees, the change is a function of the image alone; the position is not. e.g.
+    ['head_pan_joint', 'head_tilt_joint']; () = every target absolute."""
     chunk_basis: int = 0
     """tanh_chunk: 0 = every step of the chunk is its own output; K >= 1 = the chunk is a weighted sum
     of the K slowest cosines over the chunk (DCT-II), so it is smooth by construction: a chunk that
@@ -225,7 +231,8 @@ class SeedVLAConfig:
     # -- validation ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
         _set = object.__setattr__
-        for name in ('image_mean', 'image_std', 'vision_channels', 'vision_strides', 'state_joints'):
+        for name in ('image_mean', 'image_std', 'vision_channels', 'vision_strides', 'state_joints',
+                     'residual_joints'):
             value = getattr(self, name)
             if isinstance(value, list):
                 _set(self, name, tuple(value))
@@ -317,6 +324,13 @@ class SeedVLAConfig:
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')
         _choice(self, 'action_normalization', ACTION_NORMALIZATIONS)
+        stray = [j for j in self.residual_joints if j not in joints]
+        if stray or len(set(self.residual_joints)) != len(self.residual_joints):
+            raise ValueError(f'SeedVLAConfig.residual_joints must be distinct joints of state_joints {list(joints)}, '
+                             f'got {list(self.residual_joints)}')
+        if self.residual_joints and self.action_normalization != 'bounds':
+            raise ValueError("SeedVLAConfig.residual_joints needs action_normalization 'bounds', got "
+                             f"'{self.action_normalization}'")
         _int(self, 'chunk_basis', 0, self.chunk_size, f'0 (off) up to chunk_size={self.chunk_size}, e.g. 4')
         _int(self, 'action_bins', 2, 4096, 'e.g. 256 as in RT-1')
         _int(self, 'head_dim', 8, 2048, 'e.g. 128')

@@ -33,6 +33,15 @@ class SeedVLAModel(nn.Module):
                                                  config.state_dim + (1 if config.elapsed_horizon_s else 0))
         self.action_head = ACTION_HEADS.get(config.action_head)(config, self.fusion.out_dim)
         self.confidence_head = ConfidenceHead(self.fusion.out_dim)
+        if config.residual_joints:
+            # set by set_residual_reference (training) and restored with the weights (a checkpoint);
+            # NaN until then, so a model that never got them proposes nothing usable
+            r = len(config.residual_joints)
+            self.register_buffer('residual_state_index', torch.tensor(
+                [config.state_joints.index(j) for j in config.residual_joints], dtype=torch.long))
+            self.register_buffer('residual_dims', torch.full((r, config.action_dim), float('nan')))
+            self.register_buffer('residual_scale', torch.full((r,), float('nan')))
+            self.register_buffer('residual_offset', torch.full((r,), float('nan')))
 
     @classmethod
     def from_seed(cls, config: SeedVLAConfig, seed: int) -> 'SeedVLAModel':
@@ -78,7 +87,51 @@ class SeedVLAModel(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.encode(batch)
-        return {ACTION: self.action_head(features), CONFIDENCE: self.confidence_head(features)}
+        actions = self.action_head(features)
+        if self.config.residual_joints:
+            reference, residual = self._residual_reference(batch)
+            actions = torch.where(residual, (actions + reference).clamp(-1.0, 1.0), actions)
+        return {ACTION: actions, CONFIDENCE: self.confidence_head(features)}
+
+    # -- residual joints ---------------------------------------------------------------------------
+    def set_residual_reference(self, embodiment, state_mean, state_std) -> None:
+        """``residual_joints``: how a joint's normalised state (``(q - state_mean) / state_std``, the
+        processor's) reads in its action's normalised units (the embodiment's bounds), so the head
+        predicts the change from it. Call once the state statistics are known (training); a
+        checkpoint keeps them with the weights."""
+        if embodiment.normalization != 'bounds':
+            raise ValueError(f"residual_joints need an embodiment normalised by 'bounds', "
+                             f"'{embodiment.name}' uses '{embodiment.normalization}'")
+        targets = [d.target for d in embodiment.dims]
+        dims = torch.zeros_like(self.residual_dims)            # (joint, action dimension) one-hot
+        scale, offset = [], []
+        for k, joint in enumerate(self.config.residual_joints):
+            if f'joint/{joint}' not in targets:
+                raise ValueError(f"residual joint '{joint}' has no position target in embodiment "
+                                 f"'{embodiment.name}' ({', '.join(embodiment.joint_names)})")
+            a = targets.index(f'joint/{joint}')
+            d, i = embodiment.dims[a], self.config.state_joints.index(joint)
+            centre, half = (d.low + d.high) / 2.0, (d.high - d.low) / 2.0
+            dims[k, a] = 1.0
+            scale.append(float(state_std[i]) / half)
+            offset.append((float(state_mean[i]) - centre) / half)
+        self.residual_dims.copy_(dims)
+        self.residual_scale.copy_(torch.tensor(scale))
+        self.residual_offset.copy_(torch.tensor(offset))
+
+    def _residual_reference(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """((B, 1, action_dim) the residual joints' measured positions in action units, 0 elsewhere;
+        (action_dim,) bool, which dimensions are residual)."""
+        state = batch[OBS_STATE].to(self.residual_scale.dtype)[:, self.residual_state_index]
+        reference = (state * self.residual_scale + self.residual_offset) @ self.residual_dims
+        return reference.unsqueeze(1), self.residual_dims.sum(0) != 0       # NaN (never set): all, NaN
+
+    def _head_targets(self, batch, target: torch.Tensor) -> torch.Tensor:
+        """Expert chunks (B, T, D) as the head predicts them: residual joints as changes."""
+        if not self.config.residual_joints:
+            return target
+        reference, residual = self._residual_reference(batch)
+        return torch.where(residual, (target - reference).clamp(-1.0, 1.0), target)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE (+
@@ -95,7 +148,7 @@ class SeedVLAModel(nn.Module):
         'loss', and when the confidence head has targets, 'confidence_loss'; with computed
         agreement targets also 'agreement' (share of samples that agree).
         """
-        target = batch[ACTION]
+        target = self._head_targets(batch, batch[ACTION])
         b = target.shape[0]
         valid = ~batch[ACTION_IS_PAD].bool() if ACTION_IS_PAD in batch else None
         out_of_scope = (batch[OUT_OF_SCOPE].reshape(b).bool() if OUT_OF_SCOPE in batch

@@ -81,6 +81,10 @@ class SeedVLAPolicy(Policy):
         self.config = cfg
         self.processor = make_processor(cfg, self.stats, self.trained_for)
         self.action_rescaler = make_action_rescaler(cfg, self.stats, self.trained_for)
+        if cfg.residual_joints and not bool(torch.isfinite(model.residual_scale).all()):
+            # a model that was never trained: its residual joints read the state as this processor does
+            norm = self.processor.state_normalizer
+            model.set_residual_reference(self.trained_for, norm.mean, norm.std)
         self.model = model.eval()
         self.num_threads = num_threads
         if num_threads is not None:
