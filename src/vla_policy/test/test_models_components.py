@@ -374,10 +374,17 @@ def test_grounded_point_normalised_features_ignore_the_match_strength():
     in_view = jittered[:, 2]
     assert float(in_view.max() - in_view.min()) > 0.3 and float(in_view.std()) > 0.05
     assert bool((in_view < weak[0, 2]).any() and (in_view > weak[0, 2]).any()), 'both ways'
+    pool.in_view_jitter_mean = -3.0                          # centred below: only ever weaker, down to -6
+    with torch.no_grad():
+        lowered = torch.cat([pool(tokens, torch.tensor([[1.0, 1.0, 0.0, 0.0]])) for _ in range(64)])[:, 2]
+    logit = torch.logit(lowered.double()) - torch.logit(weak[0, 2].double())
+    assert float(logit.max()) <= 1e-6 and float(logit.min()) >= -6.0 - 1e-6 and float(logit.min()) < -4.0
     with pytest.raises(ValueError, match='point_features'):
         SeedVLAConfig(point_features='raw')
     with pytest.raises(ValueError, match='in_view_jitter'):
         SeedVLAConfig(in_view_jitter=-1.0)
+    with pytest.raises(ValueError, match='in_view_jitter_mean'):
+        SeedVLAConfig(in_view_jitter_mean=float('nan'))
 
 
 def test_instruction_clock_restarts_on_a_new_instruction_reset_and_a_clock_jump():

@@ -153,6 +153,11 @@ class SeedVLAConfig:
     [0, 20]; the grounding losses see the map unchanged), so the policy acts on where the map
     points over a range of in-view weights, not only the near-1 weights of the pairs it was
     trained on. 0 = off."""
+    in_view_jitter_mean: float = 0.0
+    """spatial_pooling 'grounded_point', training only: the centre of that shift (logits in [-20, 20]):
+    the draw is in [mean - in_view_jitter, mean + in_view_jitter]. Below 0 the policy also learns
+    to act on matches weaker than any it was trained on (a pair never named together scores
+    lower), at the price of acting on a weaker look-alike too."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
@@ -310,6 +315,10 @@ class SeedVLAConfig:
             raise ValueError(f'SeedVLAConfig.in_view_jitter must be logits in [0, 20], got {self.in_view_jitter!r}; '
                              'e.g. 3, or 0 to disable it')
         _set(self, 'in_view_jitter', float(self.in_view_jitter))
+        if not (_is_real(self.in_view_jitter_mean) and -20.0 <= self.in_view_jitter_mean <= 20.0):
+            raise ValueError('SeedVLAConfig.in_view_jitter_mean must be logits in [-20, 20], got '
+                             f'{self.in_view_jitter_mean!r}; e.g. -3, or 0 for a shift centred on no change')
+        _set(self, 'in_view_jitter_mean', float(self.in_view_jitter_mean))
         _int(self, 'num_heads', 1, 64, 'e.g. 4')
         _int(self, 'num_experts', 2, 64, 'e.g. 4')
         if self.fusion == 'cross_attention' and self.hidden_dim % self.num_heads:

@@ -37,9 +37,9 @@ class SpatialPool(nn.Module):
     feature too (B, 4C + 4).
     'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
     weight (B, 4), no other visual feature; with ``point_features`` 'normalised' the point
-    renormalised over the grid and the in-view weight (B, 3), whose logit is shifted by up
-    to +- ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
-    within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
+    renormalised over the grid and the in-view weight (B, 3), whose logit is shifted by
+    ``in_view_jitter_mean`` +- ``in_view_jitter`` while training. Each cell also offers an offset
+    of the object's centre within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
     ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
     where the instruction's map points, so a pair never named together in training is acted on
     like any other once the map finds it. ``grounding_logits`` keeps the last (B, N + 1) scores for the
@@ -48,11 +48,13 @@ class SpatialPool(nn.Module):
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None,
-                 point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
+                 point_features: str = 'scaled', in_view_jitter: float = 0.0,
+                 in_view_jitter_mean: float = 0.0) -> None:
         super().__init__()
         self.kind = kind
         self.point_features = point_features
         self.in_view_jitter = in_view_jitter
+        self.in_view_jitter_mean = in_view_jitter_mean
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
                         'grounded_point': 4 if point_features == 'scaled' else 3}.get(kind, 4 * channels + 3)
         self.grounded = kind in ('grounded_query', 'grounded_point')
@@ -114,8 +116,9 @@ class SpatialPool(nn.Module):
         if self.point_features == 'scaled':
             mass = torch.sigmoid(in_view_logit).unsqueeze(1)
             return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
-        if self.training and self.in_view_jitter > 0:
-            in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
+        if self.training and (self.in_view_jitter > 0 or self.in_view_jitter_mean != 0):
+            in_view_logit = (in_view_logit + self.in_view_jitter_mean
+                             + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter)
         in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
         point = self.grounding_point * in_view if self.point_features == 'gated' else self.grounding_point
         return torch.cat([point, in_view], dim=-1)
@@ -216,7 +219,8 @@ class ConcatMLPFusion(TextNormFusion):
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
         self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim,
-                                point_features=config.point_features, in_view_jitter=config.in_view_jitter)
+                                point_features=config.point_features, in_view_jitter=config.in_view_jitter,
+                                in_view_jitter_mean=config.in_view_jitter_mean)
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
                        config.dropout)
         self.out_dim = config.hidden_dim

@@ -53,7 +53,8 @@ class FiLMFusion(TextNormFusion):
                                     for i in range(config.fusion_layers))
         self.encoder_keys = config.grounding_keys == 'encoder'
         self.pool = SpatialPool(config.spatial_pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None,
-                                point_features=config.point_features, in_view_jitter=config.in_view_jitter)
+                                point_features=config.point_features, in_view_jitter=config.in_view_jitter,
+                                in_view_jitter_mean=config.in_view_jitter_mean)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(config.dropout))
         self.out_dim = d
