@@ -116,6 +116,28 @@ def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else(
     assert np.delete(diff, head, axis=1).max() == 0.0
 
 
+def test_facing_starts_put_the_look_at_target_in_the_first_frame(tmp_path):
+    """look_at_facing_fraction 1: every look_at episode starts with the target in the image, on
+    either side of the centre; the same worlds without it mostly do not."""
+    from vla_learning.collect import CollectConfig, collect, facing
+    from vla_learning.dataset import TARGET_KEY, LeRobotDataset
+    from vla_sim.world import sample_world
+    world = sample_world(4)
+    turned = facing(world, world.objects[0].name, 0.3)
+    assert turned.robot_start[:2] == world.robot_start[:2] and turned.objects == world.objects
+    first = {}
+    for fraction in (0.0, 1.0):
+        out = tmp_path / f'facing_{fraction}'
+        collect(out, CollectConfig(episodes=8, workers=1, image_size=32, dart_fraction=0.0, val_fraction=0.25,
+                                   look_at_facing_fraction=fraction, task_weights={'look_at': 1.0}), progress=False)
+        ds = LeRobotDataset(out)
+        labels = ds.frames[TARGET_KEY]
+        first[fraction] = np.array([labels[ds.episode_frames(e).start] for e in range(ds.num_episodes)])
+    assert (first[1.0][:, 0] == 1).all() and (first[0.0][:, 0] == 1).mean() < 0.5
+    xs = first[1.0][:, 1]
+    assert (xs < -0.05).any() and (xs > 0.05).any()
+
+
 @pytest.mark.parametrize('task', ['turn_left', 'turn_right', 'wave'])
 def test_teacher_solves_memoryless_variants(task):
     """The teacher's turn (head carries the progress) and wave (elbow carries the phase) succeed."""

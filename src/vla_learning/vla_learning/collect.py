@@ -9,7 +9,9 @@ from the training phrasings (:mod:`vla_learning.instructions`; (colour, shape) p
 ``HELD_OUT_COMBOS`` are never targets), run by :class:`~vla_learning.teacher.ObservableTeacher`
 through ``vla_sim.lockstep.run_episode``. On a share of the episodes the executed command is
 perturbed (DART: the robot visits states off the teacher's path, the label stays the teacher's
-clean action). On ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
+clean action); in look_at's, the head's targets also get decaying kicks (``dart_head_kick``). On
+``look_at_facing_fraction`` of the look_at episodes the robot starts turned toward the target. On
+``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
 arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_image``: whether and where the named object is in the
@@ -55,6 +57,9 @@ class CollectConfig:
     dart_head_kick: float = 0.0          # look_at DART episodes: on 10 % of the steps the head's pan and tilt
                                          # targets get a kick U(-k, k) (normalised), decaying by 0.7 a step,
                                          # so the data shows the gaze brought back onto an off-centre target
+    look_at_facing_fraction: float = 0.0  # share of look_at episodes whose robot starts turned toward the target
+                                         # (bearing U(-0.5, 0.5) rad): the object in view from the first frame, on
+                                         # either side, not only where the left search brings it in
     start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
                                          # an arm or both raised, the head turned (what the last command left)
     val_fraction: float = 0.1
@@ -192,6 +197,18 @@ def random_start_pose(rng: np.random.Generator) -> tuple[tuple[str, float], ...]
     return tuple(joints.items())
 
 
+#: look_at_facing_fraction's start: the target at most this far (rad) from the robot's heading
+FACING_BEARING = 0.5
+
+
+def facing(world, target: str, bearing: float):
+    """``world`` with the robot's start yaw turned so that ``target`` lies at ``bearing`` (rad, + = left)."""
+    x, y, _ = world.robot_start
+    tx, ty = world.get(target).position[:2]
+    yaw = math.atan2(ty - y, tx - x) - bearing
+    return dataclasses.replace(world, robot_start=(x, y, math.atan2(math.sin(yaw), math.cos(yaw))))
+
+
 def collect_one(job: tuple[int, str]) -> dict | None:
     """Run one episode; returns the recorded arrays (or a failure record)."""
     from vla_sim.lockstep import LockstepConfig, run_episode
@@ -213,6 +230,8 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         if task is not None:
             break
         seed += 100_000_007
+    if name == 'look_at' and cfg.look_at_facing_fraction > 0 and rng.random() < cfg.look_at_facing_fraction:
+        world = facing(world, task.target, float(rng.uniform(-FACING_BEARING, FACING_BEARING)))
     if name != 'stop' and rng.random() < cfg.start_pose_fraction:
         task = dataclasses.replace(task, initial_joints=random_start_pose(rng))
     light = _randomise_lighting(sim, rng)
@@ -220,7 +239,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
                         head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
-    r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc)
+    r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
     if not r.success:
         return base

@@ -22,6 +22,7 @@ from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment, load_embodiment
 from vla_sim.sim import HumanoidSim
 from vla_sim.tasks import Task, make_task
+from vla_sim.world import World
 
 RENDER_MODES = ('auto', 'always', 'never')
 
@@ -113,13 +114,15 @@ class EpisodeResult:
 
 
 def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, sim: HumanoidSim | None = None,
-                embodiment: Embodiment | None = None, config: LockstepConfig | None = None) -> EpisodeResult:
+                embodiment: Embodiment | None = None, config: LockstepConfig | None = None,
+                world: World | None = None) -> EpisodeResult:
     """Run ``policy`` on ``task`` in the world of ``seed`` until success or the time limit.
 
     task:        a task name (the target and phrasing are drawn from ``seed``) or a Task whose
                  target exists in that world.
     sim:         reuse a simulator (fast); default: the policy's ``sim`` (privileged policies), else a new one.
     embodiment:  decodes the policy's actions; default: the policy's ``embodiment``, else vla_humanoid.
+    world:       the scene (e.g. ``sample_world(seed)`` with another start pose); default: ``sample_world(seed)``.
     """
     config = config or LockstepConfig()
     sim = sim or getattr(policy, 'sim', None) or HumanoidSim()
@@ -131,7 +134,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
         raise ValueError(f'control_dt {config.control_dt} s is not a whole number of physics steps ({sim.timestep} s)')
 
     start_joints = dict(task.initial_joints) if isinstance(task, Task) and task.initial_joints else None
-    world = sim.reset(seed, joint_positions=start_joints)
+    world = sim.reset(seed, world=world, joint_positions=start_joints)
     if isinstance(task, str):
         task = make_task(task, world, seed)
     elif task.target is not None and task.target not in world.names:
