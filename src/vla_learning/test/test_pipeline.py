@@ -138,6 +138,19 @@ def test_facing_starts_put_the_look_at_target_in_the_first_frame(tmp_path):
     assert (xs < -0.05).any() and (xs > 0.05).any()
 
 
+def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
+    """A misspelt split ('unseen' for 'unseen_combo') is an error, not a silently different split."""
+    from vla_learning.evaluate import main, make_cases
+    with pytest.raises(ValueError, match='unseen_combo'):
+        make_cases(['unseen'], ['look_at'], 2)
+    with pytest.raises(ValueError, match='look_at'):
+        make_cases(['seen'], ['look_at_it'], 2)
+    with pytest.raises(SystemExit):
+        main(['--splits', 'unseen', '--episodes', '1'])
+    assert 'unknown split' in capsys.readouterr().err
+    assert len(make_cases(['unseen_combo'], ['look_at', 'wave'], 2)) == 2     # wave has no object: skipped
+
+
 @pytest.mark.parametrize('task', ['turn_left', 'turn_right', 'wave'])
 def test_teacher_solves_memoryless_variants(task):
     """The teacher's turn (head carries the progress) and wave (elbow carries the phase) succeed."""

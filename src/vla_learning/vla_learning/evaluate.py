@@ -122,6 +122,13 @@ def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> li
     """Deterministic cases: ``episodes`` per (split, task); object tasks draw their targets by split."""
     from vla_sim.tasks import TASKS
     from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, phrase
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; splits are {', '.join(SPLITS)} "
+                         "(and 'custom' for --instructions)")
+    unknown = [t for t in (tasks or ()) if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; tasks are {', '.join(TASKS)}")
     cases: list[Case] = []
     for split in splits:
         if split == 'out_of_scope':
@@ -131,7 +138,7 @@ def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> li
         for task in tasks:
             if split == 'unseen_combo' and task not in OBJECT_TASKS:
                 continue
-            rng = np.random.default_rng([first_seed, SPLITS.index(split) if split in SPLITS else 9,
+            rng = np.random.default_rng([first_seed, SPLITS.index(split),
                                          list(TASKS).index(task)])
             seed = first_seed
             made = 0
@@ -442,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     splits = [s for s in args.splits.split(',') if s]
     tasks = [t for t in args.tasks.split(',') if t] or None
+    try:
+        make_cases([s for s in splits if s != 'custom'], tasks, 0)
+    except ValueError as exc:
+        ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
