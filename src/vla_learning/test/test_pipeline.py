@@ -148,6 +148,9 @@ def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
     with pytest.raises(SystemExit):
         main(['--splits', 'unseen', '--episodes', '1'])
     assert 'unknown split' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['--tasks', 'look_at_it', '--episodes', '1'])          # every split, no --tasks default hit
+    assert 'unknown task' in capsys.readouterr().err
     assert len(make_cases(['unseen_combo'], ['look_at', 'wave'], 2)) == 2     # wave has no object: skipped
 
 

@@ -450,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     splits = [s for s in args.splits.split(',') if s]
     tasks = [t for t in args.tasks.split(',') if t] or None
     try:
-        make_cases([s for s in splits if s != 'custom'], tasks, 0)
+        from vla_sim.tasks import TASKS
+        make_cases([s for s in splits if s != 'custom'], tasks or list(TASKS), 0)
     except ValueError as exc:
         ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
