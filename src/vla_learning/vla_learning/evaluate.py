@@ -118,17 +118,23 @@ def _world(seed: int):
     return sample_world(seed)
 
 
-def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> list[Case]:
-    """Deterministic cases: ``episodes`` per (split, task); object tasks draw their targets by split."""
+def check_selection(splits, tasks=None) -> None:
+    """ValueError naming the valid ones if a split (besides 'custom') or a task is unknown."""
     from vla_sim.tasks import TASKS
-    from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, phrase
-    unknown = [s for s in splits if s not in SPLITS]
+    unknown = [s for s in splits if s not in SPLITS and s != 'custom']
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; splits are {', '.join(SPLITS)} "
                          "(and 'custom' for --instructions)")
     unknown = [t for t in (tasks or ()) if t not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; tasks are {', '.join(TASKS)}")
+
+
+def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> list[Case]:
+    """Deterministic cases: ``episodes`` per (split, task); object tasks draw their targets by split."""
+    from vla_sim.tasks import TASKS
+    from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, phrase
+    check_selection(splits, tasks)
     cases: list[Case] = []
     for split in splits:
         if split == 'out_of_scope':
@@ -450,8 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = [s for s in args.splits.split(',') if s]
     tasks = [t for t in args.tasks.split(',') if t] or None
     try:
-        from vla_sim.tasks import TASKS
-        make_cases([s for s in splits if s != 'custom'], tasks or list(TASKS), 0)
+        check_selection(splits, tasks)
     except ValueError as exc:
         ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
