@@ -112,6 +112,28 @@ def test_new_instruction_resets_policy():
     assert policy.resets == 2   # first instruction and the change; not for every frame
 
 
+def test_rate_limit_spaces_calls_but_not_a_new_instruction():
+    policy = CountingPolicy()
+    ctx = {'c': Context('a', 1, {})}
+    slot = LatestSlot()
+    starts = []
+    w = InferenceWorker(policy, slot, lambda f: f.msg, lambda: ctx['c'], lambda r: starts.append(time.monotonic()),
+                        lambda k, m: None, min_period=1.0)
+    w.start()
+    slot.put(Frame(img(1), 1.0, 1.0))
+    time.sleep(0.2)
+    slot.put(Frame(img(1), 2.0, 2.0))     # same instruction: not run within the 1 s period ...
+    time.sleep(0.2)
+    slot.put(Frame(img(1), 3.0, 3.0))     # ... and a newer frame replaces it while it waits
+    time.sleep(0.2)
+    ctx['c'] = Context('b', 2, {})        # a new instruction ends the wait at once
+    t_new = time.monotonic()
+    time.sleep(0.3)
+    w.stop()
+    assert policy.seen == [1.0, 3.0]
+    assert starts[-1] - t_new < 0.25
+
+
 def test_slot_put_reports_replacement():
     s = LatestSlot()
     assert s.put(1) is False

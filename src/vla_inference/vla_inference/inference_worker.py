@@ -9,6 +9,7 @@ control timer never waits for inference.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ import numpy as np
 from vla_policy.core import Observation, Policy, PolicyOutput
 
 log = logging.getLogger(__name__)
+
+#: how often a rate-limited worker looks for a new instruction while it waits, s
+_POLL = 0.02
 
 
 class LatestSlot:
@@ -115,18 +119,23 @@ class InferenceWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        last_start = 0.0
+        last_start = -math.inf
         while not self._stop.is_set():
             try:
+                # the rate limit spaces the calls for one instruction: wait BEFORE taking a frame, so
+                # the call gets the newest image, not one that aged through the wait; a new
+                # instruction ends the wait at once
+                ctx = self._context()
+                wait = self._min_period - (time.monotonic() - last_start)
+                if wait > 0 and ctx is not None and ctx.generation == self._generation_seen:
+                    self._stop.wait(min(wait, _POLL))
+                    continue
                 frame = self._slot.take(timeout=0.1)
                 if frame is None:
                     continue
                 ctx = self._context()
                 if ctx is None:
                     continue
-                wait = self._min_period - (time.monotonic() - last_start)
-                if wait > 0 and self._stop.wait(wait):
-                    break
                 last_start = time.monotonic()
                 self._infer_one(frame, ctx)
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug; no action = robot stops
