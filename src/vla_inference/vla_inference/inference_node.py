@@ -49,8 +49,9 @@ PARAMS = [
               'than this, s', 0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
-    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second; 0 = on every new frame',
-              0.0, 1000.0, read_only=True),
+    ParamSpec('max_inference_rate_hz', 2.0, 'Upper bound on policy calls per second for one instruction (a new '
+              'instruction is inferred at once); 0 = on every new frame. 2 = 5 steps of each 0.1 s chunk step, '
+              'how the default policy is evaluated', 0.0, 1000.0, read_only=True),
     ParamSpec('max_action_age', 1.0, 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
     ParamSpec('temporal_ensembling', False, 'Blend overlapping action chunks (ACT temporal ensembling)',

@@ -28,7 +28,7 @@ def run_variant(name: str, overrides: dict[str, Any], conf: dict[str, Any], out_
                 run: bool = True) -> dict[str, Any] | None:
     """Train (unless done) and evaluate (unless done) one variant; its row of the table. With
     ``run`` False, only the row of a variant already evaluated (None if it was not)."""
-    from vla_learning.evaluate import SPLITS, evaluate
+    from vla_learning.evaluate import CHUNK_STEPS, SPLITS, evaluate
     from vla_learning.train import load_config, train
 
     out = out_root / name
@@ -51,7 +51,8 @@ def run_variant(name: str, overrides: dict[str, Any], conf: dict[str, Any], out_
         print(f'== {name}: evaluating', flush=True)
         evaluate(str(out / 'checkpoint'), splits=ev.get('splits') or SPLITS, tasks=ev.get('tasks'),
                  episodes=int(ev.get('episodes', 10)),
-                 chunk_steps=int(ev.get('chunk_steps', 5)), threshold=float(ev.get('confidence_threshold', 0.5)),
+                 chunk_steps=int(ev.get('chunk_steps', CHUNK_STEPS)),
+                 threshold=float(ev.get('confidence_threshold', 0.5)),
                  out=out / 'eval', progress=False)
     report = json.loads(results.read_text())
     return row_of(name, overrides, summary, report, out / 'checkpoint')

@@ -8,8 +8,9 @@
 The policy is built with ``vla_policy.registry.make_policy`` (what the inference node does) and
 driven by ``vla_sim.lockstep.run_episode``: each inference sees the head camera rendered at the
 policy's image size, the instruction and the joint positions; ``chunk_steps`` actions of each
-chunk are executed before the next inference (the node's ``max_inference_rate_hz`` = 10 /
-chunk_steps). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
+chunk are executed before the next inference. The default, 5 steps of 0.1 s, is how the
+inference node runs a policy by default (``max_inference_rate_hz`` 2; ``test/test_eval_matches_node.py``
+keeps the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
 (10 000 000, disjoint from the collection seeds).
 
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
@@ -41,6 +42,8 @@ import numpy as np
 DEFAULT_POLICY = 'src/vla_policy/checkpoints/default'
 FIRST_SEED = 10_000_000
 SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
+#: actions executed per inference: 5 x 0.1 s, the inference node's default max_inference_rate_hz 2
+CHUNK_STEPS = 5
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -398,7 +401,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = 5,
+def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = CHUNK_STEPS,
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
              first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
              backend: str = 'torch') -> dict:
@@ -442,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--splits', default=','.join(SPLITS), help=f"comma-separated from {', '.join(SPLITS)} ('' = none)")
     ap.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
-    ap.add_argument('--chunk-steps', type=int, default=5, help='actions executed per inference')
+    ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
+                    help='actions executed per inference (5: as the inference node runs a policy by default)')
     ap.add_argument('--confidence-threshold', type=float, default=0.5)
     ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
