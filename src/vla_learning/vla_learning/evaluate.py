@@ -115,6 +115,43 @@ class RecordingPolicy:
         return out
 
 
+class EnsembledPolicy:
+    """Wraps a Policy: a call every ``chunk_steps`` steps, and each step's action the ACT blend of
+    every chunk that predicts it (weights exp(-coeff * i), i = 0 for the oldest), computed by the
+    inference node's own scheduler (``temporal_ensembling: true``, ``ensemble_coeff``). Returns
+    one step per ``infer``: run it with ``LockstepConfig.chunk_steps`` 1."""
+
+    def __init__(self, inner, chunk_steps: int, ensemble_coeff: float) -> None:
+        from vla_inference.action_scheduler import ActionScheduler, SchedulerParams
+        self.inner = inner
+        self.name = inner.name
+        self.privileged = getattr(inner, 'privileged', False)
+        self.chunk_steps = chunk_steps
+        self._scheduler = ActionScheduler(SchedulerParams(temporal_ensembling=True, ensemble_coeff=ensemble_coeff))
+        self._steps = 0
+        self._last = None
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self._scheduler.reset()
+        self._steps = 0
+        self._last = None
+
+    def infer(self, obs):
+        from vla_policy.core import PolicyOutput
+        call = self._steps % self.chunk_steps == 0
+        self._steps += 1
+        if call:
+            out = self._last = self.inner.infer(obs)
+            if not out.is_finite:   # the node drops such a chunk; the episode runner stops the base on it
+                return out
+            self._scheduler.add_chunk(out.actions, out.confidence, obs.stamp, out.step_dt)
+        a = self._scheduler.action_at(obs.stamp)
+        if a is None:   # no usable chunk (non-finite calls, or chunks shorter than chunk_steps): stop
+            return PolicyOutput(np.full_like(self._last.actions[:1], np.nan), confidence=0.0)
+        return PolicyOutput(a.action[None], confidence=a.confidence)
+
+
 # -- cases ---------------------------------------------------------------------------------------
 def _world(seed: int):
     from vla_sim.world import sample_world
@@ -221,7 +258,9 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
 
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
-              progress: bool = True, backend: str = 'torch') -> list[Outcome]:
+              progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None) -> list[Outcome]:
+    """``ensemble_coeff``: run through :class:`EnsembledPolicy` (ACT temporal ensembling) instead of
+    executing ``chunk_steps`` steps of each chunk open-loop."""
     import dataclasses
     from tqdm import tqdm
     import vla_sim  # noqa: F401
@@ -237,7 +276,8 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if image_size is None:
         cfg = getattr(policy.inner, 'config', None)
         image_size = int(getattr(cfg, 'image_size', None) or 96)
-    lc = LockstepConfig(image_size=(image_size, image_size), chunk_steps=chunk_steps,
+    runner = policy if ensemble_coeff is None else EnsembledPolicy(policy, chunk_steps, ensemble_coeff)
+    lc = LockstepConfig(image_size=(image_size, image_size), chunk_steps=chunk_steps if ensemble_coeff is None else 1,
                         render='always' if not policy.privileged else 'auto')
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
@@ -248,7 +288,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
             task = Task(c.task, c.instruction, TASKS[c.task].time_limit, target=c.target)
         else:
             task = dataclasses.replace(make_task(c.task, world, c.seed), instruction=c.instruction)
-        r = run_episode(policy, task, c.seed, sim=sim, embodiment=emb, config=lc)
+        r = run_episode(runner, task, c.seed, sim=sim, embodiment=emb, config=lc)
         success = bool(r.success) if c.task != 'out_of_scope' else False
         out.append(Outcome(c.split, c.task, c.instruction, c.seed, success, float(r.time), int(r.collisions),
                            list(policy.confidences), list(policy.latencies_ms)))
@@ -324,7 +364,9 @@ def to_markdown(report: dict[str, Any], title: str) -> str:
     lines = [f'# {title}', '',
              f"policy `{report['policy']}`{' (onnxruntime)' if report.get('backend') == 'onnx' else ''}, "
              f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
-             f"{report['chunk_steps']}, confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
+             f"{report['chunk_steps']}"
+             f"{'' if report.get('ensemble_coeff') is None else ', ACT ensembling ' + str(report['ensemble_coeff'])}"
+             f", confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
              f"wall {report['wall_s']:.0f} s", '',
              '| split | task | success | 95% CI | mean time to success (s) | collisions | mean conf | refused '
              '| blocked |',
@@ -404,16 +446,17 @@ def _save(fig, path: Path) -> Path:
 def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = CHUNK_STEPS,
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
              first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
-             backend: str = 'torch') -> dict:
+             backend: str = 'torch', ensemble_coeff: float | None = None) -> dict:
     from vla_sim.tasks import TASKS
     tasks = list(tasks or TASKS)
     cases = make_cases([s for s in splits if s != 'custom'], tasks, episodes, first_seed)
     if instructions:
         cases += read_instruction_file(instructions, episodes, first_seed)
     t0 = time.perf_counter()
-    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend)
+    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff)
     report = summarise(outcomes, threshold)
     report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
+                  ensemble_coeff=ensemble_coeff,
                   first_seed=first_seed,
                   wall_s=time.perf_counter() - t0,
                   simulated_s=float(sum(o.time for o in outcomes)))
@@ -447,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
     ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
                     help='actions executed per inference (5: as the inference node runs a policy by default)')
+    ap.add_argument('--ensemble-coeff', type=float,
+                    help="blend overlapping chunks as the node does with temporal_ensembling: true and this "
+                         "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
     ap.add_argument('--confidence-threshold', type=float, default=0.5)
     ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
@@ -464,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
-                      args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend)
+                      args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
+                      ensemble_coeff=args.ensemble_coeff)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0

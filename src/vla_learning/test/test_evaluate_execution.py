@@ -1,0 +1,62 @@
+"""How the evaluation executes a policy's chunks: open-loop steps, or the node's ACT ensembling."""
+import numpy as np
+import pytest
+
+from vla_policy.core import Observation, Policy, PolicyOutput
+
+
+class ChunkCounter(Policy):
+    """A real policy whose chunk says which call made it: step k of call c is 10 * c + k."""
+    name = 'chunk_counter'
+
+    def __init__(self, nan_on_call=None):
+        self.calls = 0
+        self.nan_on_call = nan_on_call
+
+    def reset(self):
+        self.calls = 0
+
+    def infer(self, obs):
+        c = self.calls
+        self.calls += 1
+        a = (10.0 * c + np.arange(10, dtype=np.float32))[:, None]
+        if c == self.nan_on_call:
+            a[:] = np.nan
+        return PolicyOutput(a, confidence=0.9 - 0.1 * c, step_dt=0.1)
+
+
+def _run(policy, steps):
+    img = np.zeros((4, 4, 3), np.uint8)
+    return [policy.infer(Observation(img, 'go', {}, stamp=0.1 * i)) for i in range(steps)]
+
+
+@pytest.mark.parametrize('chunk_steps, expected_last', [
+    (1, (2 + 11 + 20) / 3),   # step 2: chunk 0's step 2, chunk 1's step 1, chunk 2's step 0
+    (2, (3 + 11) / 2),        # step 3: calls at steps 0 and 2
+])
+def test_ensembled_policy_blends_every_chunk_that_predicts_the_step(chunk_steps, expected_last):
+    from vla_learning.evaluate import EnsembledPolicy
+    inner = ChunkCounter()
+    p = EnsembledPolicy(inner, chunk_steps, ensemble_coeff=0.0)
+    outs = _run(p, 3 if chunk_steps == 1 else 4)
+    assert inner.calls == (3 if chunk_steps == 1 else 2)
+    assert all(o.actions.shape == (1, 1) for o in outs)
+    assert outs[-1].actions[0, 0] == pytest.approx(expected_last)
+    assert outs[-1].confidence == pytest.approx(min(0.9 - 0.1 * c for c in range(inner.calls)))
+    p.reset()
+    assert _run(p, 1)[0].actions[0, 0] == 0.0 and inner.calls == 1
+
+
+def test_ensembled_policy_stops_on_a_non_finite_chunk():
+    from vla_learning.evaluate import EnsembledPolicy
+    p = EnsembledPolicy(ChunkCounter(nan_on_call=0), chunk_steps=2, ensemble_coeff=0.01)
+    first, second = _run(p, 2)
+    assert not first.is_finite and not second.is_finite   # nothing usable: the runner stops the base
+
+
+def test_evaluate_runs_a_policy_with_ensembling(tmp_path):
+    from vla_learning.evaluate import evaluate, to_markdown
+    report = evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, chunk_steps=1,
+                      out=tmp_path, progress=False, ensemble_coeff=0.01)
+    assert report['ensemble_coeff'] == 0.01 and report['splits']['seen']['successes'] == 1
+    assert 'ACT ensembling 0.01' in to_markdown(report, 'x')
