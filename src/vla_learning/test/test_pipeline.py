@@ -154,18 +154,23 @@ def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
     assert len(make_cases(['unseen_combo'], ['look_at', 'wave'], 2)) == 2     # wave has no object: skipped
 
 
-@pytest.mark.parametrize('task', ['turn_left', 'turn_right', 'wave'])
-def test_teacher_solves_memoryless_variants(task):
-    """The teacher's turn (head carries the progress) and wave (elbow carries the phase) succeed."""
+@pytest.mark.parametrize('task, gaze_gain', [('turn_left', 0.5), ('turn_right', 0.5), ('turn_right', 0.0),
+                                             ('wave', 0.5)])
+def test_teacher_solves_memoryless_variants(task, gaze_gain):
+    """The teacher's turn (the head carries the progress, or stays at rest with gain 0) and wave
+    (the elbow carries the phase) succeed."""
     import vla_sim  # noqa: F401
     from vla_sim.lockstep import LockstepConfig, run_episode
     from vla_sim.sim import HumanoidSim
     from vla_learning.teacher import ObservableTeacher
     sim = HumanoidSim()
-    t = ObservableTeacher(sim=sim)
+    t = ObservableTeacher(sim=sim, gaze_gain=gaze_gain)
     for seed in range(2):
-        r = run_episode(t, task, seed, sim=sim, config=LockstepConfig(image_size=(32, 32)))
+        r = run_episode(t, task, seed, sim=sim, config=LockstepConfig(image_size=(32, 32), record=True))
         assert r.success, (task, seed)
+        if task.startswith('turn'):
+            pan = r.trajectory.as_arrays()['joint_positions'][:, sim.joint_names.index('head_pan_joint')]
+            assert (abs(pan[-1]) > 0.3) == (gaze_gain > 0), pan[-1]
     sim.close()
 
 

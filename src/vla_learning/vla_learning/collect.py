@@ -60,6 +60,9 @@ class CollectConfig:
     look_at_facing_fraction: float = 0.0  # share of look_at episodes whose robot starts turned toward the target
                                          # (bearing U(-0.5, 0.5) rad): the object in view from the first frame, on
                                          # either side, not only where the left search brings it in
+    turn_gaze_gain: float = 0.5          # turns: the teacher's head pan = -gain x the angle turned (the head keeps
+                                         # toward where the turn began, the progress in a joint the policy reads);
+                                         # 0 = the head at rest, the policy times its turn by the clock alone
     start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
                                          # an arm or both raised, the head turned (what the last command left)
     val_fraction: float = 0.1
@@ -97,7 +100,7 @@ def _init_worker(cfg: CollectConfig) -> None:
     from vla_learning.teacher import ObservableTeacher
     sim = HumanoidSim(SimConfig(world=WorldConfig(colour_jitter=cfg.colour_jitter)))
     emb = load_embodiment('vla_humanoid')
-    _W.update(cfg=cfg, sim=sim, emb=emb, teacher=ObservableTeacher(emb, sim=sim),
+    _W.update(cfg=cfg, sim=sim, emb=emb, teacher=ObservableTeacher(emb, sim=sim, gaze_gain=cfg.turn_gaze_gain),
               light0=(sim.model.light_diffuse.copy(), sim.model.light_dir.copy(),
                       np.array(sim.model.vis.headlight.ambient), np.array(sim.model.vis.headlight.diffuse)))
 
