@@ -152,6 +152,7 @@ def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
         main(['--tasks', 'look_at_it', '--episodes', '1'])          # every split, no --tasks default hit
     assert 'unknown task' in capsys.readouterr().err
     assert len(make_cases(['unseen_combo'], ['look_at', 'wave'], 2)) == 2     # wave has no object: skipped
+    assert len(make_cases(['seen'], None, 1)) == 9                               # None: every task
 
 
 @pytest.mark.parametrize('task, gaze_gain', [('turn_left', 0.5), ('turn_right', 0.5), ('turn_right', 0.0),

@@ -171,10 +171,12 @@ def check_selection(splits, tasks=None) -> None:
 
 
 def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> list[Case]:
-    """Deterministic cases: ``episodes`` per (split, task); object tasks draw their targets by split."""
+    """Deterministic cases: ``episodes`` per (split, task; None = every task); object tasks draw
+    their targets by split."""
     from vla_sim.tasks import TASKS
     from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, phrase
     check_selection(splits, tasks)
+    tasks = list(tasks or TASKS)
     cases: list[Case] = []
     for split in splits:
         if split == 'out_of_scope':
