@@ -6,19 +6,27 @@ import yaml
 rclpy = pytest.importorskip('rclpy', reason='rclpy not installed: source scripts/env.sh')
 
 
-def test_eval_chunk_steps_match_the_node_default_inference_rate():
+def test_node_calls_the_default_policy_every_eval_chunk():
     from pathlib import Path
 
     from vla_inference.inference_node import PARAMS
+    from vla_inference.inference_worker import call_period
     from vla_learning.evaluate import CHUNK_STEPS
-    import json
+    from vla_policy.registry import make_policy
+    root = Path(__file__).resolve().parents[1]
+    declared = {s.name: s.default for s in PARAMS}['max_inference_rate_hz']
+    node_yaml = yaml.safe_load((root / 'src' / 'vla_inference' / 'config' / 'inference_node.yaml').read_text())
+    assert node_yaml['vla_inference']['ros__parameters']['max_inference_rate_hz'] == declared == 0.0
+    policy = make_policy('default', 'vla_humanoid')
+    assert policy.n_action_steps == CHUNK_STEPS
+    assert call_period(declared, policy) == pytest.approx(CHUNK_STEPS * policy.config.step_dt)   # 0.5 s
+    learning_yaml = yaml.safe_load((root / 'src' / 'vla_learning' / 'configs' / 'default.yaml').read_text())
+    assert learning_yaml['eval']['chunk_steps'] == CHUNK_STEPS
 
-    from vla_policy.checkpoint import default_checkpoint_dir
-    declared = {s.name: s.default for s in PARAMS}
-    path = Path(__file__).resolve().parents[1] / 'src' / 'vla_inference' / 'config' / 'inference_node.yaml'
-    in_yaml = yaml.safe_load(path.read_text())['vla_inference']['ros__parameters']['max_inference_rate_hz']
-    assert in_yaml == declared['max_inference_rate_hz'] > 0
-    step_dt = json.loads((default_checkpoint_dir() / 'config.json').read_text())['config']['step_dt']
-    assert round(1.0 / (in_yaml * step_dt)) == CHUNK_STEPS
-    learning = Path(__file__).resolve().parents[1] / 'src' / 'vla_learning' / 'configs' / 'default.yaml'
-    assert yaml.safe_load(learning.read_text())['eval']['chunk_steps'] == CHUNK_STEPS
+
+def test_other_policies_run_on_every_frame_and_a_set_rate_wins():
+    from vla_inference.inference_worker import call_period
+    from vla_policy.registry import make_policy
+    keyword = make_policy('keyword', 'vla_humanoid')
+    assert keyword.n_action_steps is None and call_period(0.0, keyword) == 0.0
+    assert call_period(4.0, keyword) == call_period(4.0, make_policy('default', 'vla_humanoid')) == 0.25

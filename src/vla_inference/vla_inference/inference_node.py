@@ -29,7 +29,8 @@ from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.stats import RateMeter, RollingWindow
 from vla_inference.action_scheduler import ActionScheduler, ActionSmoother, SchedulerParams
 from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
-from vla_inference.inference_worker import Context, Frame, InferenceResult, InferenceWorker, LatestSlot
+from vla_inference.inference_worker import (Context, Frame, InferenceResult, InferenceWorker, LatestSlot,
+                                            call_period)
 from vla_inference.instruction import InstructionError, clean_instruction
 from vla_interfaces.action import ExecuteInstruction
 from vla_interfaces.msg import SafetyStatus, VlaAction
@@ -49,9 +50,10 @@ PARAMS = [
               'than this, s', 0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
-    ParamSpec('max_inference_rate_hz', 2.0, 'Upper bound on policy calls per second for one instruction (a new '
-              'instruction is inferred at once); 0 = on every new frame. 2 = 5 steps of each 0.1 s chunk step, '
-              'how the default policy is evaluated', 0.0, 1000.0, read_only=True),
+    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction (a new '
+              "instruction is inferred at once); 0 = the policy's own: every n_action_steps x step_dt s if it "
+              'declares them (the default checkpoint: 5 x 0.1 s), else on every new frame', 0.0, 1000.0,
+              read_only=True),
     ParamSpec('max_action_age', 1.0, 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
     ParamSpec('temporal_ensembling', False, 'Blend overlapping action chunks (ACT temporal ensembling)',
@@ -138,9 +140,12 @@ class InferenceNode(Node):
             self, ExecuteInstruction, 'vla/execute', execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT)
 
+        period = call_period(p['max_inference_rate_hz'], self.policy)
+        self.get_logger().info('policy calls: ' + (f'at most every {period:.2f} s per instruction' if period > 0
+                                                   else 'on every new frame'))
         self._worker = InferenceWorker(
             self.policy, self._slot, self._decode, self._worker_context, self._on_result, self._on_worker_error,
-            min_period=1.0 / p['max_inference_rate_hz'] if p['max_inference_rate_hz'] > 0 else 0.0)
+            min_period=period)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)

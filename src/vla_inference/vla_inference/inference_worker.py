@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 _POLL = 0.02
 
 
+def call_period(max_inference_rate_hz: float, policy: Policy) -> float:
+    """Seconds between policy calls for one instruction: ``1 / max_inference_rate_hz`` when it is
+    set (> 0); else the policy's own, ``n_action_steps x chunk_step_dt`` (how it was trained and
+    evaluated); else 0, a call on every new frame."""
+    if max_inference_rate_hz > 0:
+        return 1.0 / max_inference_rate_hz
+    steps = getattr(policy, 'n_action_steps', None)
+    return steps * float(getattr(policy, 'chunk_step_dt', 0.1)) if steps else 0.0
+
+
 class LatestSlot:
     """A one-item mailbox: put() overwrites, take() blocks until an item is there."""
 

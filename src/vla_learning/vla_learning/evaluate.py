@@ -8,9 +8,9 @@
 The policy is built with ``vla_policy.registry.make_policy`` (what the inference node does) and
 driven by ``vla_sim.lockstep.run_episode``: each inference sees the head camera rendered at the
 policy's image size, the instruction and the joint positions; ``chunk_steps`` actions of each
-chunk are executed before the next inference. The default, 5 steps of 0.1 s, is how the
-inference node runs a policy by default (``max_inference_rate_hz`` 2; ``test/test_eval_matches_node.py``
-keeps the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
+chunk are executed before the next inference. The default, 5 steps of 0.1 s, is the default
+checkpoint's ``n_action_steps``, with which the inference node calls it by default (every 0.5 s;
+``test/test_eval_matches_node.py`` keeps the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
 (10 000 000, disjoint from the collection seeds).
 
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
@@ -42,7 +42,7 @@ import numpy as np
 DEFAULT_POLICY = 'src/vla_policy/checkpoints/default'
 FIRST_SEED = 10_000_000
 SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
-#: actions executed per inference: 5 x 0.1 s, the inference node's default max_inference_rate_hz 2
+#: actions executed per inference: the default checkpoint's n_action_steps (the node calls it every 5 x 0.1 s)
 CHUNK_STEPS = 5
 
 
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
     ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
-                    help='actions executed per inference (5: as the inference node runs a policy by default)')
+                    help="actions executed per inference (5: the default checkpoint's n_action_steps, as the node runs it)")
     ap.add_argument('--ensemble-coeff', type=float,
                     help="blend overlapping chunks as the node does with temporal_ensembling: true and this "
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")

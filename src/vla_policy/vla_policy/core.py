@@ -88,6 +88,12 @@ class Policy(abc.ABC):
     name: str = 'policy'
     #: True for policies that read the simulator's true state instead of the camera
     privileged: bool = False
+    #: steps of each action chunk to execute before the next call, as the policy was trained and
+    #: evaluated (LeRobot's ``n_action_steps``); None = call it on every new observation. With
+    #: ``chunk_step_dt`` it sets the inference node's default call rate.
+    n_action_steps: int | None = None
+    #: seconds between the steps of its chunks (with ``n_action_steps``)
+    chunk_step_dt: float = 0.1
 
     def reset(self) -> None:
         """Forget any history (called when a new instruction starts)."""

@@ -183,6 +183,10 @@ class SeedVLAConfig:
     """Future actions predicted per inference, step 0 = now (1..256)."""
     step_dt: float = 0.1
     """Seconds between consecutive actions of a chunk (0 < step_dt <= 10), as in the training data."""
+    n_action_steps: int = 5
+    """Steps of each chunk executed before the next inference (LeRobot's n_action_steps; 1..256,
+    at most chunk_size is used): how ``python -m vla_learning.evaluate`` runs it (``--chunk-steps``)
+    and so how the inference node calls it by default (every n_action_steps x step_dt s)."""
     action_normalization: str = 'bounds'
     """What the model's [-1, 1] action range spans: 'bounds' (the embodiment's normalised range,
     from the URDF limits; the policy's output as is) or 'dataset' (the training actions' min..max per
@@ -329,6 +333,7 @@ class SeedVLAConfig:
         _int(self, 'action_dim', 1, 256, "it must equal the embodiment's action_dim; "
                                          'SeedVLAConfig.for_embodiment(embodiment) fills it in')
         _int(self, 'chunk_size', 1, 256, 'e.g. 8 actions per inference')
+        _int(self, 'n_action_steps', 1, 256, 'e.g. 5 steps of each chunk executed per inference')
         if not (_is_real(self.step_dt) and 0.0 < self.step_dt <= 10.0):
             raise ValueError(f'SeedVLAConfig.step_dt must be seconds in (0, 10], got {self.step_dt!r}; '
                              'use the period of the training data, e.g. 0.1 for 10 Hz')

@@ -80,6 +80,8 @@ class SeedVLAPolicy(Policy):
         self.stats = validate_stats(stats, cfg.state_joints, cfg.action_dim) if stats is not None else None
         self.config = cfg
         self.processor = make_processor(cfg, self.stats, self.trained_for)
+        self.n_action_steps = min(cfg.n_action_steps, cfg.chunk_size)
+        self.chunk_step_dt = cfg.step_dt
         self.action_rescaler = make_action_rescaler(cfg, self.stats, self.trained_for)
         if cfg.residual_joints and not bool(torch.isfinite(model.residual_scale).all()):
             # a model that was never trained: its residual joints read the state as this processor does
