@@ -60,3 +60,38 @@ def test_evaluate_runs_a_policy_with_ensembling(tmp_path):
                       out=tmp_path, progress=False, ensemble_coeff=0.01)
     assert report['ensemble_coeff'] == 0.01 and report['splits']['seen']['successes'] == 1
     assert 'ACT ensembling 0.01' in to_markdown(report, 'x')
+
+
+class StateEcho(Policy):
+    """A real policy whose 3-step chunk carries the joint state it was given."""
+    name = 'state_echo'
+
+    def __init__(self):
+        self.seen = []
+
+    def infer(self, obs):
+        self.seen.append(obs.joint_positions['j'])
+        return PolicyOutput(np.full((3, 1), obs.joint_positions['j'], np.float32), confidence=1.0)
+
+
+def test_delayed_state_policy_reads_the_joint_state_late_and_keeps_the_call_pattern():
+    from vla_learning.evaluate import DelayedStatePolicy
+    inner = StateEcho()
+    p = DelayedStatePolicy(inner, chunk_steps=2, delay_steps=2)
+    img = np.zeros((4, 4, 3), np.uint8)
+    outs = [p.infer(Observation(img, 'go', {'j': float(i)}, stamp=0.1 * i)) for i in range(6)]
+    assert inner.seen == [0.0, 0.0, 2.0]          # calls at steps 0, 2, 4 read the state of 0, 0, 2
+    assert [float(o.actions[0, 0]) for o in outs] == [0.0, 0.0, 0.0, 0.0, 2.0, 2.0]
+    p = DelayedStatePolicy(StateEcho(), chunk_steps=5, delay_steps=0)   # a 3-step chunk runs out first
+    outs = [p.infer(Observation(img, 'go', {'j': float(i)}, stamp=0.1 * i)) for i in range(4)]
+    assert [float(o.actions[0, 0]) for o in outs] == [0.0, 0.0, 0.0, 3.0]
+
+
+def test_evaluate_with_state_delay(tmp_path):
+    from vla_learning.evaluate import evaluate, to_markdown
+    report = evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, chunk_steps=5,
+                      progress=False, state_delay_steps=2)
+    assert report['state_delay_steps'] == 2 and 'joint state 2 steps late' in to_markdown(report, 'x')
+    with pytest.raises(ValueError, match='cannot be combined'):
+        evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, progress=False,
+                 state_delay_steps=1, ensemble_coeff=0.0)

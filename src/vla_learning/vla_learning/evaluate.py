@@ -152,6 +152,41 @@ class EnsembledPolicy:
         return PolicyOutput(a.action[None], confidence=a.confidence)
 
 
+class DelayedStatePolicy:
+    """Wraps a Policy: a call every ``chunk_steps`` steps with the joint state of ``delay_steps``
+    steps before (joint_states' latency in a ROS loop, which lockstep does not have), each chunk's
+    steps returned one per ``infer``: run it with ``LockstepConfig.chunk_steps`` 1."""
+
+    def __init__(self, inner, chunk_steps: int, delay_steps: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.privileged = getattr(inner, 'privileged', False)
+        self.chunk_steps, self.delay_steps = chunk_steps, delay_steps
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self._history: list[dict] = []
+        self._k = 0
+        self._out = None
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.reset_state()
+
+    def infer(self, obs):
+        import dataclasses
+        from vla_policy.core import PolicyOutput
+        self._history = (self._history + [dict(obs.joint_positions)])[-(self.delay_steps + 1):]
+        if self._out is None or self._k >= min(self.chunk_steps, len(self._out.actions)):
+            # as lockstep does: a new call after chunk_steps steps, or when the chunk runs out
+            self._out = self.inner.infer(dataclasses.replace(obs, joint_positions=self._history[0]))
+            self._k = 0
+        k = self._k
+        self._k += 1
+        return PolicyOutput(self._out.actions[k:k + 1], confidence=self._out.confidence,
+                            step_dt=self._out.step_dt)
+
+
 # -- cases ---------------------------------------------------------------------------------------
 def _world(seed: int):
     from vla_sim.world import sample_world
@@ -260,9 +295,13 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
 
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
-              progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None) -> list[Outcome]:
+              progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None,
+              state_delay_steps: int = 0) -> list[Outcome]:
     """``ensemble_coeff``: run through :class:`EnsembledPolicy` (ACT temporal ensembling) instead of
-    executing ``chunk_steps`` steps of each chunk open-loop."""
+    executing ``chunk_steps`` steps of each chunk open-loop. ``state_delay_steps``: the policy reads
+    the joint state that many steps late (:class:`DelayedStatePolicy`; not with ensembling)."""
+    if state_delay_steps and ensemble_coeff is not None:
+        raise ValueError('state_delay_steps and ensemble_coeff cannot be combined; run them separately')
     import dataclasses
     from tqdm import tqdm
     import vla_sim  # noqa: F401
@@ -278,8 +317,12 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if image_size is None:
         cfg = getattr(policy.inner, 'config', None)
         image_size = int(getattr(cfg, 'image_size', None) or 96)
-    runner = policy if ensemble_coeff is None else EnsembledPolicy(policy, chunk_steps, ensemble_coeff)
-    lc = LockstepConfig(image_size=(image_size, image_size), chunk_steps=chunk_steps if ensemble_coeff is None else 1,
+    runner = policy
+    if ensemble_coeff is not None:
+        runner = EnsembledPolicy(policy, chunk_steps, ensemble_coeff)
+    elif state_delay_steps:
+        runner = DelayedStatePolicy(policy, chunk_steps, state_delay_steps)
+    lc = LockstepConfig(image_size=(image_size, image_size), chunk_steps=1 if runner is not policy else chunk_steps,
                         render='always' if not policy.privileged else 'auto')
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
@@ -368,6 +411,7 @@ def to_markdown(report: dict[str, Any], title: str) -> str:
              f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
              f"{report['chunk_steps']}"
              f"{'' if report.get('ensemble_coeff') is None else ', ACT ensembling ' + str(report['ensemble_coeff'])}"
+             f"{', joint state ' + str(report['state_delay_steps']) + ' steps late' if report.get('state_delay_steps') else ''}"
              f", confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
              f"wall {report['wall_s']:.0f} s", '',
              '| split | task | success | 95% CI | mean time to success (s) | collisions | mean conf | refused '
@@ -448,17 +492,18 @@ def _save(fig, path: Path) -> Path:
 def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = CHUNK_STEPS,
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
              first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
-             backend: str = 'torch', ensemble_coeff: float | None = None) -> dict:
+             backend: str = 'torch', ensemble_coeff: float | None = None, state_delay_steps: int = 0) -> dict:
     from vla_sim.tasks import TASKS
     tasks = list(tasks or TASKS)
     cases = make_cases([s for s in splits if s != 'custom'], tasks, episodes, first_seed)
     if instructions:
         cases += read_instruction_file(instructions, episodes, first_seed)
     t0 = time.perf_counter()
-    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff)
+    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
+                         state_delay_steps)
     report = summarise(outcomes, threshold)
     report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
-                  ensemble_coeff=ensemble_coeff,
+                  ensemble_coeff=ensemble_coeff, state_delay_steps=state_delay_steps,
                   first_seed=first_seed,
                   wall_s=time.perf_counter() - t0,
                   simulated_s=float(sum(o.time for o in outcomes)))
@@ -495,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--ensemble-coeff', type=float,
                     help="blend overlapping chunks as the node does with temporal_ensembling: true and this "
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
+    ap.add_argument('--state-delay-steps', type=int, default=0,
+                    help='the policy reads the joint state this many 0.1 s steps late, as in a ROS loop '
+                         '(joint_states, the safety node); 0 = lockstep, no latency')
     ap.add_argument('--confidence-threshold', type=float, default=0.5)
     ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
@@ -513,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
-                      ensemble_coeff=args.ensemble_coeff)
+                      ensemble_coeff=args.ensemble_coeff, state_delay_steps=args.state_delay_steps)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0
