@@ -135,11 +135,12 @@ class InferenceWorker:
                 # the rate limit spaces the calls for one instruction: wait BEFORE taking a frame, so
                 # the call gets the newest image, not one that aged through the wait; a new
                 # instruction ends the wait at once
-                ctx = self._context()
                 wait = self._min_period - (time.monotonic() - last_start)
-                if wait > 0 and ctx is not None and ctx.generation == self._generation_seen:
-                    self._stop.wait(min(wait, _POLL))
-                    continue
+                if wait > 0:
+                    ctx = self._context()
+                    if ctx is not None and ctx.generation == self._generation_seen:
+                        self._stop.wait(min(wait, _POLL))
+                        continue
                 frame = self._slot.take(timeout=0.1)
                 if frame is None:
                     continue

@@ -162,16 +162,16 @@ class DelayedStatePolicy:
         self.name = inner.name
         self.privileged = getattr(inner, 'privileged', False)
         self.chunk_steps, self.delay_steps = chunk_steps, delay_steps
-        self.reset_state()
+        self._clear()
 
-    def reset_state(self) -> None:
+    def _clear(self) -> None:
         self._history: list[dict] = []
         self._k = 0
         self._out = None
 
     def reset(self) -> None:
         self.inner.reset()
-        self.reset_state()
+        self._clear()
 
     def infer(self, obs):
         import dataclasses

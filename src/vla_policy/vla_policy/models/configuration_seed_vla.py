@@ -377,6 +377,11 @@ class SeedVLAConfig:
 
     # -- derived ------------------------------------------------------------------------------
     @property
+    def executed_steps(self) -> int:
+        """Steps of each chunk executed per inference: ``n_action_steps``, at most ``chunk_size``."""
+        return min(self.n_action_steps, self.chunk_size)
+
+    @property
     def state_dim(self) -> int:
         return len(self.state_joints)
 

@@ -96,7 +96,7 @@ class OnnxPolicy(Policy):
         self.trained_for = contents.trained_for
         self.config = cfg
         self.stats = stats
-        self.n_action_steps = min(cfg.n_action_steps, cfg.chunk_size)
+        self.n_action_steps = cfg.executed_steps
         self.chunk_step_dt = cfg.step_dt
         self.processor = make_processor(cfg, stats, contents.trained_for)
         self.action_rescaler = make_action_rescaler(cfg, stats, contents.trained_for)

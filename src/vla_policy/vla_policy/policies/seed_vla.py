@@ -80,7 +80,7 @@ class SeedVLAPolicy(Policy):
         self.stats = validate_stats(stats, cfg.state_joints, cfg.action_dim) if stats is not None else None
         self.config = cfg
         self.processor = make_processor(cfg, self.stats, self.trained_for)
-        self.n_action_steps = min(cfg.n_action_steps, cfg.chunk_size)
+        self.n_action_steps = cfg.executed_steps
         self.chunk_step_dt = cfg.step_dt
         self.action_rescaler = make_action_rescaler(cfg, self.stats, self.trained_for)
         if cfg.residual_joints and not bool(torch.isfinite(model.residual_scale).all()):
