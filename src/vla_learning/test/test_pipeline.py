@@ -84,9 +84,9 @@ def test_checkpoint_loads_and_evaluates(tiny, tmp_path):
     assert report['summary']['latency_ms_p99'] > 0
 
 
-def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else():
-    """Collection's head kicks (look_at): executed head targets leave the teacher's, whose clean
-    actions stay the labels; the base (no DART std here) and the arms are the teacher's own."""
+def _kicked_look_at(head_kick: float, head_kick_decay: float = 0.7, seed: int = 3):
+    """One look_at episode run through collection's _Perturbed (no base DART): (perturbed, executed
+    actions (T, D), |executed - clean| (T, D))."""
     import vla_sim  # noqa: F401
     from vla_policy.core import Policy
     from vla_sim.lockstep import LockstepConfig, run_episode
@@ -94,7 +94,8 @@ def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else(
     from vla_learning.collect import _Perturbed
     from vla_learning.teacher import ObservableTeacher
     sim = HumanoidSim()
-    perturbed = _Perturbed(ObservableTeacher(sim=sim), np.random.default_rng(1), 0.0, 32, head_kick=0.3)
+    perturbed = _Perturbed(ObservableTeacher(sim=sim), np.random.default_rng(1), 0.0, 32, head_kick=head_kick,
+                           head_kick_decay=head_kick_decay)
     executed = []
 
     class Recorded(Policy):
@@ -108,12 +109,31 @@ def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else(
             executed.append(out.actions[0].copy())
             return out
 
-    run_episode(Recorded(), 'look_at', 3, sim=sim, config=LockstepConfig(image_size=(32, 32)))
+    run_episode(Recorded(), 'look_at', seed, sim=sim, config=LockstepConfig(image_size=(32, 32)))
     sim.close()
-    diff = np.abs(np.array(executed) - np.array(perturbed.clean))
+    executed = np.array(executed)
+    return perturbed, executed, np.abs(executed - np.array(perturbed.clean))
+
+
+def test_dart_head_kicks_move_the_head_off_the_teachers_target_and_nothing_else():
+    """Collection's head kicks (look_at): executed head targets leave the teacher's, whose clean
+    actions stay the labels; the base (no DART std here) and the arms are the teacher's own."""
+    perturbed, executed, diff = _kicked_look_at(0.3)
     head = perturbed._head_idx
     assert len(executed) > 5 and diff[:, head].max() > 0.05
     assert np.delete(diff, head, axis=1).max() == 0.0
+
+
+def test_head_kick_decay_sets_how_long_a_kick_holds_the_head_off_target():
+    """dart_head_kick_decay 1: once kicked, the head's executed targets never return to the
+    teacher's; decay 0: they differ only on the steps a kick lands (about 10 % of them)."""
+    perturbed, _, held = _kicked_look_at(0.3, head_kick_decay=1.0, seed=5)
+    off = (held[:, perturbed._head_idx] > 1e-3).any(1)
+    first = int(np.argmax(off))
+    assert off.any() and off[first:].all() and len(off) - first > 5
+    perturbed, _, brief = _kicked_look_at(0.3, head_kick_decay=0.0, seed=5)
+    off = (brief[:, perturbed._head_idx] > 0).any(1)
+    assert 0 < off.sum() < 0.4 * len(off)
 
 
 def test_facing_starts_put_the_look_at_target_in_the_first_frame(tmp_path):

@@ -57,6 +57,8 @@ class CollectConfig:
     dart_head_kick: float = 0.0          # look_at DART episodes: on 10 % of the steps the head's pan and tilt
                                          # targets get a kick U(-k, k) (normalised), decaying by 0.7 a step,
                                          # so the data shows the gaze brought back onto an off-centre target
+    dart_head_kick_decay: float = 0.7    # the kick's share left after each step (0.9: an offset held ~1 s, the
+                                         # object off-centre on either side for several frames)
     look_at_facing_fraction: float = 0.0  # share of look_at episodes whose robot starts turned toward the target
                                          # (bearing U(-0.5, 0.5) rad): the object in view from the first frame, on
                                          # either side, not only where the left search brings it in
@@ -112,8 +114,9 @@ class _Perturbed:
     HEAD_JOINTS = ('joint/head_pan_joint', 'joint/head_tilt_joint')
 
     def __init__(self, teacher, rng: np.random.Generator, std: float, image_size: int,
-                 head_kick: float = 0.0) -> None:
+                 head_kick: float = 0.0, head_kick_decay: float = 0.7) -> None:
         self.teacher, self.rng, self.std, self.head_kick = teacher, rng, std, head_kick
+        self.head_kick_decay = head_kick_decay
         self.name, self.privileged, self.sim = 'dart', True, teacher.sim
         self.embodiment = teacher.embodiment
         targets = [d.target for d in self.embodiment.dims]
@@ -150,7 +153,7 @@ class _Perturbed:
             self._hold = 0.7 * self._hold + 0.3 * self.rng.normal(0.0, self.std, 3).astype(np.float32)
             noisy[:3] = np.clip(noisy[:3] + self._hold, -1, 1)
         if self.head_kick > 0:
-            self._head *= 0.7
+            self._head *= self.head_kick_decay
             if self.rng.random() < self.HEAD_KICK_RATE:
                 self._head += self.rng.uniform(-self.head_kick, self.head_kick, 2).astype(np.float32)
             noisy[self._head_idx] = np.clip(noisy[self._head_idx] + self._head, -1, 1)
@@ -240,7 +243,8 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     light = _randomise_lighting(sim, rng)
     dart = name != 'stop' and rng.random() < cfg.dart_fraction
     policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
-                        head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0)
+                        head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0,
+                        head_kick_decay=cfg.dart_head_kick_decay)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
