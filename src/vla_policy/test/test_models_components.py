@@ -387,6 +387,44 @@ def test_grounded_point_normalised_features_ignore_the_match_strength():
         SeedVLAConfig(in_view_jitter_mean=float('nan'))
 
 
+def test_word_map_query_is_the_weighted_sum_of_each_words_own_map(humanoid):
+    """map_query 'words': the instruction's map logits (cells and "not in view") are a weighted sum,
+    over the words present, of what each word gets queried alone (the attribute loss's query), so a
+    pair never named together scores from its words; padding gets no weight; an empty instruction
+    stays finite. Only fusion 'concat' offers it."""
+    torch.manual_seed(0)
+    c, d, side, L = 8, 6, 4, 5
+    pool = SpatialPool('grounded_point', channels=c, text_dim=d, point_features='normalised', map_query='words')
+    tokens = torch.randn(2, side * side, c)
+    words = torch.randn(2, L, d)
+    mask = torch.tensor([[True, True, True, False, False], [True] * L])
+    pool.eval()
+    with torch.no_grad():
+        out = pool(tokens, None, words=(words, mask))
+        logits, weights = pool.grounding_logits.clone(), pool.word_weights.clone()
+        alone = torch.stack([pool.query_logits(words[:, i]) for i in range(L)], 1)          # (B, L, N + 1)
+    assert out.shape == (2, 3) and weights.shape == (2, L)
+    assert torch.allclose(weights.sum(1), torch.ones(2)) and float(weights[0, 3:].max()) < 1e-6
+    assert torch.allclose(logits, torch.einsum('bl,bln->bn', weights, alone), atol=1e-5)
+    with torch.no_grad():                                    # the words' order does not matter
+        pool(tokens, None, words=(words.flip(1), mask.flip(1)))
+    assert torch.allclose(pool.grounding_logits[1], logits[1], atol=1e-5)
+    with torch.no_grad():
+        empty = pool(tokens, None, words=(words, torch.zeros(2, L, dtype=torch.bool)))
+    assert torch.isfinite(empty).all()
+    with pytest.raises(ValueError, match='word vectors'):
+        pool(tokens, words[:, 0])
+    with pytest.raises(ValueError, match='map_query'):
+        SeedVLAConfig(map_query='tokens')
+    with pytest.raises(ValueError, match="needs fusion 'concat'"):
+        _cfg(humanoid, fusion='film', spatial_pooling='grounded_point', map_query='words')
+    model = SeedVLAModel.from_seed(_cfg(humanoid, fusion='concat', spatial_pooling='grounded_point',
+                                        vision_strides=(2, 1), map_query='words'), 0)
+    batch = _batch(model.config, b=2)
+    model(batch)
+    assert model.fusion.pool.word_weights.shape[0] == 2
+
+
 def test_instruction_clock_restarts_on_a_new_instruction_reset_and_a_clock_jump():
     from vla_policy.models.processor_seed_vla import InstructionClock
     clock = InstructionClock()

@@ -31,7 +31,9 @@ COMBOS = [dict(fusion='concat', action_head='tanh_chunk'), dict(fusion='cross_at
           dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='language_query', vision_strides=(2, 1)),
           dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='grounded_point', point_features='normalised',
                in_view_jitter=3.0, elapsed_horizon_s=6.0, vision_strides=(2, 1),
-               residual_joints=('head_pan_joint', 'head_tilt_joint'))]
+               residual_joints=('head_pan_joint', 'head_tilt_joint')),
+          dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='grounded_point', point_features='normalised',
+               map_query='words', vision_strides=(2, 1))]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
 
 

@@ -23,6 +23,8 @@ CONFIDENCE_TARGETS = ('agreement', 'label')
 SPATIAL_POOLINGS = ('mean', 'spatial_softmax', 'language_query', 'grounded_query', 'grounded_point')
 #: values of SeedVLAConfig.grounding_keys
 GROUNDING_KEYS = ('fused', 'encoder')
+#: values of SeedVLAConfig.map_query
+MAP_QUERIES = ('sentence', 'words')
 #: values of SeedVLAConfig.point_features
 POINT_FEATURES = ('scaled', 'normalised', 'gated')
 #: values of SeedVLAConfig.image_resize
@@ -158,6 +160,13 @@ class SeedVLAConfig:
     the draw is in [mean - in_view_jitter, mean + in_view_jitter]. Below 0 the policy also learns
     to act on matches weaker than any it was trained on (a pair never named together scores
     lower), at the price of acting on a weaker look-alike too."""
+    map_query: str = 'sentence'
+    """spatial_pooling 'language_query' / 'grounded_query' / 'grounded_point' with fusion 'concat': what
+    the instruction's map is scored with: 'sentence' (the instruction vector, LayerNorm of the mean
+    word) or 'words' (each word's own map, exactly what that word queried alone gets and the
+    attribute loss trains on every object with the attribute, mixed by a learned weight per word:
+    "blue box" scores as "blue" and "box" do, so a pair never named together in training gets an
+    in-view weight like a seen pair's). See fusion.SpatialPool."""
     grounding_keys: str = 'fused'
     """language_query / grounded_query with fusion 'film': which tokens the instruction's map is
     scored on: 'fused' (the FiLM-ed tokens; each instruction modulates them as a whole) or 'encoder'
@@ -311,6 +320,10 @@ class SeedVLAConfig:
         _choice(self, 'spatial_pooling', SPATIAL_POOLINGS)
         _choice(self, 'grounding_keys', GROUNDING_KEYS)
         _choice(self, 'point_features', POINT_FEATURES)
+        _choice(self, 'map_query', MAP_QUERIES)
+        if self.map_query == 'words' and self.fusion != 'concat':
+            raise ValueError(f"SeedVLAConfig.map_query 'words' needs fusion 'concat', got fusion={self.fusion!r}; "
+                             "use map_query 'sentence' with it")
         if not (_is_real(self.elapsed_horizon_s) and 0.0 <= self.elapsed_horizon_s <= 600.0):
             raise ValueError(f'SeedVLAConfig.elapsed_horizon_s must be seconds in [0, 600], got {self.elapsed_horizon_s!r}; '
                              'e.g. 6, or 0 to disable it')

@@ -45,13 +45,21 @@ class SpatialPool(nn.Module):
     like any other once the map finds it. ``grounding_logits`` keeps the last (B, N + 1) scores for the
     grounding loss (:func:`grounding_loss`), and :meth:`query_logits` scores another query (an
     attribute word, "red") on the same keys (:func:`attribute_grounding_loss`).
+
+    ``map_query`` 'words' (the query kinds): the map and its "not in view" slot are not scored from
+    the instruction vector but per word, each word's scores exactly those of that word queried alone
+    (what the attribute loss trains: "blue" on every blue object, "box" on every box), mixed by a
+    learned softmax weight per word (``word_weights`` keeps the last (B, L)). "blue box" then
+    scores a weighted sum of "blue" and "box" whether or not the pair was ever named together,
+    and the in-view weight of a pair never named together is calibrated like a seen pair's.
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None,
                  point_features: str = 'scaled', in_view_jitter: float = 0.0,
-                 in_view_jitter_mean: float = 0.0) -> None:
+                 in_view_jitter_mean: float = 0.0, map_query: str = 'sentence') -> None:
         super().__init__()
         self.kind = kind
+        self.map_query = map_query
         self.point_features = point_features
         self.in_view_jitter = in_view_jitter
         self.in_view_jitter_mean = in_view_jitter_mean
@@ -70,13 +78,19 @@ class SpatialPool(nn.Module):
             self.scale = channels ** -0.5
         if self.grounded:
             self.not_in_view = nn.Linear(text_dim, 1)
+        self.word_weights: torch.Tensor | None = None
+        if map_query == 'words' and kind in ('language_query', 'grounded_query', 'grounded_point'):
+            self.word_weight = nn.Linear(text_dim, 1)
         self.grounding_point: torch.Tensor | None = None
         if kind == 'grounded_point':
             self.offset = nn.Linear(key_dim or channels, 2)
 
     def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None,
-                key_tokens: torch.Tensor | None = None) -> torch.Tensor:
-        """``key_tokens`` (B, N, key_dim): what the instruction's map is scored on, if not ``tokens``."""
+                key_tokens: torch.Tensor | None = None,
+                words: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``key_tokens`` (B, N, key_dim): what the instruction's map is scored on, if not ``tokens``.
+        ``words``: map_query 'words' only, the instruction's word vectors, each as the instruction
+        vector of that word alone (B, L, text_dim), and their mask (B, L)."""
         mean = tokens.mean(1)
         if self.kind == 'mean':
             return mean
@@ -86,14 +100,20 @@ class SpatialPool(nn.Module):
             keypoints = torch.einsum('bnc,nk->bck', attn, coords).flatten(1)                 # (B, 2C)
             if self.kind == 'spatial_softmax':
                 return torch.cat([mean, keypoints], dim=-1)
-        if text is None:
+        if text is None and words is None:
             raise ValueError(f"spatial_pooling '{self.kind}' needs the instruction's features")
         key_tokens = tokens if key_tokens is None else key_tokens
         keys = self.key(key_tokens)
-        scores = self._scores(keys, text)                                                    # (B, N)
+        if self.map_query == 'words':
+            if words is None:
+                raise ValueError("map_query 'words' needs the instruction's word vectors (words=)")
+            scores, not_in_view = self._word_scores(keys, *words)
+        else:
+            scores = self._scores(keys, text)                                                # (B, N)
+            not_in_view = self.not_in_view(text) if self.grounded else None
         peak = scores.amax(1, keepdim=True)
         if self.grounded:
-            logits = torch.cat([scores, self.not_in_view(text)], dim=1)                      # (B, N + 1)
+            logits = torch.cat([scores, not_in_view], dim=1)                                 # (B, N + 1)
             self.grounding_logits, self.grounding_keys = logits, keys
         if self.kind == 'grounded_point':
             return self._point_features(scores, logits[:, -1], peak, coords, key_tokens)
@@ -125,6 +145,20 @@ class SpatialPool(nn.Module):
 
     def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale
+
+    def _word_scores(self, keys: torch.Tensor, words: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """map_query 'words': each word's map scores (and "not in view" logit) as if it were queried
+        alone, mixed by a softmax over the words present of a learned weight per word vector;
+        ((B, N) scores, (B, 1) not-in-view logit or None)."""
+        weight = self.word_weight(words).squeeze(-1).masked_fill(~mask, -1e4)
+        self.word_weights = torch.softmax(weight, dim=1)                                    # (B, L)
+        per_word = torch.einsum('bnc,blc->bln', keys, self.query(words)) * self.scale        # (B, L, N)
+        scores = torch.einsum('bl,bln->bn', self.word_weights, per_word)
+        if not self.grounded:
+            return scores, None
+        not_in_view = (self.word_weights.unsqueeze(-1) * self.not_in_view(words)).sum(1)      # (B, 1)
+        return scores, not_in_view
 
     def query_logits(self, text: torch.Tensor) -> torch.Tensor:
         """'grounded_query' / 'grounded_point': the (B, N + 1) map logits of another instruction vector (B, text_dim) on
@@ -220,14 +254,15 @@ class ConcatMLPFusion(TextNormFusion):
         self.state_dim = state_dim
         self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim,
                                 point_features=config.point_features, in_view_jitter=config.in_view_jitter,
-                                in_view_jitter_mean=config.in_view_jitter_mean)
+                                in_view_jitter_mean=config.in_view_jitter_mean, map_query=config.map_query)
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
                        config.dropout)
         self.out_dim = config.hidden_dim
 
     def forward(self, vision, text, text_mask, state):
         text_vec = self.instruction_vector(text, text_mask)
-        parts = [self.pool(vision, text_vec), text_vec]
+        words = (self.text_norm(text), text_mask) if self.pool.map_query == 'words' else None
+        parts = [self.pool(vision, text_vec, words=words), text_vec]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
         return self.mlp(torch.cat(parts, dim=-1))
