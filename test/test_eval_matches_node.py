@@ -11,15 +11,17 @@ def test_node_calls_the_default_policy_every_eval_chunk():
 
     from vla_inference.inference_node import PARAMS
     from vla_inference.inference_worker import call_period
-    from vla_learning.evaluate import CHUNK_STEPS
+    from vla_learning.evaluate import CHUNK_STEPS, policy_chunk_steps
     from vla_policy.registry import make_policy
     root = Path(__file__).resolve().parents[1]
     declared = {s.name: s.default for s in PARAMS}['max_inference_rate_hz']
     node_yaml = yaml.safe_load((root / 'src' / 'vla_inference' / 'config' / 'inference_node.yaml').read_text())
     assert node_yaml['vla_inference']['ros__parameters']['max_inference_rate_hz'] == declared == 0.0
     policy = make_policy('default', 'vla_humanoid')
-    assert policy.n_action_steps == CHUNK_STEPS
-    assert call_period(declared, policy) == pytest.approx(CHUNK_STEPS * policy.config.step_dt)   # 0.5 s
+    assert CHUNK_STEPS == 0, "evaluate's default: the policy's own n_action_steps"
+    steps = policy_chunk_steps(CHUNK_STEPS, policy)
+    assert steps == policy.n_action_steps >= 1
+    assert call_period(declared, policy) == pytest.approx(steps * policy.config.step_dt)
     learning_yaml = yaml.safe_load((root / 'src' / 'vla_learning' / 'configs' / 'default.yaml').read_text())
     assert learning_yaml['eval']['chunk_steps'] == CHUNK_STEPS
 

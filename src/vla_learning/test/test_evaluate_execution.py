@@ -95,3 +95,18 @@ def test_evaluate_with_state_delay(tmp_path):
     with pytest.raises(ValueError, match='cannot be combined'):
         evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, progress=False,
                  state_delay_steps=1, ensemble_coeff=0.0)
+
+
+def test_default_chunk_steps_are_the_policys_own():
+    """chunk_steps 0 (the default) executes the policy's n_action_steps per call, as the node
+    calls it; every step for a policy that declares none; a number given wins."""
+    from types import SimpleNamespace
+
+    from vla_learning.evaluate import CHUNK_STEPS, evaluate, policy_chunk_steps
+    assert CHUNK_STEPS == 0
+    assert policy_chunk_steps(0, SimpleNamespace(n_action_steps=5)) == 5
+    assert policy_chunk_steps(0, SimpleNamespace(n_action_steps=None)) == 1
+    assert policy_chunk_steps(0, SimpleNamespace()) == 1
+    assert policy_chunk_steps(3, SimpleNamespace(n_action_steps=5)) == 3
+    report = evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, progress=False)
+    assert report['chunk_steps'] == 1

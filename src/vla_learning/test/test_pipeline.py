@@ -75,6 +75,7 @@ def test_checkpoint_loads_and_evaluates(tiny, tmp_path):
     report = evaluate(str(ckpt), splits=['seen', 'out_of_scope'], tasks=['raise_left_arm'], episodes=1,
                       out=tmp_path / 'eval', instructions=str(pairs), progress=False)
     res = json.loads((tmp_path / 'eval' / 'results.json').read_text())
+    assert report['chunk_steps'] == policy.n_action_steps, "by default the checkpoint's own n_action_steps"
     splits = {r['split'] for r in res['rows']}
     assert splits == {'seen', 'out_of_scope', 'custom'}
     custom = [e for e in res['episodes'] if e['split'] == 'custom']

@@ -8,9 +8,10 @@
 The policy is built with ``vla_policy.registry.make_policy`` (what the inference node does) and
 driven by ``vla_sim.lockstep.run_episode``: each inference sees the head camera rendered at the
 policy's image size, the instruction and the joint positions; ``chunk_steps`` actions of each
-chunk are executed before the next inference. The default, 5 steps of 0.1 s, is the default
-checkpoint's ``n_action_steps``, with which the inference node calls it by default (every 0.5 s;
-``test/test_eval_matches_node.py`` keeps the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
+chunk are executed before the next inference. The default (0) is the policy's own
+``n_action_steps`` (every step for a policy that declares none), which is also how the inference
+node calls it by default (every n_action_steps x 0.1 s; ``test/test_eval_matches_node.py`` keeps
+the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
 (10 000 000, disjoint from the collection seeds).
 
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
@@ -42,8 +43,17 @@ import numpy as np
 DEFAULT_POLICY = 'src/vla_policy/checkpoints/default'
 FIRST_SEED = 10_000_000
 SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
-#: actions executed per inference: the default checkpoint's n_action_steps (the node calls it every 5 x 0.1 s)
-CHUNK_STEPS = 5
+#: actions executed per inference; 0 = the policy's own n_action_steps (:func:`policy_chunk_steps`),
+#: as the inference node calls it by default
+CHUNK_STEPS = 0
+
+
+def policy_chunk_steps(chunk_steps: int, policy) -> int:
+    """Actions of each chunk executed per inference: ``chunk_steps`` if > 0, else the policy's
+    ``n_action_steps`` (1, every step, when it declares none)."""
+    if chunk_steps > 0:
+        return int(chunk_steps)
+    return int(getattr(policy, 'n_action_steps', None) or 1)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -296,8 +306,9 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
               progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None,
-              state_delay_steps: int = 0) -> list[Outcome]:
-    """``ensemble_coeff``: run through :class:`EnsembledPolicy` (ACT temporal ensembling) instead of
+              state_delay_steps: int = 0) -> tuple[list[Outcome], int]:
+    """Run every case; (outcomes, the chunk_steps used: :func:`policy_chunk_steps`).
+    ``ensemble_coeff``: run through :class:`EnsembledPolicy` (ACT temporal ensembling) instead of
     executing ``chunk_steps`` steps of each chunk open-loop. ``state_delay_steps``: the policy reads
     the joint state that many steps late (:class:`DelayedStatePolicy`; not with ensembling)."""
     if state_delay_steps and ensemble_coeff is not None:
@@ -317,6 +328,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if image_size is None:
         cfg = getattr(policy.inner, 'config', None)
         image_size = int(getattr(cfg, 'image_size', None) or 96)
+    chunk_steps = policy_chunk_steps(chunk_steps, policy.inner)
     runner = policy
     if ensemble_coeff is not None:
         runner = EnsembledPolicy(policy, chunk_steps, ensemble_coeff)
@@ -338,7 +350,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
         out.append(Outcome(c.split, c.task, c.instruction, c.seed, success, float(r.time), int(r.collisions),
                            list(policy.confidences), list(policy.latencies_ms)))
     sim.close()
-    return out
+    return out, chunk_steps
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -499,8 +511,8 @@ def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_s
     if instructions:
         cases += read_instruction_file(instructions, episodes, first_seed)
     t0 = time.perf_counter()
-    outcomes = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
-                         state_delay_steps)
+    outcomes, chunk_steps = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
+                                      state_delay_steps)
     report = summarise(outcomes, threshold)
     report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
                   ensemble_coeff=ensemble_coeff, state_delay_steps=state_delay_steps,
@@ -536,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
     ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
-                    help="actions executed per inference (5: the default checkpoint's n_action_steps, as the node runs it)")
+                    help="actions executed per inference; 0 = the policy's own n_action_steps (every step if it "
+                         "declares none), as the inference node runs it by default")
     ap.add_argument('--ensemble-coeff', type=float,
                     help="blend overlapping chunks as the node does with temporal_ensembling: true and this "
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
