@@ -52,7 +52,7 @@ PARAMS = [
               'instead of camera/image_raw', read_only=True),
     ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction (a new '
               "instruction is inferred at once); 0 = the policy's own: every n_action_steps x step_dt s if it "
-              'declares them (the default checkpoint: 5 x 0.1 s), else on every new frame', 0.0, 1000.0,
+              'declares them (the default checkpoint: 1 x 0.1 s), else on every new frame', 0.0, 1000.0,
               read_only=True),
     ParamSpec('max_action_age', 1.0, 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
