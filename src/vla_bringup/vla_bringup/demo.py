@@ -238,7 +238,8 @@ class Demo:
             self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
             if self.record and st.time >= next_frame:
                 next_frame = st.time + 0.2
-                self._capture()
+                with lock:               # MuJoCo reads sim.data to render: not while the node steps it
+                    self._capture()
             if progress:
                 progress(job, elapsed, self._latest_status())
             if finished:
