@@ -65,6 +65,9 @@ class CollectConfig:
     turn_gaze_gain: float = 0.5          # turns: the teacher's head pan = -gain x the angle turned (the head keeps
                                          # toward where the turn began, the progress in a joint the policy reads);
                                          # 0 = the head at rest, the policy times its turn by the clock alone
+    hold_after_success_s: float = 0.0    # each episode goes on (recorded) U(0, this) s after its success, so the
+                                         # data shows what to do once the task is done: keep waving, keep the arm
+                                         # up, stay turned, at later times since the command than the task took
     start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
                                          # an arm or both raised, the head turned (what the last command left)
     val_fraction: float = 0.1
@@ -245,7 +248,9 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
                         head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0,
                         head_kick_decay=cfg.dart_head_kick_decay)
-    lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always')
+    lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always',
+                        hold_after_success=(float(rng.uniform(0.0, cfg.hold_after_success_s))
+                                            if cfg.hold_after_success_s > 0 else 0.0))
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
     if not r.success:

@@ -160,3 +160,16 @@ def test_a_task_can_start_from_another_posture(sim):
     run_episode(fresh, 'walk_to', 0, sim=sim, config=LockstepConfig(image_size=(8, 8)))
     assert fresh.seen[0].joint_positions['left_shoulder_pitch_joint'] == pytest.approx(0.0, abs=0.01), \
         'the next episode starts from the rest pose again'
+
+
+def test_hold_after_success_goes_on_and_keeps_the_success_time(sim, expert):
+    """hold_after_success: the episode (and its recording) runs on that long after the success,
+    which stays true and is timed when it happened; a negative hold is refused."""
+    plain = run_episode(expert, 'raise_left_arm', 4, sim=sim, config=LockstepConfig(record=True))
+    held = run_episode(expert, 'raise_left_arm', 4, sim=sim,
+                       config=LockstepConfig(record=True, hold_after_success=1.0))
+    assert plain.success and held.success and held.time == pytest.approx(plain.time)
+    assert held.steps == plain.steps + 10 and len(held.trajectory.actions) == held.steps
+    assert held.trajectory.stamps[-1] > plain.time + 0.85
+    with pytest.raises(ValueError, match='hold_after_success'):
+        LockstepConfig(hold_after_success=-1.0)

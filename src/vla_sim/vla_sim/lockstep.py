@@ -13,6 +13,7 @@ fast as the CPU allows.
 """
 from __future__ import annotations
 
+import math
 import time as _time
 from dataclasses import dataclass, field
 
@@ -38,6 +39,9 @@ class LockstepConfig:
     chunk_steps:  actions taken from one PolicyOutput before asking again (1 = re-plan every
                   step; k > 1 executes the first k steps of an action chunk open-loop).
     end_on_done:  end the episode when the policy reports done (success is judged then).
+    hold_after_success: seconds the episode goes on after its success (success stays true; the
+                  time limit is extended by as much): demonstrations then show what to do once
+                  the task is done (keep waving, keep the arm up, stay turned).
     record:       keep images, actions and joint states in the result (for datasets).
     depth:        also render depth into Observation.depth (metres, NaN = nothing) when rendering.
     """
@@ -47,6 +51,7 @@ class LockstepConfig:
     render: str = 'auto'
     chunk_steps: int = 1
     end_on_done: bool = False
+    hold_after_success: float = 0.0
     record: bool = False
     depth: bool = False
 
@@ -57,6 +62,8 @@ class LockstepConfig:
             raise ValueError(f'LockstepConfig.control_dt must be > 0 s, got {self.control_dt}')
         if self.chunk_steps < 1:
             raise ValueError(f'LockstepConfig.chunk_steps must be >= 1, got {self.chunk_steps}')
+        if not (self.hold_after_success >= 0.0 and math.isfinite(self.hold_after_success)):
+            raise ValueError(f'LockstepConfig.hold_after_success must be seconds >= 0, got {self.hold_after_success}')
         h, w = self.image_size
         if h < 1 or w < 1:
             raise ValueError(f'LockstepConfig.image_size must be (height, width) >= 1, got {self.image_size}')
@@ -157,12 +164,15 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     output: PolicyOutput | None = None
     chunk_k = 0
     success = done = False
+    success_time = None
     t0 = _time.perf_counter()
     while True:
-        if check.update(state):
-            success = True
-            break
-        if state.time >= task.time_limit - 1e-9 or (done and config.end_on_done):
+        if success_time is None and check.update(state):
+            success, success_time = True, state.time
+        if success_time is not None:
+            if state.time >= success_time + config.hold_after_success - 1e-9:
+                break
+        elif state.time >= task.time_limit - 1e-9 or (done and config.end_on_done):
             break
         image = None
         if output is None or chunk_k >= config.chunk_steps or _chunk_index(output, chunk_k, config) is None:
@@ -199,7 +209,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
         collisions += len(state.contacts - touching)
         touching = state.contacts
         path.append(state.base_pose[:2].copy())
-    return EpisodeResult(task=task.name, instruction=task.instruction, seed=seed, success=success, time=state.time,
+    return EpisodeResult(task=task.name, instruction=task.instruction, seed=seed, success=success,
+                         time=state.time if success_time is None else success_time,
                          time_limit=task.time_limit, path=np.array(path), collisions=collisions, steps=steps,
                          policy_calls=calls, policy_done=done, invalid_actions=invalid,
                          wall_time=_time.perf_counter() - t0, trajectory=traj)
