@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
+from vla_policy.core import Observation, Policy, PolicyOutput, declared_action_steps
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def call_period(max_inference_rate_hz: float, policy: Policy) -> float:
     evaluated); else 0, a call on every new frame."""
     if max_inference_rate_hz > 0:
         return 1.0 / max_inference_rate_hz
-    steps = getattr(policy, 'n_action_steps', None)
+    steps = declared_action_steps(policy)
     return steps * float(getattr(policy, 'chunk_step_dt', 0.1)) if steps else 0.0
 
 

@@ -34,7 +34,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,10 @@ CHUNK_STEPS = 0
 def policy_chunk_steps(chunk_steps: int, policy) -> int:
     """Actions of each chunk executed per inference: ``chunk_steps`` if > 0, else the policy's
     ``n_action_steps`` (1, every step, when it declares none)."""
+    from vla_policy.core import declared_action_steps
     if chunk_steps > 0:
         return int(chunk_steps)
-    return int(getattr(policy, 'n_action_steps', None) or 1)
+    return declared_action_steps(policy) or 1
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -184,12 +185,11 @@ class DelayedStatePolicy:
         self._clear()
 
     def infer(self, obs):
-        import dataclasses
         from vla_policy.core import PolicyOutput
         self._history = (self._history + [dict(obs.joint_positions)])[-(self.delay_steps + 1):]
         if self._out is None or self._k >= min(self.chunk_steps, len(self._out.actions)):
             # as lockstep does: a new call after chunk_steps steps, or when the chunk runs out
-            self._out = self.inner.infer(dataclasses.replace(obs, joint_positions=self._history[0]))
+            self._out = self.inner.infer(replace(obs, joint_positions=self._history[0]))
             self._k = 0
         k = self._k
         self._k += 1
@@ -313,7 +313,6 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     the joint state that many steps late (:class:`DelayedStatePolicy`; not with ensembling)."""
     if state_delay_steps and ensemble_coeff is not None:
         raise ValueError('state_delay_steps and ensemble_coeff cannot be combined; run them separately')
-    import dataclasses
     from tqdm import tqdm
     import vla_sim  # noqa: F401
     from vla_policy.embodiment import load_embodiment
@@ -344,7 +343,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
         elif c.target is not None:
             task = Task(c.task, c.instruction, TASKS[c.task].time_limit, target=c.target)
         else:
-            task = dataclasses.replace(make_task(c.task, world, c.seed), instruction=c.instruction)
+            task = replace(make_task(c.task, world, c.seed), instruction=c.instruction)
         r = run_episode(runner, task, c.seed, sim=sim, embodiment=emb, config=lc)
         success = bool(r.success) if c.task != 'out_of_scope' else False
         out.append(Outcome(c.split, c.task, c.instruction, c.seed, success, float(r.time), int(r.collisions),

@@ -101,3 +101,11 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def infer(self, obs: Observation) -> PolicyOutput:
         """Compute an action chunk and its confidence for ``obs``."""
+
+
+def declared_action_steps(policy) -> int | None:
+    """``policy.n_action_steps`` (steps of each chunk to execute per call), or None where it
+    declares none; read from any object, so wrappers and duck-typed policies work too. The one
+    rule the inference node's call rate and the evaluation's default chunk steps share."""
+    steps = getattr(policy, 'n_action_steps', None)
+    return int(steps) if steps else None

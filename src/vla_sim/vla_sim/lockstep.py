@@ -163,12 +163,12 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     collisions = steps = calls = invalid = 0
     output: PolicyOutput | None = None
     chunk_k = 0
-    success = done = False
-    success_time = None
+    done = False
+    success_time: float | None = None           # set once the check passes; the episode is a success
     t0 = _time.perf_counter()
     while True:
         if success_time is None and check.update(state):
-            success, success_time = True, state.time
+            success_time = state.time
         if success_time is not None:
             if state.time >= success_time + config.hold_after_success - 1e-9:
                 break
@@ -209,7 +209,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
         collisions += len(state.contacts - touching)
         touching = state.contacts
         path.append(state.base_pose[:2].copy())
-    return EpisodeResult(task=task.name, instruction=task.instruction, seed=seed, success=success,
+    return EpisodeResult(task=task.name, instruction=task.instruction, seed=seed, success=success_time is not None,
                          time=state.time if success_time is None else success_time,
                          time_limit=task.time_limit, path=np.array(path), collisions=collisions, steps=steps,
                          policy_calls=calls, policy_done=done, invalid_actions=invalid,
