@@ -24,7 +24,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from vla_bringup.stack import middleware_env
-from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
+from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS, wait_for_subscribers
 from vla_common.image_conversion import encode_image
 from vla_interfaces.action import ExecuteInstruction
 from vla_interfaces.msg import SafetyStatus, VlaAction
@@ -129,6 +129,7 @@ class Probe:
         self.scan_ranges = ranges
 
     def command(self, text: str) -> None:
+        assert wait_for_subscribers(self.command_pub, 60.0), 'vla/command has no subscriber'
         self.command_pub.publish(String(data=text))
 
     def since(self, buf: deque, t0: float) -> list:

@@ -124,7 +124,7 @@ def test_scan_source_timeout_stops(loop):
         probe.scan_ranges = math.inf
 
 
-def test_estop_latches_until_reset(loop):
+def test_estop_latches_until_reset_and_the_reset_never_restarts_motion(loop):
     suite, probe = loop
     from std_msgs.msg import Bool
     from std_srvs.srv import Trigger
@@ -138,8 +138,15 @@ def test_estop_latches_until_reset(loop):
     time.sleep(1.0)
     assert all(twist_is_zero(m) for _, m in probe.since(probe.cmd_vel, t0))
     assert probe.latest(probe.status).state == SafetyStatus.ESTOP
+    # the inference node dropped the instruction it followed (the topic path, like the action path)
+    assert probe.wait_for(lambda: probe.latest(probe.actions).instruction == '', 3)
     assert probe.call(probe.reset_estop, Trigger.Request()).success
-    assert probe.wait_for(lambda: _walking(probe, time.monotonic() - 0.3), 10), 'did not resume after reset'
+    t0 = time.monotonic()
+    time.sleep(1.5)                              # ISO 13850: a reset does not start motion
+    assert all(twist_is_zero(m) for _, m in probe.since(probe.cmd_vel, t0))
+    assert probe.latest(probe.status).state < SafetyStatus.ESTOP
+    probe.command('walk forward')                # a person asks again
+    assert probe.wait_for(lambda: _walking(probe, time.monotonic() - 0.3), 10), 'a new command did not move it'
 
 
 def test_action_goal_succeeds_and_cancel_stops(loop):

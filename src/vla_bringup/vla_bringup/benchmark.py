@@ -142,6 +142,9 @@ class _Observer:
 
     def command(self, text: str):
         from std_msgs.msg import String
+        from vla_common.qos import wait_for_subscribers
+        if not wait_for_subscribers(self.cmd, 10.0):
+            raise RuntimeError('vla/command has no subscriber (is vla_inference running?)')
         self.cmd.publish(String(data=text))
 
     def close(self):

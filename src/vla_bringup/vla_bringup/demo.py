@@ -193,6 +193,9 @@ class Demo:
 
     def command(self, text: str) -> None:
         from std_msgs.msg import String
+        from vla_common.qos import wait_for_subscribers
+        if not wait_for_subscribers(self._cmd_pub, 10.0):
+            raise RuntimeError('vla/command has no subscriber (is vla_inference running?)')
         self._cmd_pub.publish(String(data=text))
 
     # -- tasks ----------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ def is_true(text: str) -> bool:
 
 def node_from_spec(spec: NodeSpec, **kwargs) -> Node:
     """The launch_ros Node for ``spec``: its params files, then its parameter overrides, then its remappings."""
+    if spec.respawn:
+        kwargs = {'respawn': True, 'respawn_delay': spec.respawn_delay, **kwargs}
     return Node(package=spec.package, executable=spec.executable, name=spec.name, output='screen',
                 parameters=list(spec.params_files) + [spec.parameters], remappings=list(spec.remappings),
                 **kwargs)

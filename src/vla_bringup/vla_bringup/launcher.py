@@ -3,7 +3,8 @@
 Reads the same node description (stack.py) and parameter files as the launch files, so a
 venv with ROS 2 from PyPI wheels (no `launch` package) runs exactly what `ros2 launch
 vla_bringup robot.launch.py` runs. Output lines are prefixed with the node name; Ctrl-C stops
-every node (SIGINT, then SIGTERM after a grace period).
+every node (SIGINT, then SIGTERM after a grace period). A node that dies is started again after
+its respawn delay, as launch_ros's `respawn` does (vla_safety and vla_inference: 1 s).
 
     vla_launch policy:=keyword cmd_vel_topic:=/robot/cmd_vel
 """
@@ -31,24 +32,38 @@ def _die_with_parent() -> None:
 
 
 class ProcessGroup:
-    """Child processes with prefixed output; stopping one stops all."""
+    """Child processes with prefixed output; stopping one stops all. Processes started with a
+    ``respawn_delay`` are started again that long after they exit (a supervisor thread)."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self._quiet = quiet
+        self._lock = threading.Lock()
+        self._respawn: dict[str, tuple[list[str], dict | None, float]] = {}
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        #: called with (name, new process) after a respawn
+        self.on_respawn = None
 
-    def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict | None = None,
+              respawn_delay: float | None = None) -> subprocess.Popen:
         full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
                                 text=True, bufsize=1, start_new_session=True,
                                 preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
-        self.procs.append((name, proc))
+        with self._lock:
+            self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
+            if respawn_delay is not None:
+                self._respawn[name] = (argv, env, respawn_delay)
+                if self._supervisor is None:
+                    self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+                    self._supervisor.start()
         threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
         return proc
 
     def start_node(self, spec: NodeSpec, env: dict | None = None) -> subprocess.Popen:
         argv = [sys.executable, '-m', spec.module] + ros_args(spec)
-        return self.start(spec.name, argv, env)
+        return self.start(spec.name, argv, env, spec.respawn_delay if spec.respawn else None)
 
     def _pump(self, name: str, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
@@ -56,15 +71,46 @@ class ProcessGroup:
                 sys.stdout.write(f'[{name}] {line}')
         proc.stdout.close()
 
+    def _supervise(self) -> None:
+        due: dict[str, float] = {}
+        while not self._stopping.wait(0.05):
+            with self._lock:
+                dead = [(n, p) for n, p in self.procs if n in self._respawn and p.poll() is not None]
+            for name, proc in dead:
+                delay = self._respawn[name][2]
+                if name not in due:
+                    due[name] = time.monotonic() + delay
+                    print(f'[vla_launch] {name} exited with code {proc.returncode}; respawning in {delay:.1f} s',
+                          file=sys.stderr, flush=True)
+                elif time.monotonic() >= due[name] and not self._stopping.is_set():
+                    del due[name]
+                    argv, env, _ = self._respawn[name]
+                    new = self.start(name, argv, env, delay)
+                    if self.on_respawn is not None:
+                        self.on_respawn(name, new)
+
     def failed(self) -> list[tuple[str, int]]:
-        return [(n, p.returncode) for n, p in self.procs if p.poll() is not None and p.returncode != 0]
+        """Processes that exited with an error and are not respawned."""
+        with self._lock:
+            procs = list(self.procs)
+        return [(n, p.returncode) for n, p in procs
+                if n not in self._respawn and p.poll() is not None and p.returncode != 0]
+
+    def running(self) -> bool:
+        with self._lock:
+            return bool(self._respawn) or any(p.poll() is None for _, p in self.procs)
 
     def stop(self, grace: float = 5.0) -> None:
-        for _, p in self.procs:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(1.0)
+        with self._lock:
+            procs = list(self.procs)
+        for _, p in procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGINT)
         deadline = time.monotonic() + grace
-        for _, p in self.procs:
+        for _, p in procs:
             try:
                 p.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -89,7 +135,11 @@ class Suite:
                                        {**s.parameters, **overrides.get(s.name, {})}, s.remappings)
                       for s in suite_nodes(args or {})}
         self.group = ProcessGroup(quiet=quiet)
+        self.group.on_respawn = self._respawned
         self.procs: dict[str, subprocess.Popen] = {}
+
+    def _respawned(self, name: str, proc: subprocess.Popen) -> None:
+        self.procs[name] = proc
 
     def start(self, name: str | None = None) -> None:
         for n, spec in self.specs.items():
@@ -102,7 +152,8 @@ class Suite:
         return self.procs[name]
 
     def kill(self, name: str) -> float:
-        """SIGKILL one process (a crash: no goodbye); returns the monotonic time of the kill."""
+        """SIGKILL one process (a crash: no goodbye); returns the monotonic time of the kill.
+        The suite's nodes are respawned after their respawn delay."""
         p = self.procs[name]
         t = time.monotonic()
         p.kill()
@@ -138,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     suite.start()
     group = suite.group
     try:
-        while not group.failed() and any(p.poll() is None for _, p in group.procs):
+        while not group.failed() and group.running():
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

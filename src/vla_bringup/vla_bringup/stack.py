@@ -39,6 +39,10 @@ def middleware_env() -> dict[str, str]:
     return {k: v for k, v in defaults.items() if k not in os.environ}
 
 
+#: seconds before a dead suite node is started again (launch_ros respawn_delay)
+RESPAWN_DELAY = 1.0
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     package: str
@@ -48,6 +52,10 @@ class NodeSpec:
     params_files: tuple[str, ...] = ()
     parameters: dict = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
+    #: start it again when it dies (launch_ros respawn). The suite's nodes respawn: a restarted
+    #: vla_safety publishes zeros and waits for a new instruction; a restarted vla_inference is idle.
+    respawn: bool = False
+    respawn_delay: float = RESPAWN_DELAY
 
 
 #: launch arguments shared by launch files and launcher: name -> (default, description)
@@ -93,11 +101,11 @@ def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
         NodeSpec('vla_inference', 'inference_node', 'vla_inference.inference_node', 'vla_inference',
                  (inf_params,), inf_overrides,
                  (('camera/image_raw', camera), ('camera/image_raw/compressed', camera + '/compressed'),
-                  ('joint_states', a['joint_states_topic']))),
+                  ('joint_states', a['joint_states_topic'])), respawn=True),
         NodeSpec('vla_safety', 'safety_node', 'vla_safety.safety_node', 'vla_safety',
                  (safety_params,), safety_overrides,
                  (('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
-                  ('cmd_vel', a['cmd_vel_topic']), ('joint_commands', a['joint_commands_topic']))),
+                  ('cmd_vel', a['cmd_vel_topic']), ('joint_commands', a['joint_commands_topic'])), respawn=True),
     ]
 
 

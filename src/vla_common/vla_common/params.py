@@ -3,7 +3,11 @@
 A node lists its parameters once as ``ParamSpec``s; :func:`declare_params` declares them
 with descriptors (description, integer/floating-point range, read-only flag) and returns their
 values; :func:`add_validation` rejects out-of-range or out-of-choice sets with a reason, as
-``ros2 param set`` users expect.
+``ros2 param set`` users expect, and hands each accepted set to the node as one change.
+
+Every declared parameter has a value: a list parameter whose default is empty is declared by type
+and then given an empty list of that type, so `ros2 param get/dump` show it (an unset, typed
+parameter reads as "not set" and raises in rclpy's get_parameter).
 """
 from __future__ import annotations
 
@@ -64,12 +68,14 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
             if s.array_type not in kinds:
                 raise ValueError(f'{s.name}: an empty list default needs array_type (one of {list(kinds)})')
             p = node.declare_parameter(s.name, kinds[s.array_type], s.descriptor())
+            if p.type_ == Parameter.Type.NOT_SET:       # not in the params file: an empty list of its type
+                node.set_parameters([Parameter(s.name, kinds[s.array_type], [])])
+                p = node.get_parameter(s.name)
             v = list(p.value) if p.value is not None else []
         else:
             p = node.declare_parameter(s.name, s.default, s.descriptor())
             v = p.value
-        if isinstance(v, (list, tuple)) or type(v).__name__ == 'array':
-            v = list(v)
+        v = plain_value(v)
         if isinstance(s.default, float) and isinstance(v, int):
             v = float(v)
         reason = s.check(v)
@@ -79,18 +85,38 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return values
 
 
-def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None) -> None:
-    """Reject runtime sets that break a spec; call ``on_change(name, value)`` for accepted ones."""
+def plain_value(value: Any) -> Any:
+    """A parameter value as plain Python (rclpy gives arrays as array.array)."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == 'array':
+        return list(value)
+    return value
+
+
+def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None, check=None) -> None:
+    """Reject runtime sets that break a spec, or that ``check`` refuses; apply accepted ones.
+
+    ``check(changes) -> reason | None`` sees every accepted set whole ({name: value} of the specs'
+    parameters in it), so rules across parameters (a zone inside another) refuse with a reason and
+    change nothing. ``on_change(changes)`` is called once per accepted set, after rclpy stored it:
+    parameters set together take effect together.
+    """
     by_name = {s.name: s for s in specs}
 
     def validate(params: list[Parameter]) -> SetParametersResult:
+        changes = {}
         for p in params:
             s = by_name.get(p.name)
             if s is None:
                 continue
             if s.read_only:
                 return SetParametersResult(successful=False, reason=f'{p.name} is read-only; restart the node to change it')
-            reason = s.check(p.value)
+            value = plain_value(p.value)
+            reason = s.check(value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            changes[p.name] = value
+        if changes and check is not None:
+            reason = check(changes)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
@@ -98,7 +124,7 @@ def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None) -> No
     node.add_on_set_parameters_callback(validate)
     if on_change is not None:
         def post(params: list[Parameter]) -> None:
-            for p in params:
-                if p.name in by_name:
-                    on_change(p.name, p.value)
+            changes = {p.name: plain_value(p.value) for p in params if p.name in by_name}
+            if changes:
+                on_change(changes)
         node.add_post_set_parameters_callback(post)

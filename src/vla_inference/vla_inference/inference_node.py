@@ -81,7 +81,7 @@ class InferenceNode(Node):
         super().__init__('vla_inference', **kwargs)
         p = declare_params(self, PARAMS)
         self._p = p
-        add_validation(self, PARAMS, on_change=self._on_param)
+        add_validation(self, PARAMS, on_change=self._on_params)
         if p['torch_threads'] > 0:
             try:
                 import torch
@@ -97,6 +97,7 @@ class InferenceNode(Node):
 
         self._lock = threading.Lock()
         self._instruction = ''
+        self._instruction_time = 0.0     # node clock when the instruction arrived (vla_safety's reset rule)
         self._generation = 0
         self._done_generation = -1
         self._joints: dict[str, float] = {}
@@ -185,6 +186,15 @@ class InferenceNode(Node):
 
     def _on_safety_status(self, msg: SafetyStatus) -> None:
         self._safety_state = msg.state
+        if msg.state == SafetyStatus.ESTOP:
+            with self._lock:
+                following = self._instruction
+            if following:
+                # both paths alike (the action path aborts its goal too): an e-stop ends the
+                # instruction, so the reset finds the robot idle and waits for a new one
+                self.get_logger().warning(f"emergency stop: instruction '{following}' dropped; send a new one "
+                                          'after vla/reset_estop')
+                self._set_instruction('')
 
     def _on_command(self, msg: String) -> None:
         try:
@@ -199,8 +209,10 @@ class InferenceNode(Node):
         self._set_instruction(text)
 
     def _set_instruction(self, text: str) -> int:
+        now = self._now()
         with self._lock:
             self._instruction = text
+            self._instruction_time = now if text else 0.0
             self._generation += 1
             self._scheduler.reset()
             self._smoother.reset()
@@ -213,8 +225,8 @@ class InferenceNode(Node):
         self.get_logger().info('stop requested: instruction cleared')
         return response
 
-    def _on_param(self, name, value) -> None:
-        self._p[name] = value
+    def _on_params(self, changes: dict) -> None:
+        self._p.update(changes)
 
     # -- worker callbacks (worker thread) -----------------------------------------------------
     def _worker_context(self) -> Context | None:
@@ -268,10 +280,11 @@ class InferenceNode(Node):
             if self._done_generation == self._generation and self._instruction:
                 # the policy finished the instruction: stand still until the next one
                 self._instruction = ''
+                self._instruction_time = 0.0
                 self._generation += 1
                 self._scheduler.reset()
                 self._smoother.reset()
-            instruction = self._instruction
+            instruction, instruction_time = self._instruction, self._instruction_time
             if not instruction:
                 action = None
             else:
@@ -290,22 +303,24 @@ class InferenceNode(Node):
             self._no_action_reason = ''
         idle_ee = ZERO_TWIST if self.embodiment.has_ee_twist else None
         if action is None:  # idle: stand still, hold the posture
-            self._publish(frame.stamp, '', ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1, idle_ee)
+            self._publish(frame.stamp, '', 0.0, ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1, idle_ee)
             return
         cmd = self.embodiment.decode(vector)
         inference_time, _ = action.meta
         self._last_confidence = action.confidence
-        self._publish(action.stamp, instruction, cmd.twist, cmd.joint_names, cmd.joint_positions,
+        self._publish(action.stamp, instruction, instruction_time, cmd.twist, cmd.joint_names, cmd.joint_positions,
                       action.confidence, inference_time, seq, action.chunk_index, action.chunk_length,
                       cmd.ee_twist)
 
-    def _publish(self, stamp: float, instruction, twist, joint_names, joint_positions, confidence,
-                 inference_time, seq, chunk_index, chunk_length, ee_twist=None) -> None:
+    def _publish(self, stamp: float, instruction, instruction_time, twist, joint_names, joint_positions,
+                 confidence, inference_time, seq, chunk_index, chunk_length, ee_twist=None) -> None:
         msg = VlaAction()
         sec = int(stamp)
         msg.header.stamp.sec, msg.header.stamp.nanosec = sec, int((stamp - sec) * 1e9)
         msg.header.frame_id = self._p['base_frame']
         msg.instruction = instruction
+        sec = int(instruction_time)
+        msg.instruction_stamp.sec, msg.instruction_stamp.nanosec = sec, int((instruction_time - sec) * 1e9)
         t = msg.twist
         t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = (float(v) for v in twist)
         msg.joint_targets.header = msg.header
@@ -369,14 +384,15 @@ class InferenceNode(Node):
                 goal_handle.succeed()
                 result.success, result.message = True, 'the policy reports the instruction done'
                 break
+            if self._safety_state == SafetyStatus.ESTOP:
+                if not preempted:
+                    self._set_instruction('')
+                goal_handle.abort()
+                result.success, result.message = False, 'emergency stop latched'
+                break
             if preempted:
                 goal_handle.abort()
                 result.success, result.message = False, 'preempted by a newer instruction'
-                break
-            if self._safety_state == SafetyStatus.ESTOP:
-                self._set_instruction('')
-                goal_handle.abort()
-                result.success, result.message = False, 'emergency stop latched'
                 break
             if goal.timeout > 0.0 and elapsed >= goal.timeout:
                 self._set_instruction('')

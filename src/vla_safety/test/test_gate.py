@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vla_safety.gate import (GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
-                             latch_estop, limit_axis, reset_estop, step)
+                             await_instruction, latch_estop, limit_axis, reset_estop, step)
 from vla_safety.joint_limits import JointLimit
 from vla_safety.params import SafetyParams
 
@@ -16,10 +16,11 @@ KEEP = object()
 ZERO = (0.0,) * 6
 
 
-def proposal(t, vx=0.0, vy=0.0, wz=0.0, conf=0.9, joints=None, seq=0, twist=None):
+def proposal(t, vx=0.0, vy=0.0, wz=0.0, conf=0.9, joints=None, seq=0, twist=None, instruction='go',
+             instruction_time=0.0):
     joints = joints or {}
     return Proposal(t, twist if twist is not None else (vx, vy, 0.0, 0.0, 0.0, wz),
-                    tuple(joints), tuple(joints.values()), conf, seq)
+                    tuple(joints), tuple(joints.values()), conf, seq, instruction, instruction_time)
 
 
 class Rig:
@@ -401,25 +402,54 @@ def test_estop_latches_zeroes_at_once_and_holds_joints():
         assert d.twist == (0.0,) * 6 and d.joint_positions == (0.2,)
 
 
-def test_estop_reset_needs_new_good_proposals():
+def test_estop_reset_never_restarts_motion():
+    """ISO 13850: a reset must not start motion. The proposals of the instruction followed before the
+    e-stop stay blocked, whatever their confidence; a new instruction (received after the reset) moves."""
     rig = Rig(release_count=2, **FAST)
-    rig.cruise(vx=0.5)
+    rig.cruise(vx=0.5)                                     # instruction 'go' received at t = 0
     rig.state = latch_estop(rig.state)
     rig.send(0.2, vx=0.5)
-    rig.state = reset_estop(rig.state)
+    rig.state = reset_estop(rig.state, 0.25)
     d = rig.tick(0.25)                                    # the proposal from before the reset
-    assert d.state == GateStatus.STOP and d.reasons == (Reason.ESTOP_RESET_PENDING,) and d.twist == (0.0,) * 6
-    assert rig.send(0.3, vx=0.5).state == GateStatus.STOP
-    d = rig.send(0.4, vx=0.5)
+    assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,) and d.twist == ZERO
+    for k in range(3, 20):                                # the same instruction, fresh proposals: still held
+        d = rig.send(0.1 * k, vx=0.5)
+        assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,) and d.twist == ZERO
+    d = rig.send(2.0, vx=0.5, instruction='go', instruction_time=1.95)   # the same words, sent again
     assert d.state == GateStatus.PASS and vx_of(d) == pytest.approx(0.5)
-    # a low proposal while pending turns the latch into a low-confidence block
-    rig.state = reset_estop(latch_estop(rig.state))
-    assert rig.send(0.5, conf=0.0).reasons == (Reason.LOW_CONFIDENCE, Reason.ACCELERATION_LIMITED)
+
+
+def test_an_idle_proposal_ends_the_wait():
+    """The proposer dropped its instruction (idle = ''): whatever it follows next is new."""
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 10.0)
+    assert rig.send(10.1, vx=0.5).reasons == (Reason.AWAITING_INSTRUCTION,)
+    d = rig.send(10.2, instruction='')
+    assert d.state == GateStatus.PASS and d.twist == ZERO
+    d = rig.send(10.3, vx=0.5, instruction='go', instruction_time=5.0)
+    assert d.state == GateStatus.PASS and vx_of(d) == pytest.approx(0.5)
+
+
+def test_an_unknown_instruction_time_never_ends_the_wait():
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 1.0)
+    for k in range(11, 20):
+        d = rig.send(0.1 * k, vx=0.5, instruction_time=math.nan)
+        assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,)
+
+
+def test_a_low_confidence_block_does_not_end_the_wait():
+    """The confidence latch and the wait are separate: releasing one does not release the other."""
+    rig = Rig(release_count=1, **FAST)
+    rig.state = await_instruction(rig.state, 1.0)
+    assert rig.send(1.1, conf=0.0).reasons == (Reason.AWAITING_INSTRUCTION, Reason.LOW_CONFIDENCE)
+    assert rig.send(1.2, vx=0.5).reasons == (Reason.AWAITING_INSTRUCTION,)
+    assert rig.send(1.3, vx=0.5, instruction_time=1.25).state == GateStatus.PASS
 
 
 def test_reset_without_estop_changes_nothing():
     state = GateState()
-    assert reset_estop(state) is state
+    assert reset_estop(state, 1.0) is state
 
 
 # -- obstacles ------------------------------------------------------------------------------------------

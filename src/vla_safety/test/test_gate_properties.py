@@ -13,7 +13,7 @@ from vla_safety.joint_limits import JointLimit
 from vla_safety.params import SafetyParams
 
 LIMITS = {'arm': JointLimit(-1.0, 1.0, 2.0), 'head': JointLimit(-0.5, 0.5, 1.0), 'wrist': JointLimit(0.0, 0.1, 0.5)}
-FULL_STOP = {Reason.ESTOP_LATCHED, Reason.ESTOP_RESET_PENDING, Reason.NO_PROPOSAL_YET, Reason.PROPOSAL_TIMEOUT,
+FULL_STOP = {Reason.ESTOP_LATCHED, Reason.AWAITING_INSTRUCTION, Reason.NO_PROPOSAL_YET, Reason.PROPOSAL_TIMEOUT,
              Reason.MALFORMED_PROPOSAL, Reason.NON_FINITE_PROPOSAL, Reason.OUT_OF_RANGE_PROPOSAL, Reason.LOW_CONFIDENCE}
 OVERRIDES = {Reason.OBSTACLE_STOP_ZONE, Reason.TIME_TO_COLLISION, Reason.ESTOP_LATCHED}
 TOL = 1e-9
@@ -44,13 +44,15 @@ def proposals(draw, now):
         positions = tuple(draw(st.lists(st.floats(-1.2, 1.2), min_size=len(joint_names), max_size=len(joint_names))))
         twist = (draw(st.floats(-0.8, 0.8)), draw(st.floats(-0.4, 0.4)), 0.0, 0.0, 0.0, draw(st.floats(-1.5, 1.5)))
         return Proposal(now - draw(st.floats(0.0, 0.25)), twist, joint_names, positions,
-                        draw(st.floats(0.3, 1.0)), draw(st.integers(0, 3)))
+                        draw(st.floats(0.3, 1.0)), draw(st.integers(0, 3)), draw(st.sampled_from(['', 'go'])),
+                        draw(st.one_of(st.floats(-100.0, 100.0), st.just(math.nan))))
     n = draw(st.integers(0, 3))
     joint_names = tuple(draw(st.lists(names, min_size=n, max_size=n)))
     m = n if draw(st.integers(0, 5)) else draw(st.integers(0, 4))
     positions = tuple(draw(st.lists(joint_values, min_size=m, max_size=m)))
     twist = tuple(draw(st.lists(twist_values, min_size=6, max_size=6)))
-    return Proposal(now - draw(ages), twist, joint_names, positions, draw(confidences), draw(st.integers(0, 3)))
+    return Proposal(now - draw(ages), twist, joint_names, positions, draw(confidences), draw(st.integers(0, 3)),
+                    draw(st.one_of(st.text(max_size=3), st.none(), st.integers())), draw(wild))
 
 
 @st.composite
@@ -177,7 +179,7 @@ def test_any_input_sequence_gives_a_safe_command(params, data):
         if button == 20:
             state = latch_estop(state)
         elif button in (0, 21, 22):
-            state = reset_estop(state)
+            state = reset_estop(state, now)
         decision, new_state = step(state, prop, sensors, measured, params, now)
         check_invariants(state, decision, new_state, params, now, prop, sensors, measured)
         event(f'state {decision.state.name}')    # pytest --hypothesis-show-statistics: all states occur

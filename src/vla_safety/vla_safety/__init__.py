@@ -4,7 +4,7 @@ The pure core (no rclpy) is re-exported here; safety_node.py is the ROS 2 shell 
 
     params        SafetyParams (frozen, validated), parameter_specs()
     gate          step(), GateState, Proposal, SensorSnapshot, SourceReading, Decision,
-                  GateStatus, Reason, latch_estop(), reset_estop()
+                  GateStatus, Reason, latch_estop(), reset_estop(), await_instruction()
     collision     Footprint, laser_scan_to_points(), points_in_base(), depth_image_to_points()
     joint_limits  JointLimit, parse_urdf_limits(), limits_from_dict(), combine_limits()
     benchmark     benchmark_gate(): per-decision cost, ``python -m vla_safety.benchmark``
@@ -12,7 +12,7 @@ The pure core (no rclpy) is re-exported here; safety_node.py is the ROS 2 shell 
 from .collision import (Footprint, depth_image_to_points, laser_scan_to_points, points_in_base,
                         transform_points_2d)
 from .gate import (Decision, GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
-                   latch_estop, limit_axis, reset_estop, source_timeout_reason, step)
+                   await_instruction, latch_estop, limit_axis, reset_estop, source_timeout_reason, step)
 from .joint_limits import JointLimit, JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
 from .params import SafetyParams, SafetyParamsError, parameter_specs
 
@@ -26,7 +26,8 @@ def benchmark_gate(decisions: int = 2000) -> list[float]:
 
 __all__ = [
     'Decision', 'Footprint', 'GateState', 'GateStatus', 'JointLimit', 'JointLimitError', 'Proposal',
-    'Reason', 'SafetyParams', 'SafetyParamsError', 'SensorSnapshot', 'SourceReading', 'benchmark_gate',
+    'Reason', 'SafetyParams', 'SafetyParamsError', 'SensorSnapshot', 'SourceReading', 'await_instruction',
+    'benchmark_gate',
     'combine_limits', 'depth_image_to_points', 'latch_estop', 'laser_scan_to_points', 'limit_axis',
     'limits_from_dict', 'parameter_specs', 'parse_urdf_limits', 'points_in_base', 'reset_estop',
     'source_timeout_reason', 'step', 'transform_points_2d',

@@ -6,17 +6,24 @@ API
          measured_joints: Mapping[str, float], params: SafetyParams, now: float)
         -> tuple[Decision, GateState]
     latch_estop(state) -> GateState        latched until reset_estop; output zero twist, hold joints
-    reset_estop(state) -> GateState        clears the latch; motion resumes only after
-                                           ``release_count`` new good proposals (estop_reset_pending)
+    reset_estop(state, now) -> GateState   clears the latch; the robot stays still until a NEW
+                                           instruction arrives (awaiting_instruction): a reset never
+                                           restarts motion
+    await_instruction(state, now) -> GateState   the same wait without an e-stop: a (re)started
+                                           safety node begins with it, so nothing issued before it
+                                           started moves the robot
     limit_axis(prev, target, accel, decel, dt) -> float     the acceleration rule, per axis
     GateStatus (IntEnum: PASS=0 LIMITED=1 SLOWDOWN=2 STOP=3 ESTOP=4, as vla_interfaces/SafetyStatus)
     Reason (the reason strings), source_timeout_reason(source) -> '<source>_timeout'
-        Beyond the issue's list: malformed_proposal, estop_reset_pending, joint_state_unknown.
+        Beyond the issue's list: malformed_proposal, awaiting_instruction, joint_state_unknown.
 
 Inputs
-    Proposal(received_time, twist, joint_names, joint_positions, confidence, sequence=0)
+    Proposal(received_time, twist, joint_names, joint_positions, confidence, sequence=0,
+             instruction='', instruction_time=nan)
         received_time: the node's clock (s) when the message arrived; twist: (vx, vy, vz, wx,
-        wy, wz) m/s, rad/s, base frame. Not validated on construction: the gate checks it.
+        wy, wz) m/s, rad/s, base frame. instruction: the text the proposer follows ('' = idle);
+        instruction_time: when the proposer received it (same clock; NaN = unknown). Not
+        validated on construction: the gate checks it.
         The same proposal may be passed on every tick; debouncing counts a proposal once
         (identity = sequence, received_time and content).
     SensorSnapshot(sources={name: SourceReading | (points, received_time)}, required=frozenset())
@@ -32,6 +39,10 @@ Decision (frozen): state, reasons (tuple of str, stable order), twist (6 floats)
     inf if none), proposal_sequence; .message: one-line summary.
 
 Rules, in pipeline order (reasons list every rule that applied; state = the most severe)
+  0. Waiting for an instruction (after reset_estop or await_instruction at time T):
+     awaiting_instruction, a full STOP, until a valid proposal arrives that is idle
+     (instruction '') or follows an instruction received after T. A proposal following an
+     older instruction never releases it, whatever its confidence.
   1. Proposal: none yet -> no_proposal_yet; None after one was seen, older than
      command_timeout, or received in the future (clock jumped back) -> proposal_timeout;
      malformed (lengths differ, repeated joint, wrong types) -> malformed_proposal;
@@ -97,7 +108,8 @@ class Reason:
     """The reason strings (stable identifiers of vla_interfaces/SafetyStatus.reasons)."""
 
     ESTOP_LATCHED = 'estop_latched'
-    ESTOP_RESET_PENDING = 'estop_reset_pending'
+    AWAITING_INSTRUCTION = 'awaiting_instruction'
+    INTERNAL_ERROR = 'internal_error'          # set by the node, never by step(): a latched fault
     NO_PROPOSAL_YET = 'no_proposal_yet'
     PROPOSAL_TIMEOUT = 'proposal_timeout'
     MALFORMED_PROPOSAL = 'malformed_proposal'
@@ -120,7 +132,7 @@ def source_timeout_reason(source: str) -> str:
 
 
 # order of reasons in a Decision; '<source>_timeout' reasons come right after the proposal ones
-_ORDER = (Reason.ESTOP_LATCHED, Reason.ESTOP_RESET_PENDING, Reason.NO_PROPOSAL_YET, Reason.PROPOSAL_TIMEOUT,
+_ORDER = (Reason.ESTOP_LATCHED, Reason.AWAITING_INSTRUCTION, Reason.NO_PROPOSAL_YET, Reason.PROPOSAL_TIMEOUT,
           Reason.MALFORMED_PROPOSAL, Reason.NON_FINITE_PROPOSAL, Reason.OUT_OF_RANGE_PROPOSAL,
           Reason.LOW_CONFIDENCE, '', Reason.OBSTACLE_STOP_ZONE, Reason.TIME_TO_COLLISION,
           Reason.OBSTACLE_SLOWDOWN_ZONE, Reason.VELOCITY_LIMITED, Reason.ACCELERATION_LIMITED,
@@ -150,6 +162,8 @@ class Proposal:
     joint_positions: Sequence[float]
     confidence: float
     sequence: int = 0
+    instruction: str = ''
+    instruction_time: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -198,7 +212,8 @@ class GateState:
     joint_targets: Mapping[str, float] = field(default_factory=lambda: _EMPTY)  # last commanded target per joint
     hold: Mapping[str, float] | None = None            # latched joint hold while fully stopped
     estop: bool = False
-    block: str | None = None                           # latch reason (low_confidence / estop_reset_pending)
+    block: str | None = None                           # confidence latch (low_confidence)
+    awaiting_since: float | None = None                # motion waits for an instruction received after this
     low_streak: int = 0
     good_streak: int = 0
     proposal_key: tuple | None = None                  # identity of the newest proposal (debouncing)
@@ -228,10 +243,19 @@ def latch_estop(state: GateState) -> GateState:
     return replace(state, estop=True)
 
 
-def reset_estop(state: GateState) -> GateState:
+def reset_estop(state: GateState, now: float) -> GateState:
+    """Clear the latch. The robot then stands still until a new instruction (awaiting_instruction)."""
     if not state.estop:
         return state
-    return replace(state, estop=False, block=Reason.ESTOP_RESET_PENDING, low_streak=0, good_streak=0)
+    return replace(await_instruction(state, now), estop=False)
+
+
+def await_instruction(state: GateState, now: float) -> GateState:
+    """Hold the robot until a proposal follows an instruction received after ``now`` (or is idle)."""
+    now = float(now)
+    if not math.isfinite(now):
+        raise ValueError(f'now must be a finite time in seconds, got {now}')
+    return replace(state, awaiting_since=now, low_streak=0, good_streak=0)
 
 
 def limit_axis(prev: float, target: float, accel: float, decel: float, dt: float) -> float:
@@ -253,6 +277,8 @@ class _Check:
     confidence: float = math.nan
     received_time: float = math.nan
     sequence: int = 0
+    instruction: str = ''
+    instruction_time: float = math.nan
 
 
 def _check_proposal(p: Proposal, params: SafetyParams) -> _Check:
@@ -261,6 +287,11 @@ def _check_proposal(p: Proposal, params: SafetyParams) -> _Check:
         c.sequence = int(p.sequence)
     except (TypeError, ValueError, OverflowError):
         c.sequence = 0
+    c.instruction = p.instruction if isinstance(p.instruction, str) else ''
+    try:
+        c.instruction_time = float(p.instruction_time)
+    except (TypeError, ValueError, OverflowError):
+        c.instruction_time = math.nan
     try:
         c.confidence = _num(p.confidence)
         c.received_time = _num(p.received_time)
@@ -337,6 +368,7 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
 
     # 1. the proposal and the confidence latch ----------------------------------------------------
     block, low, good = state.block, state.low_streak, state.good_streak
+    awaiting = state.awaiting_since
     key, last_valid = state.proposal_key, state.last_valid_time
     confidence, sequence = state.confidence, state.sequence
     check = _Check()
@@ -346,9 +378,12 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
         check = _check_proposal(proposal, params)
         confidence, sequence = check.confidence, check.sequence
         new_key = (check.sequence, check.received_time, check.confidence, check.twist, check.names,
-                   check.positions, check.problem)
+                   check.positions, check.problem, check.instruction, check.instruction_time)
         if new_key != key:
             key = new_key
+            if check.problem is None and awaiting is not None and (
+                    not check.instruction or check.instruction_time > awaiting):
+                awaiting = None       # idle, or an instruction given after the reset / start
             if check.problem is not None:
                 good = 0
             elif check.confidence < params.confidence_threshold:
@@ -367,6 +402,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
             reasons.append(Reason.PROPOSAL_TIMEOUT)
     if block is not None:
         reasons.append(block)
+    if awaiting is not None:
+        reasons.append(Reason.AWAITING_INSTRUCTION)
     if state.estop:
         reasons.append(Reason.ESTOP_LATCHED)
     full_stop = bool(reasons)
@@ -498,7 +535,7 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
     new_state = GateState(
         time=now, twist=(out[0], out[1], out[2]), joint_targets=FrozenMap(targets),
         hold=FrozenMap(hold) if hold is not None else None, estop=state.estop, block=block,
-        low_streak=low, good_streak=good, proposal_key=key, last_valid_time=last_valid,
+        awaiting_since=awaiting,        low_streak=low, good_streak=good, proposal_key=key, last_valid_time=last_valid,
         confidence=confidence, sequence=sequence)
     return decision, new_state
 

@@ -12,11 +12,22 @@ of the inference node's timer (10 Hz) and never drops below control_rate_hz.
 
 All callbacks share one mutually exclusive group on a single-threaded executor: the gate state
 is only touched from one thread.
+
+Faults: no exception may leave the outputs silent. Every callback is guarded: an exception is
+logged with its traceback and latches a fault (zero twist, STOP with reason internal_error) that
+only vla/reset_estop clears. A (re)started node, and a reset, hold the robot until a new
+instruction arrives (gate.await_instruction): nothing issued before moves it.
+
+Parameters: every gate parameter can be set on the live node (`ros2 param set`). A set is checked
+whole against SafetyParams (ranges and rules across parameters) and refused with the reason, or
+applied at once, all together, from the next decision on.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
+import traceback
 from pathlib import Path
 
 import yaml
@@ -35,8 +46,8 @@ from vla_common.stats import RateMeter, RollingWindow
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_safety.collision import depth_image_to_points, laser_scan_to_points, points_in_base
 from vla_safety.ee_twist import EeLimits, gate_ee_twist
-from vla_safety.gate import (GateState, GateStatus, Proposal, SensorSnapshot, SourceReading, latch_estop,
-                             reset_estop, step)
+from vla_safety.gate import (GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
+                             await_instruction, latch_estop, reset_estop, step)
 from vla_safety.joint_limits import JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
 from vla_safety.params import SafetyParams, SafetyParamsError, parameter_specs
 from vla_safety.pointcloud import pointcloud2_to_xyz
@@ -94,19 +105,48 @@ def _stamp_to_sec(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def _guarded(callback):
+    """A subscription or timer callback that cannot take the node down: an exception latches a fault."""
+    @functools.wraps(callback)
+    def run(self, *args):
+        try:
+            return callback(self, *args)
+        except Exception as exc:  # noqa: BLE001 - any bug must stop the robot, never silence it
+            self._latch_fault(callback.__name__, exc)
+    return run
+
+
+def _guarded_service(callback):
+    """A service callback that cannot take the node down: an exception latches a fault and answers it."""
+    @functools.wraps(callback)
+    def run(self, request, response):
+        try:
+            return callback(self, request, response)
+        except Exception as exc:  # noqa: BLE001 - as _guarded
+            self._latch_fault(callback.__name__, exc)
+            response.success, response.message = False, f'internal error: {exc}'
+            return response
+    return run
+
+
 class SafetyNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__('vla_safety', **kwargs)
         self._node_p = declare_params(self, NODE_PARAMS)
-        gate_values = declare_params(self, GATE_PARAMS)
+        self._gate_values = declare_params(self, GATE_PARAMS)
         self._joint_limits = self._load_joint_limits()
-        self.params = self._make_params(gate_values)
-        add_validation(self, GATE_PARAMS, on_change=self._on_gate_param)
+        try:
+            self.params = self._make_params(self._gate_values)
+        except SafetyParamsError as exc:
+            raise SystemExit(f'vla_safety: {exc}') from None
+        add_validation(self, NODE_PARAMS + GATE_PARAMS, on_change=self._on_params, check=self._check_params)
         p = self._node_p
         self._period = 1.0 / p['control_rate_hz']
 
-        self._state = GateState()
+        self._fault: str | None = None   # latched internal error: zero twist until vla/reset_estop
+        # a (re)started gate moves nothing that was asked for before it started
+        self._state = await_instruction(GateState(), self._now())
         self._proposal: Proposal | None = None
         self._proposal_stamp = None
         self._readings: dict[str, SourceReading] = {}
@@ -124,10 +164,9 @@ class SafetyNode(Node):
             self.create_subscription(Image, 'depth/image_raw', self._on_depth, SENSOR_QOS)
         self._required = frozenset(required)
         self._joints: dict[str, float] = {}
-        self._last_event_publish = -math.inf
         self._cost = RollingWindow(500)
         self._rate = RateMeter(100)
-        self._counts = {'proposals': 0, 'decisions': 0, 'blocked': 0, 'bad_sensor_msgs': 0}
+        self._counts = {'proposals': 0, 'decisions': 0, 'blocked': 0, 'bad_sensor_msgs': 0, 'internal_errors': 0}
         self._last: object = None
 
         self.create_subscription(VlaAction, 'vla/action', self._on_proposal, RELIABLE_QOS)
@@ -142,7 +181,9 @@ class SafetyNode(Node):
         self.create_service(Trigger, 'vla/reset_estop', self._on_reset_estop)
         self.create_service(Trigger, 'vla/trigger_estop', self._on_trigger_estop)
         self._diag = diagnostics.DiagnosticsPublisher(self, 'safety gate')
-        self.create_timer(self._period, self._on_watchdog)
+        # fires only when no decision went out for 1.5 periods (proposals stopped), then every period
+        self._watchdog_period = 1.5 * self._period
+        self._watchdog = self.create_timer(self._watchdog_period, self._on_watchdog)
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
         fp = self.params.footprint or f'radius {self.params.footprint_radius} m'
         self.get_logger().info(
@@ -170,29 +211,37 @@ class SafetyNode(Node):
         return combine_limits(*maps) if maps else {}
 
     def _make_params(self, values: dict) -> SafetyParams:
-        try:
-            return SafetyParams(**{k: v for k, v in values.items() if k in _GATE_NAMES},
-                                joint_limits=self._joint_limits)
-        except SafetyParamsError as exc:
-            raise SystemExit(f'vla_safety: {exc}') from None
+        """SafetyParams of the gate parameters in ``values``; raises SafetyParamsError."""
+        return SafetyParams(**{k: v for k, v in values.items() if k in _GATE_NAMES}, joint_limits=self._joint_limits)
 
     def _ee_limits(self) -> EeLimits:
         return EeLimits(self.get_parameter('max_ee_linear').value, self.get_parameter('max_ee_angular').value,
                         self.params.out_of_range_factor)
 
-    def _on_gate_param(self, name, value) -> None:
-        values = {s.name: self.get_parameter(s.name).value for s in GATE_PARAMS}
-        values = {k: (list(v) if type(v).__name__ == 'array' else v) for k, v in values.items()}
+    def _check_params(self, changes: dict) -> str | None:
+        """Why a parameter set must be refused (it is checked whole, with the current values), or None."""
+        gate = {k: v for k, v in changes.items() if k in _GATE_NAMES}
+        if not gate:
+            return None
         try:
-            self.params = self._make_params(values)
-            self.get_logger().info(f'{name} set to {value}')
-        except SystemExit as exc:
-            self.get_logger().error(f'{name}={value} not applied: {exc}')
+            self._make_params({**self._gate_values, **gate})
+        except SafetyParamsError as exc:
+            return str(exc)
+        return None
+
+    @_guarded
+    def _on_params(self, changes: dict) -> None:
+        gate = {k: v for k, v in changes.items() if k in _GATE_NAMES}
+        if gate:
+            self.params = self._make_params({**self._gate_values, **gate})
+            self._gate_values.update(gate)
+            self.get_logger().info('gate parameters set: ' + ', '.join(f'{k}={v}' for k, v in gate.items()))
 
     # -- inputs ------------------------------------------------------------------------------------
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    @_guarded
     def _on_proposal(self, msg: VlaAction) -> None:
         jt = msg.joint_targets
         self._proposal = Proposal(
@@ -200,7 +249,8 @@ class SafetyNode(Node):
             twist=(msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
                    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z),
             joint_names=tuple(jt.name), joint_positions=tuple(jt.position),
-            confidence=msg.confidence, sequence=msg.sequence)
+            confidence=msg.confidence, sequence=msg.sequence, instruction=msg.instruction,
+            instruction_time=_stamp_to_sec(msg.instruction_stamp))
         self._proposal_stamp = msg.header.stamp
         e = msg.ee_twist
         self._ee = (e.header.frame_id, (e.twist.linear.x, e.twist.linear.y, e.twist.linear.z,
@@ -208,8 +258,9 @@ class SafetyNode(Node):
             if e.header.frame_id else None
         self._counts['proposals'] += 1
         self._decide_and_publish()
-        self._last_event_publish = time.monotonic()
+        self._set_watchdog(1.5 * self._period)   # restarted: it fires only if the next proposal is late
 
+    @_guarded
     def _on_scan(self, msg: LaserScan) -> None:
         p = self._node_p['scan_pose']
         try:
@@ -229,6 +280,7 @@ class SafetyNode(Node):
         return points_in_base(xyz, (x, y, z), quat, self._node_p['obstacle_min_height'],
                               self._node_p['obstacle_max_height'])
 
+    @_guarded
     def _on_cloud(self, msg: PointCloud2) -> None:
         try:
             pts = self._cloud_points(pointcloud2_to_xyz(msg))
@@ -237,9 +289,11 @@ class SafetyNode(Node):
             return
         self._readings['pointcloud'] = SourceReading(pts, self._now())
 
+    @_guarded
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
+    @_guarded
     def _on_depth(self, msg: Image) -> None:
         info = self._camera_info
         if info is None:
@@ -260,6 +314,7 @@ class SafetyNode(Node):
         self.get_logger().error(f'{source} message rejected (source counts as missing): {exc}',
                                 throttle_duration_sec=2.0)
 
+    @_guarded
     def _on_joint_states(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position):
             return
@@ -267,6 +322,7 @@ class SafetyNode(Node):
             if math.isfinite(v):
                 self._joints[n] = float(v)
 
+    @_guarded
     def _on_estop(self, msg: Bool) -> None:
         if msg.data:
             if not self._state.estop:
@@ -277,15 +333,23 @@ class SafetyNode(Node):
             self.get_logger().info('vla/estop false ignored: only the vla/reset_estop service clears the latch',
                                    throttle_duration_sec=5.0)
 
+    @_guarded_service
     def _on_reset_estop(self, request, response):
-        was = self._state.estop
-        self._state = reset_estop(self._state)
+        was, fault = self._state.estop, self._fault
+        if fault is not None:   # a fresh gate memory: nothing from before the fault is trusted
+            self._fault = None
+            self._state = await_instruction(GateState(estop=was), self._now())
+        self._state = reset_estop(self._state, self._now())
         response.success = True
-        response.message = (f'e-stop cleared; motion resumes after {self.params.release_count} good proposals'
-                            if was else 'no e-stop was latched')
+        if was or fault:
+            response.message = (('fault' if fault and not was else 'e-stop') + ' cleared; the robot stands still '
+                                 'until a new instruction arrives (vla/command or vla/execute)')
+        else:
+            response.message = 'no e-stop was latched'
         self.get_logger().warning(response.message)
         return response
 
+    @_guarded_service
     def _on_trigger_estop(self, request, response):
         self._state = latch_estop(self._state)
         self.get_logger().error('EMERGENCY STOP latched (vla/trigger_estop); call vla/reset_estop to clear')
@@ -294,12 +358,55 @@ class SafetyNode(Node):
         return response
 
     # -- decisions ------------------------------------------------------------------------------------
+    @_guarded
     def _on_watchdog(self) -> None:
-        # proposals drive the output; when they stop arriving this timer keeps the stream going
-        if time.monotonic() - self._last_event_publish > 1.5 * self._period:
-            self._decide_and_publish()
+        # proposals drive the output (each restarts this timer); when they stop, it keeps the
+        # stream going at control_rate_hz
+        if self._watchdog_period != self._period:
+            self._set_watchdog(self._period)
+        self._decide_and_publish()
+
+    def _set_watchdog(self, period: float) -> None:
+        if period != self._watchdog_period:
+            self._watchdog.timer_period_ns = int(period * 1e9)
+            self._watchdog_period = period
+        self._watchdog.reset()
+
+    # -- faults ------------------------------------------------------------------------------------------
+    def _latch_fault(self, where: str, exc: Exception) -> None:
+        first = self._fault is None
+        self._fault = f'{where}: {type(exc).__name__}: {exc}'
+        self._counts['internal_errors'] += 1
+        if first:
+            self.get_logger().error(f'internal error in {where}, robot stopped until vla/reset_estop:\n'
+                                    + ''.join(traceback.format_exception(exc)))
+        try:
+            self._publish_fault()
+        except Exception as again:  # noqa: BLE001 - the middleware itself failing: nothing left to send
+            self.get_logger().fatal(f'cannot publish the stop after an internal error: {again}')
+
+    def _publish_fault(self) -> None:
+        """Zero twist and a STOP status naming the fault; joints get no new targets (they hold)."""
+        stamp = self.get_clock().now().to_msg()
+        self._cmd_pub.publish(Twist())
+        if self._ee_pub is not None:
+            es = TwistStamped()
+            es.header.stamp = stamp
+            self._ee_pub.publish(es)
+        st = SafetyStatus()
+        st.header.stamp, st.header.frame_id = stamp, self._node_p['base_frame']
+        st.state = SafetyStatus.STOP
+        st.reasons = [Reason.INTERNAL_ERROR]
+        st.message = f'STOP: internal_error ({self._fault}); call vla/reset_estop'
+        st.confidence = math.nan
+        st.nearest_obstacle_distance = math.inf
+        st.time_since_last_proposal = math.inf
+        self._status_pub.publish(st)
 
     def _decide_and_publish(self) -> None:
+        if self._fault is not None:
+            self._publish_fault()
+            return
         now = self._now()
         t0 = time.perf_counter()
         sensors = SensorSnapshot(sources=dict(self._readings), required=self._required)
@@ -356,6 +463,7 @@ class SafetyNode(Node):
                 self.get_logger().warning(decision.message)
         self._last = decision
 
+    @_guarded
     def _publish_diagnostics(self) -> None:
         d = self._last
         values = {'state': _STATE_NAMES[int(d.state)] if d else 'none', 'reasons': ','.join(d.reasons) if d else '',
@@ -364,7 +472,9 @@ class SafetyNode(Node):
                   'estop_latched': self._state.estop,
                   'sources': ','.join(f'{k}:{self._now() - r.received_time:.2f}s' for k, r in self._readings.items()
                                       if r.received_time is not None)}
-        if d is None:
+        if self._fault is not None:
+            level, msg = diagnostics.ERROR, f'internal error, robot stopped until vla/reset_estop: {self._fault}'
+        elif d is None:
             level, msg = diagnostics.WARN, 'no decision yet'
         elif d.state == GateStatus.ESTOP:
             level, msg = diagnostics.ERROR, 'emergency stop latched'

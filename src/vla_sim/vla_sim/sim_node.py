@@ -98,7 +98,7 @@ class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('sim_node', **kwargs)
         self.p = SimNodeParams(**declare_params(self, PARAMS))
-        add_validation(self, PARAMS, self._on_param)
+        add_validation(self, PARAMS, on_change=self._on_params)
         p = self.p
         scan = ScanConfig(n_beams=p.scan_beams, range_max=p.scan_range_max, noise_std=p.scan_noise_std)
         off = (max(640, p.camera_width), max(480, p.camera_height))
@@ -139,14 +139,12 @@ class SimNode(Node):
             f'real-time factor {p.real_time_factor}')
 
     # -- parameters / services -------------------------------------------------------------------
-    def _on_param(self, name: str, value) -> None:
-        if name == 'real_time_factor':
+    def _on_params(self, changes: dict) -> None:
+        if 'real_time_factor' in changes:
             with self._lock:
-                self.pacer.set_real_time_factor(float(value), self._wall(), self.sim.time)
-        elif name == 'seed':
-            self.p = SimNodeParams(**{**self.p.__dict__, 'seed': int(value)})
-        elif name == 'cmd_vel_timeout':
-            self.p = SimNodeParams(**{**self.p.__dict__, 'cmd_vel_timeout': float(value)})
+                self.pacer.set_real_time_factor(float(changes['real_time_factor']), self._wall(), self.sim.time)
+        kept = {k: v for k, v in changes.items() if k in ('seed', 'cmd_vel_timeout', 'real_time_factor')}
+        self.p = SimNodeParams(**{**self.p.__dict__, **kept})
 
     def _on_reset(self, request, response):
         self._reset_world(self.p.seed)
