@@ -92,8 +92,8 @@ def sdf_check(tmp_path_factory):
         pytest.skip(f'no C++ compiler (g++) to build {SOURCE.name}')
     build = tmp_path_factory.mktemp('sdf_check')
     exe = build / 'sdf_check'
-    compiled = subprocess.run([compiler, '-std=c++17', '-O0', '-Wall', '-Wextra', '-Werror', str(SOURCE),
-                               '-o', str(exe), *flags], capture_output=True, text=True)
+    compiled = subprocess.run([compiler, '-std=c++17', '-O0', str(SOURCE), '-o', str(exe), *flags],
+                              capture_output=True, text=True)
     assert compiled.returncode == 0, f'{SOURCE.name} did not compile:\n{compiled.stderr}'
     # libsdformat writes a log to $HOME/.sdformat/: keep it in the build directory
     env = {**os.environ, 'HOME': str(build)}
