@@ -14,6 +14,7 @@
 //   LABEL:   joint NAME TYPE
 //   LABEL:   sensor NAME TYPE link=LINK
 //   LABEL:   plugin NAME filename=FILE [joint_name=JOINT]
+// (indented lines belong to the world or model line above them).
 // Exit status: 0 when every input loaded without an error, 1 when any had one, 2 on bad usage.
 // Compiled at test time by test_gazebo_sdf_parser.py (never committed as a binary).
 #include <sdf/sdf.hh>
@@ -102,7 +103,9 @@ std::string shortened(const std::string &message) {
 // The parser's console lines whose label is `level` ("Error", "Warning"), without colour codes
 // and label, e.g. "[Converter.cc:156] Unable to convert from SDF version 1.11 to 1.9".
 std::vector<std::string> console_lines(const std::string &text, const std::string &level) {
+  static const char *const kLevels[] = {"Error", "Warning", "Msg", "Dbg"};   // sdferr, sdfwarn, ...
   std::vector<std::string> found;
+  bool continued = false;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     std::string plain;
@@ -114,9 +117,15 @@ std::vector<std::string> console_lines(const std::string &text, const std::strin
         plain += line[i];
       }
     }
+    const bool labelled = std::any_of(std::begin(kLevels), std::end(kLevels), [&plain](const char *lvl) {
+      return plain.rfind(std::string(lvl) + " [", 0) == 0;
+    });
     if (plain.rfind(level + " [", 0) == 0) {
       found.push_back(plain.substr(level.size() + 1));
-    } else if (!found.empty() && !plain.empty()) {
+      continued = true;
+    } else if (labelled) {
+      continued = false;                         // another level's message
+    } else if (continued && !plain.empty()) {
       found.back() += " " + plain;               // a message continued on the next line
     }
   }
