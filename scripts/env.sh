@@ -17,6 +17,14 @@ case $- in *u*) _vla_nounset=1; set +u ;; *) _vla_nounset= ;; esac
 . "$_vla_repo/install/setup.bash" 2> >(grep -v 'local_setup' >&2)
 [ -n "$_vla_nounset" ] && set -u
 unset _vla_nounset
+# Console scripts stay in install/<pkg>/lib/<pkg>, where `ros2 run <pkg> <exe>` looks for them.
+# A wheel venv has no ros2: put those directories on PATH, so `vla_launch`, `vla-serve` ... run.
+for _vla_bin in "$_vla_repo"/install/*/; do
+  _vla_bin="$_vla_bin"lib/$(basename "$_vla_bin")
+  case ":$PATH:" in *":$_vla_bin:"*) ;; *) [ -d "$_vla_bin" ] && PATH="$_vla_bin:$PATH" ;; esac
+done
+export PATH
+unset _vla_bin
 export MUJOCO_GL=${MUJOCO_GL:-egl}   # offscreen rendering for the embedded simulator
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 # Larger shared-memory segments so full camera frames are not dropped (README, "Transport").

@@ -23,6 +23,6 @@ setup(
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
-
+        'vla-serve = vla_policy.remote.server:main',
     ]},
 )

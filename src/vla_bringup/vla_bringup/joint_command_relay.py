@@ -117,7 +117,7 @@ class JointCommandRelay(Node):
 
 
 def main(args=None) -> None:
-    run_node(JointCommandRelay, args)
+    run_node(JointCommandRelay, args, description=__doc__)
 
 
 if __name__ == '__main__':

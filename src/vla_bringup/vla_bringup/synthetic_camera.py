@@ -15,6 +15,7 @@ from sensor_msgs.msg import Image
 
 from vla_common.params import ParamSpec, declare_params
 from vla_common.qos import IMAGE_QOS
+from vla_common.run import parse_node_args
 
 PARAMS = [
     ParamSpec('width', 640, 'Image width, px', 1, 8192, read_only=True),
@@ -53,6 +54,7 @@ class SyntheticCamera(Node):
 
 
 def main(args=None) -> None:
+    parse_node_args(__doc__, args)
     rclpy.init(args=args)
     node = SyntheticCamera()
     try:

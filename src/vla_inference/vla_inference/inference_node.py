@@ -435,7 +435,7 @@ class InferenceNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(InferenceNode, args)
+    run_node(InferenceNode, args, description=__doc__)
 
 
 if __name__ == '__main__':

@@ -135,7 +135,7 @@ class RecorderNode(Node):
 def main(args=None) -> None:
     from rclpy.executors import MultiThreadedExecutor
     from vla_common.run import run_node
-    run_node(RecorderNode, args, lambda: MultiThreadedExecutor(num_threads=2))
+    run_node(RecorderNode, args, lambda: MultiThreadedExecutor(num_threads=2), description=__doc__)
 
 
 if __name__ == '__main__':

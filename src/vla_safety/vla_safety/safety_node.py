@@ -486,7 +486,7 @@ class SafetyNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(SafetyNode, args)
+    run_node(SafetyNode, args, description=__doc__)
 
 
 if __name__ == '__main__':

@@ -284,7 +284,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(SimNode, args, lambda: MultiThreadedExecutor(num_threads=2))
+    run_node(SimNode, args, lambda: MultiThreadedExecutor(num_threads=2), description=__doc__)
 
 
 if __name__ == '__main__':
