@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 from vla_bringup.stack import SUITE_ARGUMENTS, NodeSpec, middleware_env, ros_args, suite_nodes
 
@@ -131,8 +132,7 @@ class Suite:
         if domain_id is not None:
             self.env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
         overrides = {'vla_inference': inference or {}, 'vla_safety': safety or {}}
-        self.specs = {s.name: NodeSpec(s.package, s.executable, s.module, s.name, s.params_files,
-                                       {**s.parameters, **overrides.get(s.name, {})}, s.remappings)
+        self.specs = {s.name: replace(s, parameters={**s.parameters, **overrides.get(s.name, {})})
                       for s in suite_nodes(args or {})}
         self.group = ProcessGroup(quiet=quiet)
         self.group.on_respawn = self._respawned

@@ -67,10 +67,15 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
                      'integer_array': Parameter.Type.INTEGER_ARRAY}
             if s.array_type not in kinds:
                 raise ValueError(f'{s.name}: an empty list default needs array_type (one of {list(kinds)})')
-            p = node.declare_parameter(s.name, kinds[s.array_type], s.descriptor())
+            kind = kinds[s.array_type]
+            descriptor = s.descriptor()
+            writable = ParameterDescriptor(description=descriptor.description)
+            p = node.declare_parameter(s.name, kind, writable)
             if p.type_ == Parameter.Type.NOT_SET:       # not in the params file: an empty list of its type
-                node.set_parameters([Parameter(s.name, kinds[s.array_type], [])])
+                node.set_parameters([Parameter(s.name, kind, [])])
                 p = node.get_parameter(s.name)
+            descriptor.type = kind.value
+            node.set_descriptor(s.name, descriptor)     # read-only only now that it has its value
             v = list(p.value) if p.value is not None else []
         else:
             p = node.declare_parameter(s.name, s.default, s.descriptor())
