@@ -2,7 +2,7 @@
 
     vla_benchmark                 # all parts (about 3 minutes)
     vla_benchmark --skip-flood    # without the 60 s 1080p memory flood
-    vla_benchmark --decode-only   # only the image decode + resize costs (about 20 s, no ROS)
+    vla_benchmark --decode-only   # only the image decode + resize costs (about 15 s, no ROS)
 
 Parts:
   policy      policy latency p50/p99 of the configured policy on a 640x480 frame (in process)
