@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer='VLA suite maintainers',
     maintainer_email='maintainers@vla-ros2.dev',
-    description='ROS 2 helpers shared by the VLA nodes: typed parameters, diagnostics, QoS, rolling statistics.',
+    description='ROS 2 helpers shared by the VLA nodes: typed parameters, diagnostics, QoS, rolling statistics, image conversion.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
 )

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vla_common import image_conversion as ic
 from vla_common.image_conversion import (
-    SUPPORTED_ENCODINGS, DecodedImage, ImageDecodeError, decode_compressed, decode_image,
+    _PNG_SIGNATURE, SUPPORTED_ENCODINGS, DecodedImage, ImageDecodeError, decode_compressed, decode_image,
     encode_image, image_msg_to_depth, image_msg_to_rgb, resize_rgb)
 
 RNG = np.random.default_rng(1234)
@@ -237,6 +237,38 @@ def test_jpeg_decodes_to_rgb(fmt):
     assert np.abs(out.astype(int) - rgb).max() <= 3
 
 
+def test_jpeg_pixels_are_those_of_an_independent_decoder():
+    """cv2.imdecode gives the pixels Pillow (the decoder before OpenCV) gives for the same bytes."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    scene = np.stack([xx * 4, yy * 5, (xx + yy) * 2], axis=-1).astype(np.uint8)
+    scene[10:30, 20:40] = (200, 30, 30)
+    scene = np.clip(scene + RNG.integers(-20, 20, scene.shape), 0, 255).astype(np.uint8)
+    for kw in ({'quality': 90}, {'quality': 75, 'subsampling': 2}, {'quality': 90, 'progressive': True}):
+        data = _compressed(scene, 'JPEG', **kw)
+        with Image.open(io.BytesIO(data)) as im:
+            reference = np.asarray(im.convert('RGB'))
+        np.testing.assert_array_equal(decode_compressed('jpeg', data), reference)
+
+
+def test_jpeg_with_metadata_before_its_frame_header():
+    """EXIF (orientation 6 = rotate 90) and an ICC profile sit before the size; orientation is not applied."""
+    rgb = np.zeros((8, 16, 3), np.uint8)
+    rgb[:, :8] = (250, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _compressed(rgb, 'JPEG', quality=95, exif=exif.tobytes(), icc_profile=b'\0' * 3000)
+    out = decode_compressed('jpeg', data)
+    assert out.shape == (8, 16, 3) and out[:, :6, 0].min() > 240 and out[:, 10:, 0].max() < 10
+
+
+def test_16_bit_colour_png_becomes_8_bit():
+    rgb16 = RNG.integers(0, 65536, (3, 4, 3), dtype=np.uint16)
+    import cv2
+    ok, png = cv2.imencode('.png', rgb16[:, :, ::-1])    # OpenCV writes BGR
+    assert ok
+    np.testing.assert_array_equal(decode_compressed('png', png.tobytes()), (rgb16 >> 8).astype(np.uint8))
+
+
 def test_compressed_mono_and_rgba_become_rgb():
     mono = RNG.integers(0, 256, (4, 5), dtype=np.uint8)
     out = decode_compressed('png', _compressed(mono, 'PNG'))
@@ -253,6 +285,12 @@ def test_compressed_mono_and_rgba_become_rgb():
     ('png', _compressed(np.zeros((32, 32, 3), np.uint8), 'PNG')[:60], 'cannot decode'),
     ('16UC1; compressedDepth png', b'\x00' * 20, 'compressedDepth'),
     ('png', _compressed(np.zeros((4, 4), np.uint16), 'PNG'), '16/32-bit'),
+    ('png', _PNG_SIGNATURE + bytes(10), 'truncated before the end of its IHDR'),
+    ('png', _PNG_SIGNATURE + bytes(30), 'without an IHDR'),
+    ('bmp', _compressed(np.zeros((4, 4, 3), np.uint8), 'BMP'), 'neither JPEG nor PNG'),
+    ('webp', b'RIFF\x00\x00\x00\x00WEBPVP8 ', 'neither JPEG nor PNG'),
+    ('jpeg', b'\xff\xd8\xff\xe0\x00\x10JFIF', 'truncated before its frame header'),
+    ('jpeg', b'\xff\xd8\xff\xda\x00\x08' + bytes(8), 'without a frame header'),
     (b'jpeg', b'\xff\xd8', 'format must be a string'),
 ])
 def test_compressed_garbage_is_rejected(fmt, data, words):
@@ -261,11 +299,23 @@ def test_compressed_garbage_is_rejected(fmt, data, words):
     assert '\n' not in str(info.value)
 
 
+def _jpeg_with_size(width, height):
+    """A small valid JPEG whose frame header then declares another size (nothing else changed)."""
+    data = bytearray(_compressed(np.zeros((8, 8, 3), np.uint8), 'JPEG'))
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)
+
+
 def test_compressed_huge_declared_size_is_rejected_before_decoding():
     png = bytearray(_compressed(np.zeros((2, 2, 3), np.uint8), 'PNG'))
     png[16:24] = (100000).to_bytes(4, 'big') * 2   # IHDR width, height (CRC now wrong too)
-    with pytest.raises(ImageDecodeError):
+    with pytest.raises(ImageDecodeError, match='100000x100000, outside 1..8192'):
         decode_compressed('png', bytes(png))
+    with pytest.raises(ImageDecodeError, match='8193x8, outside 1..8192'):
+        decode_compressed('jpeg', _jpeg_with_size(8193, 8))
+    with pytest.raises(ImageDecodeError, match='8x0, outside'):
+        decode_compressed('jpeg', _jpeg_with_size(8, 0))
 
 
 # ----------------------------------------------------------------------------- resize
@@ -287,10 +337,28 @@ def test_resize_nearest_picks_pixel_centres():
     assert out[:, :, 0].tolist() == [[5, 7], [13, 15]]
 
 
-def test_resize_bilinear_is_smooth():
+@pytest.mark.parametrize('method', ic.RESIZE_METHODS)
+def test_resize_keeps_a_ramp_in_order(method):
     ramp = np.tile(np.linspace(0, 255, 640).astype(np.uint8)[None, :, None], (480, 1, 3))
-    out = resize_rgb(ramp, 224, 224)[0, :, 0].astype(int)
+    out = resize_rgb(ramp, 224, 224, method)[0, :, 0].astype(int)
     assert (np.diff(out) >= 0).all() and out[0] < 5 and out[-1] > 250
+
+
+def test_resize_area_the_default_averages_instead_of_aliasing():
+    """Noise (std 74) shrunk 8x: 'area' averages 64 pixels (std ~9); 2x2-tap 'bilinear' averages 4 (~37)."""
+    noise = np.random.default_rng(7).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    area = resize_rgb(noise, 32, 32)
+    np.testing.assert_array_equal(resize_rgb(noise, 32, 32, 'area'), area)
+    assert abs(area.mean() - noise.mean()) < 2 and area.std() < 12
+    assert resize_rgb(noise, 32, 32, 'bilinear').std() > 30
+
+
+def test_resize_reads_views():
+    img = _rgb(48, 64)
+    for view in (img[:, 8:56], img[::-1], img[:, :, ::-1]):
+        out = resize_rgb(view, 12, 12)
+        np.testing.assert_array_equal(out, resize_rgb(np.ascontiguousarray(view), 12, 12))
+        assert out.flags.c_contiguous and out.flags.writeable
 
 
 @pytest.mark.parametrize('args', [
@@ -365,28 +433,29 @@ def test_image_msg_wrappers():
     np.testing.assert_array_equal(ic.compressed_msg_to_rgb(png), rgb)
 
 
-def test_cv_bridge_is_only_a_fallback(monkeypatch):
-    calls = []
+def _yuv422_msg():
+    """A real sensor_msgs/Image in an encoding this converter does not list (UYVY, 2x2)."""
+    from sensor_msgs.msg import Image as ImageMsg
+    return ImageMsg(height=2, width=2, encoding='yuv422', is_bigendian=0, step=4,
+                    data=bytes([128, 16, 128, 16, 128, 235, 128, 235]))   # U Y V Y: black row, white row
 
-    class FakeBridge:
-        def imgmsg_to_cv2(self, msg, desired_encoding):
-            calls.append((msg.encoding, desired_encoding))
-            if msg.encoding == 'broken':
-                raise RuntimeError('cannot')
-            return np.zeros((msg.height, msg.width, 3), np.uint8)
 
-    monkeypatch.setattr(ic, '_cv_bridge', lambda: FakeBridge())
-    known = _msg(_rgb(2, 2), 'rgb8')
-    assert image_msg_to_rgb(known).shape == (2, 2, 3) and calls == []
-    yuv = SimpleNamespace(height=2, width=2, encoding='yuv422', is_bigendian=0, step=4, data=bytes(8))
-    assert image_msg_to_rgb(yuv).shape == (2, 2, 3) and calls == [('yuv422', 'rgb8')]
+def test_unknown_encoding_without_cv_bridge_is_refused():
     with pytest.raises(ImageDecodeError, match='unsupported encoding'):
-        image_msg_to_rgb(yuv, use_cv_bridge=False)
-    with pytest.raises(ImageDecodeError, match='cv_bridge cannot convert'):
-        image_msg_to_rgb(SimpleNamespace(**{**vars(yuv), 'encoding': 'broken'}))
-    monkeypatch.setattr(ic, '_cv_bridge', lambda: None)
+        image_msg_to_rgb(_yuv422_msg(), use_cv_bridge=False)
+    if ic.cv_bridge_available():
+        pytest.skip('cv_bridge is installed: yuv422 goes to it (test_cv_bridge_converts_other_encodings)')
     with pytest.raises(ImageDecodeError, match='unsupported encoding'):
-        image_msg_to_rgb(yuv)
+        image_msg_to_rgb(_yuv422_msg())
+
+
+def test_cv_bridge_converts_other_encodings():
+    pytest.importorskip('cv_bridge', reason='cv_bridge (ROS 2) is not installed; it is not on PyPI')
+    rgb = image_msg_to_rgb(_yuv422_msg())
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8 and rgb.flags.c_contiguous
+    assert rgb[0].max() < 10 and rgb[1].min() > 245                         # black row, white row
+    rgb = _rgb(2, 2)
+    np.testing.assert_array_equal(image_msg_to_rgb(_msg(rgb, 'bgr8')), rgb)  # listed: decoded here
 
 
 # ------------------------------------------------------------------------------- fuzz

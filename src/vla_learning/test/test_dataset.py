@@ -101,3 +101,20 @@ def test_target_annotations_round_trip(tmp_path):
     plain.close(val_fraction=0.0)
     assert TARGET_KEY not in LeRobotDataset(tmp_path / 'plain').frames
     assert LeRobotDataset(tmp_path / 'plain').object_names == []
+
+
+def test_png_frames_are_standard_pngs():
+    """Frames are written by OpenCV; other tools (LeRobot, Pillow) read the same pixels back."""
+    import io
+
+    from PIL import Image
+
+    from vla_learning.dataset import decode_png, encode_png
+    rgb = np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = encode_png(rgb)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == 'PNG' and im.mode == 'RGB'
+        np.testing.assert_array_equal(np.asarray(im), rgb)
+    np.testing.assert_array_equal(decode_png(data), rgb)
+    with pytest.raises(ValueError, match='cannot decode'):
+        decode_png(data[:len(data) // 2])

@@ -40,7 +40,6 @@ because frames are tiny (64 x 64) and decoding PNG needs no video stack.
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,16 +66,19 @@ class DatasetError(ValueError):
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format='PNG', compress_level=1)
-    return buf.getvalue()
+    """(H, W, 3) uint8 RGB -> PNG bytes (fast, lossless: zlib level 1)."""
+    import cv2
+    bgr = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_RGB2BGR)
+    ok, png = cv2.imencode('.png', bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise DatasetError(f'cannot encode an image of shape {image.shape} as PNG')
+    return png.tobytes()
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert('RGB'), dtype=np.uint8)
+    """PNG (or JPEG) bytes -> (H, W, 3) uint8 RGB; a damaged image is an ImageDecodeError (a ValueError)."""
+    from vla_common.image_conversion import decode_compressed
+    return decode_compressed('png', data)
 
 
 @dataclass
