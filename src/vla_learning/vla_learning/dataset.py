@@ -455,7 +455,8 @@ class LeRobotDataset:
         files = sorted((self.root / 'meta' / 'episodes').glob('chunk-*/file-*.parquet'))
         import pyarrow as pa
         import pyarrow.parquet as pq
-        self.episodes = (pa.concat_tables([pq.read_table(f) for f in files], promote_options='default')
+        # 'permissive': rows LeRobot appended may type a statistic differently (int64 vs double)
+        self.episodes = (pa.concat_tables([pq.read_table(f) for f in files], promote_options='permissive')
                          .sort_by('episode_index') if files else None)
         self.total_frames = int(self.info['total_frames'])
         self.frames: dict[str, np.ndarray] | None = None
@@ -494,7 +495,7 @@ class LeRobotDataset:
             for old, new in LEGACY_KEYS.items():
                 if old in t.column_names:
                     t = t.rename_columns([new if c == old else c for c in t.column_names])
-            tables.append(t.replace_schema_metadata(None))
+            tables.append(_variable_lists(t.replace_schema_metadata(None)))
         t = pa.concat_tables(tables, promote_options='default').sort_by('index')
         if t.num_rows != self.total_frames:
             raise DatasetError(f'{self.root}: info.json says {self.total_frames} frames, data holds {t.num_rows}')
@@ -538,6 +539,14 @@ class LeRobotDataset:
         if self.frames is None:
             self._load_frames()
         return aggregate_stats([self.episode_stats(i) for i in range(self.num_episodes)])
+
+
+def _variable_lists(t):
+    """Fixed-size list columns (what LeRobot writes) as plain lists (what we write), so files concatenate."""
+    import pyarrow as pa
+    schema = pa.schema([pa.field(f.name, pa.list_(f.type.value_type)) if pa.types.is_fixed_size_list(f.type) else f
+                        for f in t.schema])
+    return t.cast(schema)
 
 
 def _names(feats: Mapping[str, Any], key: str) -> list[str]:

@@ -5,7 +5,8 @@ statistics LeRobot writes (when it appends, splits or merges one of our datasets
 
 * every statistic is a list: ``min``, ``max``, ``mean``, ``std`` (population), ``count`` (``[n]``)
   and the quantiles ``q01``, ``q10``, ``q50``, ``q90``, ``q99`` (pi0.5 normalises with them);
-* a vector feature (N, D) gets (D,) values, a scalar feature (N,) gets (1,) values;
+* a vector feature (N, D) gets (D,) values, a scalar feature (N,) gets (1,) values; min and max of
+  an integer feature (frame_index ...) are integers, everything else floats;
 * an image feature gets per-channel values of shape (3, 1, 1), of pixels scaled to [0, 1], over the
   frames :func:`sample_indices` picks (all of a short episode; ``count`` is the number of frames used);
 * with fewer than two samples the quantiles equal the mean;
@@ -14,8 +15,10 @@ statistics LeRobot writes (when it appends, splits or merges one of our datasets
   the whole is not the weighted mean of the episodes' quantiles, but this is what LeRobot computes
   when it edits a dataset, so both agree).
 
-Quantiles here are exact (``numpy.quantile``); LeRobot estimates them from a 5000-bin histogram,
-so the two differ by at most about 1/5000 of the feature's range.
+Quantiles here are exact sample quantiles (``numpy.quantile``, ``inverted_cdf``: the smallest value
+with at least q of the samples at or below it); LeRobot estimates the same from a 5000-bin
+histogram, so the two differ by about 1/5000 of the feature's range. Image ``std`` here is the true
+one; lerobot 0.4.4 squares uint8 pixels without a cast and gets 0 (seen by scripts/lerobot_interop.py).
 
 Labels with NaN entries (our annotation columns: NaN = not labelled) get their statistics over the
 finite entries of each dimension; a dimension with none has NaN statistics.
@@ -50,7 +53,7 @@ def _columns_stats(x: np.ndarray, count: int) -> dict[str, np.ndarray]:
         if x.shape[0] < 2:
             qs = [out['mean']] * len(QUANTILES)
         else:
-            qs = list(np.nanquantile(x, QUANTILES, axis=0))
+            qs = list(np.nanquantile(x, QUANTILES, axis=0, method='inverted_cdf'))
     out['count'] = np.array([int(count)])
     for k, q in zip(QUANTILE_KEYS, qs):
         out[k] = np.asarray(q, dtype=np.float64)
@@ -77,7 +80,10 @@ def vector_stats(x: np.ndarray) -> dict[str, list]:
         x = x.reshape(-1, 1)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f'vector_stats needs (N,) or (N, D) with N > 0, got {x.shape}')
-    return _as_lists(_columns_stats(x, len(x)))
+    st = _columns_stats(x, len(x))
+    if np.issubdtype(x.dtype, np.integer):           # as LeRobot: min / max of an integer feature stay integers
+        st['min'], st['max'] = x.min(axis=0), x.max(axis=0)
+    return _as_lists(st)
 
 
 def image_stats(images: np.ndarray) -> dict[str, list]:
