@@ -1,5 +1,6 @@
 """Dataset format: round trip, statistics, splits, appending, version checks."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,140 @@ def test_png_frames_are_standard_pngs():
     np.testing.assert_array_equal(decode_png(data), rgb)
     with pytest.raises(ValueError, match='cannot decode'):
         decode_png(data[:len(data) // 2])
+
+
+# -- LeRobot v3.0 layout (checked against lerobot 0.4.4 by scripts/lerobot_interop.sh; here without it) --
+def _annotated_dataset(root, rng):
+    w = _writer(root, target_annotations=True, object_names=['red_box', 'blue_ball'])
+    for i, (n, instr) in enumerate([(6, 'wave'), (9, 'walk to the red box'), (4, 'wave')]):
+        ep = _episode(rng, n, instr)
+        if i == 1:                                                  # labelled; the others are NaN
+            ep.target_in_image = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+            ep.objects_in_image = np.stack([ep.target_in_image, np.full((n, 3), np.nan)], axis=1)
+        w.add_episode(ep)
+    w.close(val_fraction=0.34)
+    return LeRobotDataset(root)
+
+
+def test_meta_files_follow_lerobot_v3_layout(tmp_path):
+    import pyarrow.parquet as pq
+    from vla_learning.dataset_stats import STAT_KEYS
+    ds = _annotated_dataset(tmp_path / 'ds', np.random.default_rng(2))
+    meta = tmp_path / 'ds' / 'meta'
+    info = json.loads((meta / 'info.json').read_text())
+    assert {'codebase_version', 'robot_type', 'total_episodes', 'total_frames', 'total_tasks', 'chunks_size',
+            'data_files_size_in_mb', 'video_files_size_in_mb', 'fps', 'splits', 'data_path', 'video_path',
+            'features'} <= set(info)
+    assert info['fps'] == 10 and isinstance(info['fps'], int)               # LeRobot writes an int
+    assert (info['total_episodes'], info['total_frames'], info['total_tasks']) == (3, 19, 2)
+    feats = info['features']
+    for k in ('timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
+        assert feats[k]['shape'] == [1]
+    for k, f in feats.items():
+        assert {'dtype', 'shape', 'names'} <= set(f) and '/' not in k
+        assert ('image' in k) == (f['dtype'] == 'image'), f'{k}: LeRobot takes names with "image" for cameras'
+    # tasks: indexed by the task text (pandas index), one column task_index
+    t = pq.read_table(meta / 'tasks.parquet')
+    pandas_meta = json.loads(t.schema.metadata[b'pandas'])
+    assert t.column_names == ['task_index', '__index_level_0__']
+    assert pandas_meta['index_columns'] == ['__index_level_0__']
+    assert t.column('__index_level_0__').to_pylist() == ['wave', 'walk to the red box']
+    assert t.column('task_index').to_pylist() == [0, 1]
+    # episodes: LeRobot's columns, with per-episode statistics of every feature
+    files = sorted((meta / 'episodes').glob('chunk-*/file-*.parquet'))
+    assert [f.relative_to(meta) for f in files] == [Path('episodes/chunk-000/file-000.parquet')]
+    ep = pq.read_table(files[0]).to_pylist()
+    for col in ('episode_index', 'tasks', 'length', 'data/chunk_index', 'data/file_index', 'dataset_from_index',
+                'dataset_to_index', 'meta/episodes/chunk_index', 'meta/episodes/file_index'):
+        assert all(col in r for r in ep), col
+    assert [r['tasks'] for r in ep] == [['wave'], ['walk to the red box'], ['wave']]
+    assert [(r['dataset_from_index'], r['dataset_to_index']) for r in ep] == [(0, 6), (6, 15), (15, 19)]
+    for r in ep:
+        for k in feats:
+            for s in STAT_KEYS:
+                assert f'stats/{k}/{s}' in r, f'stats/{k}/{s}'
+        assert r[f'stats/{IMAGE_KEY}/count'] == [r['length']]
+    # stats.json: every feature, quantiles included, LeRobot's shapes
+    stats = json.loads((meta / 'stats.json').read_text())
+    assert set(stats) == set(feats)
+    for k, st in stats.items():
+        assert set(st) == set(STAT_KEYS), k
+        want = (3, 1, 1) if feats[k]['dtype'] == 'image' else tuple(feats[k]['shape'])
+        for s, v in st.items():
+            assert np.shape(v) == ((1,) if s == 'count' else want), (k, s)
+    # data: one column per feature
+    data = pq.read_table(tmp_path / 'ds' / 'data' / 'chunk-000' / 'file-000.parquet')
+    assert set(data.column_names) == set(feats)
+    assert ds.tasks == ['wave', 'walk to the red box']
+
+
+def test_statistics_aggregate_the_episodes(tmp_path):
+    from vla_learning.dataset import OBJECTS_KEY, TARGET_KEY
+    from vla_learning.dataset_stats import QUANTILE_KEYS, QUANTILES
+    ds = _annotated_dataset(tmp_path / 'ds', np.random.default_rng(3))
+    st = ds.stats()
+    x = ds.frames[ACTION_KEY].astype(np.float64)
+    np.testing.assert_allclose(st[ACTION_KEY]['mean'], x.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(st[ACTION_KEY]['std'], x.std(0), rtol=1e-9)       # pooled variance is exact
+    np.testing.assert_allclose(st[ACTION_KEY]['min'], x.min(0))
+    assert st[ACTION_KEY]['count'] == [19] and st['index']['max'] == [18.0]
+    # quantiles: the count-weighted mean of the episodes' exact quantiles (LeRobot's aggregation)
+    rows = ds.episodes_rows()
+    for k, q in zip(QUANTILE_KEYS, QUANTILES):
+        per = [np.quantile(x[r['dataset_from_index']:r['dataset_to_index']], q, axis=0, method='inverted_cdf')
+               for r in rows]
+        want = sum(p * r['length'] for p, r in zip(per, rows)) / 19
+        np.testing.assert_allclose(st[ACTION_KEY][k], want, rtol=1e-9)
+        assert np.all(np.diff([st[ACTION_KEY][k] for k in QUANTILE_KEYS], axis=0) >= 0)
+    im = ds.images().astype(np.float64) / 255
+    np.testing.assert_allclose(np.ravel(st[IMAGE_KEY]['mean']), im.reshape(-1, 3).mean(0), rtol=1e-9)
+    # labels: statistics of the labelled entries of the one labelled episode (NaN elsewhere is skipped)
+    ep1 = rows[1]
+    label = ds.frames[TARGET_KEY][ep1['dataset_from_index']:ep1['dataset_to_index']]
+    np.testing.assert_allclose(ep1[f'stats/{TARGET_KEY}/mean'], label.mean(0), rtol=1e-6)
+    assert np.isnan(rows[0][f'stats/{OBJECTS_KEY}/mean']).all()
+    # without stats.json the reader aggregates the same from the episodes
+    (tmp_path / 'ds' / 'meta' / 'stats.json').unlink()
+    again = LeRobotDataset(tmp_path / 'ds').stats()
+    np.testing.assert_allclose(again[ACTION_KEY]['q50'], st[ACTION_KEY]['q50'], rtol=1e-9)
+
+
+def test_format_1_is_read_and_upgraded(tmp_path):
+    """Format 1: annotations named *_in_image, tasks as two plain columns, no per-episode statistics."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from vla_learning.dataset import LEGACY_KEYS, TARGET_KEY, upgrade
+    new = _annotated_dataset(tmp_path / 'ds', np.random.default_rng(4))
+    root = tmp_path / 'ds'
+    info = json.loads((root / 'meta' / 'info.json').read_text())
+    back = {v: k for k, v in LEGACY_KEYS.items()}
+    info['features'] = {back.get(k, k): v for k, v in info['features'].items()}
+    info['vla_format_version'] = 1
+    (root / 'meta' / 'info.json').write_text(json.dumps(info))
+    (root / 'meta' / 'stats.json').unlink()
+    f = root / 'data' / 'chunk-000' / 'file-000.parquet'
+    t = pq.read_table(f)
+    pq.write_table(t.rename_columns([back.get(c, c) for c in t.column_names]), f)
+    pq.write_table(pa.table({'task_index': [0, 1], 'task': ['wave', 'walk to the red box']}),
+                   root / 'meta' / 'tasks.parquet')
+    e = root / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet'
+    t = pq.read_table(e)
+    pq.write_table(t.select([c for c in t.column_names if not c.startswith(('stats/', 'meta/'))]), e)
+
+    old = LeRobotDataset(root)
+    assert old.tasks == ['wave', 'walk to the red box'] and old.legacy_keys == list(LEGACY_KEYS)
+    np.testing.assert_array_equal(old.frames[TARGET_KEY], new.frames[TARGET_KEY])
+    np.testing.assert_allclose(old.stats()[ACTION_KEY]['mean'], new.stats()[ACTION_KEY]['mean'], rtol=1e-9)
+    with pytest.raises(DatasetError, match='upgrade'):
+        _writer(root)
+    up = LeRobotDataset(upgrade(root, tmp_path / 'up'))
+    assert up.legacy_keys == [] and up.tasks == old.tasks and up.info['splits'] == new.info['splits']
+    np.testing.assert_array_equal(up.images(), new.images())
+    np.testing.assert_array_equal(up.frames[TARGET_KEY], new.frames[TARGET_KEY])
+    assert [r['seed'] for r in up.episodes_rows()] == [3, 3, 3]
+    np.testing.assert_allclose(up.stats()[ACTION_KEY]['q50'], new.stats()[ACTION_KEY]['q50'], rtol=1e-9)
+
+
+def test_fps_is_a_whole_number(tmp_path):
+    with pytest.raises(DatasetError, match='whole number'):
+        DatasetWriter(tmp_path / 'ds', fps=7.5, image_shape=(8, 8, 3), state_names=['a'], action_names=['x'])

@@ -14,9 +14,9 @@ clean action); in look_at's, the head's targets also get decaying kicks (``dart_
 ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
 arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
-grounding label (``annotation.target_in_image``: whether and where the named object is in the
+grounding label (``annotation.target_in_view``: whether and where the named object is in the
 image, from the simulator's state), a training signal for where to look; every frame also
-carries the same label for each object in the scene (``annotation.objects_in_image``), for the
+carries the same label for each object in the scene (``annotation.objects_in_view``), for the
 per-attribute grounding loss. Only successful episodes are written.
 """
 from __future__ import annotations

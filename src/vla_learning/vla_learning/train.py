@@ -19,12 +19,12 @@ Losses (per batch):
   ``instructions.OOS_TRAIN``, with "stand still" as the action target; ``object_negatives`` of those
   are instead the sample's own instruction with its verb or its object made of unknown words).
 * grounding (spatial_pooling 'grounded_query'): cross-entropy of the instruction's attention map
-  against the grid cell of the named object, or its "not in view" slot (``annotation.target_in_image``
+  against the grid cell of the named object, or its "not in view" slot (``annotation.target_in_view``
   labels of simulated demonstrations, moved with the image shift augmentation); weight
   ``model.grounding_loss_weight``. Datasets without the labels train without it.
 * attribute grounding (``model.grounding_attribute_weight``): each sample also gets one random
   colour or shape word ("red", "crate"); its map on the same image is pulled toward every object in
-  view that has that attribute (``annotation.objects_in_image`` labels), or to "not in view".
+  view that has that attribute (``annotation.objects_in_view`` labels), or to "not in view".
 State inputs are normalised with the dataset's statistics (mean / std of observation.state),
 written to the checkpoint's stats.json along with the action statistics.
 """

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from vla_policy.backends.lerobot_policy import (LeRobotPolicy, image_keys_from_config, import_lerobot,
-                                                pack_lerobot_batch, read_policy_config, state_dim_from_config)
+from vla_policy.backends.lerobot_policy import (LeRobotPolicy, image_keys_from_config, image_sizes_from_config,
+                                                import_lerobot, pack_lerobot_batch, read_policy_config,
+                                                state_dim_from_config)
 from vla_policy.core import Observation
 from vla_policy.embodiment import load_embodiment
 from vla_policy.errors import PolicyLoadError
@@ -51,6 +52,19 @@ def test_pack_batch_resizes_and_checks_the_state_size():
         pack_lerobot_batch(obs(), ['observation.image'], ['a', 'b'], state_dim=1)
 
 
+def test_image_size_comes_from_the_config(tmp_path):
+    assert image_sizes_from_config(ACT_CONFIG) == {'observation.images.top': (480, 640),
+                                                   'observation.images.wrist': (480, 640)}
+    assert image_sizes_from_config({'input_features': {'observation.image': {'type': 'VISUAL'}}}) == {}
+    b = pack_lerobot_batch(obs(), ['observation.images.top', 'observation.images.wrist'], [],
+                           image_size={'observation.images.top': (8, 12)})
+    assert b['observation.images.top'].shape == (1, 3, 8, 12) and b['observation.images.wrist'].shape == (1, 3, 4, 6)
+    (tmp_path / 'config.json').write_text(json.dumps(ACT_CONFIG))
+    (tmp_path / 'model.safetensors').write_bytes(b'\0' * 8)
+    with pytest.raises(PolicyLoadError, match=r'image_size \(64, 64\) differs from the \(480, 640\)'):
+        LeRobotPolicy(load_embodiment('vla_humanoid'), pretrained_path=tmp_path, image_size=(64, 64))
+
+
 def test_config_reading(tmp_path):
     assert image_keys_from_config(ACT_CONFIG) == ('observation.images.top', 'observation.images.wrist')
     assert state_dim_from_config(ACT_CONFIG) == 14 and state_dim_from_config({}) is None
@@ -74,12 +88,12 @@ def test_missing_lerobot_is_a_clear_error(tmp_path):
         pytest.skip('lerobot is installed here')
     except ImportError:
         pass
-    with pytest.raises(PolicyLoadError, match='pip install lerobot'):
+    with pytest.raises(PolicyLoadError, match='requirements-lerobot.txt'):
         import_lerobot()
     (tmp_path / 'config.json').write_text(json.dumps(ACT_CONFIG))
     (tmp_path / 'model.safetensors').write_bytes(b'\0' * 8)
     emb = load_embodiment('vla_humanoid')
-    with pytest.raises(PolicyLoadError, match='pip install lerobot'):
+    with pytest.raises(PolicyLoadError, match='requirements-lerobot.txt'):
         LeRobotPolicy(emb, pretrained_path=tmp_path, actions={'indices': list(range(11))})
     with pytest.raises(PolicyLoadError, match='needs pretrained_path'):
         LeRobotPolicy(emb)

@@ -12,6 +12,20 @@ is ``task`` (language-conditioned policies such as SmolVLA read it). LeRobot's a
 robot units (its post-processor un-normalises them): they go through an
 :class:`~vla_policy.remote.protocol.ActionMapping` with units ``physical`` onto the embodiment.
 LeRobot policies give no confidence; ``default_confidence`` is reported.
+
+Image size: each camera image is resized to the size the policy was trained at, read from the
+saved config (``input_features[key].shape`` = (3, H, W)); ``image_size`` is only needed for a
+config that declares none, and must agree with it otherwise.
+
+Chunks: with ``use_chunk`` the whole chunk is returned. Policies that keep an observation history
+(:data:`OBSERVATION_QUEUE_POLICIES`: Diffusion, TDMPC, VQ-BeT) only predict from the history that
+``select_action`` fills, so for them the chunk is taken through ``select_action``: the first
+action it returns plus the ones it queued, after which the action queue is emptied (the next call
+predicts from the next observation; the observation history is kept).
+
+Dependencies (``scripts/requirements-lerobot.txt``, a separate venv: lerobot pins torch < 2.11):
+``lerobot`` 0.4 with its torch, and what this module imports from the suite: numpy, pyyaml
+(embodiments) and msgpack + websockets (:mod:`vla_policy.remote`, which holds the ActionMapping).
 """
 from __future__ import annotations
 
@@ -29,7 +43,11 @@ from vla_policy.remote.protocol import ActionMapping, ProtocolError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install lerobot   (SmolVLA: pip install 'lerobot[smolvla]'; pi0: 'lerobot[pi]')"
+INSTALL_HINT = ("pip install -r scripts/requirements-lerobot.txt   (lerobot 0.4 + msgpack, websockets, pyyaml; "
+                "SmolVLA: 'lerobot[smolvla]'; pi0: 'lerobot[pi]')")
+#: LeRobot policy types whose ``predict_action_chunk`` reads the observation history that only
+#: ``select_action`` fills (lerobot 0.4: it stacks ``self._queues``); their chunks go through it
+OBSERVATION_QUEUE_POLICIES = frozenset({'diffusion', 'tdmpc', 'vqbet'})
 STATE_KEY = 'observation.state'
 IMAGE_KEY_PREFIX = 'observation.image'
 
@@ -89,13 +107,25 @@ def state_dim_from_config(cfg: Mapping[str, Any]) -> int | None:
     return None
 
 
+def image_sizes_from_config(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """(H, W) of each image input whose config declares a (C, H, W) shape."""
+    out = {}
+    for k, f in (cfg.get('input_features') or {}).items():
+        shape = f.get('shape') if isinstance(f, Mapping) else None
+        if shape and len(shape) == 3 and k in image_keys_from_config(cfg):
+            out[k] = (int(shape[1]), int(shape[2]))
+    return out
+
+
 def pack_lerobot_batch(obs: Observation, image_keys: Sequence[str], state_joints: Sequence[str],
-                       state_dim: int | None = None, image_size: tuple[int, int] | None = None,
+                       state_dim: int | None = None,
+                       image_size: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
                        device: str = 'cpu') -> dict[str, Any]:
     """Observation -> LeRobot batch of torch tensors (batch size 1).
 
     ``image_keys`` each get the camera image, (1, 3, H, W) float32 in [0, 1], resized
-    (bilinear) to ``image_size`` (H, W) when given; ``observation.state`` is (1, N) float32 with
+    (bilinear) to ``image_size`` (H, W) when given (one size, or one per key; keys it does not
+    name keep the camera's size); ``observation.state`` is (1, N) float32 with
     the joints in ``state_joints`` order (unmeasured ones 0.0, zero-padded to ``state_dim``);
     ``task`` is ``[instruction]``.
     """
@@ -103,15 +133,19 @@ def pack_lerobot_batch(obs: Observation, image_keys: Sequence[str], state_joints
     import torch.nn.functional as F
     img = torch.from_numpy(np.ascontiguousarray(obs.image)).to(device=device)
     img = img.permute(2, 0, 1).unsqueeze(0).to(torch.float32) / 255.0
-    if image_size is not None and tuple(img.shape[-2:]) != tuple(image_size):
-        img = F.interpolate(img, size=tuple(int(s) for s in image_size), mode='bilinear', align_corners=False)
+    sizes = dict(image_size) if isinstance(image_size, Mapping) else \
+        {k: image_size for k in image_keys} if image_size is not None else {}
     n = len(state_joints) if state_dim is None else int(state_dim)
     if n < len(state_joints):
         raise ValueError(f'state_dim {n} is smaller than the {len(state_joints)} state joints')
     state = np.zeros(n, dtype=np.float32)
     for i, j in enumerate(state_joints):
         state[i] = float(obs.joint_positions.get(j, 0.0))
-    batch: dict[str, Any] = {k: img.clone() for k in image_keys}
+    batch: dict[str, Any] = {}
+    for k in image_keys:
+        size = tuple(int(x) for x in sizes[k]) if sizes.get(k) is not None else None
+        batch[k] = (F.interpolate(img, size=size, mode='bilinear', align_corners=False)
+                    if size is not None and tuple(img.shape[-2:]) != size else img.clone())
     batch[STATE_KEY] = torch.from_numpy(state).unsqueeze(0).to(device=device)
     batch['task'] = [obs.instruction]
     return batch
@@ -123,11 +157,13 @@ class LeRobotPolicy(Policy):
     pretrained_path:     local directory saved by LeRobot.
     image_keys:          image inputs to fill with the camera (default: the policy's VISUAL inputs).
     state_joints:        joints of ``observation.state``, in order (default: the embodiment's joints).
-    image_size:          (H, W) to resize the camera image to (the training resolution).
+    image_size:          (H, W) of the policy's images, for a config that declares none (else it
+                         is read from the config, and a different value is an error).
     actions:             ActionMapping (or dict) from LeRobot's action vector to the embodiment.
     device:              ``cuda`` / ``cpu``; None picks CUDA when available.
-    use_chunk:           return the whole predicted chunk (``predict_action_chunk``) instead of
-                         one step (``select_action``, which queues the chunk inside LeRobot).
+    use_chunk:           return the whole predicted chunk instead of one step (``select_action``,
+                         which queues the chunk inside LeRobot); see the module doc for policies
+                         with an observation history.
     default_confidence:  reported confidence (LeRobot policies give none).
     step_dt:             seconds between actions (1 / the dataset's fps).
     """
@@ -157,7 +193,7 @@ class LeRobotPolicy(Policy):
             raise PolicyLoadError(f"'{self.path}' declares no image input; pass image_keys=[...]")
         self.state_joints = tuple(state_joints) if state_joints is not None else embodiment.joint_names
         self.state_dim = state_dim_from_config(cfg)
-        self.image_size = tuple(int(s) for s in image_size) if image_size else None
+        self.image_size = _image_sizes(cfg, self.image_keys, image_size, self.path)
         self.default_confidence = float(default_confidence)
         self.step_dt = float(step_dt)
         self.use_chunk = bool(use_chunk)
@@ -192,7 +228,9 @@ class LeRobotPolicy(Policy):
         if self._pre is not None:
             batch = self._pre(batch)
         with torch.inference_mode():
-            if self.use_chunk and hasattr(self.policy, 'predict_action_chunk'):
+            if self.use_chunk and self.policy_type in OBSERVATION_QUEUE_POLICIES:
+                action = self._chunk_through_select_action(batch)
+            elif self.use_chunk and hasattr(self.policy, 'predict_action_chunk'):
                 action = self.policy.predict_action_chunk(batch)
             else:
                 action = self.policy.select_action(batch)
@@ -205,3 +243,26 @@ class LeRobotPolicy(Policy):
         except ProtocolError as exc:
             raise ValueError(str(exc)) from None
         return PolicyOutput(mapped, self.default_confidence, self.step_dt)
+
+    def _chunk_through_select_action(self, batch: dict[str, Any]):
+        """(1, T, D): ``select_action``'s action and the rest of the chunk it queued; the queue is then emptied."""
+        first = self.policy.select_action(batch)
+        queue = self.policy._queues['action']          # lerobot 0.4: a deque of (B, D) actions
+        rest = list(queue)
+        queue.clear()
+        return self._torch.stack([first, *rest], dim=1)
+
+
+def _image_sizes(cfg: Mapping[str, Any], image_keys: Sequence[str], image_size: Sequence[int] | None,
+                 path: Path) -> dict[str, tuple[int, int]] | None:
+    """Per image key, the (H, W) the policy takes: its config's; ``image_size`` where the config has none."""
+    declared = image_sizes_from_config(cfg)
+    given = tuple(int(s) for s in image_size) if image_size else None
+    if given is not None and len(given) != 2:
+        raise ValueError(f'image_size must be (H, W), got {image_size}')
+    for k in image_keys:
+        if given is not None and k in declared and declared[k] != given:
+            raise PolicyLoadError(f"image_size {given} differs from the {declared[k]} that '{path}' declares for "
+                                  f'{k} (config.json input_features); leave image_size unset')
+    sizes = {k: declared.get(k, given) for k in image_keys}
+    return sizes if any(v is not None for v in sizes.values()) else None
