@@ -18,6 +18,7 @@ SAFETY = {'max_linear_decel': 5.0, 'max_angular_decel': 10.0}
 OTHER_NODES = {
     'sim_node': 'vla_sim.sim_node',
     'joint_command_relay': 'vla_bringup.joint_command_relay',
+    'base_command_timeout': 'vla_bringup.base_command_timeout',
     'synthetic_camera': 'vla_bringup.synthetic_camera',
     'recorder': 'vla_learning.recorder_node',
 }
@@ -281,6 +282,38 @@ def test_action_goal_after_an_estop_reset_moves_and_the_reset_alone_does_not(loo
     assert probe.wait_for(lambda: _walking(probe, time.monotonic() - 0.3), 10)
     assert probe.wait_for(fut.result().get_result_async().done, 10)
     _stand_still(probe)
+
+
+def test_the_gazebo_base_relay_zeros_the_base_when_gated_commands_stop(loop):
+    """Gazebo holds the last twist: base_command_timeout forwards commands and sends zeros once they stop."""
+    suite, probe = loop
+    from geometry_msgs.msg import Twist
+    from vla_common.qos import RELIABLE_QOS, wait_for_subscribers
+    proc = suite.start_process('base_command_timeout', [
+        sys.executable, '-m', 'vla_bringup.base_command_timeout', '--ros-args', '-p', 'cmd_vel_timeout:=0.3',
+        '-r', 'cmd_vel:=relay_in', '-r', 'cmd_vel_out:=relay_out'])
+    out = []
+    sub = probe.node.create_subscription(Twist, 'relay_out', lambda m: out.append((time.monotonic(), m)), RELIABLE_QOS)
+    pub = probe.node.create_publisher(Twist, 'relay_in', RELIABLE_QOS)
+    try:
+        assert wait_for_subscribers(pub, 60)
+        cmd = Twist()
+        cmd.linear.x = 0.3
+        for _ in range(10):
+            pub.publish(cmd)
+            time.sleep(0.05)
+        assert probe.wait_for(lambda: any(m.linear.x == pytest.approx(0.3) for _, m in out), 5), 'not forwarded'
+        t_last = time.monotonic()
+        assert probe.wait_for(lambda: sum(1 for t, m in out if t > t_last and twist_is_zero(m)) >= 5, 10), \
+            'no zeros after the commands stopped'
+        assert all(twist_is_zero(m) for t, m in out if t > t_last + 0.5)
+        pub.publish(cmd)                                              # commands come back
+        assert probe.wait_for(lambda: out[-1][1].linear.x == pytest.approx(0.3), 5)
+    finally:
+        probe.node.destroy_subscription(sub)
+        probe.node.destroy_publisher(pub)
+        proc.terminate()
+        proc.wait(10)
 
 
 # -- an exception inside vla_safety --------------------------------------------------------------------

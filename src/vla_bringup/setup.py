@@ -28,5 +28,6 @@ setup(
         'vla_benchmark = vla_bringup.benchmark:main',
         'vla_demo = vla_bringup.demo:main',
         'joint_command_relay = vla_bringup.joint_command_relay:main',
+        'base_command_timeout = vla_bringup.base_command_timeout:main',
     ]},
 )

@@ -16,6 +16,10 @@ What runs (ROS 2 Jazzy + Gazebo Harmonic + ros_gz):
   joint_command_relay     splits vla_safety's JointState joint_commands into those per-joint
                           Float64 topics (a bridge converts one message into one message, so it
                           cannot do that itself)
+  base_command_timeout    forwards vla_safety's cmd_vel to the bridge and sends zeros when it stops
+                          for cmd_vel_timeout (0.5 s), as diff_drive_controller does: Gazebo's
+                          VelocityControl holds the last twist, so a dead vla_safety would leave
+                          the robot driving
   vla_inference, vla_safety   the suite (vla_bringup.stack.suite_nodes), with use_sim_time; the
                           gate gets the URDF's joint limits and the laser's pose in base_link
   rviz2                   with rviz:=true (fixed frame odom)
@@ -25,13 +29,15 @@ twist (linear.x, linear.y, angular.z) from cmd_vel every step. There is no balan
 no walking gait: gravity is off for the robot's links, so it glides at a fixed height with its
 feet 5 mm above the floor (like vla_sim's planar base). Head and arm joints are position
 controlled (JointPositionController, at up to the URDF velocity limits); the legs are held at 0.
-Gazebo keeps the last cmd_vel; vla_safety never goes silent and sends zeros when it blocks.
+Gazebo keeps the last cmd_vel; vla_safety never goes silent and sends zeros when it blocks, and
+if it dies, base_command_timeout zeros the base (launch_ros respawns vla_safety and vla_inference).
 
 Arguments: `ros2 launch vla_bringup gazebo_humanoid.launch.py --show-args`. The suite's arguments
 (stack.SUITE_ARGUMENTS) are those of robot.launch.py, with use_sim_time defaulting to true and
 embodiment to vla_humanoid. The embodiment's joints must have entries in config/gz_bridge.yaml.
 """
 import math
+import shutil
 from pathlib import Path
 
 import yaml
@@ -84,7 +90,17 @@ def _check_bridged(joints, config_file: Path, gz_config: GazeboConfig) -> None:
                            f"'{gz_config.topics.joint_command('{joint}')}', std_msgs/msg/Float64 <-> gz.msgs.Double")
 
 
+#: the topic between base_command_timeout and the bridge (the bridge's 'cmd_vel' is remapped to it)
+BRIDGE_CMD_VEL = 'gz/cmd_vel'
+
+
 def _launch_setup(context):
+    if shutil.which('gz') is None:
+        raise RuntimeError(
+            "Gazebo's `gz` command is not on PATH. Install Gazebo Harmonic with ros_gz for your ROS "
+            "distribution (e.g. `sudo apt install ros-jazzy-ros-gz`), or use the Docker image "
+            "(docker/Dockerfile.gazebo). Without Gazebo, the embedded MuJoCo simulator runs the same "
+            "loop: `bash scripts/demo.sh` or `ros2 run vla_sim sim_node`.")
     a = argument_values(context, list(SUITE_ARGUMENTS) + list(GAZEBO_ARGUMENTS))
     sim_time = is_true(a['use_sim_time'])
     world = a['world'] or str(share_dir('vla_bringup') / 'worlds' / 'vla_arena.sdf')
@@ -111,7 +127,10 @@ def _launch_setup(context):
                   remappings=_renamed([('camera/image_raw', a['camera_topic']),
                                        ('camera/camera_info', camera_info_topic(a['camera_topic'])),
                                        ('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
-                                       ('cmd_vel', a['cmd_vel_topic'])]))
+                                       ('cmd_vel', BRIDGE_CMD_VEL)]))
+    base_timeout = Node(package='vla_bringup', executable='base_command_timeout', output='screen',
+                        parameters=[{'use_sim_time': sim_time}],
+                        remappings=_renamed([('cmd_vel', a['cmd_vel_topic']), ('cmd_vel_out', BRIDGE_CMD_VEL)]))
     relay = Node(package='vla_bringup', executable='joint_command_relay', output='screen',
                  parameters=[{'joint_names': list(joints), 'topic_pattern': RELAY_TOPIC_PATTERN,
                               'use_sim_time': sim_time}],
@@ -122,7 +141,7 @@ def _launch_setup(context):
     # the laser's pose in base_link comes from the URDF
     specs = override_parameters(suite_nodes(suite_args), {
         'vla_safety': {'scan_pose': laser_pose_in_base(urdf, gz_config.laser_link)}})
-    actions = [gz_sim, rsp, spawn, bridge, relay] + [node_from_spec(s) for s in specs]
+    actions = [gz_sim, rsp, spawn, bridge, relay, base_timeout] + [node_from_spec(s) for s in specs]
     if is_true(a['rviz']):
         actions.append(Node(package='rviz2', executable='rviz2', output='screen', arguments=['-f', 'odom'],
                             parameters=[{'use_sim_time': sim_time}]))

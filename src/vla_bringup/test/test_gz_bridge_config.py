@@ -84,7 +84,7 @@ def test_covers_every_topic_the_suite_needs(entries):
     for arg in ('camera_topic', 'scan_topic', 'joint_states_topic'):
         assert default[arg] in out, arg
     assert '/clock' in out                       # use_sim_time
-    assert default['cmd_vel_topic'] in into      # vla_safety's base output reaches Gazebo directly
+    assert default['cmd_vel_topic'] in into      # vla_safety's base output, through base_command_timeout
     # vla_safety's joint output goes through the relay, which reads joint_commands
     assert default['joint_commands_topic'] == 'joint_commands'
 

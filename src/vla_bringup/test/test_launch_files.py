@@ -7,6 +7,7 @@ sources on PYTHONPATH) these run, in a wheel venv they are skipped.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -117,9 +118,20 @@ def test_robot_launch_arguments_reach_the_nodes():
 
 
 # -- gazebo_humanoid.launch.py ---------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def gazebo():
+@pytest.fixture
+def gazebo(tmp_path, monkeypatch):
+    """The Gazebo launch file, on a PATH that has a `gz` (it refuses to start without one)."""
+    fake = tmp_path / 'gz'
+    fake.write_text('#!/bin/sh\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{tmp_path}:{os.environ.get('PATH', '')}")
     return load('gazebo_humanoid.launch.py')
+
+
+def test_gazebo_launch_without_gz_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv('PATH', str(tmp_path))
+    with pytest.raises(RuntimeError, match='ros-jazzy-ros-gz.*embedded MuJoCo simulator'):
+        Evaluated(load('gazebo_humanoid.launch.py').generate_launch_description())
 
 
 def test_gazebo_launch_declares_its_and_the_suites_arguments(gazebo):
@@ -181,8 +193,11 @@ def test_gazebo_launch_suite_parameters(gazebo):
 
 def test_gazebo_launch_default_topics_need_no_remapping(gazebo):
     ev = Evaluated(gazebo.generate_launch_description())
-    for n in ('robot_state_publisher', 'gz_bridge', 'joint_command_relay', 'vla_inference', 'vla_safety'):
+    for n in ('robot_state_publisher', 'joint_command_relay', 'vla_inference', 'vla_safety'):
         assert ev.remaps(n) == {}, n
+    # the base command reaches the bridge through the timeout relay
+    assert ev.remaps('gz_bridge') == {'cmd_vel': 'gz/cmd_vel'}
+    assert ev.remaps('base_command_timeout') == {'cmd_vel_out': 'gz/cmd_vel'}
 
 
 def test_gazebo_launch_topic_arguments_remap_bridge_relay_and_suite(gazebo):
@@ -191,7 +206,8 @@ def test_gazebo_launch_topic_arguments_remap_bridge_relay_and_suite(gazebo):
         'cmd_vel_topic': '/robot/cmd_vel', 'joint_commands_topic': '/robot/joint_targets'})
     assert ev.remaps('gz_bridge') == {'camera/image_raw': '/robot/head/image_raw',
                                       'camera/camera_info': '/robot/head/camera_info',
-                                      'scan': '/robot/scan', 'joint_states': '/robot/js', 'cmd_vel': '/robot/cmd_vel'}
+                                      'scan': '/robot/scan', 'joint_states': '/robot/js', 'cmd_vel': 'gz/cmd_vel'}
+    assert ev.remaps('base_command_timeout') == {'cmd_vel': '/robot/cmd_vel', 'cmd_vel_out': 'gz/cmd_vel'}
     assert ev.remaps('joint_command_relay') == {'joint_commands': '/robot/joint_targets'}
     assert ev.remaps('robot_state_publisher') == {'joint_states': '/robot/js'}
     assert ev.remaps('vla_safety') == {'scan': '/robot/scan', 'joint_states': '/robot/js',

@@ -1,7 +1,8 @@
 """The node's pure helpers: real-time pacing, sensor schedules, cmd_vel timeout."""
 import pytest
 
-from vla_sim.realtime import RateSchedule, RealTimePacer, TwistCommand
+from vla_common.command_timeout import TwistCommand
+from vla_sim.realtime import RateSchedule, RealTimePacer
 
 
 def test_pacer_keeps_simulated_time_level_with_wall_time():

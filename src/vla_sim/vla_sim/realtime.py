@@ -1,4 +1,5 @@
-"""Pure helpers of the ROS node: real-time pacing, sensor schedules, command timeouts.
+"""Pure helpers of the ROS node: real-time pacing and sensor schedules (the command timeout is
+vla_common.command_timeout, shared with the Gazebo bringup).
 
 No ROS and no clock reads: every function takes the times it needs, so each is unit-tested
 without a node (STYLE: pass time in).
@@ -6,7 +7,6 @@ without a node (STYLE: pass time in).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 
 class RealTimePacer:
@@ -67,19 +67,3 @@ class RateSchedule:
         # next slot after now; skipped slots are dropped (a late sensor does not burst)
         self._next += self.period * max(1, math.floor((sim_time - self._next) / self.period + 1e-9) + 1)
         return True
-
-
-@dataclass
-class TwistCommand:
-    """The newest velocity command and when it arrived (wall time, s)."""
-
-    vx: float = 0.0
-    vy: float = 0.0
-    wz: float = 0.0
-    received: float = -math.inf
-
-    def current(self, wall_now: float, timeout: float) -> tuple[float, float, float]:
-        """The command, or zero when it is older than ``timeout`` (0 = never stale)."""
-        if timeout > 0 and wall_now - self.received > timeout:
-            return 0.0, 0.0, 0.0
-        return self.vx, self.vy, self.wz

@@ -40,7 +40,8 @@ from vla_common.run import run_node
 from vla_common.params import ParamSpec, add_validation, declare_params
 from vla_common.qos import IMAGE_QOS, RELIABLE_QOS
 from vla_sim.model_builder import CAMERA_FRAME, LASER_FRAME, ModelConfig
-from vla_sim.realtime import RateSchedule, RealTimePacer, TwistCommand
+from vla_common.command_timeout import TwistCommand
+from vla_sim.realtime import RateSchedule, RealTimePacer
 from vla_sim.scan import ScanConfig
 from vla_sim.sim import HumanoidSim, SimConfig
 
