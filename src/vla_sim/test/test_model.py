@@ -148,6 +148,29 @@ def test_robot_collides_with_objects_not_with_floor_or_itself(sim):
     assert sim.data.qpos[sim.index.base_qpos[0]] > 0.5
 
 
+def test_an_object_placed_during_a_run_is_seen_touched_and_removed(sim):
+    sim.reset(world=World(None, (0.0, 0.0, 0.0), ()))
+    ahead = int(np.argmin(abs(sim.lidar.config.angles)))
+    assert sim.scan(noisy=False)[ahead] == pytest.approx(5.0 - 0.11, abs=0.01)    # the wall
+    t = sim.time
+    box = WorldObject('yellow', 'box', (1.5, 0.0))
+    world = sim.place_object(box)
+    assert sim.time == t and world.get('yellow_box') == box and sim.world is world
+    assert sim.scan(noisy=False)[ahead] == pytest.approx(1.5 - 0.25 - 0.11, abs=0.01)
+    moved = WorldObject('yellow', 'box', (0.3, 0.0))       # moved onto the robot
+    sim.place_object(moved)
+    assert sim.world.objects == (moved,)                   # moved, not added twice
+    sim.step(0.05)
+    assert sim.contacts() == {'yellow_box'}
+    sim.remove_object('yellow_box')
+    sim.step(0.05)
+    assert sim.contacts() == frozenset() and sim.world.objects == ()
+    x = sim.base_pose()[0]                                  # the box pushed the robot back a little
+    assert sim.scan(noisy=False)[ahead] == pytest.approx(5.0 - 0.11 - x, abs=0.01)
+    with pytest.raises(KeyError, match='purple_box'):
+        sim.place_object(WorldObject('purple', 'box', (1.0, 0.0)))
+
+
 def test_model_config_is_validated():
     with pytest.raises(ValueError, match='timestep'):
         ModelConfig(timestep=0.5)

@@ -32,7 +32,7 @@ class Harness:
     def __init__(self) -> None:
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         self.context = Context()
-        rclpy.init(context=self.context, domain_id=random.randint(101, 230))
+        rclpy.init(context=self.context, domain_id=int(os.environ.get("ROS_DOMAIN_ID") or random.randint(101, 230)))
         self.node = SimNode(context=self.context)
         self.node_executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.node_executor.add_node(self.node)
@@ -192,3 +192,20 @@ def test_reset_service_restores_the_world(h):
     _, js = h.msgs['joints'][-1]
     assert dict(zip(js.name, js.position))['left_shoulder_pitch_joint'] == pytest.approx(0.0, abs=0.02)
     assert _stamp(h.msgs['clock'][0][1]) < 1.0                                    # time restarted
+
+
+def test_a_muted_sensor_goes_silent_while_the_rest_goes_on(h):
+    h.node.mute('scan')
+    try:
+        h.spin(0.3)              # messages already in flight
+        h.clear()
+        h.spin(1.0)
+        assert h.msgs['scan'] == [], 'the muted lidar still published'
+        assert len(h.msgs['image']) >= 5 and len(h.msgs['clock']) >= 20
+    finally:
+        h.node.mute('scan', False)
+    h.clear()
+    h.spin(0.6)
+    assert len(h.msgs['scan']) >= 3, 'the lidar did not come back'
+    with pytest.raises(ValueError, match='camera, scan'):
+        h.node.mute('joint_states')

@@ -15,14 +15,14 @@ object serves the real-time ROS node and the lockstep evaluation loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 import mujoco
 import numpy as np
 
-from vla_sim.model_builder import CAMERA_NAME, ModelConfig, build_model, yaw_quat
+from vla_sim.model_builder import CAMERA_NAME, HIDDEN_Z, ModelConfig, build_model, yaw_quat
 from vla_sim.rendering import CameraIntrinsics, CameraRenderer
 from vla_sim.scan import LaserScanner, ScanConfig
 from vla_sim.world import World, WorldConfig, sample_world
@@ -145,7 +145,7 @@ class HumanoidSim:
         for k, (name, mocap) in enumerate(ix.object_mocap.items()):
             o = present.get(name)
             if o is None:  # parked under the floor
-                d.mocap_pos[mocap] = (k * 0.7 - 4.0, 0.0, -2.0)
+                d.mocap_pos[mocap] = (k * 0.7 - 4.0, 0.0, HIDDEN_Z)
                 d.mocap_quat[mocap] = (1, 0, 0, 0)
             else:
                 d.mocap_pos[mocap] = o.position
@@ -156,6 +156,38 @@ class HumanoidSim:
         self.task = None
         self._noise = np.random.default_rng(None if world.seed is None else world.seed + 7919)
         return world
+
+    def place_object(self, obj: WorldObject) -> World:
+        """Put ``obj`` into the scene now, or move it there if it is already in; returns the world.
+
+        For obstacles that appear or move during a run (a mocap body: it goes where it is put,
+        and the lidar, the cameras and the contacts see it from this instant). Time does not
+        advance; ``self.world`` lists the object at its new place.
+        """
+        m, d, ix = self.model, self.data, self.index
+        mocap = ix.object_mocap.get(obj.name)
+        if mocap is None:
+            raise KeyError(f"no object '{obj.name}' in the model; objects: {', '.join(ix.object_mocap)}")
+        d.mocap_pos[mocap] = obj.position
+        d.mocap_quat[mocap] = yaw_quat(obj.yaw)
+        m.geom_rgba[ix.object_geom[obj.name]] = obj.rgba
+        mujoco.mj_forward(m, d)
+        others = tuple(o for o in self.world.objects if o.name != obj.name)
+        self.world = replace(self.world, objects=others + (obj,))
+        return self.world
+
+    def remove_object(self, name: str) -> World:
+        """Take the object ``name`` out of the scene now (parked under the floor); returns the world."""
+        m, d, ix = self.model, self.data, self.index
+        mocap = ix.object_mocap.get(name)
+        if mocap is None:
+            raise KeyError(f"no object '{name}' in the model; objects: {', '.join(ix.object_mocap)}")
+        k = list(ix.object_mocap).index(name)
+        d.mocap_pos[mocap] = (k * 0.7 - 4.0, 0.0, HIDDEN_Z)
+        d.mocap_quat[mocap] = (1, 0, 0, 0)
+        mujoco.mj_forward(m, d)
+        self.world = replace(self.world, objects=tuple(o for o in self.world.objects if o.name != name))
+        return self.world
 
     def set_task(self, task: 'Task | None') -> None:
         """The task being attempted (read by privileged policies such as the scripted expert)."""

@@ -115,6 +115,7 @@ class SimNode(Node):
         self.pacer = RealTimePacer(self.sim.timestep, p.real_time_factor)
         self.intrinsics = self.sim.camera_intrinsics(p.camera_width, p.camera_height)
         self.published = {'camera': 0, 'scan': 0, 'joint_states': 0, 'clock': 0}
+        self._muted: set[str] = set()
         self._gl = ThreadPoolExecutor(max_workers=1, thread_name_prefix='sim_render')
 
         physics = MutuallyExclusiveCallbackGroup()
@@ -166,6 +167,17 @@ class SimNode(Node):
         """Replace the arena with ``world`` (a vla_sim.world.World), e.g. an obstacle course in a test."""
         self._reset_world(None, world)
 
+    #: sensors that :meth:`mute` can silence
+    MUTABLE_SENSORS = ('camera', 'scan')
+
+    def mute(self, sensor: str, muted: bool = True) -> None:
+        """Stop (or restart) publishing ``sensor`` ('camera' or 'scan') while physics goes on: a
+        stalled camera driver or a lidar dropout, for fault-injection tests and benchmarks."""
+        if sensor not in self.MUTABLE_SENSORS:
+            raise ValueError(f"cannot mute '{sensor}'; sensors: {', '.join(self.MUTABLE_SENSORS)}")
+        with self._lock:
+            (self._muted.add if muted else self._muted.discard)(sensor)
+
     def _wall(self) -> float:
         return time.monotonic()
 
@@ -209,9 +221,10 @@ class SimNode(Node):
         self.published['clock'] += 1
         if self._schedules['joints'].due(t):
             self._publish_joints(t)
-        if self._schedules['scan'].due(t):
+        muted = self._muted
+        if self._schedules['scan'].due(t) and 'scan' not in muted:
             self._publish_scan(t)
-        if self._schedules['camera'].due(t):
+        if self._schedules['camera'].due(t) and 'camera' not in muted:
             self._publish_camera(t)
 
     def _publish_joints(self, t: float) -> None:

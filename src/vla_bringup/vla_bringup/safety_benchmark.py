@@ -1,0 +1,496 @@
+"""vla_safety_benchmark: accept vla_safety the way nav2 accepts its collision monitor.
+
+    python -m vla_bringup.safety_benchmark [--scenarios walk_into_box,lidar_dropout] [--out out/safety]
+
+Closed loop through the real nodes, on sim time: the embedded simulator runs in this process
+(vla_bringup.demo.Demo), vla_inference and vla_safety run as processes. The policy is 'keyword'
+("walk forward" -> a constant forward twist, confidence 1, blind to obstacles), so what is
+measured is the safety chain, not a learned policy. Each scenario starts the nodes afresh in its
+own world, sends "walk forward", and at fixed simulated times moves obstacles or injects a fault.
+
+What is required, and when, is judged from the simulator's true state and the times the faults
+were injected (:func:`judge`); the figures come from vla_bringup.stop_metrics:
+
+- a stop is required while an obstacle's surface is in the gate's STOP zone (footprint radius
+  + stop_margin, the defaults of vla_safety's SafetyParams), and after a fault once the delay
+  the stack is configured to allow has passed (the lidar: source_timeout; the camera:
+  vla_inference's stale_image_timeout + command_timeout; inference killed: command_timeout;
+  safety killed: the base's cmd_vel_timeout; an e-stop: at once), until the fault clears (the
+  sensor is back) or, when a person has to act (e-stop reset, a node restarted), until the
+  benchmark sends a fresh command;
+- a parameter change (max_linear_x lowered while walking) requires the speed to fall under
+  the new limit ("time to stop" is then the time to comply);
+- motion is expected while commanded, with no fault pending and no obstacle within the gate's
+  reach (max of slowdown_margin and stop_margin + max_linear_x * time_to_collision, in any
+  direction); in between, slowing down or stopping is the gate's choice and is not scored.
+
+Writes results.json (figures, PASS/MISS, the events' times) and results.md to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+from vla_bringup.stop_metrics import STOPPED_BELOW, Figures, Sample, Targets, score  # noqa: E402
+
+COMMAND = 'walk forward'
+START = (-3.0, 0.0, 0.0)          # x, y, yaw: facing +x with 8 m of floor ahead
+
+
+# -- scenarios as data ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    """Something the benchmark does ``at`` simulated seconds after the first command (later if
+    an earlier event had to wait).
+
+    action: place (arg: WorldObject, or a function of the SimState giving one) | remove (name) |
+            mute / unmute (sensor) | kill (node) | await_node (node: wait until it is back) |
+            pause (simulated s) | estop | reset_estop | set_param ((name, value) on vla_safety) |
+            command (text).
+    stop_after: a requirement begins this long after the event (None: none begins) ...
+    limit:      ... with this speed limit (0 = stopped) ...
+    holds:      ... and no motion is expected from the event on (False: a limit, not a stop).
+    clears:     the open requirement ends at this event (motion is expected again from here).
+    """
+
+    at: float
+    action: str
+    arg: Any = None
+    stop_after: float | None = None
+    limit: float = 0.0
+    holds: bool = True
+    clears: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    duration: float                                  # simulated s after the first command
+    events: tuple[Event, ...] = ()
+    objects: tuple = ()                              # WorldObjects present from the start
+    mover: Callable[[float], Any] | None = None      # t since the command -> WorldObject or None (absent)
+
+
+def _delays() -> dict[str, float]:
+    """The delays the stack is configured to allow before a fault must stop the base, read from
+    the owners of those numbers (their defaults are what the benchmark runs)."""
+    from vla_inference.inference_node import PARAMS as INFERENCE_PARAMS
+    from vla_safety.params import SafetyParams
+    from vla_sim.sim_node import PARAMS as SIM_PARAMS
+    sp = SafetyParams()
+
+    def default(specs, name):
+        return float(next(s.default for s in specs if s.name == name))
+    return {'scan': sp.source_timeout,
+            'camera': default(INFERENCE_PARAMS, 'stale_image_timeout') + sp.command_timeout,
+            'vla_inference': sp.command_timeout,
+            'vla_safety': default(SIM_PARAMS, 'cmd_vel_timeout')}
+
+
+def scenarios() -> dict[str, Scenario]:
+    from vla_sim.world import COLOURS, SHAPES, WorldObject
+    from vla_safety.params import SafetyParams
+    d = _delays()
+    sp = SafetyParams()
+    red = (*COLOURS['red'], 1.0)
+
+    def box_ahead(state):
+        # its face 0.08 m in front of the footprint: inside the STOP zone (stop_margin 0.1 m)
+        x, y, yaw = state.base_pose
+        ahead = sp.footprint_radius + 0.08 + SHAPES['box'][0]
+        return WorldObject('red', 'box', (float(x + ahead * math.cos(yaw)), float(y + ahead * math.sin(yaw))),
+                           float(yaw), red)
+
+    def crossing(t):
+        # a 0.4 m cylinder walks across the path at 0.5 m/s, 1.8 m ahead of the start, from the right
+        y = -2.5 + 0.5 * t
+        return WorldObject('blue', 'cylinder', (START[0] + 1.8, y), 0.0, (*COLOURS['blue'], 1.0)) if y < 2.5 else None
+
+    out = [
+        Scenario('walk_into_box', 'walks at a box 2.25 m ahead and is told to keep walking', 14.0,
+                 objects=(WorldObject('red', 'box', (START[0] + 2.8, 0.0), 0.0, red),)),
+        Scenario('obstacle_appears', 'a box appears 0.08 m in front of the footprint at 3 s, leaves at 6 s', 10.0,
+                 events=(Event(3.0, 'place', box_ahead), Event(6.0, 'remove', 'red_box'))),
+        Scenario('obstacle_crosses', 'a cylinder crosses the path 1.8 m ahead of the start at 0.5 m/s', 14.0,
+                 mover=crossing),
+        Scenario('lidar_dropout', 'the lidar publishes nothing from 3 s to 5 s', 9.0,
+                 events=(Event(3.0, 'mute', 'scan', stop_after=d['scan']), Event(5.0, 'unmute', 'scan', clears=True))),
+        Scenario('camera_stall', 'the camera publishes nothing from 3 s to 5 s', 9.0,
+                 events=(Event(3.0, 'mute', 'camera', stop_after=d['camera']),
+                         Event(5.0, 'unmute', 'camera', clears=True))),
+        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
+                 6.0, events=(Event(3.0, 'kill', 'vla_inference', stop_after=d['vla_inference']),
+                              Event(3.0, 'await_node', 'vla_inference'), Event(3.0, 'pause', 1.5),
+                              Event(3.0, 'command', COMMAND, clears=True))),
+        Scenario('safety_killed', 'vla_safety is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
+                 6.0, events=(Event(3.0, 'kill', 'vla_safety', stop_after=d['vla_safety']),
+                              Event(3.0, 'await_node', 'vla_safety'), Event(3.0, 'pause', 1.5),
+                              Event(3.0, 'command', COMMAND, clears=True))),
+        Scenario('estop_reset', 'e-stop at 3 s, reset at 5 s, a fresh command at 6 s', 9.0,
+                 events=(Event(3.0, 'estop', stop_after=0.0), Event(5.0, 'reset_estop'),
+                         Event(6.0, 'command', COMMAND, clears=True))),
+        Scenario('param_change', 'max_linear_x lowered to 0.1 m/s at 3 s while walking at 0.25 m/s', 7.0,
+                 events=(Event(3.0, 'set_param', ('max_linear_x', 0.1), stop_after=0.0, limit=0.1, holds=False),)),
+    ]
+    return {s.name: s for s in out}
+
+
+# -- judging what was required -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    """A requirement from the executed events: no motion expected from ``hold_from`` (None: motion
+    may go on), speed under ``limit`` from ``start``, both until ``end``."""
+
+    hold_from: float | None
+    start: float
+    end: float
+    limit: float
+
+
+def windows(log: list[tuple[float, Event]]) -> list[Window]:
+    """Requirement windows from the events as executed: (simulated time, event)."""
+    out, open_ = [], []
+    for t, ev in log:
+        if ev.clears:
+            out += [Window(h, s, t, lim) for h, s, lim in open_]
+            open_ = []
+        if ev.stop_after is not None:
+            open_.append((t if ev.holds else None, t + ev.stop_after, ev.limit))
+    return out + [Window(h, s, math.inf, lim) for h, s, lim in open_]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    stop_clearance: float       # an obstacle surface this close to the footprint is in the STOP zone
+    reach: float                # beyond this, nothing justifies slowing down
+
+    @classmethod
+    def of_gate(cls) -> 'Geometry':
+        from vla_safety.params import SafetyParams
+        p = SafetyParams()
+        return cls(p.stop_margin, max(p.slowdown_margin, p.stop_margin + p.max_linear_x * p.time_to_collision))
+
+
+def judge(t: float, clearance: float, commanded_from: float, wins: list[Window], geo: Geometry
+          ) -> tuple[float | None, bool]:
+    """(speed limit or None, motion expected) at simulated time ``t``."""
+    limits = [w.limit for w in wins if w.start <= t < w.end]
+    if clearance <= geo.stop_clearance:
+        limits.append(0.0)
+    limit = min(limits) if limits else None
+    held = any(w.hold_from is not None and w.hold_from <= t < w.end for w in wins)
+    move = t >= commanded_from and not held and clearance > geo.reach and limit != 0.0
+    return limit, move
+
+
+def clearance_of(state, footprint_radius: float) -> float:
+    """True distance from the footprint (a circle about the base) to the nearest object or wall."""
+    x, y = (float(v) for v in state.base_pose[:2])
+    h = state.world.config.arena_half_size
+    d = min(h - abs(x), h - abs(y))
+    for o in state.world.objects:
+        d = min(d, o.surface_distance((x, y)))
+    return d - footprint_radius
+
+
+# -- running a scenario ----------------------------------------------------------------------------------
+@dataclass
+class Raw:
+    t: float
+    speed: float
+    clearance: float
+    contacts: frozenset
+    gate_state: int | None
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    description: str
+    figures: dict
+    passes: dict
+    events: list = field(default_factory=list)       # (simulated s since the command, action, note)
+    gate_states: dict = field(default_factory=dict)  # state name -> share of samples
+    notes: list = field(default_factory=list)
+
+
+class Runner:
+    """Runs scenarios one at a time, each with fresh nodes (vla_bringup.demo.Demo) on one domain."""
+
+    def __init__(self, seed: int = 0, domain_id: int | None = None, quiet: bool = True,
+                 respawn_wait: float = 4.0) -> None:
+        self.seed = seed
+        self.domain_id = domain_id
+        self.quiet = quiet
+        self.respawn_wait = respawn_wait
+
+    def run(self, sc: Scenario) -> ScenarioResult:
+        from vla_bringup.demo import Demo
+        from vla_safety.params import SafetyParams
+        from vla_sim.world import World
+        world = World(self.seed, START, sc.objects)
+        demo = Demo(seed=self.seed, policy='keyword', record=False, domain_id=self.domain_id, quiet=self.quiet,
+                    camera_size=(160, 120), world=world)
+        demo.start()
+        try:
+            return self._run(demo, sc, SafetyParams().footprint_radius)
+        finally:
+            demo.close()
+
+    def _run(self, demo, sc: Scenario, footprint_radius: float) -> ScenarioResult:
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+        from std_msgs.msg import Bool
+        from std_srvs.srv import Trigger
+        from vla_common.qos import RELIABLE_QOS
+        node, lock, sim = demo.monitor, demo.sim_node.state_lock, demo.sim
+        estop_pub = node.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
+        reset = node.create_client(Trigger, 'vla/reset_estop')
+        set_params = node.create_client(SetParameters, '/vla_safety/set_parameters')
+        raws: list[Raw] = []
+        notes: list[str] = []
+        stop = threading.Event()
+
+        def sim_time():
+            with lock:
+                return sim.time
+
+        def sample_forever(t0_box):
+            moved = None             # name of the object the mover placed
+            while not stop.is_set():
+                with lock:
+                    if sc.mover is not None and t0_box:
+                        obj = sc.mover(sim.time - t0_box[0])
+                        if obj is not None:
+                            sim.place_object(obj)
+                            moved = obj.name
+                        elif moved is not None:
+                            sim.remove_object(moved)
+                            moved = None
+                    st = sim.state()
+                status = demo._latest_status()
+                vx, vy, _ = st.base_twist
+                raws.append(Raw(st.time, math.hypot(vx, vy), clearance_of(st, footprint_radius), st.contacts,
+                                status[0] if status else None))
+                time.sleep(0.01)
+
+        def send(text):
+            demo.command(text)           # waits until vla_inference's subscription is matched
+
+        def call(client, request, what):
+            if not client.wait_for_service(timeout_sec=10.0):
+                raise RuntimeError(f'{what}: service {client.srv_name} not available')
+            fut = client.call_async(request)
+            self._wait(fut.done, 10, f'{what}: no answer')
+            return fut.result()
+
+        def await_node(name, t_kill_wall, statuses_at_kill, subs_at_kill):
+            # the Suite respawns it (about 1 s later); if it does not, the benchmark restarts it, as a person would
+            deadline = t_kill_wall + self.respawn_wait
+            while not demo.suite.alive(name) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not demo.suite.alive(name):
+                demo.suite.start(name)
+                notes.append(f'{name} was not respawned within {self.respawn_wait:.0f} s; the benchmark restarted it')
+            if name == 'vla_safety':
+                self._wait(lambda: len(demo._statuses) > statuses_at_kill + 2, 60, 'vla_safety published nothing')
+            else:
+                def fresh():   # a dead subscriber may stay matched for a while: wait for the new one
+                    now = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
+                    return bool(now - subs_at_kill) and demo._cmd_pub.get_subscription_count() > 0
+                self._wait(fresh, 60, 'vla_inference did not come back')
+
+        t0_box: list[float] = []
+        sampler = threading.Thread(target=sample_forever, args=(t0_box,), daemon=True)
+        sampler.start()
+        send(COMMAND)
+        t0 = sim_time()
+        t0_box.append(t0)
+        log: list[tuple[float, Event]] = [(t0, Event(0.0, 'command', COMMAND))]
+        kill_info = {}
+        for ev in sc.events:
+            while sim_time() < t0 + ev.at:
+                time.sleep(0.005)
+            t = sim_time()
+            a = ev.action
+            if a == 'place':
+                with lock:
+                    obj = ev.arg(sim.state()) if callable(ev.arg) else ev.arg
+                    t = sim.time
+                    sim.place_object(obj)
+            elif a == 'remove':
+                with lock:
+                    t = sim.time
+                    sim.remove_object(ev.arg)
+            elif a in ('mute', 'unmute'):
+                demo.sim_node.mute(ev.arg, a == 'mute')
+            elif a == 'kill':
+                subs = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
+                kill_info[ev.arg] = (time.monotonic(), len(demo._statuses), subs)
+                demo.suite.kill(ev.arg)
+            elif a == 'await_node':
+                await_node(ev.arg, *kill_info[ev.arg])
+                t = sim_time()
+            elif a == 'pause':
+                while sim_time() < t + ev.arg:
+                    time.sleep(0.005)
+            elif a == 'estop':
+                estop_pub.publish(Bool(data=True))
+            elif a == 'reset_estop':
+                r = call(reset, Trigger.Request(), 'e-stop reset')
+                notes.append(f'reset_estop: {r.message}')
+            elif a == 'set_param':
+                name, value = ev.arg
+                req = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+                try:
+                    r = call(set_params, req, f'set {name}')
+                    if not r.results[0].successful:
+                        raise RuntimeError(f'vla_safety refused {name}={value}: {r.results[0].reason}')
+                except RuntimeError as exc:     # measured on: what the robot did is the result
+                    notes.append(f'{exc}; vla_safety alive: {demo.suite.alive("vla_safety")}')
+            elif a == 'command':
+                send(ev.arg)
+                t = sim_time()
+            else:
+                raise ValueError(f"unknown event action '{a}'")
+            log.append((t, ev))
+        end = max(t0 + sc.duration, log[-1][0] + 3.0)
+        while sim_time() < end:
+            time.sleep(0.02)
+        stop.set()
+        sampler.join(2.0)
+        return self._score(sc, raws, log, t0, notes)
+
+    @staticmethod
+    def _wait(predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'{what} within {timeout:.0f} s')
+            time.sleep(0.02)
+
+    @staticmethod
+    def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str]) -> ScenarioResult:
+        from vla_bringup.demo import STATE_NAMES
+        geo = Geometry.of_gate()
+        wins = windows(log)
+        samples = []
+        for r in raws:
+            limit, move = judge(r.t, r.clearance, t0, wins, geo)
+            samples.append(Sample(r.t, r.speed, limit, move, r.clearance, r.contacts, r.gate_state))
+        f = score(samples)
+        states: dict[str, int] = {}
+        for s in samples:
+            if s.t >= t0 and s.gate_state is not None:
+                states[STATE_NAMES[s.gate_state]] = states.get(STATE_NAMES[s.gate_state], 0) + 1
+        n = max(sum(states.values()), 1)
+        return ScenarioResult(sc.name, sc.description, _figures_dict(f), f.passes(Targets()),
+                              [(round(t - t0, 3), ev.action, str(ev.arg) if not callable(ev.arg) else '')
+                               for t, ev in log], {k: round(v / n, 3) for k, v in states.items()}, notes)
+
+
+def _figures_dict(f: Figures) -> dict:
+    """The figures as JSON values: infinity (never stopped / resumed) becomes 'inf'."""
+    def plain(v):
+        if isinstance(v, float) and math.isinf(v):
+            return 'inf'
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(asdict(f))
+
+
+# -- output ----------------------------------------------------------------------------------------------
+COLUMNS = (('time_to_stop', 'time to stop (s)', lambda t: f'<= {t.time_to_stop}'),
+           ('stopped_share', 'stopped while required', lambda t: f'>= {t.stopped_share:.0%}'),
+           ('time_to_resume', 'time to resume (s)', lambda t: f'<= {t.time_to_resume}'),
+           ('false_stops', 'false stops', lambda t: f'<= {t.false_stops:.0%}'),
+           ('contacts', 'contacts', lambda t: f'{t.contacts}'),
+           ('min_clearance', 'min clearance (m)', lambda t: '> 0'))
+
+
+def _cell(key: str, value, ok) -> str:
+    if value is None:
+        return '-'
+    if isinstance(value, str):          # 'inf' from JSON
+        text = 'never'
+    elif key in ('stopped_share', 'false_stops'):
+        text = f'{value:.1%}'
+    elif key == 'contacts':
+        text = str(value)
+    else:
+        text = f'{value:.2f}'
+    if key == 'min_clearance':
+        ok = None if value is None else (value > 0 if not isinstance(value, str) else True)
+    return text + ('' if ok is None else (' PASS' if ok else ' MISS'))
+
+
+def table(results: list[ScenarioResult], markdown: bool = False) -> str:
+    t = Targets()
+    head = ['scenario'] + [c[1] for c in COLUMNS]
+    target = ['target'] + [c[2](t) for c in COLUMNS]
+    rows = [[r.name] + [_cell(k, r.figures.get(k), r.passes.get(k)) for k, _, _ in COLUMNS] for r in results]
+    if markdown:
+        lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head), '| ' + ' | '.join(target) + ' |']
+        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
+    widths = [max(len(x[i]) for x in [head, target] + rows) for i in range(len(head))]
+    fmt = '  '.join(f'{{:{w}}}' for w in widths)
+    return '\n'.join(fmt.format(*x) for x in [head, target] + rows)
+
+
+def main(argv=None) -> int:
+    all_sc = scenarios()
+    ap = argparse.ArgumentParser(prog='vla_safety_benchmark', description=__doc__.split('\n')[0])
+    ap.add_argument('--scenarios', default=','.join(all_sc), help=f"comma-separated, of: {', '.join(all_sc)}")
+    ap.add_argument('--out', default='out/safety_benchmark')
+    ap.add_argument('--seed', type=int, default=0, help="the world's seed (lidar noise)")
+    ap.add_argument('--domain-id', type=int, default=None,
+                    help='ROS domain of the nodes (default: $ROS_DOMAIN_ID, else a random one)')
+    ap.add_argument('--verbose', action='store_true', help="show the nodes' logs")
+    a = ap.parse_args(argv)
+    names = [n for n in a.scenarios.split(',') if n]
+    unknown = [n for n in names if n not in all_sc]
+    if unknown:
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(all_sc)}")
+    domain = a.domain_id if a.domain_id is not None else (int(os.environ['ROS_DOMAIN_ID'])
+                                                         if os.environ.get('ROS_DOMAIN_ID') else None)
+    runner = Runner(seed=a.seed, domain_id=domain, quiet=not a.verbose)
+    results = []
+    wall0 = time.monotonic()
+    for n in names:
+        t = time.monotonic()
+        print(f'{n}: {all_sc[n].description} ...', flush=True)
+        r = runner.run(all_sc[n])
+        results.append(r)
+        print(f'  done in {time.monotonic() - t:.0f} s; gate states {r.gate_states}'
+              + ''.join(f'\n  note: {x}' for x in r.notes), flush=True)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {'targets': asdict(Targets()), 'stopped_below_m_s': STOPPED_BELOW, 'command': COMMAND,
+               'policy': 'keyword', 'seed': a.seed, 'wall_s': round(time.monotonic() - wall0, 1),
+               'scenarios': [asdict(r) for r in results]}
+    (out / 'results.json').write_text(json.dumps(summary, indent=2))
+    (out / 'results.md').write_text(table(results, markdown=True))
+    print()
+    print(table(results))
+    print(f'\n{len(results)} scenarios in {summary["wall_s"]:.0f} s wall time; results in {out}/results.json, results.md')
+    misses = [r.name for r in results if any(v is False for v in r.passes.values())
+              or (isinstance(r.figures['min_clearance'], float) and r.figures['min_clearance'] <= 0)]
+    return 1 if misses else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
