@@ -39,9 +39,15 @@ def fresh_domain_id() -> int:
 
 
 class Probe:
-    """An rclpy node in the test process: the camera, lidar and robot the stack talks to."""
+    """An rclpy node in the test process: the camera, lidar and robot the stack talks to.
 
-    def __init__(self, domain_id: int, image_size=(120, 160)) -> None:
+    ``cmd_vel_type`` / ``joint_commands_type``: the message types vla_safety publishes there
+    (its base_output / joint_output). ``record``: more topics to record, {topic: type}, each in
+    ``self.recorded[topic]``.
+    """
+
+    def __init__(self, domain_id: int, image_size=(120, 160), cmd_vel_type=Twist, joint_commands_type=JointState,
+                 record: dict | None = None) -> None:
         os.environ['ROS_DOMAIN_ID'] = str(domain_id)
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         for k, v in middleware_env().items():
@@ -63,8 +69,13 @@ class Probe:
         self.joint_cmds: deque = deque(maxlen=2000)
         self.status: deque = deque(maxlen=2000)
         self.actions: deque = deque(maxlen=2000)
-        n.create_subscription(Twist, 'cmd_vel', lambda m: self._rec(self.cmd_vel, m), RELIABLE_QOS)
-        n.create_subscription(JointState, 'joint_commands', lambda m: self._rec(self.joint_cmds, m), RELIABLE_QOS)
+        n.create_subscription(cmd_vel_type, 'cmd_vel', lambda m: self._rec(self.cmd_vel, m), RELIABLE_QOS)
+        n.create_subscription(joint_commands_type, 'joint_commands', lambda m: self._rec(self.joint_cmds, m),
+                              RELIABLE_QOS)
+        self.recorded: dict[str, deque] = {}
+        for topic, msg_type in (record or {}).items():
+            buf = self.recorded[topic] = deque(maxlen=2000)
+            n.create_subscription(msg_type, topic, lambda m, b=buf: self._rec(b, m), RELIABLE_QOS)
         n.create_subscription(SafetyStatus, 'vla/safety_status', lambda m: self._rec(self.status, m), RELIABLE_QOS)
         n.create_subscription(VlaAction, 'vla/action', lambda m: self._rec(self.actions, m), RELIABLE_QOS)
         self.execute = ActionClient(n, ExecuteInstruction, 'vla/execute')

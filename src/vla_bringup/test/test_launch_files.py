@@ -117,6 +117,18 @@ def test_robot_launch_arguments_reach_the_nodes():
                                           'camera/image_raw/compressed': '/cam/image/compressed'}
 
 
+def test_robot_launch_output_adapters_reach_vla_safety():
+    ev = Evaluated(load('robot.launch.py').generate_launch_description(),
+                   {'base_output': 'twist_stamped', 'joint_output': 'joint_trajectory',
+                    'controller_joints': 'joint1, joint2', 'cmd_vel_topic': '/diff_drive_controller/cmd_vel',
+                    'joint_commands_topic': '/arm_controller/joint_trajectory'})
+    safety = ev.params('vla_safety')
+    assert safety['base_output'] == 'twist_stamped' and safety['joint_output'] == 'joint_trajectory'
+    assert list(safety['controller_joints']) == ['joint1', 'joint2']
+    assert ev.remaps('vla_safety') == {'cmd_vel': '/diff_drive_controller/cmd_vel',
+                                       'joint_commands': '/arm_controller/joint_trajectory'}
+
+
 # -- gazebo_humanoid.launch.py ---------------------------------------------------------------------
 @pytest.fixture
 def gazebo(tmp_path, monkeypatch):

@@ -185,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('launch_args', nargs='*', help='name:=value launch arguments')
     ns = parser.parse_args(argv)
-    suite = Suite(parse_launch_args(ns.launch_args))
+    try:
+        suite = Suite(parse_launch_args(ns.launch_args))
+    except ValueError as exc:   # a launch argument's value (e.g. controller_joints:=a,,b)
+        raise SystemExit(f'vla_launch: {exc}') from None
     suite.start()
     group = suite.group
     try:

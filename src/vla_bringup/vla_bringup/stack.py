@@ -6,6 +6,7 @@ it is not (e.g. a venv with ROS 2 from PyPI wheels).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,8 +75,26 @@ SUITE_ARGUMENTS = {
     'scan_topic': ('scan', 'LaserScan topic for the collision checks'),
     'joint_states_topic': ('joint_states', 'Measured joint states'),
     'cmd_vel_topic': ('cmd_vel', "Robot's base velocity command topic (gated Twist)"),
-    'joint_commands_topic': ('joint_commands', "Robot's joint position command topic (gated JointState)"),
+    'joint_commands_topic': ('joint_commands', "Robot's joint command topic (gated targets, as joint_output says)"),
+    'base_output': ('', "cmd_vel message of vla_safety: twist or twist_stamped (diff_drive_controller); "
+                        "'' = the safety params file's value"),
+    'joint_output': ('', 'joint_commands message of vla_safety: joint_state, joint_trajectory '
+                         '(joint_trajectory_controller) or float64_multi_array (forward_command_controller); '
+                         "'' = the safety params file's value"),
+    'controller_joints': ('', "The joint controller's joint order for joint_trajectory / float64_multi_array: "
+                              "'j1,j2' or '[j1, j2]'; '' = the safety params file's value"),
 }
+
+
+def joint_list(text: str) -> list[str]:
+    """Joint names of a launch argument: 'a,b', 'a, b' or a YAML/JSON list '[a, b]'."""
+    text = text.strip()
+    if text.startswith('[') and text.endswith(']'):
+        text = text[1:-1]
+    names = [n.strip().strip('\'"') for n in text.split(',')]
+    if any(not n for n in names) and text:
+        raise ValueError(f"controller_joints:='{text}' has an empty name; give 'joint1,joint2'")
+    return [n for n in names if n]
 
 
 def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
@@ -97,6 +116,11 @@ def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
     urdf = a['robot_description_file'] or default_urdf()
     if urdf:
         safety_overrides['urdf_file'] = urdf
+    for name in ('base_output', 'joint_output'):
+        if a[name]:
+            safety_overrides[name] = a[name]
+    if joint_list(a['controller_joints']):
+        safety_overrides['controller_joints'] = joint_list(a['controller_joints'])
     return [
         NodeSpec('vla_inference', 'inference_node', 'vla_inference.inference_node', 'vla_inference',
                  (inf_params,), inf_overrides,
@@ -143,4 +167,6 @@ def ros_args(spec: NodeSpec) -> list[str]:
 def _param_literal(v) -> str:
     if isinstance(v, bool):
         return 'true' if v else 'false'
+    if isinstance(v, (list, tuple)):
+        return json.dumps(list(v))   # a YAML flow list; strings stay strings ("1", "yes")
     return str(v)

@@ -18,6 +18,11 @@ logged with its traceback and latches a fault (zero twist, STOP with reason inte
 only vla/reset_estop clears. A (re)started node, and a reset, hold the robot until a new
 instruction arrives (gate.await_instruction): nothing issued before moves it.
 
+Outputs (outputs.py): the base command goes out as Twist or TwistStamped (base_output), the
+joint targets as JointState, JointTrajectory or Float64MultiArray (joint_output, with the
+controller's joint order in controller_joints), so ros2_control controllers need no relay. Every
+shape carries the same gated decision; the zero twist of a fault goes out in the chosen shape too.
+
 Parameters: every gate parameter can be set on the live node (`ros2 param set`). A set is checked
 whole against SafetyParams (ranges and rules across parameters) and refused with the reason, or
 applied at once, all together, from the next decision on.
@@ -34,8 +39,9 @@ import yaml
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan, PointCloud2
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_common import diagnostics
 from vla_common.image_conversion import image_msg_to_depth
@@ -48,6 +54,7 @@ from vla_safety.collision import depth_image_to_points, laser_scan_to_points, po
 from vla_safety.ee_twist import EeLimits, gate_ee_twist
 from vla_safety.gate import (GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
                              await_instruction, latch_estop, reset_estop, step)
+from vla_safety.outputs import BASE_OUTPUTS, JOINT_OUTPUTS, OutputConfig, OutputConfigError, order_joints
 from vla_safety.joint_limits import JointLimitError, combine_limits, limits_from_dict, parse_urdf_limits
 from vla_safety.params import SafetyParams, SafetyParamsError, parameter_specs
 from vla_safety.pointcloud import pointcloud2_to_xyz
@@ -76,7 +83,16 @@ NODE_PARAMS = [
               read_only=True),
     ParamSpec('joint_limits_file', '', 'YAML {joint: {lower, upper, max_velocity}}; combined with the URDF, '
               'the tighter limit wins', read_only=True),
-    ParamSpec('base_frame', 'base_link', 'frame_id of vla/safety_status', read_only=True),
+    ParamSpec('base_frame', 'base_link', 'frame_id of vla/safety_status and of cmd_vel when base_output is '
+              'twist_stamped', read_only=True),
+    ParamSpec('base_output', 'twist', 'Message on cmd_vel: twist (geometry_msgs/Twist) or twist_stamped '
+              '(geometry_msgs/TwistStamped, e.g. diff_drive_controller)', choices=BASE_OUTPUTS, read_only=True),
+    ParamSpec('joint_output', 'joint_state', 'Message on joint_commands: joint_state (sensor_msgs/JointState), '
+              'joint_trajectory (trajectory_msgs/JointTrajectory, joint_trajectory_controller) or '
+              'float64_multi_array (std_msgs/Float64MultiArray, forward_command_controller)',
+              choices=JOINT_OUTPUTS, read_only=True),
+    ParamSpec('controller_joints', [], "The joint controller's joint order (its `joints` parameter); required by "
+              'joint_trajectory and float64_multi_array', read_only=True, array_type='string_array'),
     ParamSpec('use_ee_twist', False, 'Gate end-effector twists (VlaAction.ee_twist) and publish them on '
               'servo_node/delta_twist_cmds (TwistStamped, MoveIt Servo)', read_only=True),
     ParamSpec('max_ee_linear', 0.25, 'End-effector linear speed limit, m/s (vector norm)', 0.0, 10.0),
@@ -143,6 +159,12 @@ class SafetyNode(Node):
         add_validation(self, NODE_PARAMS + GATE_PARAMS, on_change=self._on_params, check=self._check_params)
         p = self._node_p
         self._period = 1.0 / p['control_rate_hz']
+        try:
+            self._outputs = OutputConfig(p['base_output'], p['joint_output'], tuple(p['controller_joints']))
+        except OutputConfigError as exc:
+            raise SystemExit(f'vla_safety: {exc}') from None
+        self._fill_latch: dict[str, float] = {}   # controller joints filled from joint_states (outputs.py)
+        self._warned_unmapped: set[str] = set()
 
         self._fault: str | None = None   # latched internal error: zero twist until vla/reset_estop
         # a (re)started gate moves nothing that was asked for before it started
@@ -166,14 +188,19 @@ class SafetyNode(Node):
         self._joints: dict[str, float] = {}
         self._cost = RollingWindow(500)
         self._rate = RateMeter(100)
-        self._counts = {'proposals': 0, 'decisions': 0, 'blocked': 0, 'bad_sensor_msgs': 0, 'internal_errors': 0}
+        self._counts = {'proposals': 0, 'decisions': 0, 'blocked': 0, 'bad_sensor_msgs': 0, 'internal_errors': 0,
+                        'joint_commands_withheld': 0}
         self._last: object = None
 
         self.create_subscription(VlaAction, 'vla/action', self._on_proposal, RELIABLE_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
         self.create_subscription(Bool, 'vla/estop', self._on_estop, RELIABLE_QOS)
-        self._cmd_pub = self.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
-        self._joint_pub = self.create_publisher(JointState, 'joint_commands', RELIABLE_QOS)
+        out = self._outputs
+        self._cmd_pub = self.create_publisher(Twist if out.base_output == 'twist' else TwistStamped, 'cmd_vel',
+                                              RELIABLE_QOS)
+        joint_type = {'joint_state': JointState, 'joint_trajectory': JointTrajectory,
+                      'float64_multi_array': Float64MultiArray}[out.joint_output]
+        self._joint_pub = self.create_publisher(joint_type, 'joint_commands', RELIABLE_QOS)
         self._status_pub = self.create_publisher(SafetyStatus, 'vla/safety_status', RELIABLE_QOS)
         self._ee = None              # (frame_id, twist) of the newest proposal's end-effector twist
         self._ee_pub = (self.create_publisher(TwistStamped, 'servo_node/delta_twist_cmds', RELIABLE_QOS)
@@ -190,6 +217,11 @@ class SafetyNode(Node):
             f'gating: confidence >= {self.params.confidence_threshold}, command_timeout '
             f'{self.params.command_timeout} s, sources {sorted(self._required) or "none"}, footprint {fp}, '
             f'{len(self.params.joint_limits)} joint limits')
+        self.get_logger().info(
+            f'outputs: {self._cmd_pub.topic_name} {self._cmd_pub.msg_type.__name__}, {self._joint_pub.topic_name} '
+            f'{joint_type.__name__}' + (f" for joints [{', '.join(out.controller_joints)}]" if out.ordered else ''))
+        if out.controller_joints and not out.ordered:
+            self.get_logger().warning('controller_joints is not used with joint_output joint_state')
 
     # -- configuration -------------------------------------------------------------------------
     def _load_joint_limits(self) -> dict:
@@ -388,7 +420,7 @@ class SafetyNode(Node):
     def _publish_fault(self) -> None:
         """Zero twist and a STOP status naming the fault; joints get no new targets (they hold)."""
         stamp = self.get_clock().now().to_msg()
-        self._cmd_pub.publish(Twist())
+        self._publish_base((0.0,) * 6, stamp)
         if self._ee_pub is not None:
             es = TwistStamped()
             es.header.stamp = stamp
@@ -418,13 +450,9 @@ class SafetyNode(Node):
             self._counts['blocked'] += 1
         stamp = self.get_clock().now().to_msg()
 
-        cmd = Twist()
-        cmd.linear.x, cmd.linear.y, cmd.linear.z, cmd.angular.x, cmd.angular.y, cmd.angular.z = decision.twist
-        self._cmd_pub.publish(cmd)
+        self._publish_base(decision.twist, stamp)
         if decision.joint_names:
-            js = JointState(name=list(decision.joint_names), position=list(decision.joint_positions))
-            js.header.stamp = stamp
-            self._joint_pub.publish(js)
+            self._publish_joints(decision.joint_names, decision.joint_positions, stamp)
 
         reasons = list(decision.reasons)
         state = int(decision.state)
@@ -462,6 +490,54 @@ class SafetyNode(Node):
             else:
                 self.get_logger().warning(decision.message)
         self._last = decision
+
+    # -- outputs (one publish path per command topic; shapes: outputs.py) --------------------------------
+    def _publish_base(self, twist, stamp) -> None:
+        """``twist`` (vx, vy, vz, wx, wy, wz) on cmd_vel as base_output says."""
+        if self._outputs.base_output == 'twist_stamped':
+            msg = TwistStamped()
+            msg.header.stamp, msg.header.frame_id = stamp, self._node_p['base_frame']
+            t = msg.twist
+        else:
+            msg = t = Twist()
+        t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = (float(v) for v in twist)
+        self._cmd_pub.publish(msg)
+
+    def _publish_joints(self, names, positions, stamp) -> None:
+        """Gated joint targets on joint_commands as joint_output says."""
+        out = self._outputs
+        if not out.ordered:
+            js = JointState(name=list(names), position=[float(v) for v in positions])
+            js.header.stamp = stamp
+            self._joint_pub.publish(js)
+            return
+        ordered = order_joints(out.controller_joints, names, positions, self._state.joint_targets, self._joints,
+                               self._fill_latch)
+        self._fill_latch = dict(ordered.latched)
+        new = set(ordered.unmapped) - self._warned_unmapped
+        if new:
+            self._warned_unmapped |= new
+            self.get_logger().warning(f'joint_commands: {sorted(new)} are not in controller_joints: left out')
+        if ordered.missing:
+            self._counts['joint_commands_withheld'] += 1
+            self.get_logger().error(
+                f'joint_commands withheld: controller joints {list(ordered.missing)} were never commanded and '
+                'have no joint_states position; publish their joint_states or drop them from controller_joints',
+                throttle_duration_sec=5.0)
+        if not ordered.publish:
+            return
+        if out.joint_output == 'float64_multi_array':
+            self._joint_pub.publish(Float64MultiArray(data=list(ordered.positions)))
+            return
+        traj = JointTrajectory(joint_names=list(out.controller_joints))
+        # stamp 0: the controller starts it on receipt (as MoveIt Servo does). A real stamp from
+        # this clock would be rejected as "in the past" after a delay of one period or a clock
+        # offset between machines.
+        point = JointTrajectoryPoint(positions=list(ordered.positions))
+        sec = int(self._period)
+        point.time_from_start.sec, point.time_from_start.nanosec = sec, int(round((self._period - sec) * 1e9))
+        traj.points = [point]
+        self._joint_pub.publish(traj)
 
     @_guarded
     def _publish_diagnostics(self) -> None:
