@@ -438,6 +438,14 @@ def test_an_unknown_instruction_time_never_ends_the_wait():
         assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,)
 
 
+def test_a_clock_jump_back_restarts_the_wait_at_the_new_time():
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 50.0)          # e.g. reset at sim time 50, then the sim restarts
+    assert rig.send(1.0, vx=0.5, instruction_time=0.5).reasons == (Reason.AWAITING_INSTRUCTION,)
+    assert rig.send(1.1, vx=0.5, instruction_time=0.9).reasons == (Reason.AWAITING_INSTRUCTION,)
+    assert rig.send(1.2, vx=0.5, instruction_time=1.15).state == GateStatus.PASS
+
+
 def test_a_low_confidence_block_does_not_end_the_wait():
     """The confidence latch and the wait are separate: releasing one does not release the other."""
     rig = Rig(release_count=1, **FAST)

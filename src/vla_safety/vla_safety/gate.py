@@ -42,7 +42,8 @@ Rules, in pipeline order (reasons list every rule that applied; state = the most
   0. Waiting for an instruction (after reset_estop or await_instruction at time T):
      awaiting_instruction, a full STOP, until a valid proposal arrives that is idle
      (instruction '') or follows an instruction received after T. A proposal following an
-     older instruction never releases it, whatever its confidence.
+     older instruction never releases it, whatever its confidence. If the clock jumps back
+     before T, the wait restarts at the new time.
   1. Proposal: none yet -> no_proposal_yet; None after one was seen, older than
      command_timeout, or received in the future (clock jumped back) -> proposal_timeout;
      malformed (lengths differ, repeated joint, wrong types) -> malformed_proposal;
@@ -369,6 +370,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
     # 1. the proposal and the confidence latch ----------------------------------------------------
     block, low, good = state.block, state.low_streak, state.good_streak
     awaiting = state.awaiting_since
+    if awaiting is not None and now < awaiting:
+        awaiting = now            # the clock jumped back (a simulator reset): the wait starts again now
     key, last_valid = state.proposal_key, state.last_valid_time
     confidence, sequence = state.confidence, state.sequence
     check = _Check()
