@@ -140,6 +140,9 @@ class Probe:
         self.scan_ranges = ranges
 
     def command(self, text: str) -> None:
+        # vla_safety moves the robot only on instructions received after it started: a command
+        # sent while the stack is still coming up would (rightly) be held. Wait for both nodes.
+        assert self.wait_for(lambda: self.latest(self.status) is not None, 60.0), 'vla_safety never published'
         assert wait_for_subscribers(self.command_pub, 60.0), 'vla/command has no subscriber'
         self.command_pub.publish(String(data=text))
 

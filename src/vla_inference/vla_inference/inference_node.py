@@ -10,6 +10,7 @@ copies.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
@@ -82,16 +83,12 @@ class InferenceNode(Node):
         p = declare_params(self, PARAMS)
         self._p = p
         add_validation(self, PARAMS, on_change=self._on_params)
-        if p['torch_threads'] > 0:
-            try:
-                import torch
-                torch.set_num_threads(p['torch_threads'])
-            except ImportError:
-                pass
-
         self.embodiment = load_embodiment(p['embodiment'])
         options = {} if p['policy_backend'] == 'torch' else {'backend': p['policy_backend']}
         self.policy = make_policy(p['policy'], self.embodiment, **options)
+        torch = sys.modules.get('torch')      # only a policy that uses PyTorch loads it (keyword does not)
+        if torch is not None and p['torch_threads'] > 0:
+            torch.set_num_threads(p['torch_threads'])
         self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
 
