@@ -67,24 +67,34 @@ class ParamClient:
         self.set = n.create_client(SetParameters, f'/{node_name}/set_parameters')
         self.describe = n.create_client(DescribeParameters, f'/{node_name}/describe_parameters')
 
+    def _call(self, client, request, attempts=4):
+        """A service call, repeated if the answer never comes: a response sent before the server has
+        discovered the client's reader is lost (DDS discovery race), as a CLI user retrying would."""
+        for k in range(attempts):
+            try:
+                return self.probe.call(client, request, timeout=30)
+            except TimeoutError:
+                if k == attempts - 1:
+                    raise
+
     def names(self):
         from rcl_interfaces.srv import ListParameters
-        return list(self.probe.call(self.list, ListParameters.Request(), timeout=90).result.names)
+        return list(self._call(self.list, ListParameters.Request()).result.names)
 
     def values(self, names):
         from rcl_interfaces.srv import GetParameters
-        return dict(zip(names, self.probe.call(self.get, GetParameters.Request(names=names)).values))
+        return dict(zip(names, self._call(self.get, GetParameters.Request(names=names)).values))
 
     def descriptors(self, names):
         from rcl_interfaces.srv import DescribeParameters
-        return dict(zip(names, self.probe.call(self.describe, DescribeParameters.Request(names=names)).descriptors))
+        return dict(zip(names, self._call(self.describe, DescribeParameters.Request(names=names)).descriptors))
 
     def set_values(self, values: dict):
         """{name: rcl_interfaces ParameterValue} -> [SetParametersResult] (one per parameter)."""
         from rcl_interfaces.msg import Parameter
         from rcl_interfaces.srv import SetParameters
         req = SetParameters.Request(parameters=[Parameter(name=k, value=v) for k, v in values.items()])
-        return list(self.probe.call(self.set, req).results)
+        return list(self._call(self.set, req).results)
 
     def set_atomically(self, values: dict):
         from rcl_interfaces.msg import Parameter
@@ -92,7 +102,7 @@ class ParamClient:
         client = self.probe.node.create_client(SetParametersAtomically,
                                                self.set.srv_name.replace('set_parameters', 'set_parameters_atomically'))
         req = SetParametersAtomically.Request(parameters=[Parameter(name=k, value=v) for k, v in values.items()])
-        return self.probe.call(client, req).result
+        return self._call(client, req).result
 
 
 def _double(v):
