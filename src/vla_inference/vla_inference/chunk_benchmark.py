@@ -16,10 +16,10 @@ runs on time.monotonic(): camera stamps, the server's policy and the control loo
 Loops, each with its own connection, camera thread (8x8 frames at 30 Hz) and 10 Hz control
 timer (rcl semantics: a late tick runs at once, missed periods are skipped):
 
-  async                 ours, as in the inference node: InferenceWorker + LatestSlot compute
-                        chunks on the newest frame while the timer publishes
-                        ActionScheduler.action_at(now); chunk steps whose time has passed are
-                        skipped (latency compensation), no ensembling.
+  async                 ours, as in the inference node: vla_policy.runner's PolicyRunner driven by
+                        a RunnerThread computes chunks on the newest frame while the timer
+                        publishes its tick(now); chunk steps whose time has passed are skipped
+                        (latency compensation), no ensembling, no interpolation.
   async_act_m<m>        the same with ACT temporal ensembling, ensemble_coeff = m.
   blocking              each tick calls policy.infer and publishes step 0 of the chunk.
   chunk_queue           LeRobot's default select_action: pop one action per tick; when the
@@ -53,15 +53,16 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from vla_inference.action_scheduler import ActionScheduler, SchedulerParams, mean_abs_jerk
-from vla_inference.inference_worker import Context, Frame, InferenceResult, InferenceWorker, LatestSlot
 from vla_policy.core import Observation, Policy, PolicyOutput
+from vla_policy.embodiment import load_embodiment
+from vla_policy.runner import CallResult, Frame, LatestSlot, PolicyRunner, RunnerConfig, RunnerThread
+from vla_policy.scheduler import mean_abs_jerk
 
 EMBODIMENT = 'diff_drive'
 INSTRUCTION = 'follow the reference'
@@ -200,36 +201,43 @@ class Recording:
 # ---------------------------------------------------------------------------------------------
 # the loops
 # ---------------------------------------------------------------------------------------------
-def run_async(policy: Policy, params: SchedulerParams, duration: float, period: float, camera_hz: float,
-              ignore_stamp: bool = False) -> Recording:
-    """The inference node's design: worker thread on the newest frame, chunks into an
-    ActionScheduler, a timer publishing ``action_at(now)``. ``ignore_stamp`` stamps each chunk
-    with its arrival time instead of its image's, so it runs from step 0 when it arrives."""
-    scheduler = ActionScheduler(params)
-    lock = threading.Lock()   # the scheduler is not thread-safe: worker adds, timer reads (as in the node)
-    rec = Recording(time.monotonic())
+class _ArrivalStamped(PolicyRunner):
+    """The async_stamp_ignored baseline: each chunk stamped with its arrival, not its image's time."""
 
-    def on_result(r: InferenceResult) -> None:
-        t_obs = time.monotonic() if ignore_stamp else r.frame_stamp
+    def accept(self, result: CallResult | None) -> str | None:
+        if result is not None and not result.error_kind:
+            result = replace(result, frame_stamp=time.monotonic())
+        return super().accept(result)
+
+
+def run_async(policy: Policy, config: RunnerConfig, duration: float, period: float, camera_hz: float,
+              ignore_stamp: bool = False) -> Recording:
+    """The inference node's design: a PolicyRunner driven by a RunnerThread on the newest frame, a
+    timer publishing its ``tick(now)``. ``ignore_stamp`` stamps each chunk with its arrival time
+    instead of its image's, so it runs from step 0 when it arrives."""
+    rec = Recording(time.monotonic())
+    lock = threading.Lock()
+
+    def on_result(r: CallResult, problem: str | None) -> None:
         with lock:
             rec.policy_calls += 1
-            rec.call_seconds.append(r.inference_time)
-            scheduler.add_chunk(r.output.actions, r.output.confidence, t_obs, r.output.step_dt)
-
-    def on_error(kind: str, message: str) -> None:
-        with lock:
-            rec.policy_errors += 1
+            if r.error_kind or problem:
+                rec.policy_errors += 1
+            else:
+                rec.call_seconds.append(r.inference_time)
 
     def tick(now: float) -> None:
-        with lock:
-            rec.tick_times.append(now)
-            out = scheduler.action_at(now)
-        if out is not None:
-            rec.publish(now, out.action)
+        rec.tick_times.append(now)
+        t = worker.tick(now)
+        if t.command is not None:
+            rec.publish(now, t.command.action)
 
-    camera = Camera(camera_hz).start()
-    context = Context(INSTRUCTION, 1, {})
-    worker = InferenceWorker(policy, camera.slot, lambda f: f.msg, lambda: context, on_result, on_error)
+    camera = Camera(camera_hz)
+    runner = (_ArrivalStamped if ignore_stamp else PolicyRunner)(policy, load_embodiment(EMBODIMENT), config)
+    worker = RunnerThread(runner, lambda f: f.msg, on_result)
+    camera.slot = worker.slot
+    camera.start()
+    worker.set_instruction(INSTRUCTION, time.monotonic())
     worker.start()
     rec.start = time.monotonic()
     try:
@@ -365,9 +373,9 @@ def _loop_plan(cfg: BenchmarkConfig) -> list[tuple[str, str, Callable[[Policy], 
     period = 1.0 / cfg.control_rate_hz
     d, cam = cfg.duration, cfg.camera_rate_hz
 
-    def params(ensembling: bool = False, coeff: float = 0.01, interpolate: bool = False) -> SchedulerParams:
-        return SchedulerParams(max_action_age=cfg.max_action_age, temporal_ensembling=ensembling,
-                               ensemble_coeff=coeff, interpolate=interpolate)
+    def params(ensembling: bool = False, coeff: float = 0.01, interpolate: bool = False) -> RunnerConfig:
+        return RunnerConfig(control_rate_hz=cfg.control_rate_hz, max_action_age=cfg.max_action_age,
+                            temporal_ensembling=ensembling, ensemble_coeff=coeff, interpolate=interpolate)
     plan = []
     for kind in cfg.loops:
         if kind == 'async':

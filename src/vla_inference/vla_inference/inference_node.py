@@ -28,15 +28,15 @@ from vla_common.run import run_node
 from vla_common.params import ParamSpec, add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.stats import RateMeter, RollingWindow
-from vla_inference.action_scheduler import ActionScheduler, ActionSmoother, SchedulerParams
 from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
-from vla_inference.inference_worker import (Context, Frame, InferenceResult, InferenceWorker, LatestSlot,
-                                            call_period)
 from vla_inference.instruction import InstructionError, clean_instruction
 from vla_interfaces.action import ExecuteInstruction
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_policy.embodiment import ZERO_TWIST, load_embodiment
 from vla_policy.registry import make_policy
+from vla_policy.runner import CallResult, Frame, PolicyRunner, RunnerConfig, RunnerThread, ticks_for_rate
+
+_D = RunnerConfig.field_default
 
 PARAMS = [
     ParamSpec('policy', 'default', "Policy: 'default' (the shipped trained checkpoint), a registered name, "
@@ -46,27 +46,28 @@ PARAMS = [
               choices=('torch', 'onnx'), read_only=True),
     ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
               'a bundled name or a YAML path', read_only=True),
-    ParamSpec('control_rate_hz', 10.0, 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
+    ParamSpec('control_rate_hz', _D('control_rate_hz'), 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
     ParamSpec('stale_image_timeout', 0.5, 'No action is published while the newest image arrived longer ago '
               'than this, s', 0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
-    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction (a new '
-              "instruction is inferred at once); 0 = the policy's own: every n_action_steps x step_dt s if it "
-              'declares them (the default checkpoint: 1 x 0.1 s), else on every new frame', 0.0, 1000.0,
-              read_only=True),
-    ParamSpec('max_action_age', 1.0, 'An action chunk computed from an image older than this is never '
+    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction, '
+              "rounded to whole control ticks (a new instruction is inferred at once); 0 = the policy's own: "
+              'every n_action_steps x step_dt s if it declares them (the default checkpoint: 1 x 0.1 s), else on '
+              'every new frame. Calls are phased to finish just before the control tick they serve',
+              0.0, 1000.0, read_only=True),
+    ParamSpec('max_action_age', _D('max_action_age'), 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
-    ParamSpec('temporal_ensembling', False, 'Blend overlapping action chunks (ACT temporal ensembling)',
+    ParamSpec('temporal_ensembling', _D('temporal_ensembling'), 'Blend overlapping action chunks (ACT temporal ensembling)',
               read_only=True),
-    ParamSpec('ensemble_coeff', 0.01, 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction '
+    ParamSpec('ensemble_coeff', _D('ensemble_coeff'), 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction '
               '(> 0 favours older: smoother; < 0 favours newer: faster)', -10.0, 10.0, read_only=True),
-    ParamSpec('interpolate_chunks', True, 'Interpolate linearly between the steps of an action chunk '
+    ParamSpec('interpolate_chunks', _D('interpolate'), 'Interpolate linearly between the steps of an action chunk '
               'instead of holding each step for step_dt', read_only=True),
-    ParamSpec('smoothing', 'none', 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
+    ParamSpec('smoothing', _D('smoothing'), 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
               read_only=True),
-    ParamSpec('smoothing_window', 3, 'Moving-average window, actions', 1, 50, read_only=True),
-    ParamSpec('smoothing_alpha', 0.5, 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
+    ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50, read_only=True),
+    ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
     ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
@@ -92,23 +93,18 @@ class InferenceNode(Node):
         self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
 
-        self._lock = threading.Lock()
-        self._instruction = ''
-        self._instruction_time = 0.0     # node clock when the instruction arrived (vla_safety's reset rule)
-        self._generation = 0
-        self._done_generation = -1
-        self._joints: dict[str, float] = {}
+        self._lock = threading.Lock()    # the node's counters and last frame (the runner locks its own state)
         self._last_frame: Frame | None = None
         self._sequence = 0
         self._last_confidence = math.nan
         self._safety_state = SafetyStatus.STOP
-        self._scheduler = ActionScheduler(SchedulerParams(
-            max_action_age=p['max_action_age'],
-            temporal_ensembling=p['temporal_ensembling'],
-            ensemble_coeff=p['ensemble_coeff'],
-            interpolate=p['interpolate_chunks']))
-        self._smoother = ActionSmoother(kind=p['smoothing'], window=p['smoothing_window'],
-                                        alpha=p['smoothing_alpha'])
+        config = RunnerConfig(
+            control_rate_hz=p['control_rate_hz'],
+            call_every_ticks=ticks_for_rate(p['max_inference_rate_hz'], p['control_rate_hz']),
+            max_action_age=p['max_action_age'], temporal_ensembling=p['temporal_ensembling'],
+            ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
+            smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'])
+        self._runner = PolicyRunner(self.policy, self.embodiment, config)
         # statistics for /diagnostics
         self._stats = dict(frames_received=0, frames_skipped=0, frames_rejected=0, inferences=0,
                            policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
@@ -119,7 +115,6 @@ class InferenceNode(Node):
         self._no_action_reason = 'no image yet'
         self._tick_waiters: list[Future] = []
 
-        self._slot = LatestSlot()
         if p['use_compressed']:
             self.create_subscription(CompressedImage, 'camera/image_raw/compressed', self._on_image, IMAGE_QOS)
         else:
@@ -138,12 +133,10 @@ class InferenceNode(Node):
             self, ExecuteInstruction, 'vla/execute', execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT)
 
-        period = call_period(p['max_inference_rate_hz'], self.policy)
-        self.get_logger().info('policy calls: ' + (f'at most every {period:.2f} s per instruction' if period > 0
-                                                   else 'on every new frame'))
-        self._worker = InferenceWorker(
-            self.policy, self._slot, self._decode, self._worker_context, self._on_result, self._on_worker_error,
-            min_period=period)
+        ticks = self._runner.call_ticks
+        self.get_logger().info('policy calls: ' + (f'every {ticks} control tick(s), phased to finish just before '
+                                                   'the tick' if ticks else 'on every new frame'))
+        self._worker = RunnerThread(self._runner, self._decode, self._on_result)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
@@ -163,7 +156,8 @@ class InferenceNode(Node):
         with self._lock:
             self._last_frame = frame
             self._stats['frames_received'] += 1
-            if self._slot.put(frame):
+        if self._worker.put_frame(frame):
+            with self._lock:
                 self._stats['frames_skipped'] += 1
 
     def _decode(self, frame: Frame):
@@ -177,15 +171,12 @@ class InferenceNode(Node):
             self.get_logger().warning('joint_states with name/position of different lengths ignored',
                                    throttle_duration_sec=5.0)
             return
-        joints = {n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)}
-        with self._lock:
-            self._joints.update(joints)
+        self._runner.update_joints({n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)})
 
     def _on_safety_status(self, msg: SafetyStatus) -> None:
         self._safety_state = msg.state
         if msg.state == SafetyStatus.ESTOP:
-            with self._lock:
-                following = self._instruction
+            following = self._runner.instruction
             if following:
                 # both paths alike (the action path aborts its goal too): an e-stop ends the
                 # instruction, so the reset finds the robot idle and waits for a new one
@@ -206,14 +197,7 @@ class InferenceNode(Node):
         self._set_instruction(text)
 
     def _set_instruction(self, text: str) -> int:
-        now = self._now()
-        with self._lock:
-            self._instruction = text
-            self._instruction_time = now if text else 0.0
-            self._generation += 1
-            self._scheduler.reset()
-            self._smoother.reset()
-            return self._generation
+        return self._worker.set_instruction(text, self._now())
 
     def _on_stop(self, request, response):
         self._set_instruction('')
@@ -225,39 +209,30 @@ class InferenceNode(Node):
     def _on_params(self, changes: dict) -> None:
         self._p.update(changes)
 
-    # -- worker callbacks (worker thread) -----------------------------------------------------
-    def _worker_context(self) -> Context | None:
-        with self._lock:
-            if not self._instruction:
-                return None
-            return Context(self._instruction, self._generation, dict(self._joints))
+    # -- worker callback (worker thread) ---------------------------------------------------------
+    _ERROR_COUNTER = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}
 
-    def _on_result(self, r: InferenceResult) -> None:
+    def _on_result(self, r: CallResult, problem: str | None) -> None:
+        if problem == 'stale':
+            return  # computed for an instruction that has since changed
+        if r.error_kind:
+            key = self._ERROR_COUNTER.get(r.error_kind, 'policy_errors')
+            with self._lock:
+                self._stats[key] += 1
+                self._last_error = f'{r.error_kind}: {r.error}'
+            self.get_logger().error(f'{r.error_kind} error, no action from this frame: {r.error}',
+                                    throttle_duration_sec=2.0)
+            return
         with self._lock:
-            if r.generation != self._generation:
-                return  # computed for an instruction that has since changed
             self._stats['inferences'] += 1
             self._latency.add(r.inference_time)
-            out = r.output
-            try:
-                self._scheduler.add_chunk(out.actions, out.confidence, r.frame_stamp, out.step_dt,
-                                          meta=(r.inference_time, r.instruction))
-            except ValueError as exc:  # wrong action dimension, confidence outside 0..1, ...
+            if problem:   # wrong action dimension, confidence outside 0..1, ...
                 self._stats['policy_errors'] += 1
-                self._last_error = f'policy output rejected: {exc}'
-                self.get_logger().error(self._last_error, throttle_duration_sec=2.0)
-                return
-            if out.done:
-                self._done_generation = r.generation
-        if out.done:
+                self._last_error = problem
+        if problem:
+            self.get_logger().error(problem, throttle_duration_sec=2.0)
+        elif r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
-
-    def _on_worker_error(self, kind: str, message: str) -> None:
-        key = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}.get(kind, 'policy_errors')
-        with self._lock:
-            self._stats[key] += 1
-            self._last_error = f'{kind}: {message}'
-        self.get_logger().error(f'{kind} error, no action from this frame: {message}', throttle_duration_sec=2.0)
 
     # -- control loop -----------------------------------------------------------------------------
     def _on_tick(self) -> None:
@@ -266,6 +241,7 @@ class InferenceNode(Node):
             fut.set_result(None)
         now = self._now()
         self._rate.tick(time.monotonic())
+        tick = self._worker.tick(now)
         with self._lock:
             self._stats['ticks'] += 1
             frame = self._last_frame
@@ -274,39 +250,24 @@ class InferenceNode(Node):
                 self._no_action_reason = ('no image received yet' if frame is None else
                                           f'newest image is {now - frame.received:.2f} s old')
                 return
-            if self._done_generation == self._generation and self._instruction:
-                # the policy finished the instruction: stand still until the next one
-                self._instruction = ''
-                self._instruction_time = 0.0
-                self._generation += 1
-                self._scheduler.reset()
-                self._smoother.reset()
-            instruction, instruction_time = self._instruction, self._instruction_time
-            if not instruction:
-                action = None
-            else:
-                action = self._scheduler.action_at(now)
-                if action is None:
-                    self._stats['ticks_no_action'] += 1
-                    self._no_action_reason = 'waiting for the policy' if self._stats['inferences'] == 0 \
-                        else 'no fresh action chunk (policy slower than max_action_age?)'
-                    return
-                vector = self._smoother(action.action)
-                if vector is None:   # cannot happen for finite chunks; never publish a non-finite action
-                    return
+            if tick.instruction and tick.command is None:
+                self._stats['ticks_no_action'] += 1
+                self._no_action_reason = 'waiting for the policy' if self._stats['inferences'] == 0 \
+                    else 'no fresh action chunk (policy slower than max_action_age?)'
+                return
             self._sequence += 1
             seq = self._sequence
             self._stats['published'] += 1
             self._no_action_reason = ''
         idle_ee = ZERO_TWIST if self.embodiment.has_ee_twist else None
-        if action is None:  # idle: stand still, hold the posture
+        c = tick.command
+        if c is None:  # idle: stand still, hold the posture
             self._publish(frame.stamp, '', 0.0, ZERO_TWIST, (), (), 1.0, 0.0, seq, 0, 1, idle_ee)
             return
-        cmd = self.embodiment.decode(vector)
-        inference_time, _ = action.meta
-        self._last_confidence = action.confidence
-        self._publish(action.stamp, instruction, instruction_time, cmd.twist, cmd.joint_names, cmd.joint_positions,
-                      action.confidence, inference_time, seq, action.chunk_index, action.chunk_length,
+        cmd = c.command
+        self._last_confidence = c.confidence
+        self._publish(c.stamp, tick.instruction, tick.instruction_time, cmd.twist, cmd.joint_names,
+                      cmd.joint_positions, c.confidence, c.inference_time, seq, c.chunk_index, c.chunk_length,
                       cmd.ee_twist)
 
     def _publish(self, stamp: float, instruction, instruction_time, twist, joint_names, joint_positions,
@@ -369,9 +330,8 @@ class InferenceNode(Node):
         feedback = ExecuteInstruction.Feedback()
         while rclpy.ok():
             elapsed = time.monotonic() - start
-            with self._lock:
-                preempted = self._generation != generation and self._done_generation != generation
-                done = self._done_generation == generation
+            done = self._runner.done_generation == generation
+            preempted = self._runner.generation != generation and not done
             if goal_handle.is_cancel_requested:
                 self._set_instruction('')
                 goal_handle.canceled()
@@ -411,7 +371,8 @@ class InferenceNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             s = dict(self._stats)
-            reason, err, instr = self._no_action_reason, self._last_error, self._instruction
+            reason, err = self._no_action_reason, self._last_error
+        instr = self._runner.instruction
         rate = self._rate.rate_hz
         values = {'instruction': instr or '(idle)', 'policy': self.policy.name,
                   'control_rate_hz': rate, 'control_period_p99_s': self._rate.period_p99,

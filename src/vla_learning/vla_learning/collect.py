@@ -7,9 +7,11 @@ Each episode: a seeded world (object layout, start pose, object shades with ``co
 random lighting (sun and headlight intensity, sun direction), a task with an instruction drawn
 from the training phrasings (:mod:`vla_learning.instructions`; (colour, shape) pairs of
 ``HELD_OUT_COMBOS`` are never targets), run by :class:`~vla_learning.teacher.ObservableTeacher`
-through ``vla_sim.lockstep.run_episode``. On a share of the episodes the executed command is
-perturbed (DART: the robot visits states off the teacher's path, the label stays the teacher's
-clean action); in look_at's, the head's targets also get decaying kicks (``dart_head_kick``). On
+through ``vla_sim.lockstep.run_episode``, so every command passes vla_safety's gate (default
+parameters, the simulated lidar) as on the robot: the label of a step is the command the gate let
+through (what the robot can actually do near obstacles, with its speed and acceleration limits).
+On a share of the episodes the executed command is perturbed (DART: the robot visits states off
+the teacher's path, the label stays the teacher's clean action); in look_at's, the head's targets also get decaying kicks (``dart_head_kick``). On
 ``look_at_facing_fraction`` of the look_at episodes the robot starts turned toward the target. On
 ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
 arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
@@ -257,13 +259,14 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         return base
     tr = r.trajectory
     arr = tr.as_arrays()
-    clean = np.asarray(policy.clean, dtype=np.float32)
+    # the gated command as applied; DART episodes keep the teacher's clean action (the correction)
+    labels = np.asarray(policy.clean, dtype=np.float32) if dart else arr['actions']
     joint_idx = [tr.joint_names.index(j) for j in emb.joint_names]
     base.update(images=_camera_noise(arr['images'], rng, cfg), state=arr['joint_positions'][:, joint_idx],
-                actions=emb.unnormalize(clean).astype(np.float32), timestamps=arr['stamps'],
+                actions=emb.unnormalize(labels).astype(np.float32), timestamps=arr['stamps'],
                 instruction=task.instruction,
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
-                      'source': f'sim:observable_teacher{":dart" if dart else ""}', 'split_group': 'seen'},
+                      'source': f'sim:observable_teacher{":dart" if dart else ""}:gated', 'split_group': 'seen'},
                 light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
                 objects_in_image=np.asarray(policy.objects, dtype=np.float32))
     return base

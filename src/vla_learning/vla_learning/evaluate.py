@@ -6,12 +6,14 @@
     python -m vla_learning.evaluate --instructions my_phrasings.tsv  # your own (instruction, task) pairs
 
 The policy is built with ``vla_policy.registry.make_policy`` (what the inference node does) and
-driven by ``vla_sim.lockstep.run_episode``: each inference sees the head camera rendered at the
-policy's image size, the instruction and the joint positions; ``chunk_steps`` actions of each
-chunk are executed before the next inference. The default (0) is the policy's own
-``n_action_steps`` (every step for a policy that declares none), which is also how the inference
-node calls it by default (every n_action_steps x 0.1 s; ``test/test_eval_matches_node.py`` keeps
-the two equal). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
+driven by ``vla_sim.lockstep.run_episode`` through ``vla_policy.runner.PolicyRunner``, the code
+the inference node runs it with: each call sees the head camera rendered at the policy's image
+size, the instruction and the joint positions; a call every ``chunk_steps`` control steps (0, the
+default: the policy's own ``n_action_steps``, every step for a policy that declares none, as the
+node calls it), chunks interpolated as the node does. Every command passes vla_safety's gate
+(default parameters, the simulated lidar, the URDF's joint limits) before it moves the robot, so
+the success rates are those of the robot as the safety node lets it move (``--no-gate``: as
+proposed). Worlds use the simulator's default randomisation and seeds from ``--first-seed``
 (10 000 000, disjoint from the collection seeds).
 
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
@@ -23,7 +25,8 @@ whose world holds it.
 
 Refusal: the safety gate blocks proposals whose confidence is below ``--confidence-threshold``
 (vla_safety's default 0.5, trigger_count 1). An episode is *refused* when its first proposal is
-below the threshold (the robot never starts); *blocked* when any proposal is.
+below the threshold (the robot never starts); *blocked* when any proposal is. The table also
+gives the share of control steps the gate spent in SLOWDOWN, LIMITED and STOP.
 
 Writes ``results.json``, ``results.md`` and ``plots/*.png`` under ``--out``.
 """
@@ -43,18 +46,16 @@ import numpy as np
 DEFAULT_POLICY = 'src/vla_policy/checkpoints/default'
 FIRST_SEED = 10_000_000
 SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
-#: actions executed per inference; 0 = the policy's own n_action_steps (:func:`policy_chunk_steps`),
-#: as the inference node calls it by default
+#: control steps per policy call; 0 = the runner's default, the policy's own n_action_steps
+#: (:func:`vla_policy.runner.call_ticks`), as the inference node calls it
 CHUNK_STEPS = 0
 
 
 def policy_chunk_steps(chunk_steps: int, policy) -> int:
-    """Actions of each chunk executed per inference: ``chunk_steps`` if > 0, else the policy's
-    ``n_action_steps`` (1, every step, when it declares none)."""
-    from vla_policy.core import declared_action_steps
-    if chunk_steps > 0:
-        return int(chunk_steps)
-    return declared_action_steps(policy) or 1
+    """Control steps per call: the PolicyRunner's schedule for ``chunk_steps`` (1 where the policy
+    is called on every frame: lockstep renders one a step)."""
+    from vla_policy.runner import RunnerConfig, call_ticks
+    return call_ticks(RunnerConfig(call_every_ticks=int(chunk_steps)), policy) or 1
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -89,6 +90,7 @@ class Outcome:
     collisions: int
     confidences: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    gate_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def first_conf(self) -> float:
@@ -124,77 +126,6 @@ class RecordingPolicy:
         self.latencies_ms.append(1e3 * (time.perf_counter() - t0))
         self.confidences.append(float(out.confidence))
         return out
-
-
-class EnsembledPolicy:
-    """Wraps a Policy: a call every ``chunk_steps`` steps, and each step's action the ACT blend of
-    every chunk that predicts it (weights exp(-coeff * i), i = 0 for the oldest), computed by the
-    inference node's own scheduler (``temporal_ensembling: true``, ``ensemble_coeff``). Returns
-    one step per ``infer``: run it with ``LockstepConfig.chunk_steps`` 1."""
-
-    def __init__(self, inner, chunk_steps: int, ensemble_coeff: float) -> None:
-        from vla_inference.action_scheduler import ActionScheduler, SchedulerParams
-        self.inner = inner
-        self.name = inner.name
-        self.privileged = getattr(inner, 'privileged', False)
-        self.chunk_steps = chunk_steps
-        self._scheduler = ActionScheduler(SchedulerParams(temporal_ensembling=True, ensemble_coeff=ensemble_coeff))
-        self._steps = 0
-        self._last = None
-
-    def reset(self) -> None:
-        self.inner.reset()
-        self._scheduler.reset()
-        self._steps = 0
-        self._last = None
-
-    def infer(self, obs):
-        from vla_policy.core import PolicyOutput
-        call = self._steps % self.chunk_steps == 0
-        self._steps += 1
-        if call:
-            out = self._last = self.inner.infer(obs)
-            if not out.is_finite:   # the node drops such a chunk; the episode runner stops the base on it
-                return out
-            self._scheduler.add_chunk(out.actions, out.confidence, obs.stamp, out.step_dt)
-        a = self._scheduler.action_at(obs.stamp)
-        if a is None:   # no usable chunk (non-finite calls, or chunks shorter than chunk_steps): stop
-            return PolicyOutput(np.full_like(self._last.actions[:1], np.nan), confidence=0.0)
-        return PolicyOutput(a.action[None], confidence=a.confidence)
-
-
-class DelayedStatePolicy:
-    """Wraps a Policy: a call every ``chunk_steps`` steps with the joint state of ``delay_steps``
-    steps before (joint_states' latency in a ROS loop, which lockstep does not have), each chunk's
-    steps returned one per ``infer``: run it with ``LockstepConfig.chunk_steps`` 1."""
-
-    def __init__(self, inner, chunk_steps: int, delay_steps: int) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.privileged = getattr(inner, 'privileged', False)
-        self.chunk_steps, self.delay_steps = chunk_steps, delay_steps
-        self._clear()
-
-    def _clear(self) -> None:
-        self._history: list[dict] = []
-        self._k = 0
-        self._out = None
-
-    def reset(self) -> None:
-        self.inner.reset()
-        self._clear()
-
-    def infer(self, obs):
-        from vla_policy.core import PolicyOutput
-        self._history = (self._history + [dict(obs.joint_positions)])[-(self.delay_steps + 1):]
-        if self._out is None or self._k >= min(self.chunk_steps, len(self._out.actions)):
-            # as lockstep does: a new call after chunk_steps steps, or when the chunk runs out
-            self._out = self.inner.infer(replace(obs, joint_positions=self._history[0]))
-            self._k = 0
-        k = self._k
-        self._k += 1
-        return PolicyOutput(self._out.actions[k:k + 1], confidence=self._out.confidence,
-                            step_dt=self._out.step_dt)
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -306,14 +237,14 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
               progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None,
-              state_delay_steps: int = 0) -> tuple[list[Outcome], int]:
-    """Run every case; (outcomes, the chunk_steps used: :func:`policy_chunk_steps`).
-    ``ensemble_coeff``: run through :class:`EnsembledPolicy` (ACT temporal ensembling) instead of
-    executing ``chunk_steps`` steps of each chunk open-loop. ``state_delay_steps``: the policy reads
-    the joint state that many steps late (:class:`DelayedStatePolicy`; not with ensembling)."""
-    if state_delay_steps and ensemble_coeff is not None:
-        raise ValueError('state_delay_steps and ensemble_coeff cannot be combined; run them separately')
+              gate: bool = True, threshold: float | None = None) -> tuple[list[Outcome], int]:
+    """Run every case; (outcomes, the control steps per call: :func:`policy_chunk_steps`).
+    ``ensemble_coeff``: the runner blends overlapping chunks (ACT temporal ensembling, the node's
+    ``temporal_ensembling: true``). ``gate``: through vla_safety's gate, its confidence_threshold
+    ``threshold`` (None: its default)."""
     from tqdm import tqdm
+    from vla_policy.runner import RunnerConfig
+    from vla_sim.safety import default_safety_params
     import vla_sim  # noqa: F401
     from vla_policy.embodiment import load_embodiment
     from vla_sim.benchmark import build_policy
@@ -327,13 +258,13 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if image_size is None:
         cfg = getattr(policy.inner, 'config', None)
         image_size = int(getattr(cfg, 'image_size', None) or 96)
+    rc = RunnerConfig(call_every_ticks=int(chunk_steps), temporal_ensembling=ensemble_coeff is not None,
+                      ensemble_coeff=ensemble_coeff if ensemble_coeff is not None else RunnerConfig().ensemble_coeff)
     chunk_steps = policy_chunk_steps(chunk_steps, policy.inner)
-    runner = policy
-    if ensemble_coeff is not None:
-        runner = EnsembledPolicy(policy, chunk_steps, ensemble_coeff)
-    elif state_delay_steps:
-        runner = DelayedStatePolicy(policy, chunk_steps, state_delay_steps)
-    lc = LockstepConfig(image_size=(image_size, image_size), chunk_steps=1 if runner is not policy else chunk_steps,
+    safety = None
+    if gate and threshold is not None:
+        safety = replace(default_safety_params(), confidence_threshold=threshold)
+    lc = LockstepConfig(runner=rc, gate=gate, safety=safety, image_size=(image_size, image_size),
                         render='always' if not policy.privileged else 'auto')
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
@@ -344,10 +275,10 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
             task = Task(c.task, c.instruction, TASKS[c.task].time_limit, target=c.target)
         else:
             task = replace(make_task(c.task, world, c.seed), instruction=c.instruction)
-        r = run_episode(runner, task, c.seed, sim=sim, embodiment=emb, config=lc)
+        r = run_episode(policy, task, c.seed, sim=sim, embodiment=emb, config=lc)
         success = bool(r.success) if c.task != 'out_of_scope' else False
         out.append(Outcome(c.split, c.task, c.instruction, c.seed, success, float(r.time), int(r.collisions),
-                           list(policy.confidences), list(policy.latencies_ms)))
+                           list(policy.confidences), list(policy.latencies_ms), dict(r.gate_counts)))
     sim.close()
     return out, chunk_steps
 
@@ -406,13 +337,34 @@ def _row(split: str, task: str, os_: list[Outcome], threshold: float) -> dict[st
             'collisions': int(sum(o.collisions for o in os_)),
             'mean_confidence': float(np.nanmean([o.mean_conf for o in os_])) if n else float('nan'),
             'refused': _rate([o.first_conf < threshold for o in os_]),
-            'blocked_any': _rate([any(c < threshold for c in o.confidences) for o in os_])}
+            'blocked_any': _rate([any(c < threshold for c in o.confidences) for o in os_]),
+            'gate_share': _gate_share(os_)}
+
+
+def _gate_share(os_: list[Outcome]) -> dict[str, float]:
+    """Share of control steps per gate state (empty without the gate)."""
+    total: dict[str, int] = {}
+    for o in os_:
+        for k, v in o.gate_counts.items():
+            total[k] = total.get(k, 0) + v
+    n = sum(total.values())
+    return {k: v / n for k, v in sorted(total.items())} if n else {}
 
 
 def _fmt(x: float, pct: bool = True) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return 'n/a'
     return f'{100 * x:.0f}%' if pct else f'{x:.2f}'
+
+
+GATED = "through vla_safety's gate (default parameters)"
+UNGATED = 'UNGATED (commands applied as proposed)'
+
+
+def _fmt_gate(share: dict[str, float]) -> str:
+    if not share:
+        return '-'
+    return ' / '.join(_fmt(share.get(k, 0.0)) for k in ('SLOWDOWN', 'LIMITED', 'STOP'))
 
 
 def to_markdown(report: dict[str, Any], title: str) -> str:
@@ -422,19 +374,19 @@ def to_markdown(report: dict[str, Any], title: str) -> str:
              f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
              f"{report['chunk_steps']}"
              f"{'' if report.get('ensemble_coeff') is None else ', ACT ensembling ' + str(report['ensemble_coeff'])}"
-             f"{', joint state ' + str(report['state_delay_steps']) + ' steps late' if report.get('state_delay_steps') else ''}"
+             f", {GATED if report.get('gate', True) else UNGATED}"
              f", confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
              f"wall {report['wall_s']:.0f} s", '',
              '| split | task | success | 95% CI | mean time to success (s) | collisions | mean conf | refused '
-             '| blocked |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| blocked | gate SLOWDOWN / LIMITED / STOP |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in report['rows'] + [dict(v, task='**all**') for v in report['splits'].values()]:
         oos = r['split'] == 'out_of_scope'
         succ = '-' if oos else f"{r['successes']}/{r['episodes']} ({_fmt(r['success_rate'])})"
         ci = '-' if oos else f"{_fmt(r['ci95'][0])}-{_fmt(r['ci95'][1])}"
         lines.append(f"| {r['split']} | {r['task']} | {succ} | {ci} | {_fmt(r['mean_time_to_success_s'], False)} | "
                      f"{r['collisions']} | {_fmt(r['mean_confidence'], False)} | {_fmt(r['refused'])} | "
-                     f"{_fmt(r['blocked_any'])} |")
+                     f"{_fmt(r['blocked_any'])} | {_fmt_gate(r.get('gate_share') or {})} |")
     lo, hi = s['refusal_ci_out_of_scope']
     flo, fhi = s['false_refusal_ci_seen']
     lines += ['',
@@ -503,7 +455,7 @@ def _save(fig, path: Path) -> Path:
 def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_steps: int = CHUNK_STEPS,
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
              first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
-             backend: str = 'torch', ensemble_coeff: float | None = None, state_delay_steps: int = 0) -> dict:
+             backend: str = 'torch', ensemble_coeff: float | None = None, gate: bool = True) -> dict:
     from vla_sim.tasks import TASKS
     tasks = list(tasks or TASKS)
     cases = make_cases([s for s in splits if s != 'custom'], tasks, episodes, first_seed)
@@ -511,10 +463,10 @@ def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_s
         cases += read_instruction_file(instructions, episodes, first_seed)
     t0 = time.perf_counter()
     outcomes, chunk_steps = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
-                                      state_delay_steps)
+                                      gate, threshold)
     report = summarise(outcomes, threshold)
     report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
-                  ensemble_coeff=ensemble_coeff, state_delay_steps=state_delay_steps,
+                  ensemble_coeff=ensemble_coeff, gate=gate,
                   first_seed=first_seed,
                   wall_s=time.perf_counter() - t0,
                   simulated_s=float(sum(o.time for o in outcomes)))
@@ -547,15 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
     ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
-                    help="actions executed per inference; 0 = the policy's own n_action_steps (every step if it "
+                    help="control steps per policy call; 0 = the policy's own n_action_steps (every step if it "
                          "declares none), as the inference node runs it by default")
     ap.add_argument('--ensemble-coeff', type=float,
                     help="blend overlapping chunks as the node does with temporal_ensembling: true and this "
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
-    ap.add_argument('--state-delay-steps', type=int, default=0,
-                    help='the policy reads the joint state this many 0.1 s steps late, as in a ROS loop '
-                         '(joint_states, the safety node); 0 = lockstep, no latency')
-    ap.add_argument('--confidence-threshold', type=float, default=0.5)
+    ap.add_argument('--no-gate', action='store_true',
+                    help="apply the policy's commands as proposed, without vla_safety's gate (not what the robot does)")
+    ap.add_argument('--confidence-threshold', type=float, default=0.5,
+                    help="the gate's confidence_threshold (vla_safety's default 0.5)")
     ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
     ap.add_argument('--out', default='data/eval/latest', help='directory for results.md, results.json, plots/')
@@ -573,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
-                      ensemble_coeff=args.ensemble_coeff, state_delay_steps=args.state_delay_steps)
+                      ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0

@@ -5,6 +5,7 @@ import pytest
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import load_embodiment
 from vla_sim.expert import ScriptedExpert
+from vla_policy.runner import RunnerConfig
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.tasks import TASKS, make_task
 from vla_sim.world import sample_world
@@ -17,8 +18,9 @@ class Recorder(Policy):
 
     name = 'recorder'
 
-    def __init__(self, twist=(0.0, 0.0, 0.0), joints=None, chunk=1, value=None) -> None:
+    def __init__(self, twist=(0.0, 0.0, 0.0), joints=None, chunk=1, value=None, confidence=0.9) -> None:
         self.twist, self.joints, self.chunk, self.value = twist, joints or {}, chunk, value
+        self.confidence = confidence
         self.seen: list[Observation] = []
         self.resets = 0
 
@@ -35,7 +37,7 @@ class Recorder(Policy):
             for j in EMB.joint_names:
                 joints.setdefault(j, 0.0)
             a = EMB.encode((vx, vy, 0, 0, 0, wz), joints)
-        return PolicyOutput(np.repeat(a[None], self.chunk, axis=0), confidence=0.5, step_dt=0.1)
+        return PolicyOutput(np.repeat(a[None], self.chunk, axis=0), confidence=self.confidence, step_dt=0.1)
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +91,8 @@ def test_a_camera_policy_sees_rendered_images_and_its_commands_are_applied(sim):
     assert obs.instruction == r.instruction == make_task('turn_left', sample_world(5), 5).instruction
     assert obs.stamp == pytest.approx(1.0)
     assert obs.joint_positions['left_shoulder_pitch_joint'] == pytest.approx(-1.0, abs=0.05)
-    assert r.path_length == pytest.approx(0.3 * 6.0, rel=0.05) or r.collisions > 0
+    # the gate ramps the twist up at 1 m/s^2 from a standstill (and slows it near obstacles)
+    assert r.path_length == pytest.approx(0.3 * 6.0, rel=0.1) or r.gate_counts.get('SLOWDOWN')
 
 
 def test_privileged_policies_skip_rendering_unless_recording(sim, expert):
@@ -107,17 +110,31 @@ def test_privileged_policies_skip_rendering_unless_recording(sim, expert):
 
 def test_action_chunks_are_executed_open_loop(sim):
     p = Recorder(twist=(0.0, 0.0, 0.5), chunk=5)
-    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(chunk_steps=5))
+    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(runner=RunnerConfig(call_every_ticks=5)))
     assert r.steps == 60 and r.policy_calls == 12
-    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(chunk_steps=10))
+    r = run_episode(p, 'turn_right', 1, sim=sim, config=LockstepConfig(runner=RunnerConfig(call_every_ticks=10)))
     assert r.policy_calls == 12                               # a 5-step chunk cannot serve 10 steps
+
+
+def test_every_command_goes_through_the_safety_gate(sim):
+    """Full speed ahead: without the gate the robot runs into something; with it (the default)
+    it never touches anything, and the gate's states are reported. A low confidence is a stop."""
+    ahead = Recorder(twist=(0.5, 0.0, 0.0))
+    cfg = LockstepConfig(image_size=(8, 8))
+    raw = run_episode(ahead, 'walk_to', 2, sim=sim, config=LockstepConfig(image_size=(8, 8), gate=False))
+    gated = run_episode(ahead, 'walk_to', 2, sim=sim, config=cfg)
+    assert raw.collisions > 0 and raw.gate_counts == {}
+    assert gated.collisions == 0 and gated.gate_counts.get('STOP', 0) > 0
+    assert sum(gated.gate_counts.values()) == gated.steps
+    unsure = run_episode(Recorder(twist=(0.5, 0.0, 0.0), confidence=0.2), 'walk_to', 2, sim=sim, config=cfg)
+    assert unsure.path_length < 0.01 and unsure.gate_counts == {'STOP': unsure.steps}
 
 
 def test_non_finite_actions_stop_the_robot(sim):
     p = Recorder(value=float('nan'))
     r = run_episode(p, 'stop', 3, sim=sim)                   # starts while walking
-    assert r.invalid_actions == r.steps > 0
-    assert r.success                                          # NaN -> zero twist, joints hold
+    assert r.invalid_actions == r.policy_calls == r.steps > 0
+    assert r.success                                          # no chunk -> the gate stops it, joints hold
 
 
 def test_wrong_action_dimension_is_an_error(sim):
@@ -132,7 +149,7 @@ def test_config_and_task_validation(sim, expert):
     with pytest.raises(ValueError, match='render'):
         LockstepConfig(render='sometimes')
     with pytest.raises(ValueError, match='whole number'):
-        run_episode(expert, 'wave', 0, sim=sim, config=LockstepConfig(control_dt=0.0123))
+        run_episode(expert, 'wave', 0, sim=sim, config=LockstepConfig(runner=RunnerConfig(control_rate_hz=1 / 0.0123)))
     other = make_task('walk_to', sample_world(0), 0)
     missing = next(s for s in range(1, 50) if other.target not in sample_world(s).names)
     with pytest.raises(ValueError, match='not in the world'):

@@ -1,15 +1,20 @@
 """Lockstep evaluation: any vla_policy Policy drives the simulator, one control period at a time.
 
-Each control step (``control_dt``, 0.1 s = 10 Hz) the runner renders the head camera at the
-policy's image size, builds an :class:`~vla_policy.core.Observation`, asks the policy, decodes
-its normalised action through the embodiment, applies the twist and joint targets, and steps
-physics (``ModelConfig.timestep``, 5 ms) to the next control step. Success is judged by the
-task's predicate on the simulator's true state; nothing waits on a clock, so episodes run as
-fast as the CPU allows.
+The policy runs through :class:`vla_policy.runner.PolicyRunner`, the one implementation of "chunks
+become commands" the inference node uses too: its call schedule (the policy's own
+n_action_steps by default), latency compensation, ensembling, interpolation, smoothing and the
+embodiment's decode. Each control step (``control_dt``, 0.1 s = 10 Hz) the runner is asked for
+the command of that instant; when a call is due the head camera is rendered at the policy's image
+size and the policy sees it, stamped with the simulated time. The command then goes through
+vla_safety's gate (:class:`vla_sim.safety.SimGate`: default parameters, the simulated lidar, the
+URDF's joint limits) as the safety node would pass it, and what the gate lets through drives the
+robot; physics steps (``ModelConfig.timestep``, 5 ms) to the next control step. Success is
+judged by the task's predicate on the simulator's true state; nothing waits on a clock, so
+episodes run as fast as the CPU allows.
 
     sim = HumanoidSim()
     result = run_episode(make_policy('keyword', 'vla_humanoid'), 'raise_left_arm', seed=3, sim=sim)
-    result.success, result.time, result.path_length, result.collisions
+    result.success, result.time, result.path_length, result.collisions, result.gate_counts
 """
 from __future__ import annotations
 
@@ -19,8 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_policy.core import Observation, Policy
+from vla_policy.embodiment import ZERO_TWIST, Embodiment, load_embodiment
+from vla_policy.runner import PolicyRunner, RunnerConfig
+from vla_safety.gate import Proposal
+from vla_safety.params import SafetyParams
+from vla_sim.safety import SimGate
 from vla_sim.sim import HumanoidSim
 from vla_sim.tasks import Task, make_task
 from vla_sim.world import World
@@ -32,12 +41,14 @@ RENDER_MODES = ('auto', 'always', 'never')
 class LockstepConfig:
     """How an episode is run.
 
-    control_dt:   seconds between policy actions (10 Hz); a whole number of physics steps.
+    runner:       how chunks become commands (vla_policy.runner.RunnerConfig; the inference
+                  node's defaults): its control_rate_hz sets control_dt, its call_every_ticks the
+                  calls (0 = the policy's own n_action_steps).
+    gate:         pass every command through vla_safety's gate (False: apply it as proposed).
+    safety:       the gate's parameters; None = vla_safety's defaults + the URDF's joint limits.
     image_size:   (height, width) of the observation image.
     render:       'always'; 'never' (the policy sees a black image); 'auto' = render unless the
                   policy is privileged (it reads the true state) and nothing is recorded.
-    chunk_steps:  actions taken from one PolicyOutput before asking again (1 = re-plan every
-                  step; k > 1 executes the first k steps of an action chunk open-loop).
     end_on_done:  end the episode when the policy reports done (success is judged then).
     hold_after_success: seconds the episode goes on after its success (success stays true; the
                   time limit is extended by as much): demonstrations then show what to do once
@@ -46,10 +57,11 @@ class LockstepConfig:
     depth:        also render depth into Observation.depth (metres, NaN = nothing) when rendering.
     """
 
-    control_dt: float = 0.1
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    gate: bool = True
+    safety: SafetyParams | None = None
     image_size: tuple[int, int] = (96, 96)
     render: str = 'auto'
-    chunk_steps: int = 1
     end_on_done: bool = False
     hold_after_success: float = 0.0
     record: bool = False
@@ -58,15 +70,18 @@ class LockstepConfig:
     def __post_init__(self) -> None:
         if self.render not in RENDER_MODES:
             raise ValueError(f"LockstepConfig.render must be one of {RENDER_MODES}, got '{self.render}'")
-        if self.control_dt <= 0:
-            raise ValueError(f'LockstepConfig.control_dt must be > 0 s, got {self.control_dt}')
-        if self.chunk_steps < 1:
-            raise ValueError(f'LockstepConfig.chunk_steps must be >= 1, got {self.chunk_steps}')
+        if not isinstance(self.runner, RunnerConfig):
+            raise ValueError(f'LockstepConfig.runner must be a vla_policy.runner.RunnerConfig, got {self.runner!r}')
         if not (self.hold_after_success >= 0.0 and math.isfinite(self.hold_after_success)):
             raise ValueError(f'LockstepConfig.hold_after_success must be seconds >= 0, got {self.hold_after_success}')
         h, w = self.image_size
         if h < 1 or w < 1:
             raise ValueError(f'LockstepConfig.image_size must be (height, width) >= 1, got {self.image_size}')
+
+    @property
+    def control_dt(self) -> float:
+        """Seconds between control ticks (the runner's control period)."""
+        return self.runner.control_period
 
 
 @dataclass
@@ -75,7 +90,8 @@ class Trajectory:
 
     instruction: str
     images: list[np.ndarray] = field(default_factory=list)          # H x W x 3 uint8 (empty if not rendered)
-    actions: list[np.ndarray] = field(default_factory=list)         # normalised (D,) float32, as applied
+    actions: list[np.ndarray] = field(default_factory=list)         # normalised (D,) float32, as applied (gated)
+    proposed: list[np.ndarray] = field(default_factory=list)        # normalised (D,) float32, the runner's (NaN: none)
     joint_positions: list[np.ndarray] = field(default_factory=list)  # (J,) in ``joint_names`` order
     base_poses: list[np.ndarray] = field(default_factory=list)      # x, y, yaw
     stamps: list[float] = field(default_factory=list)
@@ -83,6 +99,7 @@ class Trajectory:
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         out = {'actions': np.asarray(self.actions, dtype=np.float32),
+               'proposed': np.asarray(self.proposed, dtype=np.float32),
                'joint_positions': np.asarray(self.joint_positions, dtype=np.float32),
                'base_poses': np.asarray(self.base_poses, dtype=np.float32),
                'stamps': np.asarray(self.stamps, dtype=np.float64)}
@@ -98,6 +115,8 @@ class EpisodeResult:
     time:        simulated seconds until success, or until the episode ended.
     path:        (N, 2) base positions, one per control step.
     collisions:  contacts begun between the robot and an object or wall.
+    invalid_actions: policy calls whose output was not used (non-finite); the robot stops on them.
+    gate_counts: control steps per vla_safety GateStatus name (PASS, LIMITED, SLOWDOWN, STOP, ...).
     """
 
     task: str
@@ -114,6 +133,7 @@ class EpisodeResult:
     invalid_actions: int
     wall_time: float
     trajectory: Trajectory | None = None
+    gate_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def path_length(self) -> float:
@@ -152,17 +172,19 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     check = task.new_check()
     state = sim.state()
     check.reset(state)
-    policy.reset()
+    runner = PolicyRunner(policy, embodiment, config.runner)
+    runner.set_instruction(task.instruction, state.time)
+    gate = _gate(config) if config.gate else None
 
     h, w = config.image_size
     render = config.render == 'always' or (config.render == 'auto' and (not policy.privileged or config.record))
     blank = np.zeros((h, w, 3), dtype=np.uint8)
     traj = Trajectory(task.instruction, joint_names=sim.joint_names) if config.record else None
+    nan_action = np.full(embodiment.action_dim, np.nan, dtype=np.float32)
     path = [state.base_pose[:2].copy()]
     touching: frozenset[str] = frozenset()
     collisions = steps = calls = invalid = 0
-    output: PolicyOutput | None = None
-    chunk_k = 0
+    proposal: Proposal | None = None
     done = False
     success_time: float | None = None           # set once the check passes; the episode is a success
     t0 = _time.perf_counter()
@@ -174,32 +196,45 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
                 break
         elif state.time >= task.time_limit - 1e-9 or (done and config.end_on_done):
             break
+        now = state.time
         image = None
-        if output is None or chunk_k >= config.chunk_steps or _chunk_index(output, chunk_k, config) is None:
+        if runner.call_due(now):
             image = sim.render(w, h) if render else blank
             depth = sim.render_depth(w, h) if render and config.depth else None
-            obs = Observation(image=image, instruction=task.instruction, joint_positions=state.joint_positions,
-                              stamp=state.time, depth=depth)
-            output = policy.infer(obs)
+            result = runner.call(lambda ctx: Observation(image=image, instruction=ctx.instruction,
+                                                         joint_positions=state.joint_positions, stamp=now,
+                                                         depth=depth))
             calls += 1
-            chunk_k = 0
-            done = done or bool(output.done)
-            if output.actions.shape[1] != embodiment.action_dim:
-                raise ValueError(f"policy '{policy.name}' returned {output.actions.shape[1]}-dim actions; "
-                                 f"embodiment '{embodiment.name}' has {embodiment.action_dim}")
-        a = output.actions[_chunk_index(output, chunk_k, config)]
-        chunk_k += 1
-        if np.all(np.isfinite(a)):
-            act = embodiment.decode(a)
-            sim.set_base_twist(act.twist[0], act.twist[1], act.twist[5])
-            sim.set_joint_targets(dict(zip(act.joint_names, act.joint_positions)))
-        else:  # invalid output is a stop: zero twist, joints keep their targets
-            invalid += 1
-            sim.set_base_twist(0.0, 0.0, 0.0)
+            if result.error_kind == 'policy':
+                raise RuntimeError(f"policy '{policy.name}' failed: {result.error}")
+            problem = runner.accept(result)
+            if result.error_kind == 'non_finite':
+                invalid += 1          # no chunk from it: the robot stops (gate: proposal timeout)
+            elif problem:
+                raise ValueError(problem)
+            done = done or bool(result.output is not None and result.output.done)
+        tick = runner.tick(now)
+        cmd = tick.command
+        if cmd is not None or not tick.instruction:    # a command, or idle (stand still)
+            ec = cmd.command if cmd is not None else None
+            proposal = Proposal(now, ec.twist if ec else ZERO_TWIST, ec.joint_names if ec else (),
+                                ec.joint_positions if ec else (), cmd.confidence if cmd else 1.0, steps + 1,
+                                tick.instruction, tick.instruction_time)
+        if gate is not None:   # no new proposal: the gate times the last one out and stops the robot
+            decision = gate.step(sim, proposal, now)
+            twist, names, positions = decision.twist, decision.joint_names, decision.joint_positions
+        elif cmd is not None:
+            twist, names, positions = cmd.command.twist, cmd.command.joint_names, cmd.command.joint_positions
+        else:                  # ungated and nothing usable: stop the base, joints keep their targets
+            twist, names, positions = ZERO_TWIST, (), ()
+        applied = sim.set_base_twist(twist[0], twist[1], twist[5])
+        sim.set_joint_targets(dict(zip(names, positions)))
         if traj is not None:
             if render:
                 traj.images.append(image if image is not None else sim.render(w, h))
-            traj.actions.append(np.asarray(a, dtype=np.float32))
+            traj.actions.append(embodiment.encode((applied[0], applied[1], 0.0, 0.0, 0.0, applied[2]),
+                                                  sim.joint_targets()))
+            traj.proposed.append(cmd.action if cmd is not None else nan_action)
             traj.joint_positions.append(np.array([state.joint_positions[j] for j in sim.joint_names]))
             traj.base_poses.append(state.base_pose.copy())
             traj.stamps.append(state.time)
@@ -213,10 +248,19 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
                          time=state.time if success_time is None else success_time,
                          time_limit=task.time_limit, path=np.array(path), collisions=collisions, steps=steps,
                          policy_calls=calls, policy_done=done, invalid_actions=invalid,
-                         wall_time=_time.perf_counter() - t0, trajectory=traj)
+                         wall_time=_time.perf_counter() - t0, trajectory=traj,
+                         gate_counts=dict(gate.counts) if gate is not None else {})
 
 
-def _chunk_index(output: PolicyOutput, k: int, config: LockstepConfig) -> int | None:
-    """Row of the chunk to apply k control steps after it was produced (None: chunk used up)."""
-    i = int(round(k * config.control_dt / output.step_dt))
-    return i if i < output.actions.shape[0] else None
+_DEFAULT_GATE: list[SimGate] = []
+
+
+def _gate(config: LockstepConfig) -> SimGate:
+    """A reset SimGate for ``config.safety`` (the default one is built once: the URDF is parsed once)."""
+    if config.safety is not None:
+        return SimGate(config.safety)
+    if not _DEFAULT_GATE:
+        _DEFAULT_GATE.append(SimGate())
+    gate = _DEFAULT_GATE[0]
+    gate.reset()
+    return gate

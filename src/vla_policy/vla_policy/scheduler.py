@@ -1,4 +1,5 @@
-"""Turn a policy's action chunks into one action per control tick. Pure logic: no ROS, no clock.
+"""Turn a policy's action chunks into one action per control tick: the scheduler and smoother of
+vla_policy.runner.PolicyRunner. Pure logic: no ROS, no clock.
 
 A policy answers an observation stamped ``t_obs`` with a chunk of T actions; step k is
 meant for the window ``[t_obs + k*step_dt, t_obs + (k+1)*step_dt)``. Inference takes
