@@ -5,6 +5,7 @@ publishes synthetic camera frames, scans and joint states, and records what the 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -180,3 +181,21 @@ class Probe:
 
 def twist_is_zero(t: Twist) -> bool:
     return all(v == 0.0 for v in (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z))
+
+
+@contextlib.contextmanager
+def running_suite(args: dict, safety: dict | None = None):
+    """The suite's nodes (vla_launch's Suite) and a Probe on a fresh domain, both up: yields (suite, probe)."""
+    from vla_bringup.launcher import Suite
+    domain = fresh_domain_id()
+    suite = Suite(args, safety=safety, domain_id=domain, quiet=QUIET)
+    probe = Probe(domain)
+    try:
+        suite.start()
+        # nodes are up once the safety node publishes
+        assert probe.wait_for(lambda: probe.latest(probe.status) is not None, 60), 'safety node never published'
+        assert probe.wait_for(lambda: probe.latest(probe.actions) is not None, 60), 'inference node never published'
+        yield suite, probe
+    finally:
+        probe.close()
+        suite.stop()

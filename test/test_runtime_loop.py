@@ -10,9 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-from ros_harness import QUIET, Probe, fresh_domain_id, twist_is_zero  # noqa: E402
+from ros_harness import running_suite, twist_is_zero  # noqa: E402
 
-from vla_bringup.launcher import Suite  # noqa: E402
 from vla_interfaces.action import ExecuteInstruction  # noqa: E402
 from vla_interfaces.msg import SafetyStatus  # noqa: E402
 
@@ -21,16 +20,8 @@ SAFETY = {'max_linear_decel': 5.0, 'max_angular_decel': 10.0, 'command_timeout':
 
 @pytest.fixture(scope='module')
 def loop():
-    domain = fresh_domain_id()
-    suite = Suite({'policy': 'keyword'}, safety=SAFETY, domain_id=domain, quiet=QUIET)
-    probe = Probe(domain)
-    suite.start()
-    # nodes are up once the safety node publishes
-    assert probe.wait_for(lambda: probe.latest(probe.status) is not None, 60), 'safety node never published'
-    assert probe.wait_for(lambda: probe.latest(probe.actions) is not None, 60), 'inference node never published'
-    yield suite, probe
-    probe.close()
-    suite.stop()
+    with running_suite({'policy': 'keyword'}, SAFETY) as suite_and_probe:
+        yield suite_and_probe
 
 
 def _reset(probe):

@@ -9,9 +9,8 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-from ros_harness import QUIET, Probe, fresh_domain_id, twist_is_zero  # noqa: E402
+from ros_harness import fresh_domain_id, running_suite, twist_is_zero  # noqa: E402
 
-from vla_bringup.launcher import Suite  # noqa: E402
 
 SAFETY = {'max_linear_decel': 5.0, 'max_angular_decel': 10.0}
 #: every node executable of the suite, as `ros2 run` would start it: name -> python module
@@ -26,15 +25,8 @@ OTHER_NODES = {
 
 @pytest.fixture(scope='module')
 def loop():
-    domain = fresh_domain_id()
-    suite = Suite({'policy': 'keyword'}, safety=SAFETY, domain_id=domain, quiet=QUIET)
-    probe = Probe(domain)
-    suite.start()
-    assert probe.wait_for(lambda: probe.latest(probe.status) is not None, 60), 'safety node never published'
-    assert probe.wait_for(lambda: probe.latest(probe.actions) is not None, 60), 'inference node never published'
-    yield suite, probe
-    probe.close()
-    suite.stop()
+    with running_suite({'policy': 'keyword'}, SAFETY) as suite_and_probe:
+        yield suite_and_probe
 
 
 def _walking(probe, t0, min_speed=0.05):

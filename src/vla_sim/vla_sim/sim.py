@@ -25,7 +25,7 @@ import numpy as np
 from vla_sim.model_builder import CAMERA_NAME, HIDDEN_Z, ModelConfig, build_model, yaw_quat
 from vla_sim.rendering import CameraIntrinsics, CameraRenderer
 from vla_sim.scan import LaserScanner, ScanConfig
-from vla_sim.world import World, WorldConfig, sample_world
+from vla_sim.world import World, WorldConfig, WorldObject, sample_world
 
 if TYPE_CHECKING:  # pragma: no cover
     from vla_sim.tasks import Task
