@@ -288,6 +288,7 @@ class Demo:
         files = {}
         summary = {'policy': self.policy_label, 'seed': self.seed,
                    'real_time_factor': round(getattr(self, 'real_time_factor', float('nan')), 3),
+                   'cpu_share': getattr(self, 'cpu_share', {}),
                    'succeeded': sum(r.success for r in results), 'tasks': len(results),
                    'results': [asdict(r) for r in results]}
         (out / 'results.json').write_text(json.dumps(summary, indent=2))
@@ -415,6 +416,7 @@ def main(argv=None) -> int:
     show = _progress_printer()
     with demo.sim_node.state_lock:
         sim_t0, wall_t0 = demo.sim.time, time.monotonic()
+    cpu_t0 = {'demo (sim_node, monitor, GIF)': time.process_time(), **demo.suite.group.cpu_seconds()}
     try:
         for task in demo.make_tasks(a.tasks.split(',')):
             lead_in = 'walk forward' if task.name == 'stop' else None
@@ -431,6 +433,9 @@ def main(argv=None) -> int:
         with demo.sim_node.state_lock:
             rtf = (demo.sim.time - sim_t0) / max(time.monotonic() - wall_t0, 1e-9)
         demo.real_time_factor = rtf
+        cpu_t1 = {'demo (sim_node, monitor, GIF)': time.process_time(), **demo.suite.group.cpu_seconds()}
+        span = max(time.monotonic() - wall_t0, 1e-9)
+        demo.cpu_share = {k: round((cpu_t1[k] - cpu_t0[k]) / span, 3) for k in cpu_t0 if k in cpu_t1}
     finally:
         files = demo.write_outputs(Path(a.out), results) if results else {}
         demo.close()
@@ -438,6 +443,9 @@ def main(argv=None) -> int:
     wall = time.monotonic() - t_start
     print(f'{ok}/{len(results)} tasks succeeded in {wall:.0f} s wall time; the simulation ran at '
           f'{getattr(demo, "real_time_factor", float("nan")):.2f}x real time (target 1.0)')
+    if getattr(demo, 'cpu_share', None):
+        print('  CPU while the tasks ran (1.0 = one core): '
+              + ', '.join(f'{k} {v:.2f}' for k, v in demo.cpu_share.items()))
     for k, f in files.items():
         print(f'  {k}: {f}')
     return 0 if ok == len(results) else 1

@@ -90,6 +90,20 @@ class ProcessGroup:
                     if self.on_respawn is not None:
                         self.on_respawn(name, new)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, s) of each running process, from /proc (Linux; {} elsewhere)."""
+        out = {}
+        with self._lock:
+            procs = list(self.procs)
+        tick = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+        for name, p in procs:
+            try:
+                fields = open(f'/proc/{p.pid}/stat').read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            out[name] = (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        return out
+
     def failed(self) -> list[tuple[str, int]]:
         """Processes that exited with an error and are not respawned."""
         with self._lock:
