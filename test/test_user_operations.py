@@ -19,6 +19,7 @@ OTHER_NODES = {
     'joint_command_relay': 'vla_bringup.joint_command_relay',
     'base_command_timeout': 'vla_bringup.base_command_timeout',
     'synthetic_camera': 'vla_bringup.synthetic_camera',
+    'floor_relay': 'vla_bringup.floor_relay',
     'recorder': 'vla_learning.recorder_node',
 }
 
