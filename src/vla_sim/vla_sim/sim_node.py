@@ -15,6 +15,12 @@ executor so they are taken in while a frame renders; they only write the newest 
 a lock. Frames are rendered on one dedicated thread, because an EGL context can be current in
 only one thread and the executor may run the timer on either of its threads. Timers run on the
 steady clock so the node works when use_sim_time is true (it is the one that publishes /clock).
+
+Time: the ~/reset service restarts simulated time at 0 (Gazebo's reset_simulation).
+:meth:`SimNode.reset_world` keeps ROS time running (Gazebo's reset_world): /clock and the
+stamps go on from where they were, so nodes on sim time never see time run backwards
+(timers, message ages, vla_safety's "instruction received after" rule), while the simulator's
+own time restarts at 0 as lockstep's does.
 """
 from __future__ import annotations
 
@@ -117,6 +123,7 @@ class SimNode(Node):
         self.published = {'camera': 0, 'scan': 0, 'joint_states': 0, 'clock': 0}
         self._muted: set[str] = set()
         self._gl = ThreadPoolExecutor(max_workers=1, thread_name_prefix='sim_render')
+        self._epoch = 0.0        # ROS time at the simulator's time 0 (moves on at reset_world)
 
         physics = MutuallyExclusiveCallbackGroup()
         commands = MutuallyExclusiveCallbackGroup()
@@ -153,8 +160,9 @@ class SimNode(Node):
         response.success, response.message = True, f'world seed {self.p.seed}: {", ".join(self.sim.world.names)}'
         return response
 
-    def _reset_world(self, seed: int | None, world=None) -> None:
+    def _reset_world(self, seed: int | None, world=None, keep_clock: bool = False) -> None:
         with self._lock, self.state_lock:
+            self._epoch = self._epoch + self.sim.time if keep_clock else 0.0
             self.sim.reset(seed, world=world)
             self._joint_targets.clear()
             self._twist = TwistCommand()
@@ -164,8 +172,15 @@ class SimNode(Node):
         self.pacer.restart(self._wall(), self.sim.time)
 
     def reset_world(self, world) -> None:
-        """Replace the arena with ``world`` (a vla_sim.world.World), e.g. an obstacle course in a test."""
-        self._reset_world(None, world)
+        """Replace the arena with ``world`` (a vla_sim.world.World, e.g. ``sample_world(seed)`` or an
+        obstacle course in a test), robot at its start pose and at rest. ROS time keeps running
+        (see the module docstring); ``self.sim.time`` restarts at 0."""
+        self._reset_world(None, world, keep_clock=True)
+
+    def ros_time(self) -> float:
+        """The ROS time (s) of the current simulated instant: what /clock and the stamps carry.
+        Call with ``state_lock`` held for a value consistent with ``self.sim``."""
+        return self._epoch + self.sim.time
 
     #: sensors that :meth:`mute` can silence
     MUTABLE_SENSORS = ('camera', 'scan')
@@ -216,16 +231,17 @@ class SimNode(Node):
         if n == 0:
             return                       # simulated time is ahead of the wall clock: nothing new
         sim.step(n_steps=n)
-        t = sim.time
-        self.clock_pub.publish(ClockMsg(clock=stamp(t)))
+        t = sim.time                     # the schedules run on the simulator's time ...
+        now = self.ros_time()            # ... the messages carry ROS time
+        self.clock_pub.publish(ClockMsg(clock=stamp(now)))
         self.published['clock'] += 1
         if self._schedules['joints'].due(t):
-            self._publish_joints(t)
+            self._publish_joints(now)
         muted = self._muted
         if self._schedules['scan'].due(t) and 'scan' not in muted:
-            self._publish_scan(t)
+            self._publish_scan(now)
         if self._schedules['camera'].due(t) and 'camera' not in muted:
-            self._publish_camera(t)
+            self._publish_camera(now)
 
     def _publish_joints(self, t: float) -> None:
         sim = self.sim
