@@ -28,6 +28,7 @@ setup(
             'vla_collect = vla_learning.collect:main',
             'vla_train = vla_learning.train:main',
             'vla_evaluate = vla_learning.evaluate:main',
+            'vla_ros_evaluate = vla_learning.ros_evaluate:main',
             'vla_mcap_import = vla_learning.mcap_import:main',
         ],
     },

@@ -46,6 +46,12 @@ class TaskResult:
     safety_reasons: list = field(default_factory=list)  # reasons seen while the task ran
     collisions: list = field(default_factory=list)
     min_obstacle_distance: float = math.inf
+    #: one per action chunk the inference node published for this instruction (vla/action),
+    #: as lockstep evaluation records one per policy call: the chunk's confidence, and the
+    #: policy's inference time for it (ms)
+    confidences: list = field(default_factory=list)
+    latencies_ms: list = field(default_factory=list)
+    safety_counts: dict = field(default_factory=dict)    # state name -> vla_safety decisions
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class Demo:
         self.frames: list = []
         self.path: list[tuple[float, float, float]] = []
         self._statuses: list = []
+        self._proposals: list = []    # (sequence, instruction, chunk stamp, confidence, inference_time) of vla/action
         self._status_lock = threading.Lock()
         self.policy_label = ''
 
@@ -105,8 +112,9 @@ class Demo:
 
         from vla_bringup.launcher import Suite
         from vla_bringup.stack import middleware_env
+        from std_srvs.srv import Trigger
         from vla_common.qos import COMMAND_QOS, RELIABLE_QOS
-        from vla_interfaces.msg import SafetyStatus
+        from vla_interfaces.msg import SafetyStatus, VlaAction
         from vla_sim.sim_node import SimNode
 
         os.environ.update({k: v for k, v in middleware_env().items() if k not in os.environ})
@@ -123,6 +131,8 @@ class Demo:
         self.monitor = Node('vla_demo', context=self.ctx)
         self._cmd_pub = self.monitor.create_publisher(String, 'vla/command', COMMAND_QOS)
         self.monitor.create_subscription(SafetyStatus, 'vla/safety_status', self._on_status, RELIABLE_QOS)
+        self.monitor.create_subscription(VlaAction, 'vla/action', self._on_action, RELIABLE_QOS)
+        self._stop_client = self.monitor.create_client(Trigger, 'vla/stop')
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.ctx)
         self.executor.add_node(self.sim_node)
         self.executor.add_node(self.monitor)
@@ -159,17 +169,22 @@ class Demo:
                              f'served at {self.server.url}')
         return self.server.url
 
-    def _wait_ready(self, timeout: float = 90.0) -> None:
+    def _wait_ready(self, timeout: float = 120.0) -> None:
+        """Until vla_safety publishes a status and vla_inference (its policy loaded, camera frames
+        coming) a proposal."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._status_lock:
-                if self._statuses:
+                if self._statuses and self._proposals:
                     return
             failed = self.suite.group.failed()
             if failed:
                 raise RuntimeError(f'node(s) exited: {failed}; rerun with --verbose')
             time.sleep(0.1)
-        raise RuntimeError('the safety node published no status within 90 s')
+        with self._status_lock:
+            silent = [n for n, heard in (('vla_safety (vla/safety_status)', self._statuses),
+                                         ('vla_inference (vla/action)', self._proposals)) if not heard]
+        raise RuntimeError(f"no message within {timeout:.0f} s from {', '.join(silent)}; rerun with --verbose")
 
     def close(self) -> None:
         self.command('')
@@ -191,6 +206,29 @@ class Demo:
         with self._status_lock:
             self._statuses.append((msg.state, tuple(msg.reasons), msg.nearest_obstacle_distance))
 
+    def _on_action(self, msg) -> None:
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        with self._status_lock:
+            self._proposals.append((msg.sequence, msg.instruction, stamp, float(msg.confidence),
+                                    float(msg.inference_time)))
+
+    def request_stop(self, timeout: float = 10.0) -> None:
+        """vla/stop: the inference node drops its instruction (the robot is told to stand still)."""
+        from std_srvs.srv import Trigger
+        if not self._stop_client.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError('vla/stop is not offered (is vla_inference running?)')
+        done = threading.Event()
+        future = self._stop_client.call_async(Trigger.Request())
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout) or not future.result().success:
+            raise RuntimeError(f'vla/stop did not answer within {timeout:.0f} s')
+
+    def reset_world(self, world, settle: float = 0.3) -> None:
+        """Put the robot at rest in ``world`` (ROS time runs on), then let ``settle`` simulated
+        seconds pass so the nodes' newest camera frame and scan show the new world."""
+        self.sim_node.reset_world(world)
+        self._sleep_sim(settle)
+
     def command(self, text: str) -> None:
         from std_msgs.msg import String
         from vla_common.qos import wait_for_subscribers
@@ -205,7 +243,8 @@ class Demo:
 
     def run_task(self, task, progress=None, lead_in: str | None = None) -> TaskResult:
         """Send ``task.instruction`` and watch the true state until success or the time limit.
-        ``lead_in``: a command sent first for a moment (the 'stop' task starts while walking)."""
+        ``lead_in``: a command sent first for a moment (the 'stop' task starts while walking);
+        without one the task starts as lockstep starts it (the base moving at ``initial_twist``)."""
         lock = self.sim_node.state_lock
         if lead_in:
             with lock:
@@ -215,6 +254,8 @@ class Demo:
         check = task.new_check()
         with lock:
             self.sim.set_task(task)
+            if not lead_in and any(task.initial_twist):
+                self.sim.set_base_velocity_state(*task.initial_twist)
             check.reset(self.sim.state())
         return self.watch(task.instruction, task.time_limit, check.update, task.name, progress)
 
@@ -222,11 +263,16 @@ class Demo:
               progress=None) -> TaskResult:
         """Send ``instruction``; record path, contacts and safety decisions for ``time_limit``
         simulated seconds, or until ``done(state)`` is true."""
+        from vla_inference.instruction import clean_instruction
         lock = self.sim_node.state_lock
         with self._status_lock:
             first_status = len(self._statuses)
+            # messages of one writer arrive in order: a proposal after this one was made after
+            # the node got the instruction below or later (an earlier one of the same text is older)
+            seq0 = self._proposals[-1][0] if self._proposals else -1
         with lock:
             t0 = self.sim.time
+        sent = clean_instruction(instruction)     # as the inference node echoes it
         self.command(instruction)
         success, collisions, elapsed = False, set(), 0.0
         next_frame = 0.0
@@ -250,6 +296,10 @@ class Demo:
                 break
         with self._status_lock:
             seen = self._statuses[first_status:]
+            chunks = {}                  # (chunk stamp, inference time) -> confidence, latency: one per chunk
+            for seq, text, stamp, conf, latency in self._proposals:
+                if seq > seq0 and text == sent:
+                    chunks.setdefault((stamp, latency), (conf, 1e3 * latency))
         states = {}
         for s, _, _ in seen:
             states[STATE_NAMES[s]] = states.get(STATE_NAMES[s], 0) + 1
@@ -257,7 +307,8 @@ class Demo:
         dmin = min((d for _, _, d in seen), default=math.inf)
         return TaskResult(name, instruction, success, round(elapsed, 2), time_limit,
                           {k: round(v / max(len(seen), 1), 3) for k, v in states.items()}, reasons,
-                          sorted(collisions), float(dmin))
+                          sorted(collisions), float(dmin), [c for c, _ in chunks.values()],
+                          [v for _, v in chunks.values()], states)
 
     def settle(self, seconds: float = 1.0) -> None:
         self.command('')
@@ -421,7 +472,7 @@ def main(argv=None) -> int:
         for task in demo.make_tasks(a.tasks.split(',')):
             lead_in = 'walk forward' if task.name == 'stop' else None
             if lead_in and 'expert' in demo.policy_label:
-                lead_in = None   # the expert knows tasks, not free motions: start 'stop' from rest
+                lead_in = None   # the expert knows tasks, not free motions: 'stop' starts moving, as in lockstep
             r = demo.run_task(task, progress=show, lead_in=lead_in)
             if sys.stdout.isatty():
                 sys.stdout.write('\r' + ' ' * 90 + '\r')

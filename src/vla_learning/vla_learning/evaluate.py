@@ -46,6 +46,8 @@ import numpy as np
 DEFAULT_POLICY = 'src/vla_policy/checkpoints/default'
 FIRST_SEED = 10_000_000
 SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
+#: simulated seconds an out-of-scope instruction is watched (as a 'stop' episode)
+OUT_OF_SCOPE_TIME = 3.0
 #: control steps per policy call; 0 = the runner's default, the policy's own n_action_steps
 #: (:func:`vla_policy.runner.call_ticks`), as the inference node calls it
 CHUNK_STEPS = 0
@@ -56,6 +58,13 @@ def policy_chunk_steps(chunk_steps: int, policy) -> int:
     is called on every frame: lockstep renders one a step)."""
     from vla_policy.runner import RunnerConfig, call_ticks
     return call_ticks(RunnerConfig(call_every_ticks=int(chunk_steps)), policy) or 1
+
+
+def policy_image_size(policy) -> int:
+    """Side of the square head-camera image a policy is evaluated with: its config's
+    ``image_size``, 96 for a policy without one."""
+    cfg = getattr(policy, 'config', None)
+    return int(getattr(cfg, 'image_size', None) or 96)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -234,6 +243,17 @@ def read_instruction_file(path: str | Path, episodes: int, first_seed: int = FIR
     return cases
 
 
+def select_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED,
+                 instructions: str | Path | None = None) -> list[Case]:
+    """An evaluation's cases: :func:`make_cases` for ``splits`` ('custom' aside; ``tasks`` None =
+    all), then the pairs of the ``instructions`` file as split 'custom'."""
+    from vla_sim.tasks import TASKS
+    cases = make_cases([s for s in splits if s != 'custom'], list(tasks or TASKS), episodes, first_seed)
+    if instructions:
+        cases += read_instruction_file(instructions, episodes, first_seed)
+    return cases
+
+
 # -- running -------------------------------------------------------------------------------------
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
               progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None,
@@ -250,14 +270,12 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     from vla_sim.benchmark import build_policy
     from vla_sim.lockstep import LockstepConfig, run_episode
     from vla_sim.sim import HumanoidSim
-    from vla_sim.tasks import TASKS, Task, make_task
     sim = HumanoidSim()
     emb = load_embodiment('vla_humanoid')
     options = {} if backend == 'torch' else {'backend': backend}
     policy = RecordingPolicy(build_policy(policy_spec, sim, emb, **options))
     if image_size is None:
-        cfg = getattr(policy.inner, 'config', None)
-        image_size = int(getattr(cfg, 'image_size', None) or 96)
+        image_size = policy_image_size(policy.inner)
     rc = RunnerConfig(call_every_ticks=int(chunk_steps), temporal_ensembling=ensemble_coeff is not None,
                       ensemble_coeff=ensemble_coeff if ensemble_coeff is not None else RunnerConfig().ensemble_coeff)
     chunk_steps = policy_chunk_steps(chunk_steps, policy.inner)
@@ -268,19 +286,33 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
                         render='always' if not policy.privileged else 'auto')
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
-        world = _world(c.seed)
-        if c.task == 'out_of_scope':
-            task = Task('stop', c.instruction, 3.0)
-        elif c.target is not None:
-            task = Task(c.task, c.instruction, TASKS[c.task].time_limit, target=c.target)
-        else:
-            task = replace(make_task(c.task, world, c.seed), instruction=c.instruction)
-        r = run_episode(policy, task, c.seed, sim=sim, embodiment=emb, config=lc)
-        success = bool(r.success) if c.task != 'out_of_scope' else False
-        out.append(Outcome(c.split, c.task, c.instruction, c.seed, success, float(r.time), int(r.collisions),
-                           list(policy.confidences), list(policy.latencies_ms), dict(r.gate_counts)))
+        r = run_episode(policy, case_task(c, _world(c.seed)), c.seed, sim=sim, embodiment=emb, config=lc)
+        out.append(case_outcome(c, r.success, r.time, r.collisions, policy.confidences, policy.latencies_ms,
+                                r.gate_counts))
     sim.close()
     return out, chunk_steps
+
+
+def case_task(case: Case, world):
+    """The vla_sim Task a case runs in ``world`` (``_world(case.seed)``): an out-of-scope case as a
+    3 s 'stop' episode (never a success: only its refusal counts), an object task with the case's
+    target, any other task as ``make_task`` draws it, with the case's instruction."""
+    from vla_sim.tasks import TASKS, Task, make_task
+    if case.task == 'out_of_scope':
+        return Task('stop', case.instruction, OUT_OF_SCOPE_TIME)
+    if case.target is not None:
+        return Task(case.task, case.instruction, TASKS[case.task].time_limit, target=case.target)
+    return replace(make_task(case.task, world, case.seed), instruction=case.instruction)
+
+
+def case_outcome(case: Case, success: bool, time_s: float, collisions: int, confidences, latencies_ms,
+                 gate_counts=None) -> Outcome:
+    """An Outcome as the report reads it: ``confidences`` one per policy call (the first one
+    decides a refusal), out-of-scope cases never a success; ``gate_counts``: the gate's decisions
+    by state, where they are counted."""
+    return Outcome(case.split, case.task, case.instruction, case.seed,
+                   bool(success) and case.task != 'out_of_scope', float(time_s), int(collisions),
+                   [float(c) for c in confidences], [float(v) for v in latencies_ms], dict(gate_counts or {}))
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -315,6 +347,16 @@ def summarise(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
         'latency_ms_p99': float(np.percentile(lat, 99)) if len(lat) else float('nan'),
     }
     return {'summary': summary, 'splits': splits, 'rows': rows}
+
+
+def make_report(outcomes: list[Outcome], threshold: float, policy: str, episodes: int, chunk_steps: int,
+                first_seed: int, wall_s: float, **meta) -> dict[str, Any]:
+    """:func:`summarise` plus what :func:`to_markdown` states about the run (``meta``: backend,
+    ensemble_coeff, state_delay_steps, ... as they apply)."""
+    report = summarise(outcomes, threshold)
+    report.update(policy=policy, episodes_per_case=episodes, chunk_steps=chunk_steps, first_seed=first_seed,
+                  wall_s=wall_s, simulated_s=float(sum(o.time for o in outcomes)), **meta)
+    return report
 
 
 def _split_order(s: str) -> int:
@@ -456,28 +498,26 @@ def evaluate(policy: str, splits=SPLITS, tasks=None, episodes: int = 20, chunk_s
              threshold: float = 0.5, out: str | Path | None = None, instructions: str | None = None,
              first_seed: int = FIRST_SEED, image_size: int | None = None, progress: bool = True,
              backend: str = 'torch', ensemble_coeff: float | None = None, gate: bool = True) -> dict:
-    from vla_sim.tasks import TASKS
-    tasks = list(tasks or TASKS)
-    cases = make_cases([s for s in splits if s != 'custom'], tasks, episodes, first_seed)
-    if instructions:
-        cases += read_instruction_file(instructions, episodes, first_seed)
+    cases = select_cases(splits, tasks, episodes, first_seed, instructions)
     t0 = time.perf_counter()
     outcomes, chunk_steps = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
                                       gate, threshold)
-    report = summarise(outcomes, threshold)
-    report.update(policy=policy, backend=backend, episodes_per_case=episodes, chunk_steps=chunk_steps,
-                  ensemble_coeff=ensemble_coeff, gate=gate,
-                  first_seed=first_seed,
-                  wall_s=time.perf_counter() - t0,
-                  simulated_s=float(sum(o.time for o in outcomes)))
+    report = make_report(outcomes, threshold, policy, episodes, chunk_steps, first_seed, time.perf_counter() - t0,
+                         backend=backend, ensemble_coeff=ensemble_coeff, gate=gate)
     if out:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / 'results.json').write_text(json.dumps(_clean(dict(report, episodes=[asdict(o) for o in outcomes])),
-                                                     indent=1))
-        (out / 'results.md').write_text(to_markdown(report, 'Evaluation'))
-        plot(report, outcomes, out / 'plots')
+        write_report(Path(out), report, outcomes, 'Evaluation')
     return report
+
+
+def write_report(out: Path, report: dict[str, Any], outcomes: list[Outcome], title: str,
+                 extra_markdown: str = '') -> None:
+    """``out``/results.json (the report and every episode), results.md (``title``, then
+    ``extra_markdown``) and plots/*.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'results.json').write_text(json.dumps(_clean(dict(report, episodes=[asdict(o) for o in outcomes])),
+                                                 indent=1))
+    (out / 'results.md').write_text(to_markdown(report, title) + extra_markdown)
+    plot(report, outcomes, out / 'plots')
 
 
 def _clean(x):
@@ -490,14 +530,37 @@ def _clean(x):
     return x
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog='python -m vla_learning.evaluate', description=__doc__.split('\n\n')[0])
-    ap.add_argument('--policy', default=DEFAULT_POLICY,
+def add_case_arguments(ap: argparse.ArgumentParser, policy: str = DEFAULT_POLICY, episodes: int = 20,
+                       out: str = 'data/eval/latest') -> None:
+    """The options that choose a policy and the cases, and where the report goes (this command's
+    and ``vla_learning.ros_evaluate``'s); read back with :func:`parse_case_arguments`."""
+    ap.add_argument('--policy', default=policy,
                     help='checkpoint directory, registry name (keyword, scripted_expert, ...) or module:Class')
-    ap.add_argument('--episodes', type=int, default=20, help='episodes per task and split')
+    ap.add_argument('--episodes', type=int, default=episodes, help='episodes per task and split')
     ap.add_argument('--splits', default=','.join(SPLITS), help=f"comma-separated from {', '.join(SPLITS)} ('' = none)")
     ap.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     ap.add_argument('--instructions', help='file of (instruction, task[, target]) pairs, evaluated as split custom')
+    ap.add_argument('--confidence-threshold', type=float, default=0.5,
+                    help="the gate's confidence_threshold; an episode is refused when its first confidence is below "
+                         "it (vla_safety's default 0.5)")
+    ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
+    ap.add_argument('--out', default=out, help='directory for results.md, results.json, plots/')
+
+
+def parse_case_arguments(ap: argparse.ArgumentParser, args) -> tuple[list[str], list[str] | None]:
+    """(splits, tasks or None = all) from :func:`add_case_arguments`' options; unknown ones are a usage error."""
+    splits = [s for s in args.splits.split(',') if s]
+    tasks = [t for t in args.tasks.split(',') if t] or None
+    try:
+        check_selection(splits, tasks)
+    except ValueError as exc:
+        ap.error(str(exc))
+    return splits, tasks
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m vla_learning.evaluate', description=__doc__.split('\n\n')[0])
+    add_case_arguments(ap)
     ap.add_argument('--chunk-steps', type=int, default=CHUNK_STEPS,
                     help="control steps per policy call; 0 = the policy's own n_action_steps (every step if it "
                          "declares none), as the inference node runs it by default")
@@ -506,23 +569,14 @@ def main(argv: list[str] | None = None) -> int:
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
     ap.add_argument('--no-gate', action='store_true',
                     help="apply the policy's commands as proposed, without vla_safety's gate (not what the robot does)")
-    ap.add_argument('--confidence-threshold', type=float, default=0.5,
-                    help="the gate's confidence_threshold (vla_safety's default 0.5)")
-    ap.add_argument('--first-seed', type=int, default=FIRST_SEED)
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
-    ap.add_argument('--out', default='data/eval/latest', help='directory for results.md, results.json, plots/')
     ap.add_argument('--threads', type=int, default=1, help='torch threads')
     ap.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
                     help="run a seed_vla checkpoint with PyTorch or its model.onnx under onnxruntime")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    splits = [s for s in args.splits.split(',') if s]
-    tasks = [t for t in args.tasks.split(',') if t] or None
-    try:
-        check_selection(splits, tasks)
-    except ValueError as exc:
-        ap.error(str(exc))
+    splits, tasks = parse_case_arguments(ap, args)
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
                       ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate)
