@@ -136,7 +136,8 @@ def comparison_markdown(cmp: dict[str, Any]) -> str:
     s = cmp['summary']
     pct = ('refusal_rate_out_of_scope', 'false_refusal_rate_seen')
     names = {'refusal_rate_out_of_scope': 'out-of-scope refused', 'false_refusal_rate_seen': 'false refusals on seen',
-             'auroc_failure_mean_conf': 'AUROC (mean confidence)', 'auroc_failure_first_conf': 'AUROC (first confidence)',
+             'auroc_failure_mean_conf': 'AUROC (mean confidence)',
+             'auroc_failure_first_conf': 'AUROC (first confidence)',
              'latency_ms_p50': 'policy latency p50 (ms)', 'latency_ms_p99': 'policy latency p99 (ms)'}
     lines += ['', '| | ROS | lockstep |', '|---|---|---|']
     for k, v in s.items():
