@@ -30,7 +30,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState, LaserScan
 from std_msgs.msg import String
 
-from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS
+from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, wait_for_subscribers
 
 ARM_JOINT = 'left_shoulder_pitch_joint'
 
@@ -83,6 +83,9 @@ class Watcher(Node):
         return [i.node_name for i in self.get_subscriptions_info_by_topic('/cmd_vel') if i.node_name != self.get_name()]
 
     def say(self, text: str) -> None:
+        # vla/command is volatile: a command sent before vla_inference's subscription matched is lost
+        if not wait_for_subscribers(self.command_pub, 30.0):
+            raise RuntimeError('vla/command has no subscriber (vla_inference not running?)')
         self.command_pub.publish(String(data=text))
 
 
