@@ -148,6 +148,14 @@ def test_safety_parameters_listed_got_and_set_live_without_harm(loop):
     assert list(client.values(['footprint'])['footprint'].double_array_value) == list(square.double_array_value)
     empty = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[])
     assert client.set_values({'footprint': empty})[0].successful
+    # as `ros2 param set /vla_safety footprint "[]"` and `ros2 param load` of a dump send them:
+    # [] is a bool array to the CLI, [0.2, 0, ...] a string
+    from rclpy.parameter import get_parameter_value
+    for text in ('[0.2, 0.2, 0.2, -0.2, -0.2, -0.2, -0.2, 0]', '[]'):
+        r = client.set_values({'footprint': get_parameter_value(text)})[0]
+        assert r.successful, (text, r.reason)
+    got = client.values(['footprint'])['footprint']
+    assert got.type == ParameterType.PARAMETER_DOUBLE_ARRAY and list(got.double_array_value) == []
     # invalid values are refused with a reason and change nothing
     r = client.set_values({'max_linear_x': _double(-1.0)})[0]
     assert not r.successful and 'max_linear_x' in r.reason

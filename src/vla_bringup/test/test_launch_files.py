@@ -100,8 +100,11 @@ def test_robot_launch_defaults():
     assert ev.nodes['vla_inference'].node_executable == 'inference_node'
     inf, safety = ev.params('vla_inference'), ev.params('vla_safety')
     assert inf['use_sim_time'] is False and safety['use_sim_time'] is False
-    assert inf['policy'] == 'seed_vla'                       # the params file's value
-    assert set(ev.env) <= {'FASTDDS_DEFAULT_PROFILES_FILE'}   # set unless the user has a profile
+    params_file = Path(__file__).resolve().parents[2] / 'vla_inference' / 'config' / 'inference_node.yaml'
+    assert inf['policy'] == yaml.safe_load(params_file.read_text())['vla_inference']['ros__parameters']['policy']
+    from vla_bringup.stack import middleware_env
+    assert ev.env == middleware_env()          # the shm profile and malloc thresholds, unless the user set them
+    assert set(ev.env) <= {'FASTDDS_DEFAULT_PROFILES_FILE', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'}
     assert ev.remaps('vla_inference') == {}                  # defaults: nothing renamed
     assert ev.remaps('vla_safety') == {}
 
@@ -157,13 +160,14 @@ def test_gazebo_launch_declares_its_and_the_suites_arguments(gazebo):
 
 def test_gazebo_launch_node_set_and_sim_time(gazebo):
     ev = Evaluated(gazebo.generate_launch_description())
-    assert set(ev.nodes) == {'robot_state_publisher', 'spawn_vla_humanoid', 'gz_bridge', 'joint_command_relay',
-                             'vla_inference', 'vla_safety'}
+    assert set(ev.nodes) == {'robot_state_publisher', 'spawn_vla_humanoid', 'gz_bridge', 'base_command_timeout',
+                             'joint_command_relay', 'vla_inference', 'vla_safety'}
     assert (ev.nodes['gz_bridge'].node_package, ev.nodes['gz_bridge'].node_executable) == \
         ('ros_gz_bridge', 'parameter_bridge')
     assert (ev.nodes['spawn_vla_humanoid'].node_package,
             ev.nodes['spawn_vla_humanoid'].node_executable) == ('ros_gz_sim', 'create')
-    for n in ('robot_state_publisher', 'gz_bridge', 'joint_command_relay', 'vla_inference', 'vla_safety'):
+    for n in ('robot_state_publisher', 'gz_bridge', 'base_command_timeout', 'joint_command_relay',
+              'vla_inference', 'vla_safety'):
         assert ev.params(n)['use_sim_time'] is True, n
     (gz,) = ev.processes
     cmd = ev.cmd(gz)

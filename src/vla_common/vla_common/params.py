@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import yaml
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.node import Node
@@ -97,6 +98,40 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+_ARRAY_TYPES = (Parameter.Type.BYTE_ARRAY, Parameter.Type.BOOL_ARRAY, Parameter.Type.INTEGER_ARRAY,
+                Parameter.Type.DOUBLE_ARRAY, Parameter.Type.STRING_ARRAY)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def coerce_value(declared: Parameter.Type, given: Parameter.Type, value: Any):
+    """(type, value) to set a parameter declared as ``declared`` to, or None to leave it as given.
+
+    Only lossless readings of what the ``ros2`` CLI sends: an empty list of any array type for an
+    array parameter; an integer for a double; an integer array, or a string holding a list of
+    numbers (the CLI's guess for ``[0.3, 0]``), for a double array.
+    """
+    if declared == given:
+        return None
+    if declared in _ARRAY_TYPES and given in _ARRAY_TYPES and len(value) == 0:
+        return declared, []
+    if declared == Parameter.Type.DOUBLE and given == Parameter.Type.INTEGER:
+        return declared, float(value)
+    if declared == Parameter.Type.DOUBLE_ARRAY:
+        if given == Parameter.Type.INTEGER_ARRAY:
+            return declared, [float(v) for v in value]
+        if given == Parameter.Type.STRING:
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return None
+            if isinstance(parsed, list) and all(_is_number(v) for v in parsed):
+                return declared, [float(v) for v in parsed]
+    return None
+
+
 def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None, check=None) -> None:
     """Reject runtime sets that break a spec, or that ``check`` refuses; apply accepted ones.
 
@@ -126,6 +161,18 @@ def add_validation(node: Node, specs: Sequence[ParamSpec], on_change=None, check
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
+    def coerce(params: list[Parameter]) -> list[Parameter]:
+        out = []
+        for p in params:
+            if p.name in by_name and node.has_parameter(p.name):
+                declared = node.get_parameter(p.name).type_
+                c = coerce_value(declared, p.type_, p.value)
+                if c is not None:
+                    p = Parameter(p.name, *c)
+            out.append(p)
+        return out
+
+    node.add_pre_set_parameters_callback(coerce)
     node.add_on_set_parameters_callback(validate)
     if on_change is not None:
         def post(params: list[Parameter]) -> None:

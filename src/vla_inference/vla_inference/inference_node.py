@@ -365,6 +365,9 @@ class InferenceNode(Node):
             goal_handle.publish_feedback(feedback)
             await self._wait_tick()
         result.final_state = int(self._safety_state)
+        # the outcome in the node's log too: a client that went away (Ctrl-C on `ros2 action
+        # send_goal` cancels, but some ros2cli versions then print an exception) never shows it
+        self.get_logger().info(f"goal '{text}' ended: {result.message or 'shutting down'}")
         return result
 
     # -- diagnostics ------------------------------------------------------------------------------------
