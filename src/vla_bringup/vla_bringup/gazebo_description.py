@@ -1,7 +1,8 @@
 """The humanoid for Gazebo Harmonic: the shared URDF plus a `<gazebo>` overlay, made at launch time.
 
 The URDF in vla_description is shared with the MuJoCo simulator and stays Gazebo-free. This
-module inserts what Gazebo needs into its text (plain Python, no ROS; tested without Gazebo):
+module reads the robot with vla_description's URDF reader (``parse_urdf``) and inserts what Gazebo
+needs into the URDF's text (plain Python + NumPy, no ROS; tested without Gazebo):
 
 * a camera on the head camera link (rgb8, the size, field of view and rate of vla_sim's camera),
   whose images carry the ROS optical frame as frame_id (``gz_frame_id``);
@@ -27,6 +28,8 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from vla_description.urdf_info import Joint, Robot, UrdfError, parse_urdf
+
 #: the model's name in Gazebo; config/gz_bridge.yaml's gz topics contain it
 MODEL_NAME = 'vla_humanoid'
 
@@ -37,8 +40,9 @@ _ALL_VISIBLE = 0xFFFFFFFF
 _OVERLAY_MARK = 'vla_bringup.gazebo_description overlay'
 
 
-class GazeboDescriptionError(ValueError):
-    """The URDF or the configuration does not fit the overlay; the message says what to change."""
+class GazeboDescriptionError(UrdfError):
+    """The URDF or the configuration does not fit the overlay; the message says what to change.
+    A UrdfError (a ValueError); the URDF reader's own errors come out as this type too."""
 
 
 @dataclass(frozen=True)
@@ -176,13 +180,12 @@ def gazebo_urdf(urdf: str, joints: tuple[str, ...] | list[str], config: GazeboCo
     Raises GazeboDescriptionError when a link or joint is missing or the URDF has an overlay already.
     """
     config = config or GazeboConfig()
-    robot = _parse(urdf)
-    if robot.find('gazebo') is not None or _OVERLAY_MARK in urdf:
+    robot = _read(urdf)
+    if 'gazebo' in robot.extensions or _OVERLAY_MARK in urdf:
         raise GazeboDescriptionError('the URDF already has <gazebo> elements; the overlay goes on the plain '
                                      'URDF (vla_description keeps it Gazebo-free)')
-    links = {lk.get('name'): lk for lk in robot.findall('link')}
-    movable = {j.get('name'): j for j in robot.findall('joint')
-               if j.get('type') in ('revolute', 'prismatic', 'continuous')}
+    links = robot.links
+    movable = {name: j for name, j in robot.joints.items() if j.movable}
     for what, name in (('camera_link', config.camera_link), ('camera_frame', config.camera_frame),
                        ('laser_link', config.laser_link), ('base_frame', config.base_frame)):
         if name not in links:
@@ -220,13 +223,12 @@ def gazebo_urdf(urdf: str, joints: tuple[str, ...] | list[str], config: GazeboCo
                f'{len(joints)} commanded joints ===== -->\n  {body}\n\n')
     end = urdf.rfind('</robot>')
     out = urdf[:end].rstrip() + '\n' + overlay + urdf[end:]
-    _parse(out)   # still well-formed
+    _read(out)   # still a well-formed URDF
     return out
 
 
 def laser_pose_in_base(urdf: str, laser_link: str = 'laser', base_link: str = 'base_link') -> list[float]:
     """[x, y, yaw] of ``laser_link`` in ``base_link`` (vla_safety's ``scan_pose``), from the URDF at q = 0."""
-    from vla_description.urdf_info import parse_urdf   # NumPy only
     import numpy as np
     robot = parse_urdf(urdf)
     t = np.linalg.inv(robot.link_pose(base_link)) @ robot.link_pose(laser_link)
@@ -234,14 +236,12 @@ def laser_pose_in_base(urdf: str, laser_link: str = 'laser', base_link: str = 'b
 
 
 # -- pieces ------------------------------------------------------------------------------------------
-def _parse(text: str) -> ET.Element:
+def _read(text: str) -> Robot:
+    """The robot, read by vla_description's URDF reader; its errors as GazeboDescriptionError."""
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise GazeboDescriptionError(f'not well-formed XML: {exc}') from None
-    if root.tag != 'robot':
-        raise GazeboDescriptionError(f'top element is <{root.tag}>, expected <robot>')
-    return root
+        return parse_urdf(text)
+    except UrdfError as exc:
+        raise GazeboDescriptionError(str(exc)) from None
 
 
 def _sub(parent: ET.Element, tag: str, text=None, **attrs) -> ET.Element:
@@ -271,18 +271,14 @@ def _robot_link_extension(link: str, c: GazeboConfig) -> ET.Element:
     return g
 
 
-def _camera_offset(robot: ET.Element, c: GazeboConfig) -> tuple[float, float, float]:
+def _camera_offset(robot: Robot, c: GazeboConfig) -> tuple[float, float, float]:
     """Translation of camera_frame in camera_link (the optical frame's fixed joint origin)."""
-    for j in robot.findall('joint'):
-        parent, child = j.find('parent'), j.find('child')
-        if parent is not None and child is not None and parent.get('link') == c.camera_link \
-                and child.get('link') == c.camera_frame:
-            if j.get('type') != 'fixed':
-                raise GazeboDescriptionError(f"joint '{j.get('name')}' between {c.camera_link} and "
+    for j in robot.joints.values():
+        if j.parent == c.camera_link and j.child == c.camera_frame:
+            if j.type != 'fixed':
+                raise GazeboDescriptionError(f"joint '{j.name}' between {c.camera_link} and "
                                              f'{c.camera_frame} must be fixed')
-            o = j.find('origin')
-            xyz = (o.get('xyz') if o is not None else None) or '0 0 0'
-            return tuple(float(v) for v in xyz.split())
+            return tuple(float(v) for v in j.origin[:3, 3])
     raise GazeboDescriptionError(f"'{c.camera_frame}' must be a fixed child of '{c.camera_link}'")
 
 
@@ -369,10 +365,10 @@ def _velocity_control(c: GazeboConfig) -> ET.Element:
     return p
 
 
-def _position_controller(joint: str, el: ET.Element, c: GazeboConfig, topic: str | None) -> ET.Element:
-    """Position servo by velocity commands (no PID tuning): moves to the target at up to the URDF velocity limit."""
-    lim = el.find('limit')
-    vmax = float(lim.get('velocity')) if lim is not None and lim.get('velocity') else 1.0
+def _position_controller(joint: str, j: Joint, c: GazeboConfig, topic: str | None) -> ET.Element:
+    """Position servo by velocity commands (no PID tuning): moves to the target at up to the URDF velocity limit
+    (1 rad/s or m/s where the URDF gives none)."""
+    vmax = j.velocity if math.isfinite(j.velocity) else 1.0
     p = _plugin('gz-sim-joint-position-controller-system', 'gz::sim::systems::JointPositionController')
     _sub(p, 'joint_name', joint)
     _sub(p, 'topic', topic or c.topics.joint_command(joint))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vla_description import available_robots, read_urdf, urdf_path
-from vla_description.urdf_info import UrdfError, parse_urdf
+from vla_description.urdf_info import UrdfError, parse_joints, parse_urdf
 
 # The commanded joints and their limits: the embodiment contract (vla_humanoid.yaml).
 CONTRACT = {
@@ -156,3 +156,52 @@ def test_malformed_urdf_is_rejected_with_a_reason():
     with pytest.raises(UrdfError, match='needs <limit'):
         parse_urdf('<robot name="r"><link name="a"/><link name="b"/><joint name="j" type="revolute">'
                    '<parent link="a"/><child link="b"/></joint></robot>')
+
+
+def test_joint_fields_every_user_reads():
+    text = ('<robot name="r"><link name="a"/><link name="b"/><link name="c"/>'
+            '<joint name="w" type="continuous"><parent link="a"/><child link="b"/>'
+            '<limit lower="-1" upper="1" velocity="6" effort="2"/></joint>'
+            '<joint name="m" type="revolute"><parent link="b"/><child link="c"/><axis xyz="0 0 2"/>'
+            '<limit lower="-1" upper="1" velocity="3"/><mimic joint="w"/>'
+            '<safety_controller soft_upper_limit="0.5" k_velocity="1"/></joint>'
+            '<transmission name="t"><joint name="w"/></transmission><gazebo/></robot>')
+    robot = parse_urdf(text)
+    w, m = robot.joints['w'], robot.joints['m']
+    assert (w.lower, w.upper, w.velocity, w.effort) == (-math.inf, math.inf, 6.0, 2.0)   # continuous: no bounds
+    assert (m.lower, m.upper, m.soft_lower, m.soft_upper) == (-1.0, 1.0, -1.0, 0.5)    # soft: default = hard
+    assert m.mimic == 'w' and w.mimic is None and m.effort == math.inf and list(m.axis) == [0.0, 0.0, 1.0]
+    assert robot.extensions == ('transmission', 'gazebo')
+    assert list(parse_joints(text)) == ['w', 'm'] and parse_joints(text)['m'].child == 'c'
+
+
+def test_parse_joints_checks_each_joint_but_not_the_tree():
+    text = '<robot name="r"><joint name="j" type="revolute"><limit velocity="1"/></joint></robot>'
+    assert parse_joints(text)['j'].upper == 0.0                  # lower/upper default to 0 (URDF spec)
+    with pytest.raises(UrdfError, match='needs <parent link'):
+        parse_urdf(text)
+
+
+@pytest.mark.parametrize('text, match', [
+    ('', 'empty'),
+    ('<robot><xacro:macro name="x"></robot>', 'not well-formed.*run xacro first'),
+    ('<sdf/>', "root element is <sdf>, expected <robot>"),
+    ('<robot><joint name="j" type="hinge"/></robot>', 'type="hinge" is not a URDF joint type; use one of'),
+    ('<robot><joint type="fixed"/></robot>', 'a <joint> has no name'),
+    ('<robot><joint name="j" type="fixed"/><joint name="j" type="fixed"/></robot>', "'j' \\(fixed\\) is defined twice"),
+    ('<robot><joint name="j" type="continuous"><limit velocity="fast"/></joint></robot>',
+     '<limit velocity="fast"> is not a number'),
+    ('<robot><joint name="j" type="revolute"><limit upper="nan" velocity="1"/></joint></robot>', 'is NaN'),
+    ('<robot><joint name="j" type="revolute"><axis xyz="0 0 0"/><limit velocity="1"/></joint></robot>', 'zero axis'),
+    ('<robot><joint name="j" type="fixed"><mimic/></joint></robot>', '<mimic> needs joint='),
+])
+def test_joint_errors_say_where_and_what_to_fix(text, match):
+    with pytest.raises(UrdfError, match=match):
+        parse_joints(text)
+
+
+def test_link_errors_say_where():
+    with pytest.raises(UrdfError, match="link 'a' is defined twice"):
+        parse_urdf('<robot><link name="a"/><link name="a"/></robot>')
+    with pytest.raises(UrdfError, match='<mass> needs a value='):
+        parse_urdf('<robot><link name="a"><inertial><mass/><inertia/></inertial></link></robot>')

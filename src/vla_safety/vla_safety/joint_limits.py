@@ -1,4 +1,4 @@
-"""Joint limits for the safety gate: parsing (URDF, YAML) and clamping. No ROS imports.
+"""Joint limits for the safety gate: from the URDF (read by vla_description) or YAML, and clamping. No ROS imports.
 
 API
     JointLimit(lower, upper, max_velocity)          frozen; rad or m, rad/s or m/s
@@ -8,16 +8,15 @@ API
     parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]
     limits_from_dict(data: Mapping[str, Mapping]) -> dict[str, JointLimit]
     combine_limits(*maps) -> dict[str, JointLimit]  intersection: the tightest limit of every joint
-    JointLimitError(ValueError)                     the message says what to fix
+    JointLimitError(UrdfError)                      the message says what to fix (a ValueError)
 
-URDF rules (https://wiki.ros.org/urdf/XML/joint):
-  * revolute and prismatic joints need ``<limit velocity=...>``; ``lower``/``upper`` default
-    to 0 as the URDF spec says (a joint without them is locked, not free);
-  * continuous joints get lower=-inf, upper=+inf and the ``<limit velocity>`` they give;
-  * ``<safety_controller soft_lower_limit soft_upper_limit>`` tightens the position limits
-    (the soft limits are where ROS controllers start to push back, inside the hard ones);
-  * fixed, floating and planar joints, and joints that ``<mimic>`` another, are not
-    commandable and are left out: the gate then treats them as unknown joints.
+URDF rules: the URDF is read by vla_description.urdf_info (the suite's one URDF reader), whose
+errors come out of parse_urdf_limits as JointLimitError. The gate then takes
+  * every revolute, prismatic and continuous joint that does not ``<mimic>`` another (fixed,
+    floating and planar joints and mimic joints are not commandable: the gate treats them as
+    unknown joints); each needs ``<limit velocity=...>``, the gate's speed limit;
+  * the position limits tightened by ``<safety_controller soft_lower_limit soft_upper_limit>``
+    (where ROS controllers start to push back, inside the hard ones; soft limits never widen).
 
 YAML form (also what the node reads from ``joint_limits.<joint>.<field>`` parameters)::
 
@@ -26,15 +25,16 @@ YAML form (also what the node reads from ``joint_limits.<joint>.<field>`` parame
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Mapping
+
+from vla_description.urdf_info import UrdfError, parse_joints
 
 YAML_FIELDS = ('lower', 'upper', 'max_velocity')
 
 
-class JointLimitError(ValueError):
-    """A joint limit description is malformed; the message says how to fix it."""
+class JointLimitError(UrdfError):
+    """A joint limit description (URDF or YAML) is malformed; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -78,65 +78,31 @@ class JointLimit:
         return abs(x) > factor * scale
 
 
-def _attr_float(elem: ET.Element, attr: str, where: str, default: float | None = None) -> float:
-    raw = elem.get(attr)
-    if raw is None:
-        if default is None:
-            raise JointLimitError(f'{where}: <{elem.tag}> needs a {attr}="..." attribute')
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise JointLimitError(f'{where}: <{elem.tag} {attr}="{raw}"> is not a number') from None
-    if math.isnan(value):
-        raise JointLimitError(f'{where}: <{elem.tag} {attr}="{raw}"> is NaN')
-    return value
-
-
 def parse_urdf_limits(urdf_xml: str) -> dict[str, JointLimit]:
     """Limits of every commandable joint of a URDF document (e.g. ``robot_description``).
 
     Raises JointLimitError when the text is not a URDF or a commandable joint's limits are
     unusable (no velocity, velocity <= 0, lower > upper); the message names the joint.
     """
-    if not isinstance(urdf_xml, str) or not urdf_xml.strip():
-        raise JointLimitError('the URDF is empty; pass the robot_description XML text')
     try:
-        root = ET.fromstring(urdf_xml)
-    except ET.ParseError as exc:
-        raise JointLimitError(f'the URDF is not valid XML ({exc}); if it is a .xacro, run xacro first') from None
-    if root.tag != 'robot':
-        raise JointLimitError(f"the URDF's root element is <{root.tag}>, expected <robot>")
+        joints = parse_joints(urdf_xml)
+    except UrdfError as exc:
+        raise JointLimitError(str(exc)) from None
     limits: dict[str, JointLimit] = {}
-    for joint in root.iter('joint'):
-        name = joint.get('name')
-        jtype = joint.get('type')
-        if name is None or jtype is None:
-            # <joint> also appears inside <transmission>, with no type: not a kinematic joint
+    for j in joints.values():
+        if not j.movable or j.mimic is not None:
             continue
-        if jtype not in ('revolute', 'prismatic', 'continuous') or joint.find('mimic') is not None:
-            continue
-        where = f"joint '{name}' ({jtype})"
-        if name in limits:
-            raise JointLimitError(f'{where} is defined twice; joint names must be unique')
-        limit = joint.find('limit')
-        if limit is None:
-            raise JointLimitError(f'{where} has no <limit>; '
-                                  'add <limit lower=".." upper=".." velocity=".." effort=".."/>')
-        velocity = _attr_float(limit, 'velocity', where)
-        if jtype == 'continuous':
-            lower, upper = -math.inf, math.inf
-        else:
-            lower = _attr_float(limit, 'lower', where, 0.0)
-            upper = _attr_float(limit, 'upper', where, 0.0)
-        safety = joint.find('safety_controller')
-        if safety is not None:
-            lower = max(lower, _attr_float(safety, 'soft_lower_limit', where, -math.inf))
-            upper = min(upper, _attr_float(safety, 'soft_upper_limit', where, math.inf))
+        where = f"joint '{j.name}' ({j.type})"
+        if not math.isfinite(j.velocity):
+            raise JointLimitError(f'{where} has no speed limit: the gate needs <limit velocity="..."> '
+                                  'on every commanded joint; add it')
+        lower, upper = j.lower, j.upper
+        if j.soft_lower is not None:
+            lower, upper = max(lower, j.soft_lower), min(upper, j.soft_upper)
         try:
-            limits[name] = JointLimit(lower, upper, velocity)
+            limits[j.name] = JointLimit(lower, upper, j.velocity)
         except JointLimitError as exc:
-            hint = ' (after applying <safety_controller> soft limits)' if safety is not None else ''
+            hint = ' (after applying <safety_controller> soft limits)' if j.soft_lower is not None else ''
             raise JointLimitError(f'{where}{hint}: {exc}') from None
     return limits
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vla_description import read_urdf
-from vla_description.urdf_info import parse_urdf
+from vla_description.urdf_info import UrdfError, parse_urdf
 from vla_policy.embodiment import load_embodiment
 from vla_sim.model_builder import ModelConfig, build_model
 from vla_sim.sim import COMMANDED_JOINTS
@@ -176,3 +176,10 @@ def test_model_config_is_validated():
         ModelConfig(timestep=0.5)
     with pytest.raises(ValueError, match='no kp'):
         ModelConfig(kp={'head_': 1.0}).gain('left_elbow_joint')
+
+
+def test_a_malformed_urdf_is_refused_by_the_shared_reader():
+    """vla_description's reader sees the URDF before MuJoCo's importer: its error says what to fix."""
+    with pytest.raises(UrdfError, match="joint 'j' \\(revolute\\) has no <limit>"):
+        build_model('<robot name="r"><link name="a"/><link name="b"/><joint name="j" type="revolute">'
+                    '<parent link="a"/><child link="b"/></joint></robot>')

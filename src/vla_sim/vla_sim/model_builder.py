@@ -265,13 +265,16 @@ class ModelIndex:
 
 def build_model(urdf_text: str | None = None, world: WorldConfig | None = None,
                 config: ModelConfig | None = None) -> tuple[mujoco.MjModel, ModelIndex]:
-    """Compile the humanoid (default: vla_description's URDF) in its arena."""
+    """Compile the humanoid (default: vla_description's URDF) in its arena.
+
+    The URDF is read by vla_description's reader first (its UrdfError says what to fix; it gives
+    the velocity limits MuJoCo has no place for), then by MuJoCo's importer (the model)."""
+    from vla_description.urdf_info import parse_urdf
     if urdf_text is None:
         from vla_description import read_urdf
         urdf_text = read_urdf()
-    model = build_spec(urdf_text, world, config).compile()
-    from vla_description.urdf_info import parse_urdf
     robot = parse_urdf(urdf_text)
+    model = build_spec(urdf_text, world, config).compile()
     return model, ModelIndex.of(model, {j.name: j.velocity for j in robot.joints.values() if j.movable})
 
 
