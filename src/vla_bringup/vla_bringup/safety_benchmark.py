@@ -305,6 +305,8 @@ class Runner:
                 notes.append(f'{name} was not respawned within {self.respawn_wait:.0f} s; the benchmark restarted it')
             if name == 'vla_safety':
                 self._wait(lambda: len(demo._statuses) > statuses_at_kill + 2, 60, 'vla_safety published nothing')
+                notes.append(f'vla_safety publishing again (zero twist, awaiting_instruction) '
+                             f'{time.monotonic() - t_kill_wall:.2f} s (wall) after the SIGKILL')
             else:
                 def fresh():   # a dead subscriber may stay matched for a while: wait for the new one
                     now = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
@@ -390,6 +392,11 @@ class Runner:
             limit, move = judge(r.t, r.clearance, t0, wins, geo)
             samples.append(Sample(r.t, r.speed, limit, move, r.clearance, r.contacts, r.gate_state))
         f = score(samples)
+        for t_kill, ev in log:
+            if ev.action == 'kill':
+                still = next((r.t for r in raws if r.t >= t_kill and r.speed < STOPPED_BELOW), None)
+                notes.append(f'base still {still - t_kill:.2f} s (sim) after {ev.arg} was killed' if still is not None
+                             else f'base never still after {ev.arg} was killed')
         states: dict[str, int] = {}
         for s in samples:
             if s.t >= t0 and s.gate_state is not None:
