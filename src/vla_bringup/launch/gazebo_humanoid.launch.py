@@ -102,6 +102,10 @@ def _launch_setup(context):
             "(docker/Dockerfile.gazebo). Without Gazebo, the embedded MuJoCo simulator runs the same "
             "loop: `bash scripts/demo.sh` or `ros2 run vla_sim sim_node`.")
     a = argument_values(context, list(SUITE_ARGUMENTS) + list(GAZEBO_ARGUMENTS))
+    if a.get('base_output') not in ('', 'twist') or a.get('joint_output') not in ('', 'joint_state'):
+        raise RuntimeError("the Gazebo humanoid takes vla_safety's default outputs (base_output:=twist, "
+                           "joint_output:=joint_state): base_command_timeout and joint_command_relay read "
+                           'Twist and JointState; the other adapters are for ros2_control robots')
     sim_time = is_true(a['use_sim_time'])
     world = a['world'] or str(share_dir('vla_bringup') / 'worlds' / 'vla_arena.sdf')
     gz_config = GazeboConfig()

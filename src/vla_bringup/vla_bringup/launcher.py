@@ -53,6 +53,10 @@ class ProcessGroup:
                                 text=True, bufsize=1, start_new_session=True,
                                 preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
         with self._lock:
+            if self._stopping.is_set():      # a respawn that raced stop(): it must not outlive the group
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return proc
             self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
             if respawn_delay is not None:
                 self._respawn[name] = (argv, env, respawn_delay)
@@ -72,20 +76,42 @@ class ProcessGroup:
                 sys.stdout.write(f'[{name}] {line}')
         proc.stdout.close()
 
+    #: a respawned process that dies within QUICK_EXIT_S of its start this many times in a row (a bad
+    #: parameter file, a missing dependency) is given up on and reported as failed
+    QUICK_EXITS = 5
+    QUICK_EXIT_S = 5.0
+
     def _supervise(self) -> None:
         due: dict[str, float] = {}
+        started: dict[str, float] = {}
+        quick: dict[str, int] = {}
         while not self._stopping.wait(0.05):
             with self._lock:
                 dead = [(n, p) for n, p in self.procs if n in self._respawn and p.poll() is not None]
+                alive = {n for n, p in self.procs if p.poll() is None}
+            for name in alive:
+                due.pop(name, None)          # started again (here or by hand): no stale deadline
+                started.setdefault(name, time.monotonic())
             for name, proc in dead:
                 delay = self._respawn[name][2]
                 if name not in due:
+                    lived = time.monotonic() - started.pop(name, time.monotonic())
+                    quick[name] = quick.get(name, 0) + 1 if lived < self.QUICK_EXIT_S else 0
+                    if quick[name] >= self.QUICK_EXITS:
+                        with self._lock:
+                            del self._respawn[name]
+                        print(f'[vla_launch] {name} exited {quick[name]} times within {self.QUICK_EXIT_S:.0f} s of '
+                              f'starting (last code {proc.returncode}); not respawning it', file=sys.stderr, flush=True)
+                        continue
                     due[name] = time.monotonic() + delay
                     print(f'[vla_launch] {name} exited with code {proc.returncode}; respawning in {delay:.1f} s',
                           file=sys.stderr, flush=True)
-                elif time.monotonic() >= due[name] and not self._stopping.is_set():
+                elif time.monotonic() >= due[name]:
+                    with self._lock:
+                        if self._stopping.is_set():
+                            return
+                        argv, env, _ = self._respawn[name]
                     del due[name]
-                    argv, env, _ = self._respawn[name]
                     new = self.start(name, argv, env, delay)
                     if self.on_respawn is not None:
                         self.on_respawn(name, new)
@@ -116,9 +142,10 @@ class ProcessGroup:
             return bool(self._respawn) or any(p.poll() is None for _, p in self.procs)
 
     def stop(self, grace: float = 5.0) -> None:
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
         if self._supervisor is not None:
-            self._supervisor.join(1.0)
+            self._supervisor.join(5.0)
         with self._lock:
             procs = list(self.procs)
         for _, p in procs:

@@ -97,7 +97,7 @@ class InferenceNode(Node):
         self._last_frame: Frame | None = None
         self._sequence = 0
         self._last_confidence = math.nan
-        self._safety_state = SafetyStatus.STOP
+        self._safety_state, self._safety_stamp = SafetyStatus.STOP, 0.0   # newest vla/safety_status (state, stamp)
         config = RunnerConfig(
             control_rate_hz=p['control_rate_hz'],
             call_every_ticks=ticks_for_rate(p['max_inference_rate_hz'], p['control_rate_hz']),
@@ -174,7 +174,12 @@ class InferenceNode(Node):
         self._runner.update_joints({n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)})
 
     def _on_safety_status(self, msg: SafetyStatus) -> None:
-        self._safety_state = msg.state
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if msg.state == SafetyStatus.ESTOP and 0.0 < stamp < self._runner.instruction_time:
+            # an e-stop status decided before this instruction arrived (in flight across a reset):
+            # it says nothing about the new instruction
+            return
+        self._safety_state, self._safety_stamp = msg.state, stamp
         if msg.state == SafetyStatus.ESTOP:
             following = self._runner.instruction
             if following:
@@ -324,6 +329,7 @@ class InferenceNode(Node):
         goal = goal_handle.request
         text = clean_instruction(goal.instruction, self._p['max_instruction_length'])
         generation = self._set_instruction(text)
+        t_goal = self._runner.instruction_time
         self.get_logger().info(f"goal accepted: '{text}' (timeout {goal.timeout:.1f} s)")
         start = time.monotonic()
         result = ExecuteInstruction.Result()
@@ -341,7 +347,7 @@ class InferenceNode(Node):
                 goal_handle.succeed()
                 result.success, result.message = True, 'the policy reports the instruction done'
                 break
-            if self._safety_state == SafetyStatus.ESTOP:
+            if self._safety_state == SafetyStatus.ESTOP and not 0.0 < self._safety_stamp < t_goal:
                 if not preempted:
                     self._set_instruction('')
                 goal_handle.abort()

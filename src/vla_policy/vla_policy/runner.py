@@ -224,6 +224,11 @@ class PolicyRunner:
         return self._instruction
 
     @property
+    def instruction_time(self) -> float:
+        """When the current instruction was set (the caller's clock; 0 when idle)."""
+        return self._instruction_time
+
+    @property
     def generation(self) -> int:
         return self._generation
 

@@ -420,13 +420,13 @@ def test_estop_reset_never_restarts_motion():
 
 
 def test_an_idle_proposal_ends_the_wait():
-    """The proposer dropped its instruction (idle = ''): whatever it follows next is new."""
+    """The proposer dropped its instruction (idle: no instruction, no motion): the wait ends."""
     rig = Rig(**FAST)
     rig.state = await_instruction(rig.state, 10.0)
     assert rig.send(10.1, vx=0.5).reasons == (Reason.AWAITING_INSTRUCTION,)
     d = rig.send(10.2, instruction='')
     assert d.state == GateStatus.PASS and d.twist == ZERO
-    d = rig.send(10.3, vx=0.5, instruction='go', instruction_time=5.0)
+    d = rig.send(10.3, vx=0.5, instruction='go', instruction_time=10.25)
     assert d.state == GateStatus.PASS and vx_of(d) == pytest.approx(0.5)
 
 
@@ -444,6 +444,38 @@ def test_a_clock_jump_back_restarts_the_wait_at_the_new_time():
     assert rig.send(1.0, vx=0.5, instruction_time=0.5).reasons == (Reason.AWAITING_INSTRUCTION,)
     assert rig.send(1.1, vx=0.5, instruction_time=0.9).reasons == (Reason.AWAITING_INSTRUCTION,)
     assert rig.send(1.2, vx=0.5, instruction_time=1.15).state == GateStatus.PASS
+
+
+def test_an_instruction_from_before_a_clock_jump_back_never_moves():
+    """Time restarts (a simulator reset, a looping bag) while the proposer keeps an instruction
+    stamped on the old time line: it looks 'newer' than the restarted floor, but it lies after
+    the proposal's own arrival, so it is not taken as new."""
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 101.0)
+    assert rig.send(101.5, vx=0.5, instruction_time=50.0).reasons == (Reason.AWAITING_INSTRUCTION,)
+    for k in range(1, 10):
+        d = rig.send(0.1 * k, vx=0.5, instruction_time=50.0)
+        assert d.state == GateStatus.STOP and Reason.AWAITING_INSTRUCTION in d.reasons and d.twist == ZERO
+
+
+def test_idle_means_no_motion_and_the_floor_stays_after_a_release():
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 10.0)
+    # 'idle' that moves is no idle: it does not end the wait (a proposer that does not stamp instructions)
+    assert rig.send(10.1, vx=0.5, instruction='').reasons == (Reason.AWAITING_INSTRUCTION,)
+    assert rig.send(10.2, instruction='').state == GateStatus.PASS           # idle: released
+    # released, but an instruction from before the reset still never moves: it waits again
+    d = rig.send(10.3, vx=0.5, instruction='go', instruction_time=9.0)
+    assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,)
+    assert rig.send(10.4, vx=0.5, instruction='go', instruction_time=10.35).state == GateStatus.PASS
+
+
+def test_an_instruction_stamped_after_its_proposal_arrived_does_not_end_the_wait():
+    """The proposer's clock is ahead of the gate's (another machine, another time source)."""
+    rig = Rig(**FAST)
+    rig.state = await_instruction(rig.state, 10.0)
+    d = rig.send(10.1, vx=0.5, instruction_time=1.7e9)
+    assert d.state == GateStatus.STOP and d.reasons == (Reason.AWAITING_INSTRUCTION,)
 
 
 def test_a_low_confidence_block_does_not_end_the_wait():

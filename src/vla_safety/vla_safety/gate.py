@@ -39,11 +39,15 @@ Decision (frozen): state, reasons (tuple of str, stable order), twist (6 floats)
     inf if none), proposal_sequence; .message: one-line summary.
 
 Rules, in pipeline order (reasons list every rule that applied; state = the most severe)
-  0. Waiting for an instruction (after reset_estop or await_instruction at time T):
-     awaiting_instruction, a full STOP, until a valid proposal arrives that is idle
-     (instruction '') or follows an instruction received after T. A proposal following an
-     older instruction never releases it, whatever its confidence. If the clock jumps back
-     before T, the wait restarts at the new time.
+  0. Waiting for an instruction (after reset_estop or await_instruction at time T, the
+     "floor"): awaiting_instruction, a full STOP, until a valid proposal arrives that is idle
+     (no instruction, zero twist, no joint targets) or follows an instruction received after T
+     and not after the proposal itself arrived (+ INSTRUCTION_CLOCK_TOLERANCE: the proposer's
+     clock must agree with the gate's). A proposal following an older instruction never
+     releases it, whatever its confidence, and one arriving after the release blocks again:
+     the floor stays until the next reset. A proposal that moves but names no instruction (a
+     proposer that does not stamp instructions) does not release it either. If the clock jumps
+     back before T, the floor and the wait restart at the new time.
   1. Proposal: none yet -> no_proposal_yet; None after one was seen, older than
      command_timeout, or received in the future (clock jumped back) -> proposal_timeout;
      malformed (lengths differ, repeated joint, wrong types) -> malformed_proposal;
@@ -215,6 +219,7 @@ class GateState:
     estop: bool = False
     block: str | None = None                           # confidence latch (low_confidence)
     awaiting_since: float | None = None                # motion waits for an instruction received after this
+    instruction_floor: float | None = None             # time of the last reset / start: older instructions never move
     low_streak: int = 0
     good_streak: int = 0
     proposal_key: tuple | None = None                  # identity of the newest proposal (debouncing)
@@ -256,7 +261,7 @@ def await_instruction(state: GateState, now: float) -> GateState:
     now = float(now)
     if not math.isfinite(now):
         raise ValueError(f'now must be a finite time in seconds, got {now}')
-    return replace(state, awaiting_since=now, low_streak=0, good_streak=0)
+    return replace(state, awaiting_since=now, instruction_floor=now, low_streak=0, good_streak=0)
 
 
 def limit_axis(prev: float, target: float, accel: float, decel: float, dt: float) -> float:
@@ -328,6 +333,25 @@ def _check_proposal(p: Proposal, params: SafetyParams) -> _Check:
     return c
 
 
+#: how far a proposer's instruction stamp may lie after the proposal's arrival on the gate's clock, s
+INSTRUCTION_CLOCK_TOLERANCE = 0.5
+
+
+def _instruction_wait(c: _Check, awaiting: float | None, floor: float | None) -> float | None:
+    """The wait after a valid new proposal (rule 0): None = released."""
+    if floor is None:
+        return awaiting
+    if c.instruction:
+        if floor < c.instruction_time <= c.received_time + INSTRUCTION_CLOCK_TOLERANCE:
+            return None                      # an instruction received after the reset / start
+        if c.instruction_time <= floor:
+            return floor                     # an instruction from before it: (again) wait
+        return awaiting                      # stamped in the future (clock mismatch), or NaN
+    if not any(c.twist) and not c.names:
+        return None                          # idle: whatever the proposer follows next is new
+    return awaiting                          # moves, but says nothing about its instruction
+
+
 def _num(v: Any) -> float:
     if isinstance(v, (str, bytes)):
         raise TypeError('a number is needed')
@@ -369,9 +393,10 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
 
     # 1. the proposal and the confidence latch ----------------------------------------------------
     block, low, good = state.block, state.low_streak, state.good_streak
-    awaiting = state.awaiting_since
-    if awaiting is not None and now < awaiting:
-        awaiting = now            # the clock jumped back (a simulator reset): the wait starts again now
+    awaiting, floor = state.awaiting_since, state.instruction_floor
+    if floor is not None and now < floor:
+        floor = now               # the clock jumped back (a simulator reset): the floor restarts now
+        awaiting = now if awaiting is not None else None
     key, last_valid = state.proposal_key, state.last_valid_time
     confidence, sequence = state.confidence, state.sequence
     check = _Check()
@@ -384,9 +409,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
                    check.positions, check.problem, check.instruction, check.instruction_time)
         if new_key != key:
             key = new_key
-            if check.problem is None and awaiting is not None and (
-                    not check.instruction or check.instruction_time > awaiting):
-                awaiting = None       # idle, or an instruction given after the reset / start
+            if check.problem is None:
+                awaiting = _instruction_wait(check, awaiting, floor)
             if check.problem is not None:
                 good = 0
             elif check.confidence < params.confidence_threshold:
@@ -538,7 +562,8 @@ def step(state: GateState, proposal: Proposal | None, sensors: SensorSnapshot,
     new_state = GateState(
         time=now, twist=(out[0], out[1], out[2]), joint_targets=FrozenMap(targets),
         hold=FrozenMap(hold) if hold is not None else None, estop=state.estop, block=block,
-        awaiting_since=awaiting,        low_streak=low, good_streak=good, proposal_key=key, last_valid_time=last_valid,
+        awaiting_since=awaiting, instruction_floor=floor, low_streak=low, good_streak=good, proposal_key=key,
+        last_valid_time=last_valid,
         confidence=confidence, sequence=sequence)
     return decision, new_state
 

@@ -8,7 +8,8 @@ robot ramps to zero and is held there, never left with a stale command.
 
 Why proposal-driven and not only timer-driven: two free-running 10 Hz timers in a row (inference
 then safety) would add up to 100 ms to the image-to-command latency. The output rate stays that
-of the inference node's timer (10 Hz) and never drops below control_rate_hz.
+of the inference node's timer (10 Hz); when proposals stop, the watchdog (1.5 periods after the
+last one, then every period) keeps it at control_rate_hz.
 
 All callbacks share one mutually exclusive group on a single-threaded executor: the gate state
 is only touched from one thread.
@@ -382,6 +383,7 @@ class SafetyNode(Node):
         else:
             response.message = 'no e-stop was latched'
         self.get_logger().warning(response.message)
+        self._decide_and_publish()    # the new state goes out now, not at the next proposal
         return response
 
     @_guarded_service
@@ -430,8 +432,9 @@ class SafetyNode(Node):
             self._ee_pub.publish(es)
         st = SafetyStatus()
         st.header.stamp, st.header.frame_id = stamp, self._node_p['base_frame']
-        st.state = SafetyStatus.STOP
-        st.reasons = [Reason.INTERNAL_ERROR]
+        # a latched e-stop stays visible (the inference node drops its instruction on ESTOP)
+        st.state = SafetyStatus.ESTOP if self._state.estop else SafetyStatus.STOP
+        st.reasons = [Reason.ESTOP_LATCHED, Reason.INTERNAL_ERROR] if self._state.estop else [Reason.INTERNAL_ERROR]
         st.message = f'STOP: internal_error ({self._fault}); call vla/reset_estop'
         st.confidence = math.nan
         st.nearest_obstacle_distance = math.inf
