@@ -17,7 +17,7 @@ What runs (ROS 2 Jazzy + Gazebo Harmonic + ros_gz):
                           Float64 topics (a bridge converts one message into one message, so it
                           cannot do that itself)
   base_command_timeout    forwards vla_safety's cmd_vel to the bridge and sends zeros when it stops
-                          for cmd_vel_timeout (0.5 s), as diff_drive_controller does: Gazebo's
+                          for cmd_vel_timeout (0.3 s), as diff_drive_controller does: Gazebo's
                           VelocityControl holds the last twist, so a dead vla_safety would leave
                           the robot driving
   vla_inference, vla_safety   the suite (vla_bringup.stack.suite_nodes), with use_sim_time; the

@@ -1,11 +1,11 @@
 """base_command_timeout: forwards the gated base command and sends zeros once it stops coming.
 
-    ros2 run vla_bringup base_command_timeout --ros-args -p cmd_vel_timeout:=0.5 -r cmd_vel_out:=/model/cmd_vel
+    ros2 run vla_bringup base_command_timeout --ros-args -p cmd_vel_timeout:=0.3 -r cmd_vel_out:=/model/cmd_vel
 
 Why: Gazebo's VelocityControl system (and many bases) hold the last twist they were sent. If
 vla_safety dies, its zeros stop with it and such a base drives on. This relay, on the robot side
 of the bridge, applies ros2_control's diff_drive_controller rule (``cmd_vel_timeout``): a command
-older than ``cmd_vel_timeout`` is replaced by a zero twist, republished at ``rate_hz`` until
+older than ``cmd_vel_timeout`` (0.3 s) is replaced by a zero twist, republished at ``rate_hz`` until
 commands come back. Each command is forwarded as it arrives (no added delay). The rule itself is
 vla_common.command_timeout.TwistCommand, the one the embedded simulator node applies.
 """
@@ -21,8 +21,8 @@ from vla_common.qos import RELIABLE_QOS
 from vla_common.run import run_node
 
 PARAMS = [
-    ParamSpec('cmd_vel_timeout', 0.5, 'A command older than this (wall clock) is replaced by zeros, s '
-              "(diff_drive_controller's default)", 0.01, 60.0),
+    ParamSpec('cmd_vel_timeout', 0.3, 'A command older than this (wall clock) is replaced by zeros, s '
+              '(vla_safety publishes at least every 0.15 s)', 0.01, 60.0),
     ParamSpec('rate_hz', 20.0, 'Rate at which zeros are republished while commands are stale, Hz', 1.0, 200.0,
               read_only=True),
 ]

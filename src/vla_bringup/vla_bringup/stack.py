@@ -41,7 +41,7 @@ def middleware_env() -> dict[str, str]:
 
 
 #: seconds before a dead suite node is started again (launch_ros respawn_delay)
-RESPAWN_DELAY = 1.0
+RESPAWN_DELAY = 0.5
 
 
 @dataclass(frozen=True)

@@ -170,9 +170,11 @@ class SafetyNode(Node):
         self._fault: str | None = None   # latched internal error: zero twist until vla/reset_estop
         # a (re)started gate moves nothing that was asked for before it started
         # (under use_sim_time the clock reads 0 until /clock arrives: the wait then starts at the
-        # first simulated time seen, so an instruction from before the start never counts as new)
+        # simulated time of the start, estimated as the first simulated time seen less the wall time
+        # since the start, so an instruction from before the start never counts as new and one given
+        # while the node waited for /clock does)
         self._state = await_instruction(GateState(), self._now())
-        self._arm_at_first_clock = self._now() == 0.0
+        self._started_wall = time.monotonic() if self._now() == 0.0 else None
         self._proposal: Proposal | None = None
         self._proposal_stamp = None
         self._readings: dict[str, SourceReading] = {}
@@ -446,9 +448,10 @@ class SafetyNode(Node):
             self._publish_fault()
             return
         now = self._now()
-        if self._arm_at_first_clock and now > 0.0:
-            self._arm_at_first_clock = False
-            self._state = await_instruction(self._state, now)
+        if self._started_wall is not None and now > 0.0:
+            start = max(0.0, now - (time.monotonic() - self._started_wall))
+            self._started_wall = None
+            self._state = await_instruction(self._state, start)
         t0 = time.perf_counter()
         sensors = SensorSnapshot(sources=dict(self._readings), required=self._required)
         decision, self._state = step(self._state, self._proposal, sensors, self._joints, self.params, now)

@@ -166,7 +166,7 @@ def test_commands_move_the_robot_and_stale_cmd_vel_stops_it(h):
     q = dict(zip(js.name, js.position))
     assert q['left_shoulder_pitch_joint'] == pytest.approx(-1.0, abs=0.05)
     assert q['head_pan_joint'] == pytest.approx(0.5, abs=0.05)
-    # no more cmd_vel: the base stops 0.5 s (cmd_vel_timeout) later. Judged by the poses' stamps
+    # no more cmd_vel: the base stops cmd_vel_timeout (0.3 s) later. Judged by the poses' stamps
     # (simulated time), not by when the probe got round to them: it shares the process with the
     # node, and under load its newest pose can be a second old.
     def stamp(m):

@@ -66,7 +66,7 @@ PARAMS = [
     ParamSpec('scan_noise_std', 0.01, 'Gaussian lidar range noise, m', 0.0, 1.0, read_only=True),
     ParamSpec('joint_state_rate', 50.0, 'joint_states and ground_truth_pose per simulated second, Hz',
               1.0, 500.0, read_only=True),
-    ParamSpec('cmd_vel_timeout', 0.5, 'The base stops when no cmd_vel arrived for this long (wall clock), s; '
+    ParamSpec('cmd_vel_timeout', 0.3, 'The base stops when no cmd_vel arrived for this long (wall clock), s; '
               '0 = keep the last command forever (Gazebo behaviour)', 0.0, 60.0),
     ParamSpec('camera_frame_id', CAMERA_FRAME, 'frame_id of images and camera_info', read_only=True),
     ParamSpec('laser_frame_id', LASER_FRAME, 'frame_id of scans', read_only=True),
