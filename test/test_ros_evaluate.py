@@ -1,8 +1,9 @@
 """The closed-loop ROS evaluation, CI's short version: one episode per task and split (and an
 --instructions file), the keyword policy (instant, so the run is the loop's and not the
 policy's), through the real simulator node, vla_inference and vla_safety over DDS, beside
-lockstep on the same cases. The simulator runs at twice real time to halve the wait (about
-2 minutes on a 2-core machine). Asserts the report's structure and that outcomes are judged by
+lockstep on the same cases. The simulator runs at real time: at twice real time a 2-core CI
+machine could not keep vla_inference's proposals inside vla_safety's command_timeout (simulated
+seconds), and an arm task ran out of time under proposal timeouts. About 3-4 minutes. Asserts the report's structure and that outcomes are judged by
 the tasks' predicates and refusals by the published confidences; no timing."""
 import json
 
@@ -23,7 +24,7 @@ def run(tmp_path_factory):
     instructions.write_text('# my phrasings\nlift your right arm\traise_right_arm\nplease juggle\tout_of_scope\n')
     out = tmp / 'out'
     assert main(['--policy', 'keyword', '--episodes', '1', '--instructions', str(instructions),
-                 '--real-time-factor', '2', '--domain-id', str(fresh_domain_id()), '--out', str(out)]) == 0
+                 '--real-time-factor', '1', '--domain-id', str(fresh_domain_id()), '--out', str(out)]) == 0
     return out
 
 
