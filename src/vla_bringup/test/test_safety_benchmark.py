@@ -1,8 +1,6 @@
 """How the scenario benchmark judges what was required (pure: no ROS, no simulator)."""
 import math
 
-import pytest
-
 from vla_bringup.safety_benchmark import Event, Geometry, Window, judge, scenarios, table, windows
 
 GEO = Geometry(stop_clearance=0.1, reach=0.85)

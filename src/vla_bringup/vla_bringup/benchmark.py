@@ -280,7 +280,7 @@ class _Observer:
                 self.diag = {kv.key: kv.value for kv in st.values}
 
     def command(self, text: str):
-        from std_msgs.msg import Header, String
+        from std_msgs.msg import String
         from vla_common.qos import wait_for_subscribers
         if not wait_for_subscribers(self.cmd, 10.0):
             raise RuntimeError('vla/command has no subscriber (is vla_inference running?)')

@@ -9,7 +9,6 @@ next to the stack's image -> gated command latency, and prints the ratio.
 """
 from __future__ import annotations
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header

@@ -1,5 +1,4 @@
 """How the evaluation executes a policy: through the PolicyRunner (the node's code) and the gate."""
-import pytest
 
 
 def test_evaluate_runs_a_policy_with_ensembling(tmp_path):
