@@ -200,6 +200,29 @@ def test_other_nodes_parameters_have_values_and_can_be_set(loop, name):
         proc.wait(10)
 
 
+def test_a_whole_number_for_a_double_parameter_at_start_and_a_bad_value_refused_in_one_line(loop):
+    """`-p cmd_vel_timeout:=1` (an integer, as users type it) starts the node with 1.0; a value out of
+    range exits 2 with one line naming the parameter, not a traceback."""
+    import subprocess
+    from rcl_interfaces.msg import ParameterType
+    suite, probe = loop
+    node = 'vla_bringup.base_command_timeout'
+    proc = suite.start_process('timeout_int', [sys.executable, '-m', node, '--ros-args', '-r',
+                                               '__node:=timeout_int', '-p', 'cmd_vel_timeout:=1'])
+    try:
+        client = ParamClient(probe, 'timeout_int')
+        assert client.list.wait_for_service(timeout_sec=60), 'the node did not start with an integer override'
+        value = client.values(['cmd_vel_timeout'])['cmd_vel_timeout']
+        assert value.type == ParameterType.PARAMETER_DOUBLE and value.double_value == 1.0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bad = subprocess.run([sys.executable, '-m', node, '--ros-args', '-p', 'cmd_vel_timeout:=1000.0'],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert 'cmd_vel_timeout' in bad.stderr and 'Traceback' not in bad.stderr
+
+
 # -- commands as `ros2 topic pub` sends them -------------------------------------------------------------
 def test_a_default_qos_command_once_and_at_a_rate(loop):
     """`ros2 topic pub -1 /vla/command std_msgs/msg/String "data: 'walk forward'"`: the CLI's default

@@ -353,7 +353,11 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
                 'floor_samples': len(obs.floor),
                 'ratio_p50': lat['p50'] / floor['p50'], 'ratio_p99': lat['p99'] / floor['p99'],
                 'inference_latency_p50_ms': float(obs.diag.get('inference_latency_p50_s', 'nan')) * 1e3,
-                'inference_latency_p99_ms': float(obs.diag.get('inference_latency_p99_s', 'nan')) * 1e3}
+                'inference_latency_p99_ms': float(obs.diag.get('inference_latency_p99_s', 'nan')) * 1e3,
+                'call_lead_ms': float(obs.diag.get('call_lead_s', 'nan')) * 1e3,
+                'ticks': int(obs.diag.get('ticks', 0)),
+                'ticks_waited_for_call': int(obs.diag.get('ticks_waited_for_call', 0)),
+                'ticks_call_late': int(obs.diag.get('ticks_call_late', 0))}
     finally:
         obs.close()
         suite.stop()
@@ -442,7 +446,9 @@ def main(argv=None) -> int:
           f"{r['floor_latency_p99_ms']:.1f} ms ({r['floor_samples']} samples)\n"
           f"   ours / floor: p50 {r['ratio_p50']:.2f}x  p99 {r['ratio_p99']:.2f}x\n"
           f"   inference latency in the node p50 {r['inference_latency_p50_ms']:.1f} ms  "
-          f"p99 {r['inference_latency_p99_ms']:.1f} ms", flush=True)
+          f"p99 {r['inference_latency_p99_ms']:.1f} ms; a call starts {r['call_lead_ms']:.1f} ms before its tick; "
+          f"ticks that waited for their call {r['ticks_waited_for_call']}, still late {r['ticks_call_late']} "
+          f"(of {r['ticks']})", flush=True)
     if not a.skip_flood:
         print(f'== memory under a 1920x1080 @ 100 Hz flood ({a.flood_duration:g} s)', flush=True)
         results['flood'] = r = bench_flood(spec, a.flood_duration)

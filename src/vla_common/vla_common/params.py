@@ -79,6 +79,7 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
             node.set_descriptor(s.name, descriptor)     # read-only only now that it has its value
             v = list(p.value) if p.value is not None else []
         else:
+            _float_override(node, s)
             p = node.declare_parameter(s.name, s.default, s.descriptor())
             v = p.value
         v = plain_value(v)
@@ -89,6 +90,16 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
             raise ValueError(f'parameter {reason}')
         values[s.name] = v
     return values
+
+
+def _float_override(node: Node, spec: ParamSpec) -> None:
+    """``-p timeout:=1`` or ``timeout: 1`` in a params file for a double parameter: take it as
+    1.0, as ``ros2 param set`` does here, instead of refusing to start (rclpy checks the override's
+    type against the default's). The overrides are rclpy's own table (no public accessor)."""
+    overrides = getattr(node, '_parameter_overrides', None)
+    given = overrides.get(spec.name) if isinstance(overrides, dict) else None
+    if isinstance(spec.default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
+        overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE, float(given.value))
 
 
 def plain_value(value: Any) -> Any:

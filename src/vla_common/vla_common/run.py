@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Sequence
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
@@ -34,8 +35,7 @@ def parse_node_args(description: str, args: Sequence[str] | None = None) -> None
     starts: -h/--help prints the usage and exits 0; an argument outside ``--ros-args`` (e.g. a
     forgotten ``--ros-args`` before ``-p``) exits 2 with the usage, instead of being ignored."""
     argv = list(sys.argv if args is None else args)
-    prog = os.path.basename(argv[0]) if argv else 'node'
-    node_arg_parser(description, prog).parse_args(remove_ros_args(argv)[1:])
+    node_arg_parser(description, _prog(argv)).parse_args(remove_ros_args(argv)[1:])
 
 
 def run_node(make_node: Callable[[], Node], args=None,
@@ -46,6 +46,7 @@ def run_node(make_node: Callable[[], Node], args=None,
     parse_node_args(description, args)
     rclpy.init(args=args)
     node = None
+    exit_code = 0
     executor = make_executor()
     try:
         node = make_node()
@@ -53,8 +54,21 @@ def run_node(make_node: Callable[[], Node], args=None,
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (ParameterException, ValueError) as exc:
+        if node is not None:
+            raise
+        # a bad parameter: one line that says which and why, not a traceback
+        print(f'{_prog(args)}: not started: {exc}', file=sys.stderr)
+        exit_code = 2
     finally:
         executor.shutdown()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if exit_code:
+        sys.exit(exit_code)
+
+
+def _prog(args: Sequence[str] | None) -> str:
+    argv = list(sys.argv if args is None else args)
+    return os.path.basename(argv[0]) if argv else 'node'

@@ -56,6 +56,10 @@ PARAMS = [
               'every n_action_steps x step_dt s if it declares them (the default checkpoint: 1 x 0.1 s), else on '
               'every new frame. Calls are phased to finish just before the control tick they serve',
               0.0, 1000.0, read_only=True),
+    ParamSpec('call_margin', _D('call_margin'), 'A phased policy call aims to finish this long before the control '
+              'tick it serves, s (its duration is learned from the recent calls)', 0.0, 0.05, read_only=True),
+    ParamSpec('tick_wait', _D('tick_wait'), 'A control tick whose policy call is still running waits up to this '
+              'long for it, s (0 = never: the tick then uses the previous chunk)', 0.0, 0.025, read_only=True),
     ParamSpec('max_action_age', _D('max_action_age'), 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
     ParamSpec('temporal_ensembling', _D('temporal_ensembling'), 'Blend overlapping action chunks (ACT temporal ensembling)',
@@ -101,6 +105,7 @@ class InferenceNode(Node):
         config = RunnerConfig(
             control_rate_hz=p['control_rate_hz'],
             call_every_ticks=ticks_for_rate(p['max_inference_rate_hz'], p['control_rate_hz']),
+            call_margin=p['call_margin'], tick_wait=p['tick_wait'],
             max_action_age=p['max_action_age'], temporal_ensembling=p['temporal_ensembling'],
             ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
             smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'])
@@ -387,7 +392,10 @@ class InferenceNode(Node):
                   'control_rate_hz': rate, 'control_period_p99_s': self._rate.period_p99,
                   'control_jitter_p99_s': self._rate.jitter_p99(1.0 / self._p['control_rate_hz']),
                   'inference_latency_p50_s': self._latency.percentile(50),
-                  'inference_latency_p99_s': self._latency.percentile(99), **s, 'last_error': err}
+                  'inference_latency_p99_s': self._latency.percentile(99),
+                  'call_lead_s': self._worker.estimate() + self._runner.config.call_margin,
+                  'ticks_waited_for_call': self._worker.ticks_waited, 'ticks_call_late': self._worker.ticks_missed,
+                  **s, 'last_error': err}
         if reason:
             level, message = diagnostics.WARN, f'no action published: {reason}'
         elif abs(rate - self._p['control_rate_hz']) > 0.1 * self._p['control_rate_hz']:
@@ -397,11 +405,15 @@ class InferenceNode(Node):
         self._diag.publish(level, message, values)
 
     def destroy_node(self) -> None:
-        self._worker.stop()
+        if hasattr(self, '_worker'):          # absent when __init__ failed (a bad parameter)
+            self._worker.stop()
         super().destroy_node()
 
 
 def main(args=None) -> None:
+    # The worker thread must start its call on time and get the GIL back between PyTorch ops while
+    # the executor thread handles 30 frames a second: hand the GIL over every 1 ms, not every 5 ms.
+    sys.setswitchinterval(0.001)
     run_node(InferenceNode, args, description=__doc__)
 
 

@@ -127,8 +127,9 @@ class RecorderNode(Node):
             self._rec.tick(self._now())
 
     def destroy_node(self) -> None:
-        with self._lock:
-            self._rec.finish()
+        if hasattr(self, '_rec'):               # absent when __init__ failed (a bad parameter)
+            with self._lock:
+                self._rec.finish()
         super().destroy_node()
 
 

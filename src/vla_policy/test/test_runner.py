@@ -252,3 +252,38 @@ def test_slot_put_take_and_latest():
     assert s.put(1) is False and s.put(2) is True
     assert s.take(0.1) == 2 and s.take(0.05) is None
     assert s.latest() == 2, 'the newest frame stays available to a phased call'
+
+
+@pytest.mark.parametrize('slow_delay, expect_fresh', [(0.015, True), (0.08, False)])
+def test_a_tick_waits_up_to_tick_wait_for_its_running_call(slow_delay, expect_fresh):
+    """Calls of 2 ms teach the worker a short lead; then a call runs long. Its tick waits for it
+    (tick_wait 25 ms): 13 ms late, the tick gets its chunk; 78 ms late, the tick gives up and uses
+    the previous chunk (counted in ticks_missed), never the unfinished one."""
+    policy = Slow(delay=0.002, n_action_steps=1)
+    runner = PolicyRunner(policy, EMB, RunnerConfig(tick_wait=0.025))
+    worker = RunnerThread(runner, _decode)
+    t = time.monotonic()
+    frame_of = {t: -1}                                   # frame stamp -> the tick it was put at
+    worker.put_frame(Frame(img(1), t, t))
+    worker.start()
+    worker.set_instruction('go', t)
+    t_next = t + 0.1
+    used = []                                            # per tick: the tick whose frame its chunk came from
+    for i in range(14):
+        if i == 10:
+            policy.delay = slow_delay                    # the call for tick 11 runs long
+        time.sleep(max(0.0, t_next - time.monotonic()))
+        now = time.monotonic()
+        tick = worker.tick(now)
+        used.append(None if tick.command is None else frame_of[tick.command.stamp])
+        frame_of[now] = i
+        worker.put_frame(Frame(img(i), now, now))        # a frame just after each tick
+        t_next += 0.1
+    worker.stop()
+    assert worker.ticks_waited >= 1
+    if expect_fresh:
+        assert worker.ticks_missed == 0
+        assert used[11] == 10, f'tick 11 ran the chunk of the frame after tick 10: {used}'
+    else:
+        assert worker.ticks_missed >= 1
+        assert used[11] is not None and used[11] < 10, f'the previous chunk, not the unfinished one: {used}'

@@ -63,7 +63,10 @@ class RunnerConfig:
     #: (n_action_steps x chunk_step_dt), or on every new frame when it declares none
     call_every_ticks: int = 0
     #: a phased call (RunnerThread) aims to finish this long before the tick it serves, s
-    call_margin: float = 0.005
+    call_margin: float = 0.001
+    #: a tick whose phased call is still running waits up to this long for it, s (0 = never:
+    #: the tick then uses the previous chunk, a period older)
+    tick_wait: float = 0.004
 
     # --- scheduler (see vla_policy.scheduler)
     max_action_age: float = 1.0
@@ -86,6 +89,8 @@ class RunnerConfig:
                              f'got {self.call_every_ticks!r}')
         if not (isinstance(self.call_margin, (int, float)) and 0 <= self.call_margin < 1.0 / self.control_rate_hz):
             raise ValueError(f'call_margin must be >= 0 s and shorter than a control period, got {self.call_margin!r}')
+        if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait <= 0.25 / self.control_rate_hz):
+            raise ValueError(f'tick_wait must be >= 0 s and at most a quarter of a control period, got {self.tick_wait!r}')
         self.scheduler_params()                                    # raises with a fix
         ActionSmoother(self.smoothing, self.smoothing_window, self.smoothing_alpha)
 
@@ -401,8 +406,11 @@ class RunnerThread:
 
     Schedule (``runner.call_ticks``): None -> a call on every new frame. n -> a call for every
     n-th tick: it starts on the newest frame ``estimate + call_margin`` before that tick, where
-    estimate is the 95th percentile of the recent calls' durations. A new instruction is called
-    at once on the newest frame.
+    estimate is the 95th percentile of the recent phased calls' time from their planned start to
+    their chunk being stored (the worker's wake-up delay included). A tick whose call is still
+    running waits up to ``tick_wait`` for it (``ticks_waited``); one that still finds it running
+    uses the previous chunk (``ticks_missed``). A new instruction is called at once on the newest
+    frame.
     """
 
     def __init__(self, runner: PolicyRunner, decode: Callable[[Frame], np.ndarray],
@@ -422,6 +430,10 @@ class RunnerThread:
         self._served: float | None = None         # clock() of the tick the newest phased call served
         self._generation_seen = -1
         self._target: float | None = None
+        self._inflight: float | None = None        # clock() of the tick the running phased call serves
+        self._inflight_cond = threading.Condition()
+        self.ticks_waited = 0                      # ticks that waited for their call (at most tick_wait)
+        self.ticks_missed = 0                      # ticks whose call was still running after the wait
 
     # -- node side ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -445,8 +457,19 @@ class RunnerThread:
     def tick(self, now: float) -> Tick:
         """The control tick at ``now``; also teaches the worker the tick phase."""
         with self._tick_lock:
-            self._last_tick = self._clock()
+            self._last_tick = t = self._clock()
+        self._wait_for_call(t)
         return self.runner.tick(now)
+
+    def _wait_for_call(self, tick: float) -> None:
+        """Give the phased call that serves this tick up to ``tick_wait`` to store its chunk."""
+        period = self.runner.config.control_period
+        with self._inflight_cond:
+            if self._inflight is None or abs(self._inflight - tick) > period / 2:
+                return
+            self.ticks_waited += 1
+            if not self._inflight_cond.wait_for(lambda: self._inflight is None, self.runner.config.tick_wait):
+                self.ticks_missed += 1
 
     def estimate(self) -> float:
         """Expected duration of a call (decode + policy), s."""
@@ -472,6 +495,7 @@ class RunnerThread:
             self._wake.clear()
             return
         new_instruction = ctx.generation != self._generation_seen
+        planned = None                                    # a phased call's planned start
         if self.runner.call_ticks is None:
             frame = self.slot.take(timeout=0.05)          # every new frame
         elif new_instruction:
@@ -491,17 +515,29 @@ class RunnerThread:
                     return                                # not yet (or a new instruction): look again
             frame = self.slot.latest()
             self._served = self._target
+            planned = start
         if frame is None:
             return
         ctx = self.runner.context()
         if ctx is None:
             return
         self._generation_seen = ctx.generation
-        result = self._call(frame, ctx)
-        self._durations.append(result.inference_time)
+        phased = planned is not None and self._target is not None
+        if phased:
+            with self._inflight_cond:
+                self._inflight = self._target
+        try:
+            result = self._call(frame, ctx)
+            problem = self.runner.accept(result)
+        finally:
+            if phased:
+                with self._inflight_cond:
+                    self._inflight = None
+                    self._inflight_cond.notify_all()
+        self._durations.append(self._clock() - planned if phased else result.inference_time)
         if new_instruction and self.runner.call_ticks is not None:
             self._served = self._tick_after(self._clock())
-        self._on_result(result, self.runner.accept(result))
+        self._on_result(result, problem)
 
     def _call(self, frame: Frame, ctx: Context) -> CallResult:
         t0 = time.perf_counter()
