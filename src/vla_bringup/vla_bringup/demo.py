@@ -95,6 +95,7 @@ class Demo:
         self._camera_size = camera_size
         self._world = world
         self.frames: list = []
+        self._snapshot = None            # the MjData copy GIF frames are rendered from
         self.path: list[tuple[float, float, float]] = []
         self._statuses: list = []
         self._proposals: list = []    # (sequence, instruction, chunk stamp, confidence, inference_time) of vla/action
@@ -287,8 +288,7 @@ class Demo:
             self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
             if self.record and st.time >= next_frame:
                 next_frame = st.time + 0.2
-                with lock:               # MuJoCo reads sim.data to render: not while the node steps it
-                    self._capture()
+                self._capture()
             if progress:
                 progress(job, elapsed, self._latest_status())
             if finished:
@@ -328,9 +328,18 @@ class Demo:
             return self._statuses[-1] if self._statuses else None
 
     def _capture(self) -> None:
+        """One GIF frame. The state is copied under the lock (well under a millisecond) and
+        rendered from the copy, so the simulator's physics never waits for the GIF."""
+        import mujoco
         import numpy as np
-        head = self.sim_node._gl.submit(self.sim.render, 240, 180).result()
-        third = self._third.render(320, 180)
+        sim = self.sim
+        with self.sim_node.state_lock:
+            if self._snapshot is None:
+                self._snapshot = mujoco.MjData(sim.model)
+            mujoco.mj_copyData(self._snapshot, sim.model, sim.data)
+            pose = sim.base_pose()
+        head = self.sim_node._gl.submit(sim.camera.render, self._snapshot, 240, 180).result()
+        third = self._third.render(self._snapshot, pose, 320, 180)
         self.frames.append(np.concatenate([head, third], axis=1))
 
     # -- outputs --------------------------------------------------------------------------------------
@@ -361,7 +370,7 @@ class _ThirdPersonCamera:
         self._node = sim_node
         self._renderers = {}
 
-    def _render(self, width, height):
+    def _render(self, data, pose, width, height):
         import mujoco
         sim = self._node.sim
         r = self._renderers.get((width, height))
@@ -369,16 +378,17 @@ class _ThirdPersonCamera:
             r = self._renderers[(width, height)] = mujoco.Renderer(sim.model, height, width)
         cam = mujoco.MjvCamera()
         cam.type = mujoco.mjtCamera.mjCAMERA_FREE
-        x, y, yaw = sim.base_pose()
+        x, y, yaw = pose
         cam.lookat[:] = (x, y, 0.6)
         cam.distance = 3.6
         cam.azimuth = math.degrees(yaw) + 180.0 - 30.0
         cam.elevation = -28.0
-        r.update_scene(sim.data, camera=cam)
+        r.update_scene(data, camera=cam)
         return r.render().copy()
 
-    def render(self, width, height):
-        return self._node._gl.submit(self._render, width, height).result()
+    def render(self, data, pose, width, height):
+        """The view of ``data`` (an MjData of the sim's model) around the robot at ``pose``."""
+        return self._node._gl.submit(self._render, data, pose, width, height).result()
 
     def close(self) -> None:
         for r in self._renderers.values():
@@ -466,6 +476,8 @@ def main(argv=None) -> int:
     results = []
     show = _progress_printer()
     with demo.sim_node.state_lock:
+        if demo.record:
+            demo._capture()      # the GIF's renderers are made now (an EGL context takes a second), not mid-task
         sim_t0, wall_t0 = demo.sim.time, time.monotonic()
     cpu_t0 = {'demo (sim_node, monitor, GIF)': time.process_time(), **demo.suite.group.cpu_seconds()}
     try:
@@ -493,7 +505,8 @@ def main(argv=None) -> int:
     ok = sum(r.success for r in results)
     wall = time.monotonic() - t_start
     print(f'{ok}/{len(results)} tasks succeeded in {wall:.0f} s wall time; the simulation ran at '
-          f'{getattr(demo, "real_time_factor", float("nan")):.2f}x real time (target 1.0)')
+          f'{getattr(demo, "real_time_factor", float("nan")):.2f}x real time (target 1.0), '
+          f'{demo.sim_node.pacer.slips} slips (physics more than 0.25 s behind the wall clock)')
     if getattr(demo, 'cpu_share', None):
         print('  CPU while the tasks ran (1.0 = one core): '
               + ', '.join(f'{k} {v:.2f}' for k, v in demo.cpu_share.items()))

@@ -214,7 +214,12 @@ class SimNode(Node):
         with self._lock:
             twist = self._twist.current(self._wall(), self.p.cmd_vel_timeout)
             targets, self._joint_targets = self._joint_targets, {}
+            slips = self.pacer.slips
             n = self.pacer.steps_due(self._wall(), self.sim.time)
+        if self.pacer.slips != slips:
+            self.get_logger().warning(f'physics fell more than {self.pacer.max_lag:g} s behind the wall clock '
+                                      f'(slip {self.pacer.slips}): simulated time skips that backlog',
+                                      throttle_duration_sec=5.0)
         with self.state_lock:
             self._step_and_publish(twist, targets, n)
 
