@@ -1,0 +1,63 @@
+"""vla_inference's parameters (declared with descriptions and ranges; config/inference_node.yaml
+lists each with its default) and the PolicyRunner configuration they make."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from vla_common.params import ParamSpec
+from vla_policy.runner import RunnerConfig, ticks_for_rate
+
+_D = RunnerConfig.field_default
+
+PARAMS = [
+    ParamSpec('policy', 'default', "Policy: 'default' (the shipped trained checkpoint), a registered name, "
+              "a 'module:Class' target, or a checkpoint directory", read_only=True),
+    ParamSpec('policy_backend', 'torch', "How a seed_vla checkpoint (including 'default') runs: 'torch' (PyTorch) "
+              "or 'onnx' (its model.onnx under onnxruntime; make it with python -m vla_policy.export_onnx)",
+              choices=('torch', 'onnx'), read_only=True),
+    ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
+              'a bundled name or a YAML path', read_only=True),
+    ParamSpec('control_rate_hz', _D('control_rate_hz'), 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
+    ParamSpec('stale_image_timeout', 0.5, 'No action is published while the newest image arrived longer ago '
+              'than this, s', 0.01, 10.0),
+    ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
+              'instead of camera/image_raw', read_only=True),
+    ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction, '
+              "rounded to whole control ticks (a new instruction is inferred at once); 0 = the policy's own: "
+              'every n_action_steps x step_dt s if it declares them (the default checkpoint: 1 x 0.1 s), else on '
+              'every new frame. Calls are phased to finish just before the control tick they serve',
+              0.0, 1000.0, read_only=True),
+    ParamSpec('call_margin', _D('call_margin'), 'A phased policy call aims to finish this long before the control '
+              'tick it serves, s (its duration is learned from the recent calls)', 0.0, 0.05, read_only=True),
+    ParamSpec('tick_wait', _D('tick_wait'), 'A control tick whose policy call is still running waits up to this '
+              'long for it, s (0 = never: the tick then uses the previous chunk)', 0.0, 0.025, read_only=True),
+    ParamSpec('max_action_age', _D('max_action_age'), 'An action chunk computed from an image older than this is never '
+              'used, s', 0.01, 60.0, read_only=True),
+    ParamSpec('temporal_ensembling', _D('temporal_ensembling'), 'Blend overlapping action chunks (ACT temporal ensembling)',
+              read_only=True),
+    ParamSpec('ensemble_coeff', _D('ensemble_coeff'), 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction '
+              '(> 0 favours older: smoother; < 0 favours newer: faster)', -10.0, 10.0, read_only=True),
+    ParamSpec('interpolate_chunks', _D('interpolate'), 'Interpolate linearly between the steps of an action chunk '
+              'instead of holding each step for step_dt', read_only=True),
+    ParamSpec('smoothing', _D('smoothing'), 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
+              read_only=True),
+    ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50, read_only=True),
+    ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
+    ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
+              1, 100000),
+    ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
+    ParamSpec('torch_threads', 1, 'PyTorch intra-op threads for the policy (0 = leave as is)', 0, 64,
+              read_only=True),
+    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0, read_only=True),
+]
+
+
+def runner_config(p: Mapping[str, Any]) -> RunnerConfig:
+    """The PolicyRunner configuration of the declared parameter values ``p``."""
+    return RunnerConfig(
+        control_rate_hz=p['control_rate_hz'],
+        call_every_ticks=ticks_for_rate(p['max_inference_rate_hz'], p['control_rate_hz']),
+        call_margin=p['call_margin'], tick_wait=p['tick_wait'],
+        max_action_age=p['max_action_age'], temporal_ensembling=p['temporal_ensembling'],
+        ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
+        smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'])
