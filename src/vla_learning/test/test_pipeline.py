@@ -9,6 +9,13 @@ import numpy as np
 import pytest
 
 CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'default.yaml'
+#: the collection these tests were written for: the defaults before they became the default policy's
+#: (no head kicks, facing or start-pose episodes, the head's turn gain 0.5, look_at weighted as walk_to)
+TEST_COLLECTION = dict(dart_head_kick=0.0, dart_head_kick_decay=0.7, look_at_facing_fraction=0.0, turn_gaze_gain=0.5,
+                       start_pose_fraction=0.0,
+                       task_weights={'walk_to': 3.0, 'look_at': 3.0, 'turn_left': 1.5, 'turn_right': 1.5,
+                                     'raise_left_arm': 1.0, 'raise_right_arm': 1.0, 'raise_both_arms': 1.0,
+                                     'wave': 1.5, 'stop': 1.5})
 
 
 @pytest.fixture(scope='module')
@@ -17,8 +24,8 @@ def tiny(tmp_path_factory):
     from vla_learning.collect import CollectConfig, collect
     from vla_learning.train import load_config, train
     root = tmp_path_factory.mktemp('pipeline')
-    summary = collect(root / 'ds', CollectConfig(episodes=9, workers=1, image_size=32, val_fraction=0.25),
-                      progress=False)
+    summary = collect(root / 'ds', CollectConfig(episodes=9, workers=1, image_size=32, val_fraction=0.25,
+                                                 **TEST_COLLECTION), progress=False)
     conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "run"}', 'export_dir=',
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'train.steps=6',
@@ -43,7 +50,8 @@ def test_collect_writes_successful_episodes(tiny):
 
 
 def test_training_outputs_and_resume(tiny):
-    from vla_learning.train import load_config, read_metrics, train
+    from vla_learning.metrics import read_metrics
+    from vla_learning.train import load_config, train
     root, _, result = tiny
     run = root / 'run'
     assert result['steps'] == 6
@@ -61,6 +69,30 @@ def test_training_outputs_and_resume(tiny):
     assert again['steps'] == 8
     steps = [r['step'] for r in read_metrics(run / 'metrics.jsonl') if r['split'] == 'train']
     assert steps[-1] == 8 and steps.count(2) == 1             # resumed at 6, not restarted
+
+
+def test_training_writes_where_its_checkpoints_come_from(tiny):
+    """The training command, not a hand, writes each checkpoint's metadata: the effective config
+    (every default filled in), the dataset and its size, the start time, the code's commit."""
+    import datetime
+    import yaml
+    from vla_learning.dataset import LeRobotDataset
+    from vla_learning.train import load_config
+    root, _, _ = tiny
+    run = root / 'run'
+    effective = yaml.safe_load((run / 'config.yaml').read_text())
+    # --set (6 steps; 8 once test_training_outputs_and_resume has resumed this run), then the defaults
+    assert effective['train']['steps'] in (6, 8) and effective['train']['lr'] == 0.002
+    assert effective['collect'] == load_config(CONFIG, ['output_dir=x']).to_dict()['collect']
+    ds = LeRobotDataset(root / 'ds')
+    for d in ('best', 'last'):
+        meta = json.loads((run / 'checkpoints' / d / 'config.json').read_text())['metadata']
+        assert meta['written_by'] == 'vla_learning.train' and meta['training_config']['train'] == effective['train']
+        assert (meta['dataset'], meta['dataset_episodes'], meta['dataset_frames']) == (
+            str(root / 'ds'), ds.num_episodes, ds.total_frames)
+        assert datetime.datetime.fromisoformat(meta['started_utc']).tzinfo is not None
+        assert meta['git_commit'] is None or len(meta['git_commit']) == 40
+        assert meta['step'] in (3, 4, 6, 8) and 'val_action_loss' in meta
 
 
 def test_checkpoint_loads_and_evaluates(tiny, tmp_path):
@@ -150,7 +182,8 @@ def test_facing_starts_put_the_look_at_target_in_the_first_frame(tmp_path):
     for fraction in (0.0, 1.0):
         out = tmp_path / f'facing_{fraction}'
         collect(out, CollectConfig(episodes=8, workers=1, image_size=32, dart_fraction=0.0, val_fraction=0.25,
-                                   look_at_facing_fraction=fraction, task_weights={'look_at': 1.0}), progress=False)
+                                   start_pose_fraction=0.0, look_at_facing_fraction=fraction,
+                                   task_weights={'look_at': 1.0}), progress=False)
         ds = LeRobotDataset(out)
         labels = ds.frames[TARGET_KEY]
         first[fraction] = np.array([labels[ds.episode_frames(e).start] for e in range(ds.num_episodes)])
@@ -210,7 +243,7 @@ def test_torchrun_ddp(tiny, tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
     summary = json.loads((tmp_path / 'ddp' / 'summary.json').read_text())
     assert summary['steps'] == 3
-    from vla_learning.train import read_metrics
+    from vla_learning.metrics import read_metrics
     rows = read_metrics(tmp_path / 'ddp' / 'metrics.jsonl')
     assert rows[0]['samples_per_s'] > 0 and (tmp_path / 'ddp' / 'checkpoints' / 'best' / 'config.json').exists()
 
@@ -223,7 +256,7 @@ def test_ablation_trains_and_tabulates_each_variant(tiny, tmp_path):
     base = load_config(CONFIG, [f'dataset={root / "ds"}', 'output_dir=unused', 'model.image_size=32',
                                 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]', 'train.val_batches=1',
                                 'train.batch_size=8', 'train.warmup_steps=1'])
-    (tmp_path / 'base.yaml').write_text(yaml.safe_dump(base))
+    (tmp_path / 'base.yaml').write_text(yaml.safe_dump(base.to_dict()))
     conf = {'base_config': str(tmp_path / 'base.yaml'), 'output_dir': str(tmp_path / 'ab'),
             'train': {'steps': 2, 'val_every': 2, 'log_every': 1},
             'eval': {'episodes': 1, 'splits': ['seen', 'out_of_scope'], 'tasks': ['raise_left_arm']},
@@ -243,7 +276,7 @@ def test_ablation_trains_and_tabulates_each_variant(tiny, tmp_path):
 
 def test_instruction_augmentations():
     import torch
-    from vla_learning.train import _drop_words, _insert_unknown_word, _unknown_words
+    from vla_learning.batches import _drop_words, _insert_unknown_word, _unknown_words
     gen = np.random.default_rng(0)
     tokens = torch.tensor([[5, 6, 7, 0, 0], [9, 0, 0, 0, 0], [3, 4, 8, 2, 1]])
     dropped = _drop_words(tokens.repeat(200, 1), gen, 0.9)
@@ -257,7 +290,7 @@ def test_instruction_augmentations():
     swapped = _unknown_words(tokens, np.random.default_rng(2), 1.0, 4096)
     assert ((swapped == 0) == (tokens == 0)).all() and (swapped[tokens != 0] != tokens[tokens != 0]).any()
     # object negatives: 'walk to the red box' (ids 11 12 13 1 2) -> verb or object made unknown
-    from vla_learning.train import _object_negatives
+    from vla_learning.batches import _object_negatives
     objects, articles = torch.tensor([1, 2]), torch.tensor([13])
     neg = _object_negatives(torch.tensor([[11, 12, 13, 1, 2, 0]]).repeat(100, 1), np.random.default_rng(3),
                             objects, articles, 4096)
@@ -326,7 +359,8 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     from vla_policy.models.constants import ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY
     from vla_sim.world import ALL_OBJECTS
     from vla_learning.dataset import OBJECTS_KEY, TARGET_KEY, LeRobotDataset
-    from vla_learning.train import make_batch, read_metrics
+    from vla_learning.batches import make_batch
+    from vla_learning.metrics import read_metrics
     root, _, _ = tiny
     ds = LeRobotDataset(root / 'ds')
     assert ds.object_names == list(ALL_OBJECTS)
@@ -340,7 +374,7 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
             np.testing.assert_array_equal(objects[sl, k], ds.frames[TARGET_KEY][sl])
     assert (objects[..., 0] == 1.0).any(1).mean() > 0.5, 'most frames see some object'
 
-    from vla_learning.train import TrainingData
+    from vla_learning.training_data import TrainingData
     from vla_policy.embodiment import load_embodiment
     from vla_policy.models.configuration_seed_vla import SeedVLAConfig
     emb = load_embodiment('vla_humanoid')
@@ -349,7 +383,7 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     data = TrainingData(ds, cfg, emb, ds.stats())
     assert data.attribute_tokens.shape[0] == data.attribute_objects.shape[0] == 21
     rows = np.arange(ds.total_frames)
-    batch = make_batch(data, rows, np.random.default_rng(0), {}, cfg, None, 'cpu')
+    batch = make_batch(data, rows, np.random.default_rng(0), None, cfg, None, 'cpu')
     labels, has = batch[ATTRIBUTE_IN_IMAGE], batch[ATTRIBUTE_QUERY]
     assert labels.shape == (len(rows), len(ALL_OBJECTS), 3) and has.shape[0] == len(rows)
     # a word's label marks only objects with its attribute that are in view
@@ -363,7 +397,7 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     from vla_policy.models.constants import OBS_ELAPSED
     assert OBS_ELAPSED not in batch
     timed = SeedVLAConfig.for_embodiment(emb, image_size=32, elapsed_horizon_s=6.0)
-    batch = make_batch(data, rows, np.random.default_rng(0), {}, timed, None, 'cpu')
+    batch = make_batch(data, rows, np.random.default_rng(0), None, timed, None, 'cpu')
     elapsed = batch[OBS_ELAPSED].numpy()[:, 0]
     np.testing.assert_allclose(elapsed, ds.frames['timestamp'], atol=1e-6)
     first = ds.frames['frame_index'] == 0

@@ -12,47 +12,67 @@ variants, each a dict of model overrides (``SeedVLAConfig`` fields). Each varian
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from vla_learning.config import ConfigError, EvalConfig, from_dict, load_config, read_yaml
+from vla_learning.evaluate import evaluate
+from vla_learning.train import train
+from vla_policy.checkpoint import read_checkpoint
 
 _PCT = '{:.0%}'.format
 
 
-def run_variant(name: str, overrides: dict[str, Any], conf: dict[str, Any], out_root: Path,
+@dataclass(frozen=True)
+class AblationConfig:
+    """An ablation (``python -m vla_learning.ablation --config FILE``)."""
+
+    base_config: str                     # the run config every variant starts from (data, training, model)
+    output_dir: str = 'data/ablation'    # <output_dir>/<variant>/{run,checkpoint,eval}, ablation.md / .json
+    train: dict[str, Any] = field(default_factory=dict)   # overrides of base_config's train: block, every variant
+    eval: EvalConfig = field(default_factory=EvalConfig)  # the evaluation of every variant
+    variants: dict[str, Any] = field(default_factory=dict)
+    """name -> {model: SeedVLAConfig overrides, train: overrides of this variant only}"""
+
+    def __post_init__(self) -> None:
+        for name, v in self.variants.items():
+            unknown = sorted(set(v or {}) - {'model', 'train'})
+            if unknown:
+                raise ConfigError(f"variant '{name}': unknown key(s) {unknown}; a variant has model: and train:")
+
+
+def load_ablation(path: str | Path) -> AblationConfig:
+    try:
+        return from_dict(AblationConfig, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(f'{path}: {exc}') from None
+
+
+def run_variant(name: str, overrides: dict[str, Any], conf: AblationConfig, out_root: Path,
                 run: bool = True) -> dict[str, Any] | None:
     """Train (unless done) and evaluate (unless done) one variant; its row of the table. With
     ``run`` False, only the row of a variant already evaluated (None if it was not)."""
-    from vla_learning.evaluate import CHUNK_STEPS, SPLITS, evaluate
-    from vla_learning.train import load_config, train
-
     out = out_root / name
     results = out / 'eval' / 'results.json'
     summary_path = out / 'run' / 'summary.json'
     if not run and not (results.exists() and summary_path.exists()):
         return None
     if not summary_path.exists():
-        tconf = load_config(conf['base_config'])
-        tconf['model'] = {**(tconf.get('model') or {}), **(overrides.get('model') or {})}
-        tconf['train'] = {**(tconf.get('train') or {}), **(conf.get('train') or {}),
-                          **(overrides.get('train') or {})}
-        tconf['output_dir'] = str(out / 'run')
-        tconf['export_dir'] = str(out / 'checkpoint')
-        print(f'== {name}: training ({tconf["train"].get("steps")} steps)', flush=True)
-        train(copy.deepcopy(tconf), progress=False)
+        run_conf = load_config(conf.base_config, updates={
+            'model': overrides.get('model') or {}, 'train': {**conf.train, **(overrides.get('train') or {})},
+            'output_dir': str(out / 'run'), 'export_dir': str(out / 'checkpoint')})
+        print(f'== {name}: training ({run_conf.train.steps} steps)', flush=True)
+        train(run_conf, progress=False)
     summary = json.loads(summary_path.read_text())
     if not results.exists():
-        ev = conf.get('eval') or {}
+        ev = conf.eval
         print(f'== {name}: evaluating', flush=True)
-        evaluate(str(out / 'checkpoint'), splits=ev.get('splits') or SPLITS, tasks=ev.get('tasks'),
-                 episodes=int(ev.get('episodes', 10)),
-                 chunk_steps=int(ev.get('chunk_steps', CHUNK_STEPS)),
-                 threshold=float(ev.get('confidence_threshold', 0.5)),
+        evaluate(str(out / 'checkpoint'), splits=ev.splits, tasks=ev.tasks, episodes=ev.episodes,
+                 chunk_steps=ev.chunk_steps, threshold=ev.confidence_threshold, first_seed=ev.first_seed,
                  out=out / 'eval', progress=False)
     report = json.loads(results.read_text())
     return row_of(name, overrides, summary, report, out / 'checkpoint')
@@ -61,7 +81,6 @@ def run_variant(name: str, overrides: dict[str, Any], conf: dict[str, Any], out_
 def row_of(name: str, overrides: dict, summary: dict, report: dict, checkpoint: Path) -> dict[str, Any]:
     s, sp = report['summary'], report['splits']
     cfg = json.loads((checkpoint / 'config.json').read_text()).get('config', {})
-    from vla_policy.checkpoint import read_checkpoint
     n_params = sum(int(t.numel()) for t in read_checkpoint(checkpoint).load_tensors().values())
 
     def rate(split):
@@ -77,11 +96,10 @@ def row_of(name: str, overrides: dict, summary: dict, report: dict, checkpoint: 
             'auroc': s.get('auroc_failure_mean_conf'), 'latency_p99_ms': s.get('latency_ms_p99')}
 
 
-def to_markdown(rows: list[dict], conf: dict) -> str:
-    ev = conf.get('eval') or {}
-    lines = [f"Same dataset, same training budget ({(conf.get('train') or {}).get('steps')} steps of batch "
-             f"{(conf.get('train') or {}).get('batch_size', 'as base')}), same evaluation "
-             f"({ev.get('episodes', 10)} seeded episodes per task and split).", '',
+def to_markdown(rows: list[dict], conf: AblationConfig) -> str:
+    lines = [f"Same dataset, same training budget ({conf.train.get('steps')} steps of batch "
+             f"{conf.train.get('batch_size', 'as base')}), same evaluation "
+             f"({conf.eval.episodes} seeded episodes per task and split).", '',
              '| variant | vision | language | fusion | pooling | head | params | steps | train min | seen | '
              'paraphrase | unseen combo | OOS refused | false refusal | AUROC | p99 ms |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
@@ -104,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--config', required=True, help='ablation YAML (see configs/ablation.yaml)')
     ap.add_argument('--only', default='', help='comma-separated variant names to run (default: all)')
     args = ap.parse_args(argv)
-    conf = yaml.safe_load(Path(args.config).read_text())
-    out_root = Path(conf.get('output_dir', 'data/ablation'))
+    try:
+        conf = load_ablation(args.config)
+    except ConfigError as exc:
+        ap.error(str(exc))
+    out_root = Path(conf.output_dir)
     out_root.mkdir(parents=True, exist_ok=True)
     only = {v for v in args.only.split(',') if v}
-    variants = conf.get('variants') or {}
+    variants = conf.variants
     unknown = only - set(variants)
     if unknown:
         ap.error(f"--only names unknown variants {sorted(unknown)}; the config has {', '.join(variants)}")

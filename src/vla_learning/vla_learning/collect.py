@@ -26,58 +26,33 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import multiprocessing as mp
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from vla_sim.world import ALL_OBJECTS
-
-#: default task mix (relative number of episodes)
-DEFAULT_TASK_WEIGHTS = {'walk_to': 3.0, 'look_at': 3.0, 'turn_left': 1.5, 'turn_right': 1.5, 'raise_left_arm': 1.0,
-                        'raise_right_arm': 1.0, 'raise_both_arms': 1.0, 'wave': 1.5, 'stop': 1.5}
-
-
-@dataclass(frozen=True)
-class CollectConfig:
-    """Knobs of collection (the ``collect:`` block of a training config)."""
-
-    episodes: int = 2000                 # episodes attempted
-    image_size: int = 64                 # square camera image, px (the policy's image_size)
-    seed: int = 0                        # episode i uses world seed ``seed * 1_000_003 + i``
-    workers: int = 2                     # processes
-    colour_jitter: float = 0.12          # +- per RGB channel of each object (the sim's default is 0.06)
-    light_range: tuple[float, float] = (0.55, 1.35)   # scale of the sun's and headlight's intensity
-    camera_noise_std: float = 6.0        # max Gaussian pixel noise (per episode U(0, this))
-    camera_gain: float = 0.15            # per-episode gain U(1 - g, 1 + g) and offset U(-40g, 40g)
-    dart_fraction: float = 0.5           # share of episodes with perturbed execution
-    dart_std: float = 0.25               # std of the perturbation on the normalised base twist
-    dart_head_kick: float = 0.0          # look_at DART episodes: on 10 % of the steps the head's pan and tilt
-                                         # targets get a kick U(-k, k) (normalised), decaying by 0.7 a step,
-                                         # so the data shows the gaze brought back onto an off-centre target
-    dart_head_kick_decay: float = 0.7    # the kick's share left after each step (0.9: an offset held ~1 s, the
-                                         # object off-centre on either side for several frames)
-    look_at_facing_fraction: float = 0.0  # share of look_at episodes whose robot starts turned toward the target
-                                         # (bearing U(-0.5, 0.5) rad): the object in view from the first frame, on
-                                         # either side, not only where the left search brings it in
-    turn_gaze_gain: float = 0.5          # turns: the teacher's head pan = -gain x the angle turned (the head keeps
-                                         # toward where the turn began, the progress in a joint the policy reads);
-                                         # 0 = the head at rest, the policy times its turn by the clock alone
-    hold_after_success_s: float = 0.0    # each episode goes on (recorded) U(0, this) s after its success, so the
-                                         # data shows what to do once the task is done: keep waving, keep the arm
-                                         # up, stay turned, at later times since the command than the task took
-    start_pose_fraction: float = 0.0     # share of episodes (not 'stop') starting from a random posture:
-                                         # an arm or both raised, the head turned (what the last command left)
-    val_fraction: float = 0.1
-    task_weights: dict | None = None
-
+from vla_learning.config import CollectConfig, ConfigError, from_dict, read_yaml
+from vla_learning.dataset import DatasetWriter, Episode
+from vla_learning.instructions import is_held_out_combo, phrase
+from vla_learning.teacher import ObservableTeacher, target_in_image
+from vla_policy.core import PolicyOutput
+from vla_policy.embodiment import load_embodiment
+from vla_sim.expert import ARM_UP
+from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.sim import COMMANDED_JOINTS, HumanoidSim, SimConfig
+from vla_sim.tasks import TASKS, Task, make_task
+from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world
 
 def _episode_plan(cfg: CollectConfig) -> list[tuple[int, str]]:
-    weights = cfg.task_weights or DEFAULT_TASK_WEIGHTS
+    weights = cfg.task_weights
+    unknown = sorted(set(weights) - set(TASKS))
+    if unknown:
+        raise ValueError(f"collect.task_weights: unknown task(s) {unknown}; tasks are {', '.join(TASKS)}")
     names = list(weights)
     w = np.array([weights[n] for n in names], dtype=float)
     counts = np.floor(cfg.episodes * w / w.sum()).astype(int)
@@ -98,13 +73,8 @@ _W: dict[str, Any] = {}
 
 
 def _init_worker(cfg: CollectConfig) -> None:
-    import torch
+    import torch            # lazy: only the workers need it, for their thread count
     torch.set_num_threads(1)
-    import vla_sim  # noqa: F401 (MUJOCO_GL)
-    from vla_policy.embodiment import load_embodiment
-    from vla_sim.sim import HumanoidSim, SimConfig
-    from vla_sim.world import WorldConfig
-    from vla_learning.teacher import ObservableTeacher
     sim = HumanoidSim(SimConfig(world=WorldConfig(colour_jitter=cfg.colour_jitter)))
     emb = load_embodiment('vla_humanoid')
     _W.update(cfg=cfg, sim=sim, emb=emb, teacher=ObservableTeacher(emb, sim=sim, gaze_gain=cfg.turn_gaze_gain),
@@ -140,8 +110,6 @@ class _Perturbed:
         self.objects.clear()
 
     def infer(self, obs):
-        from vla_policy.core import PolicyOutput
-        from vla_learning.teacher import target_in_image
         out = self.teacher.infer(obs)
         a = out.actions[0]
         self.clean.append(a.copy())
@@ -188,8 +156,6 @@ def _camera_noise(images: np.ndarray, rng: np.random.Generator, cfg: CollectConf
 
 def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held_out: bool, split: str = 'train'):
     """A walk_to / look_at Task on an eligible object of ``world`` (None if there is none)."""
-    from vla_sim.tasks import TASKS, Task
-    from vla_learning.instructions import is_held_out_combo, phrase
     objs = [o for o in world.objects if is_held_out_combo(o.colour, o.shape) != exclude_held_out] \
         if exclude_held_out else list(world.objects)
     if not objs:
@@ -200,7 +166,6 @@ def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held
 
 def random_start_pose(rng: np.random.Generator) -> tuple[tuple[str, float], ...]:
     """A posture a previous command could have left: one arm, both or none raised, the head turned."""
-    from vla_sim.expert import ARM_UP
     arms = (('left',), ('right',), ('left', 'right'), ())[int(rng.integers(4))]
     joints = {j: q for side in arms for j, q in ARM_UP[side].items()}
     joints['head_pan_joint'] = float(rng.uniform(-0.8, 0.8))
@@ -222,10 +187,6 @@ def facing(world, target: str, bearing: float):
 
 def collect_one(job: tuple[int, str]) -> dict | None:
     """Run one episode; returns the recorded arrays (or a failure record)."""
-    from vla_sim.lockstep import LockstepConfig, run_episode
-    from vla_sim.tasks import make_task
-    from vla_sim.world import sample_world
-    from vla_learning.instructions import phrase
     i, name = job
     cfg: CollectConfig = _W['cfg']
     sim, emb = _W['sim'], _W['emb']
@@ -275,10 +236,6 @@ def collect_one(job: tuple[int, str]) -> dict | None:
 # -- main ------------------------------------------------------------------------------------------
 def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     """Collect ``cfg.episodes`` episodes into a new dataset at ``out``; returns a summary."""
-    from tqdm import tqdm
-    from vla_policy.embodiment import load_embodiment
-    from vla_sim.sim import COMMANDED_JOINTS
-    from vla_learning.dataset import DatasetWriter
     out = Path(out)
     if (out / 'meta' / 'info.json').exists():
         raise FileExistsError(f'{out} already holds a dataset; choose another --out or delete it')
@@ -292,7 +249,6 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     fails: dict[str, int] = {}
     frames = 0
     if cfg.workers > 1:
-        import multiprocessing as mp
         ctx = mp.get_context('fork')
         pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
         results = pool.imap(collect_one, plan, chunksize=4)
@@ -300,7 +256,6 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
         pool = None
         _init_worker(cfg)
         results = map(collect_one, plan)
-    from vla_learning.dataset import Episode
     try:
         for res in tqdm(results, total=len(plan), disable=not progress, desc='collect', unit='ep'):
             if not res['success']:
@@ -323,17 +278,6 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     return summary
 
 
-def config_from_dict(d: dict | None) -> CollectConfig:
-    d = dict(d or {})
-    known = {f.name for f in dataclasses.fields(CollectConfig)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f'collect config: unknown key(s) {unknown}; known: {sorted(known)}')
-    if 'light_range' in d:
-        d['light_range'] = tuple(d['light_range'])
-    return CollectConfig(**d)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog='python -m vla_learning.collect', description=__doc__.split('\n\n')[0])
     ap.add_argument('--out', help='dataset directory to create (default: the config\'s dataset path)')
@@ -345,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     block, out = {}, args.out
     if args.config:
-        import yaml
-        conf = yaml.safe_load(Path(args.config).read_text()) or {}
+        conf = read_yaml(args.config)
         block = dict(conf.get('collect') or {})
         out = out or conf.get('dataset')
     for k in ('episodes', 'workers', 'seed', 'image_size'):
@@ -354,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             block[k] = getattr(args, k)
     if not out:
         ap.error('give --out DIR (or --config with a dataset path)')
-    cfg = config_from_dict(block)
+    try:
+        cfg = from_dict(CollectConfig, block, 'collect')
+    except ConfigError as exc:
+        ap.error(str(exc))
     os.nice(0)
     summary = collect(out, cfg)
     print(f"wrote {summary['episodes_written']} episodes, {summary['frames']} frames to {out} in "

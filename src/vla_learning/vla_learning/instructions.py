@@ -101,7 +101,7 @@ OOS_EVAL: tuple[str, ...] = (
 
 
 def sim_templates() -> dict[str, tuple[str, ...]]:
-    from vla_sim.tasks import TASKS
+    from vla_sim.tasks import TASKS        # lazy: vla_sim.tasks brings the simulator (mujoco)
     return {name: tuple(kind.templates) for name, kind in TASKS.items()}
 
 

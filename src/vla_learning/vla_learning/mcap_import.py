@@ -16,6 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
+from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
+from vla_policy.embodiment import load_embodiment
+
 DEFAULT_TOPICS = {'image': '/camera/image_raw', 'command': '/vla/command', 'joint_states': '/joint_states',
                   'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}
 
@@ -38,11 +42,8 @@ def import_bags(paths, out: str | Path, *, topics: dict[str, str] | None = None,
                 image_size: int = 64, task_name: str = '', embodiment: str = 'vla_humanoid',
                 val_fraction: float = 0.1) -> dict:
     """Convert bags into (new or existing) dataset ``out``; returns counts."""
-    from mcap.reader import make_reader
+    from mcap.reader import make_reader               # lazy: optional, only to read bags
     from mcap_ros2.decoder import DecoderFactory
-    from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
-    from vla_policy.embodiment import load_embodiment
-    from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
 
     topics = dict(DEFAULT_TOPICS, **(topics or {}))
     emb = load_embodiment(embodiment)

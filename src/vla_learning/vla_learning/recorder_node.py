@@ -27,21 +27,25 @@ from __future__ import annotations
 
 import threading
 
+from geometry_msgs.msg import Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
+from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
+from vla_common.run import run_node
+from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
+from vla_policy.embodiment import load_embodiment
 
 
 class RecorderNode(Node):
     def __init__(self) -> None:
         super().__init__('recorder')
-        from geometry_msgs.msg import Twist
-        from sensor_msgs.msg import Image, JointState
-        from std_msgs.msg import String
-        from std_srvs.srv import Trigger
-        from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
-        from vla_policy.embodiment import load_embodiment
-        from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer
 
         def p(name, default, desc, rng=None):
             d = ParameterDescriptor(description=desc)
@@ -88,7 +92,6 @@ class RecorderNode(Node):
         self.get_logger().info(f"episode {idx}: {len(episode.images)} frames, '{episode.instruction}'")
 
     def _on_image(self, msg) -> None:
-        from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
         try:
             rgb = image_msg_to_rgb(msg)
         except ImageDecodeError as exc:
@@ -106,7 +109,6 @@ class RecorderNode(Node):
             self._rec.on_joint_states(msg.name, msg.position)
 
     def _on_twist(self, msg) -> None:
-        from vla_learning.recording import twist_tuple
         with self._lock:
             self._rec.on_cmd_vel(twist_tuple(msg), self._now())
 
@@ -134,8 +136,6 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
-    from rclpy.executors import MultiThreadedExecutor
-    from vla_common.run import run_node
     run_node(RecorderNode, args, lambda: MultiThreadedExecutor(num_threads=2), description=__doc__)
 
 

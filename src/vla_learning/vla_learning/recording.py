@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from vla_learning.dataset import Episode
+from vla_learning.dataset import DatasetWriter, Episode
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class EpisodeRecorder:
 
     # -- inputs --------------------------------------------------------------------------------
     def on_image(self, rgb: np.ndarray, t: float) -> None:
-        from vla_policy.models.processor_seed_vla import resize_rgb
+        from vla_policy.models.processor_seed_vla import resize_rgb   # lazy: it brings PyTorch
         s = self.config.image_size
         self._image = resize_rgb(rgb, s)[0].permute(1, 2, 0).contiguous().numpy()
         self._image_t = float(t)
@@ -152,7 +152,6 @@ def twist_tuple(msg) -> tuple[float, float, float, float, float, float]:
 
 def make_writer(dataset_dir, embodiment, image_size: int):
     """A DatasetWriter for recorder output (creates the dataset or appends to it)."""
-    from vla_learning.dataset import DatasetWriter
     return DatasetWriter(dataset_dir, fps=10.0, image_shape=(image_size, image_size, 3),
                          state_names=list(embodiment.joint_names), action_names=[d.name for d in embodiment.dims])
 

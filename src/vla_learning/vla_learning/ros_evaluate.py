@@ -42,9 +42,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vla_learning.evaluate import (CHUNK_STEPS, Case, Outcome, _fmt, add_case_arguments, case_outcome,
-                                   case_task, make_report, parse_case_arguments, policy_image_size, run_cases,
-                                   select_cases, to_markdown, write_report)
+from vla_learning.eval_report import _fmt
+from vla_learning.evaluate import (CHUNK_STEPS, Case, Outcome, add_case_arguments, case_outcome, case_task,
+                                   make_report, parse_case_arguments, policy_image_size, run_cases, select_cases,
+                                   to_markdown, write_report)
 
 #: policy specs of the privileged scripted expert (the demo serves it to the inference node)
 EXPERT_SPECS = ('scripted_expert', 'expert')

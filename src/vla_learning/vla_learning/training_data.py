@@ -1,0 +1,143 @@
+"""A demonstration dataset in memory, as the tensors training batches are cut from.
+
+Images (N, 3, S, S) uint8 at the model's image size; state normalised by the dataset's statistics;
+action chunks (N, K, D) in the model's normalised action space (padded with the episode's last
+action); token ids per instruction; grounding labels; "stand still" targets for refusals.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vla_learning.dataset import ACTION_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
+from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
+from vla_policy.models.components import TOKENIZERS
+from vla_policy.models.normalization import ActionRescaler, StateNormalizer
+
+STATE_STD_FLOOR = 0.1   # rad: joints that barely move in the data are not blown up by a tiny std
+
+
+def make_tokenizer(model_cfg):
+    """(tokenizer: list of instructions -> token array, the batch key its output goes under), as the
+    model's config names them."""
+    tok = TOKENIZERS.get(model_cfg.tokenizer).from_config(model_cfg)
+    return tok, getattr(tok, 'batch_key', None) or TOKENIZERS.batch_key(model_cfg.tokenizer)
+
+
+def resize_images(images: np.ndarray, size: int) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, size, size) (bilinear, antialiased, in blocks of 512)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return torch.cat([F.interpolate(x[i:i + 512], size=(size, size), mode='bilinear', antialias=True)
+                      for i in range(0, len(x), 512)])
+
+
+def chunk_rows(episode: np.ndarray, starts_stops: dict[int, slice], chunk_size: int) -> np.ndarray:
+    """(N, chunk_size) row indices of each frame's action chunk, clamped at its episode's last frame."""
+    n = len(episode)
+    ends = np.zeros(n, dtype=np.int64)
+    for e in np.unique(episode):
+        sl = starts_stops[int(e)]
+        ends[sl] = sl.stop - 1
+    return np.minimum(np.arange(n)[:, None] + np.arange(chunk_size)[None, :], ends[:, None])
+
+
+class TrainingData:
+    """The dataset in memory, as tensors ready for batches.
+
+    images (N, 3, S, S) uint8; state (N, J) normalised; chunks (N, K, D) normalised actions
+    (padded with the episode's last action); tokens (T, L) per task_index; per-frame task name.
+    """
+
+    def __init__(self, ds, model_cfg, embodiment, stats: dict[str, Any]) -> None:
+        f = ds.frames
+        n = len(f['index'])
+        self.images = resize_images(ds.images(), model_cfg.image_size)
+        names = list(ds.state_names)
+        order = [names.index(j) for j in model_cfg.state_joints]
+        st = stats[STATE_KEY]
+        self.state_normalizer = StateNormalizer(
+            list(model_cfg.state_joints), [st['mean'][i] for i in order],
+            [max(st['std'][i], STATE_STD_FLOOR) for i in order])
+        self.raw_state = f[STATE_KEY][:, order]
+        # seconds since the episode's instruction began (OBS_ELAPSED, for elapsed_horizon_s)
+        self.elapsed = torch.from_numpy(np.array(f['timestamp'], dtype=np.float32).reshape(n, 1))
+        self.state = torch.from_numpy(np.clip((self.raw_state - self.state_normalizer.mean)
+                                              / self.state_normalizer.std, -5, 5).astype(np.float32))
+        acts = np.clip(embodiment.normalize(f[ACTION_KEY]), -1, 1).astype(np.float32)     # (N, D)
+        self.episode = f['episode_index']
+        spans = {int(e): ds.episode_frames(int(e)) for e in np.unique(self.episode)}
+        self.chunks = torch.from_numpy(acts[chunk_rows(self.episode, spans, model_cfg.chunk_size)])
+        self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
+        self._tokens(ds, model_cfg)
+        # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
+        self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
+                                else torch.full((n, 3), float('nan')))
+        self.objects_in_image = self.attribute_tokens = self.attribute_objects = None
+        if OBJECTS_KEY in f and ds.object_names:
+            self._attribute_labels(ds, f[OBJECTS_KEY])
+        ep_task = {r['episode_index']: r.get('task_name') or 'unknown' for r in ds.episodes_rows()}
+        self.task_name = np.array([ep_task[int(e)] for e in self.episode])
+        self.hold = self._hold_targets(f[STATE_KEY], names, embodiment)
+        if model_cfg.action_normalization == 'dataset':     # the model's [-1, 1] spans the data's actions
+            rescale = ActionRescaler.from_stats(stats[ACTION_KEY], embodiment)
+            self.chunks = torch.from_numpy(rescale.to_model(self.chunks.numpy()).astype(np.float32))
+            self.hold = torch.from_numpy(rescale.to_model(self.hold.numpy()).astype(np.float32))
+
+    def _tokens(self, ds, model_cfg) -> None:
+        """Token ids of the dataset's instructions, of the out-of-scope ones, and (hashed words) of
+        the object words and articles, for the object negatives ("<unknown verb> the red ball",
+        "walk to the <unknown> <unknown>")."""
+        tok, self.language_key = make_tokenizer(model_cfg)
+        self.tokenizer = tok
+        self.tokens = torch.from_numpy(np.asarray(tok(list(ds.tasks))))
+        self.oos_tokens = torch.from_numpy(np.asarray(tok(list(OOS_TRAIN))))
+        self.object_word_ids = self.article_ids = None
+        if not self.tokens.is_floating_point():               # hashed words (not sentence embeddings)
+            objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]
+            self.object_word_ids = torch.from_numpy(np.asarray(tok(objects))[:, 0])
+            self.article_ids = torch.from_numpy(np.asarray(tok(['the', 'that', 'a']))[:, 0])
+
+    def _attribute_labels(self, ds, objects: np.ndarray) -> None:
+        """Per-attribute grounding labels: (in_view, x, y) of every catalogue object; one query word
+        per colour / shape word (synonyms included) and which objects have its attribute."""
+        k = len(ds.object_names)
+        self.objects_in_image = torch.from_numpy(objects.astype(np.float32).reshape(len(objects), k, 3))
+        parts = [name.split('_', 1) for name in ds.object_names]           # 'red_ball' -> red, ball
+        words, has = [], []
+        for column, table in ((0, COLOUR_WORDS), (1, SHAPE_WORDS)):
+            for attribute, synonyms in table.items():
+                for w in synonyms:
+                    words.append(w)
+                    has.append([p[column] == attribute for p in parts])
+        self.attribute_tokens = torch.from_numpy(np.asarray(self.tokenizer(words)))
+        self.attribute_objects = torch.tensor(has, dtype=torch.bool)       # (words, K)
+
+    @staticmethod
+    def _hold_targets(state: np.ndarray, state_names: list[str], embodiment) -> torch.Tensor:
+        """"Stand still" targets for refusals: zero twist, joints held where they are (normalised)."""
+        joint_idx = {j: i for i, j in enumerate(state_names)}
+        hold = np.zeros((len(state), embodiment.action_dim), dtype=np.float64)
+        for d_i, d in enumerate(embodiment.dims):
+            if d.target.startswith('joint/'):
+                hold[:, d_i] = state[:, joint_idx[d.target[len('joint/'):]]]
+        out = torch.from_numpy(np.clip(embodiment.normalize(hold), -1, 1).astype(np.float32))
+        # twist dims are exactly 0 physical; normalising a symmetric bound gives 0 too
+        out[:, [i for i, d in enumerate(embodiment.dims) if d.target.startswith('twist.')]] = 0.0
+        return out
+
+    def rows_of(self, episodes: list[int]) -> np.ndarray:
+        return np.nonzero(np.isin(self.episode, np.asarray(episodes)))[0]
+
+
+def sample_weights(task_name: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per-row sampling weight ~ 1/sqrt(frames of its task): long tasks do not drown short ones."""
+    names, counts = np.unique(task_name[rows], return_counts=True)
+    per = {n: 1.0 / math.sqrt(c) for n, c in zip(names, counts)}
+    w = np.array([per[t] for t in task_name[rows]])
+    return w / w.sum()
