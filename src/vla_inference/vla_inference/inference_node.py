@@ -29,9 +29,9 @@ from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
 from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
-from vla_common.stats import RateMeter, RollingWindow
 from vla_inference.action_server import ExecuteInstructionServer
 from vla_inference.instruction import InstructionError, clean_instruction
+from vla_inference.node_stats import NodeStats
 from vla_inference.messages import Proposal, seconds, vla_action
 from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
@@ -56,20 +56,13 @@ class InferenceNode(Node):
         self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
 
-        self._lock = threading.Lock()    # the node's counters and last frame (the runner locks its own state)
+        self._lock = threading.Lock()    # the newest frame (the runner and the counters lock their own state)
         self._last_frame: Frame | None = None
         self._sequence = 0
         self.last_confidence = math.nan
         self.safety_state, self.safety_stamp = SafetyStatus.STOP, 0.0   # newest vla/safety_status (state, stamp)
         self.runner = PolicyRunner(self.policy, self.embodiment, runner_config(p))
-        # statistics for /diagnostics
-        self._stats = dict(frames_received=0, frames_skipped=0, frames_rejected=0, inferences=0,
-                           policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
-                           published=0, commands_rejected=0)
-        self._latency = RollingWindow(200)
-        self._rate = RateMeter(600)   # the last minute of ticks at 10 Hz
-        self._last_error = ''
-        self._no_action_reason = 'no image yet'
+        self._stats = NodeStats()   # for /diagnostics
 
         if p['use_compressed']:
             self.create_subscription(CompressedImage, 'camera/image_raw/compressed', self._on_image, IMAGE_QOS)
@@ -109,10 +102,9 @@ class InferenceNode(Node):
         frame = Frame(msg, stamp, now)
         with self._lock:
             self._last_frame = frame
-            self._stats['frames_received'] += 1
+        self._stats.count('frames_received')
         if self._worker.put_frame(frame):
-            with self._lock:
-                self._stats['frames_skipped'] += 1
+            self._stats.count('frames_skipped')
 
     def _decode(self, frame: Frame):
         msg = frame.msg
@@ -147,8 +139,7 @@ class InferenceNode(Node):
         try:
             text = clean_instruction(msg.data, self._p['max_instruction_length'])
         except InstructionError as exc:
-            with self._lock:
-                self._stats['commands_rejected'] += 1
+            self._stats.count('commands_rejected')
             self.get_logger().error(f'command rejected, stopping: {exc}')
             self.set_instruction('')
             return
@@ -169,58 +160,43 @@ class InferenceNode(Node):
         self._p.update(changes)
 
     # -- worker callback (worker thread) ---------------------------------------------------------
-    _ERROR_COUNTER = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}
-
     def _on_result(self, r: CallResult, problem: str | None) -> None:
-        if problem == 'stale':
-            return  # computed for an instruction that has since changed
-        if r.error_kind:
-            key = self._ERROR_COUNTER.get(r.error_kind, 'policy_errors')
-            with self._lock:
-                self._stats[key] += 1
-                self._last_error = f'{r.error_kind}: {r.error}'
-            self.get_logger().error(f'{r.error_kind} error, no action from this frame: {r.error}',
-                                    throttle_duration_sec=2.0)
-            return
-        with self._lock:
-            self._stats['inferences'] += 1
-            self._latency.add(r.inference_time)
-            if problem:   # wrong action dimension, confidence outside 0..1, ...
-                self._stats['policy_errors'] += 1
-                self._last_error = problem
-        if problem:
-            self.get_logger().error(problem, throttle_duration_sec=2.0)
-        elif r.output.done:
+        error = self._stats.result(r, problem)
+        if error:
+            self.get_logger().error(error, throttle_duration_sec=2.0)
+        elif problem is None and not r.error_kind and r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
 
     # -- control loop -----------------------------------------------------------------------------
     def _on_tick(self) -> None:
         self._actions.on_tick()
         now = self._now()
-        self._rate.tick(time.monotonic())
+        self._stats.rate.tick(time.monotonic())
         tick = self._worker.tick(now)
         with self._lock:
-            self._stats['ticks'] += 1
             frame = self._last_frame
-            if frame is None or now - frame.received > self._p['stale_image_timeout']:
-                self._stats['ticks_stale'] += 1
-                self._no_action_reason = ('no image received yet' if frame is None else
-                                          f'newest image is {now - frame.received:.2f} s old')
-                return
-            if tick.instruction and tick.command is None:
-                self._stats['ticks_no_action'] += 1
-                self._no_action_reason = 'waiting for the policy' if self._stats['inferences'] == 0 \
-                    else 'no fresh action chunk (policy slower than max_action_age?)'
-                return
-            self._sequence += 1
-            seq = self._sequence
-            self._stats['published'] += 1
-            self._no_action_reason = ''
+        outcome, reason = self._outcome(frame, tick, now)
+        self._stats.tick(outcome, reason)
+        if reason:
+            return
+        self._sequence += 1
+        seq = self._sequence
         if tick.command is None:  # idle: stand still, hold the posture
             self._publish(Proposal.idle(frame.stamp, self.embodiment.has_ee_twist), seq)
             return
         self.last_confidence = tick.command.confidence
         self._publish(Proposal.of_tick(tick), seq)
+
+    def _outcome(self, frame: Frame | None, tick, now: float) -> tuple[str, str]:
+        """(counter, why no action is published: '' when one is)."""
+        if frame is None:
+            return 'ticks_stale', 'no image received yet'
+        if now - frame.received > self._p['stale_image_timeout']:
+            return 'ticks_stale', f'newest image is {now - frame.received:.2f} s old'
+        if tick.instruction and tick.command is None:
+            return 'ticks_no_action', ('waiting for the policy' if self._stats.counts['inferences'] == 0
+                                       else 'no fresh action chunk (policy slower than max_action_age?)')
+        return 'published', ''
 
     def _publish(self, proposal: Proposal, seq: int) -> None:
         msg: VlaAction = vla_action(proposal, seq, self._p['base_frame'], self.policy.name, self.embodiment.ee_frame)
@@ -233,19 +209,16 @@ class InferenceNode(Node):
 
     # -- diagnostics ------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        with self._lock:
-            s = dict(self._stats)
-            reason, err = self._no_action_reason, self._last_error
+        values = self._stats.values()
+        reason = values.pop('no_action_reason')
         instr = self.runner.instruction
-        rate = self._rate.rate_hz
+        rate = self._stats.rate.rate_hz
         values = {'instruction': instr or '(idle)', 'policy': self.policy.name,
-                  'control_rate_hz': rate, 'control_period_p99_s': self._rate.period_p99,
-                  'control_jitter_p99_s': self._rate.jitter_p99(1.0 / self._p['control_rate_hz']),
-                  'inference_latency_p50_s': self._latency.percentile(50),
-                  'inference_latency_p99_s': self._latency.percentile(99),
+                  'control_rate_hz': rate, 'control_period_p99_s': self._stats.rate.period_p99,
+                  'control_jitter_p99_s': self._stats.rate.jitter_p99(1.0 / self._p['control_rate_hz']),
                   'call_lead_s': self._worker.estimate() + self.runner.config.call_margin,
                   'ticks_waited_for_call': self._worker.ticks_waited, 'ticks_call_late': self._worker.ticks_missed,
-                  **s, 'last_error': err}
+                  **values}
         if reason:
             level, message = diagnostics.WARN, f'no action published: {reason}'
         elif abs(rate - self._p['control_rate_hz']) > 0.1 * self._p['control_rate_hz']:
