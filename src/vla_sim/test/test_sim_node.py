@@ -14,6 +14,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 
 from geometry_msgs.msg import PoseStamped, Twist  # noqa: E402
+from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -25,7 +26,7 @@ from vla_common.qos import IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 from vla_sim.sim import COMMANDED_JOINTS  # noqa: E402
 from vla_sim.sim_node import SimNode  # noqa: E402
 
-RATES = {'image': 15.0, 'info': 15.0, 'scan': 10.0, 'joints': 50.0, 'clock': 100.0}
+RATES = {'image': 15.0, 'info': 15.0, 'scan': 10.0, 'joints': 50.0, 'odom': 50.0, 'clock': 100.0}
 
 
 class Harness:
@@ -41,7 +42,7 @@ class Harness:
         self.probe = Node('sim_node_test_probe', context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.probe)
-        self.msgs = {k: [] for k in ('image', 'info', 'scan', 'joints', 'clock', 'pose')}
+        self.msgs = {k: [] for k in ('image', 'info', 'scan', 'joints', 'clock', 'pose', 'odom')}
         sub = self.probe.create_subscription
         sub(Image, 'camera/image_raw', self._rec('image'), IMAGE_QOS)
         sub(CameraInfo, 'camera/camera_info', self._rec('info'), SENSOR_QOS)
@@ -49,6 +50,7 @@ class Harness:
         sub(JointState, 'joint_states', self._rec('joints'), SENSOR_QOS)
         sub(Clock, '/clock', self._rec('clock'), SENSOR_QOS)
         sub(PoseStamped, 'ground_truth_pose', self._rec('pose'), RELIABLE_QOS)
+        sub(Odometry, 'odom', self._rec('odom'), SENSOR_QOS)
         self.cmd_vel = self.probe.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
         self.joint_cmd = self.probe.create_publisher(JointState, 'joint_commands', RELIABLE_QOS)
         self.reset = self.probe.create_client(Trigger, 'sim_node/reset')
@@ -161,6 +163,13 @@ def test_commands_move_the_robot_and_stale_cmd_vel_stops_it(h):
     x1, y1, _ = pose()
     moved = math.hypot(x1 - x0, y1 - y0)
     assert 0.25 < moved < 0.6
+    # odometry as a base driver publishes it: odom -> base_footprint, the velocity in the base frame
+    odom = h.msgs['odom'][-1][1]
+    assert (odom.header.frame_id, odom.child_frame_id) == ('odom', 'base_footprint')
+    assert odom.twist.twist.linear.x == pytest.approx(0.3, abs=0.05)
+    assert abs(odom.twist.twist.linear.y) < 0.02 and abs(odom.twist.twist.angular.z) < 0.05
+    same = [m for _, m in h.msgs['pose'] if m.header.stamp == odom.header.stamp]
+    assert same and same[0].pose == odom.pose.pose, 'odom carries the ground-truth pose of its instant'
     assert math.atan2(y1 - y0, x1 - x0) == pytest.approx(yaw0, abs=0.1)           # forward = heading
     _, js = h.msgs['joints'][-1]
     q = dict(zip(js.name, js.position))
@@ -178,6 +187,7 @@ def test_commands_move_the_robot_and_stale_cmd_vel_stops_it(h):
     late = [m.pose.position for _, m in h.msgs['pose'] if stamp(m) >= end + 2.0]
     assert len(late) >= 2, 'no poses 2.5 s of simulated time after the last command'
     assert math.hypot(late[-1].x - late[0].x, late[-1].y - late[0].y) < 0.01       # stopped after the timeout
+    assert abs(h.msgs['odom'][-1][1].twist.twist.linear.x) < 0.01                      # and odometry says so
 
 
 def test_reset_service_restores_the_world(h):

@@ -4,8 +4,11 @@
 
 Publishes what a Gazebo robot behind ros_gz_bridge would, stamped with simulated time:
 camera/image_raw (rgb8) + camera/camera_info (ROS optical frame), optionally
-camera/depth/image_raw (32FC1), scan (LaserScan), joint_states, ground_truth_pose (odom frame),
-and /clock. Subscribes cmd_vel (Twist: linear.x, linear.y, angular.z) and joint_commands
+camera/depth/image_raw (32FC1), scan (LaserScan), joint_states, odom (nav_msgs/Odometry,
+odom -> base_footprint with the base's velocity in base_footprint, as a base driver or Gazebo's
+OdometryPublisher publishes it; the embedded simulator's is exact), ground_truth_pose (odom
+frame) and /clock. No /tf: tf2 is not on PyPI (a full ROS install's robot_state_publisher and
+Gazebo provide it). Subscribes cmd_vel (Twist: linear.x, linear.y, angular.z) and joint_commands
 (JointState: name + position targets for the head and arm joints).
 
 Threads (why): one timer advances physics to keep pace with the wall clock and publishes the
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import MultiThreadedExecutor
@@ -70,7 +74,9 @@ PARAMS = [
               '0 = keep the last command forever (Gazebo behaviour)', 0.0, 60.0),
     ParamSpec('camera_frame_id', CAMERA_FRAME, 'frame_id of images and camera_info', read_only=True),
     ParamSpec('laser_frame_id', LASER_FRAME, 'frame_id of scans', read_only=True),
-    ParamSpec('odom_frame_id', 'odom', 'frame_id of ground_truth_pose (the world frame)', read_only=True),
+    ParamSpec('odom_frame_id', 'odom', 'frame_id of odom and ground_truth_pose (the world frame)', read_only=True),
+    ParamSpec('base_frame_id', 'base_footprint', "child_frame_id of odom (the base's frame, REP 105)",
+              read_only=True),
 ]
 
 CLOCK_QOS = QoSProfile(depth=10)   # reliable: matches rclpy's best-effort /clock subscription and reliable ones
@@ -94,6 +100,7 @@ class SimNodeParams:
     camera_frame_id: str
     laser_frame_id: str
     odom_frame_id: str
+    base_frame_id: str
 
 
 def stamp(t: float) -> TimeMsg:
@@ -120,7 +127,7 @@ class SimNode(Node):
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.pacer = RealTimePacer(self.sim.timestep, p.real_time_factor)
         self.intrinsics = self.sim.camera_intrinsics(p.camera_width, p.camera_height)
-        self.published = {'camera': 0, 'scan': 0, 'joint_states': 0, 'clock': 0}
+        self.published = {'camera': 0, 'scan': 0, 'joint_states': 0, 'odom': 0, 'clock': 0}
         self._muted: set[str] = set()
         self._gl = ThreadPoolExecutor(max_workers=1, thread_name_prefix='sim_render')
         self._epoch = 0.0        # ROS time at the simulator's time 0 (moves on at reset_world)
@@ -136,6 +143,7 @@ class SimNode(Node):
         self.scan_pub = self.create_publisher(LaserScan, 'scan', RELIABLE_QOS)
         self.joint_pub = self.create_publisher(JointState, 'joint_states', RELIABLE_QOS)
         self.pose_pub = self.create_publisher(PoseStamped, 'ground_truth_pose', RELIABLE_QOS)
+        self.odom_pub = self.create_publisher(Odometry, 'odom', RELIABLE_QOS)
         self.create_subscription(Twist, 'cmd_vel', self._on_cmd_vel, RELIABLE_QOS, callback_group=commands)
         self.create_subscription(JointState, 'joint_commands', self._on_joint_commands, RELIABLE_QOS,
                                  callback_group=commands)
@@ -264,6 +272,14 @@ class SimNode(Node):
         pose.pose.position.x, pose.pose.position.y = float(x), float(y)
         pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
         self.pose_pub.publish(pose)
+        odom = Odometry()
+        odom.header = pose.header
+        odom.child_frame_id = self.p.base_frame_id
+        odom.pose.pose = pose.pose
+        vx, vy, wz = sim.base_twist()
+        odom.twist.twist.linear.x, odom.twist.twist.linear.y, odom.twist.twist.angular.z = float(vx), float(vy), float(wz)
+        self.odom_pub.publish(odom)
+        self.published['odom'] += 1
 
     def _publish_scan(self, t: float) -> None:
         c = self.sim.lidar.config
