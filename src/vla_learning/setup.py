@@ -12,7 +12,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml', 'README.md']),
         ('share/' + package_name + '/configs', glob('configs/*.yaml')),
-        ('share/' + package_name + '/configs', glob('configs/*.txt')),
+        ('share/' + package_name + '/configs', glob('configs/*.txt') + glob('configs/*.tsv')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
