@@ -52,7 +52,7 @@ from vla_common.qos import RELIABLE_QOS, SENSOR_QOS
 from vla_common.stats import RateMeter, RollingWindow
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_safety.collision import depth_image_to_points, laser_scan_to_points, points_in_base
-from vla_safety.ee_twist import EeLimits, gate_ee_twist
+from vla_safety.ee_twist import EeLimits
 from vla_safety.gate import (GateState, GateStatus, Proposal, Reason, SensorSnapshot, SourceReading,
                              await_instruction, latch_estop, reset_estop, step)
 from vla_safety.outputs import BASE_OUTPUTS, JOINT_OUTPUTS, OutputConfig, OutputConfigError, order_joints
@@ -208,7 +208,7 @@ class SafetyNode(Node):
                       'float64_multi_array': Float64MultiArray}[out.joint_output]
         self._joint_pub = self.create_publisher(joint_type, 'joint_commands', RELIABLE_QOS)
         self._status_pub = self.create_publisher(SafetyStatus, 'vla/safety_status', RELIABLE_QOS)
-        self._ee = None              # (frame_id, twist) of the newest proposal's end-effector twist
+        self._ee_frame = ''          # frame_id of the newest proposal's end-effector twist
         self._ee_pub = (self.create_publisher(TwistStamped, 'servo_node/delta_twist_cmds', RELIABLE_QOS)
                         if p['use_ee_twist'] else None)
         self.create_service(Trigger, 'vla/reset_estop', self._on_reset_estop)
@@ -252,7 +252,10 @@ class SafetyNode(Node):
         """SafetyParams of the gate parameters in ``values``; raises SafetyParamsError."""
         return SafetyParams(**{k: v for k, v in values.items() if k in _GATE_NAMES}, joint_limits=self._joint_limits)
 
-    def _ee_limits(self) -> EeLimits:
+    def _ee_limits(self) -> EeLimits | None:
+        """The end-effector twist's limits (None: use_ee_twist is off); max_ee_* can be set live."""
+        if self._ee_pub is None:
+            return None
         return EeLimits(self.get_parameter('max_ee_linear').value, self.get_parameter('max_ee_angular').value,
                         self.params.out_of_range_factor)
 
@@ -282,18 +285,18 @@ class SafetyNode(Node):
     @_guarded
     def _on_proposal(self, msg: VlaAction) -> None:
         jt = msg.joint_targets
+        e = msg.ee_twist
         self._proposal = Proposal(
             received_time=self._now(),
             twist=(msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z,
                    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z),
             joint_names=tuple(jt.name), joint_positions=tuple(jt.position),
             confidence=msg.confidence, sequence=msg.sequence, instruction=msg.instruction,
-            instruction_time=_stamp_to_sec(msg.instruction_stamp))
+            instruction_time=_stamp_to_sec(msg.instruction_stamp),
+            ee_twist=(e.twist.linear.x, e.twist.linear.y, e.twist.linear.z,
+                      e.twist.angular.x, e.twist.angular.y, e.twist.angular.z) if e.header.frame_id else None)
         self._proposal_stamp = msg.header.stamp
-        e = msg.ee_twist
-        self._ee = (e.header.frame_id, (e.twist.linear.x, e.twist.linear.y, e.twist.linear.z,
-                                        e.twist.angular.x, e.twist.angular.y, e.twist.angular.z)) \
-            if e.header.frame_id else None
+        self._ee_frame = e.header.frame_id
         self._counts['proposals'] += 1
         self._decide_and_publish()
         self._set_watchdog(1.5 * self._period)   # restarted: it fires only if the next proposal is late
@@ -452,9 +455,10 @@ class SafetyNode(Node):
             start = max(0.0, now - (time.monotonic() - self._started_wall))
             self._started_wall = None
             self._state = await_instruction(self._state, start)
+        ee_limits = self._ee_limits()
         t0 = time.perf_counter()
         sensors = SensorSnapshot(sources=dict(self._readings), required=self._required)
-        decision, self._state = step(self._state, self._proposal, sensors, self._joints, self.params, now)
+        decision, self._state = step(self._state, self._proposal, sensors, self._joints, self.params, now, ee_limits)
         self._cost.add(time.perf_counter() - t0)
         self._rate.tick(time.monotonic())
         self._counts['decisions'] += 1
@@ -466,28 +470,18 @@ class SafetyNode(Node):
         if decision.joint_names:
             self._publish_joints(decision.joint_names, decision.joint_positions, stamp)
 
-        reasons = list(decision.reasons)
-        state = int(decision.state)
         if self._ee_pub is not None:
-            frame, ee = self._ee if self._ee is not None else ('', None)
-            ee_out, ee_reasons = gate_ee_twist(ee, decision.state >= GateStatus.STOP, self._ee_limits())
-            if ee_reasons:
-                reasons += ee_reasons
-                if ee_reasons != ('ee_velocity_limited',):
-                    state = max(state, int(GateStatus.STOP))   # a refused ee twist stops the arm
-                else:
-                    state = max(state, int(GateStatus.LIMITED))
             es = TwistStamped()
-            es.header.stamp, es.header.frame_id = stamp, frame
+            es.header.stamp, es.header.frame_id = stamp, self._ee_frame
             t = es.twist
-            t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = ee_out
+            t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = decision.ee_twist
             self._ee_pub.publish(es)
 
         st = SafetyStatus()
         st.header.stamp = stamp
         st.header.frame_id = self._node_p['base_frame']
-        st.state = state
-        st.reasons = reasons
+        st.state = int(decision.status_state)
+        st.reasons = list(decision.status_reasons)
         st.message = decision.message
         st.confidence = float(decision.confidence)
         st.nearest_obstacle_distance = float(decision.nearest_obstacle_distance)
