@@ -60,13 +60,12 @@ def judge_proposal(state: GateState, proposal: Proposal | None, params: SafetyPa
         reasons.append(Reason.PROPOSAL_TIMEOUT if memory.proposal_key is not None else Reason.NO_PROPOSAL_YET)
     else:
         check = check_proposal(proposal, params)
-        memory = replace(memory, confidence=check.confidence, sequence=check.sequence)
         if check.key != memory.proposal_key:
             memory = _count_new_proposal(memory, check, params)
         if check.problem is not None:
             reasons.append(check.problem)
-        else:
-            memory = replace(memory, last_valid_time=check.received_time)
+        last_valid = check.received_time if check.problem is None else memory.last_valid_time
+        memory = replace(memory, confidence=check.confidence, sequence=check.sequence, last_valid_time=last_valid)
         if math.isfinite(check.received_time) and not fresh(check.received_time, now, params.command_timeout):
             reasons.append(Reason.PROPOSAL_TIMEOUT)
     if memory.block is not None:
