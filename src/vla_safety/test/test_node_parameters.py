@@ -8,7 +8,7 @@ rclpy = pytest.importorskip('rclpy', reason='rclpy not installed: source scripts
 def test_yaml_lists_every_declared_parameter():
     from pathlib import Path
 
-    from vla_safety.safety_node import GATE_PARAMS, NODE_PARAMS
+    from vla_safety.node_params import GATE_PARAMS, NODE_PARAMS
     path = Path(__file__).resolve().parents[1] / 'config' / 'safety_node.yaml'
     values = yaml.safe_load(path.read_text())['vla_safety']['ros__parameters']
     # a list parameter whose default is empty has no ROS type in YAML: documented in a comment
