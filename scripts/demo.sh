@@ -13,4 +13,4 @@ cd "$repo"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 export PYTHONUNBUFFERED=1
-exec python -m vla_bringup.demo "$@"
+exec python -m vla_tools.demo "$@"

@@ -16,7 +16,7 @@ def demo_factory():
     demos = []
 
     def make(**kw):
-        from vla_bringup.demo import Demo
+        from vla_tools.demo import Demo
         d = Demo(domain_id=fresh_domain_id(), record=False, quiet=QUIET, **kw)
         demos.append(d)
         d.start()

@@ -24,11 +24,6 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'vla_launch = vla_bringup.launcher:main',
-        'synthetic_camera = vla_bringup.synthetic_camera:main',
-        'vla_benchmark = vla_bringup.benchmark:main',
-        'vla_demo = vla_bringup.demo:main',
         'vla_safety_benchmark = vla_bringup.safety_benchmark:main',
-        'joint_command_relay = vla_bringup.joint_command_relay:main',
-        'base_command_timeout = vla_bringup.base_command_timeout:main',
     ]},
 )

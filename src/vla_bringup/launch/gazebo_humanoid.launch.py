@@ -47,10 +47,10 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from vla_bringup.gazebo_description import MODEL_NAME, GazeboConfig, commanded_joints, gazebo_urdf, laser_pose_in_base
-from vla_bringup.joint_command_relay import topic_for
 from vla_bringup.launch_helpers import (argument_values, declare_arguments, is_true, middleware_actions,
                                         node_from_spec)
 from vla_bringup.stack import SUITE_ARGUMENTS, override_parameters, share_dir, suite_nodes
+from vla_common.joint_topics import JOINT_COMMAND_TOPIC_PATTERN, topic_for
 from vla_description import read_urdf
 
 #: launch arguments of this file besides the suite's: name -> (default, description)
@@ -67,7 +67,7 @@ GAZEBO_ARGUMENTS = {
 #: the suite's arguments with the defaults of a simulated humanoid
 SUITE_DEFAULTS = {'use_sim_time': 'true', 'embodiment': MODEL_NAME}
 #: joint_command_relay's output topics (config/gz_bridge.yaml's per-joint ROS names)
-RELAY_TOPIC_PATTERN = 'joint/{joint}/cmd_pos'
+RELAY_TOPIC_PATTERN = JOINT_COMMAND_TOPIC_PATTERN
 
 
 def bridge_config() -> Path:
@@ -132,10 +132,10 @@ def _launch_setup(context):
                                        ('camera/camera_info', camera_info_topic(a['camera_topic'])),
                                        ('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
                                        ('cmd_vel', BRIDGE_CMD_VEL)]))
-    base_timeout = Node(package='vla_bringup', executable='base_command_timeout', output='screen',
+    base_timeout = Node(package='vla_tools', executable='base_command_timeout', output='screen',
                         parameters=[{'use_sim_time': sim_time}],
                         remappings=_renamed([('cmd_vel', a['cmd_vel_topic']), ('cmd_vel_out', BRIDGE_CMD_VEL)]))
-    relay = Node(package='vla_bringup', executable='joint_command_relay', output='screen',
+    relay = Node(package='vla_tools', executable='joint_command_relay', output='screen',
                  parameters=[{'joint_names': list(joints), 'topic_pattern': RELAY_TOPIC_PATTERN,
                               'use_sim_time': sim_time}],
                  remappings=_renamed([('joint_commands', a['joint_commands_topic'])]))

@@ -10,9 +10,8 @@ import pytest
 import yaml
 
 from vla_bringup.gazebo_description import GzTopics, commanded_joints
-from vla_bringup.joint_command_relay import PARAMS as RELAY_PARAMS
-from vla_bringup.joint_command_relay import topic_for
 from vla_bringup.stack import SUITE_ARGUMENTS
+from vla_common.joint_topics import JOINT_COMMAND_TOPIC_PATTERN, topic_for
 
 BRIDGE_YAML = Path(__file__).resolve().parents[1] / 'config' / 'gz_bridge.yaml'
 DIRECTIONS = {'GZ_TO_ROS', 'ROS_TO_GZ', 'BIDIRECTIONAL'}
@@ -31,7 +30,7 @@ TYPE_PAIRS = {
     'std_msgs/msg/Float64': 'gz.msgs.Double',
 }
 TOPICS = GzTopics()
-RELAY_PATTERN = next(p.default for p in RELAY_PARAMS if p.name == 'topic_pattern')
+RELAY_PATTERN = JOINT_COMMAND_TOPIC_PATTERN     # joint_command_relay's default topic_pattern
 
 
 @pytest.fixture(scope='module')

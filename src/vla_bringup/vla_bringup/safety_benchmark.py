@@ -236,7 +236,7 @@ class Runner:
         self.respawn_wait = respawn_wait
 
     def run(self, sc: Scenario) -> ScenarioResult:
-        from vla_bringup.demo import Demo
+        from vla_tools.demo import Demo
         from vla_safety.params import SafetyParams
         from vla_sim.world import World
         world = World(self.seed, START, sc.objects)
@@ -384,7 +384,7 @@ class Runner:
 
     @staticmethod
     def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str]) -> ScenarioResult:
-        from vla_bringup.demo import STATE_NAMES
+        from vla_tools.demo import STATE_NAMES
         geo = Geometry.of_gate()
         wins = windows(log)
         samples = []

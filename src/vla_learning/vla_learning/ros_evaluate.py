@@ -6,7 +6,7 @@
 
 The cases are those of ``python -m vla_learning.evaluate`` with the same options (splits, tasks,
 episodes, seeds from --first-seed, an --instructions file). Each runs through the loop a robot
-runs, the demo's (:class:`vla_bringup.demo.Demo`): the simulator node in this process (it
+runs, the demo's (:class:`vla_tools.demo.Demo`): the simulator node in this process (it
 publishes /clock), vla_inference and vla_safety as processes on sim time, over DDS. Per case:
 vla/stop; the world of the case's seed (robot at its start pose, at rest; ROS time runs on);
 the instruction on vla/command once the inference node's subscription is matched; the task's
@@ -69,7 +69,7 @@ def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, rea
     """Run every case through the closed ROS loop; (outcomes, the demo's description of the policy).
     ``camera``: side of the square head-camera image (default :func:`camera_side`)."""
     from tqdm import tqdm
-    from vla_bringup.demo import Demo
+    from vla_tools.demo import Demo
     from vla_sim.world import sample_world
     if not cases:
         raise ValueError('no cases to run: choose splits and tasks, or give --instructions')

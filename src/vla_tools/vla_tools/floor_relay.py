@@ -1,6 +1,6 @@
 """floor_relay: the latency floor of a 10 Hz loop fed by a camera, for vla_benchmark.
 
-    python -m vla_bringup.floor_relay --ros-args -p rate_hz:=10.0
+    python -m vla_tools.floor_relay --ros-args -p rate_hz:=10.0
 
 Republishes the header of the newest camera/image_raw frame (its stamp unchanged) on
 vla_benchmark/floor (std_msgs/Header, reliable) on a timer of its own: what any node that acts on

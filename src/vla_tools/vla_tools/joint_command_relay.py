@@ -1,6 +1,6 @@
 """joint_command_relay: JointState targets -> one std_msgs/Float64 topic per joint.
 
-    ros2 run vla_bringup joint_command_relay --ros-args -p embodiment:=vla_humanoid
+    ros2 run vla_tools joint_command_relay --ros-args -p embodiment:=vla_humanoid
 
 Why: vla_safety publishes the gated joint targets as one sensor_msgs/JointState (name + position)
 on joint_commands. Gazebo's JointPositionController takes one gz.msgs.Double per joint, and
@@ -24,16 +24,17 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from vla_common.run import run_node
+from vla_common.joint_topics import JOINT_COMMAND_TOPIC_PATTERN, topic_for
 from vla_common.params import ParamSpec, declare_params
 from vla_common.qos import RELIABLE_QOS
+from vla_common.run import run_node
 
 PARAMS = [
     ParamSpec('joint_names', [], 'Joints to relay; empty = the commanded joints of embodiment',
               read_only=True, array_type='string_array'),
     ParamSpec('embodiment', 'vla_humanoid', 'Embodiment (bundled name or YAML path) whose joints are relayed '
               'when joint_names is empty', read_only=True),
-    ParamSpec('topic_pattern', 'joint/{joint}/cmd_pos', 'Output topic per joint; {joint} is the joint name',
+    ParamSpec('topic_pattern', JOINT_COMMAND_TOPIC_PATTERN, 'Output topic per joint; {joint} is the joint name',
               read_only=True),
 ]
 
@@ -71,13 +72,6 @@ def split_joint_command(names: Sequence[str], positions: Sequence[float], joints
         else:
             targets[name] = float(pos)
     return Split(targets, tuple(unknown), tuple(rejected))
-
-
-def topic_for(pattern: str, joint: str) -> str:
-    """Output topic of ``joint`` (``pattern`` must contain '{joint}')."""
-    if '{joint}' not in pattern:
-        raise ValueError(f"topic_pattern '{pattern}' must contain '{{joint}}'")
-    return pattern.replace('{joint}', joint)
 
 
 class JointCommandRelay(Node):

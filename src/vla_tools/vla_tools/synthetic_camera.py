@@ -1,6 +1,6 @@
 """synthetic_camera: publishes camera frames without a camera, for bring-up and benchmarks.
 
-    ros2 run vla_bringup synthetic_camera --ros-args -p width:=640 -p height:=480 -p rate_hz:=30.0
+    ros2 run vla_tools synthetic_camera --ros-args -p width:=640 -p height:=480 -p rate_hz:=30.0
 
 Frames are a moving colour pattern in rgb8 on camera/image_raw (sensor-data QoS), stamped
 with the publish time; `published` is logged at exit so receivers can count losses.

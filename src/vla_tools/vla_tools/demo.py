@@ -1,6 +1,6 @@
 """The main job: the whole loop in ROS 2 on the embedded simulator, headless.
 
-    python -m vla_bringup.demo [--seed 3] [--out out/demo] [--policy auto|expert|<spec>]
+    python -m vla_tools.demo [--seed 3] [--out out/demo] [--policy auto|expert|<spec>]
 
 The simulator node (vla_sim) runs in this process; vla_inference and vla_safety run as their
 own processes, started like `vla_launch` starts them. The demo sends a sequence of language

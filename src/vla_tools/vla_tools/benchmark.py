@@ -322,10 +322,10 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
         # camera once the node is up (its diagnostics arrive) and discovery has settled
         if not _wait(lambda: bool(obs.diag), 60):
             raise RuntimeError('the inference node published no diagnostics within 60 s')
-        suite.start_process('floor_relay', [sys.executable, '-m', 'vla_bringup.floor_relay'])
+        suite.start_process('floor_relay', [sys.executable, '-m', 'vla_tools.floor_relay'])
         time.sleep(1.0)
         n_frames = int(duration * rate)
-        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',
+        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_tools.synthetic_camera', '--ros-args',
                                              '-p', f'width:={width}', '-p', f'height:={height}',
                                              '-p', f'rate_hz:={rate}', '-p', f'max_frames:={n_frames}'])
         if not _wait(lambda: 'frames_received' in obs.diag and int(obs.diag['frames_received']) > 0, 30):
@@ -377,7 +377,7 @@ def bench_flood(policy_spec: str, duration: float = 60.0) -> dict:
         time.sleep(1.0)
         rss0 = _rss_mb(pid)
         n = int(duration * 100)
-        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_bringup.synthetic_camera', '--ros-args',
+        cam = suite.start_process('camera', [sys.executable, '-m', 'vla_tools.synthetic_camera', '--ros-args',
                                              '-p', 'width:=1920', '-p', 'height:=1080', '-p', 'rate_hz:=100.0',
                                              '-p', f'max_frames:={n}'])
         samples = []

@@ -1,0 +1,9 @@
+"""Tools around the VLA suite: the demo, benchmarks, and the relays and camera stand-ins for bring-up.
+
+    demo                  the whole loop on the embedded simulator (vla_demo, scripts/demo.sh)
+    benchmark             vla_benchmark: policy, gate, pipeline, memory and decode figures
+    floor_relay           the latency floor vla_benchmark compares the pipeline with
+    synthetic_camera      camera frames without a camera
+    joint_command_relay   JointState targets -> one Float64 topic per joint (Gazebo bringup)
+    base_command_timeout  the gated base command, zeroed once it stops coming (Gazebo bringup)
+"""
