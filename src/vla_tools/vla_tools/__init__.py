@@ -2,6 +2,7 @@
 
     demo                  the whole loop on the embedded simulator (vla_demo, scripts/demo.sh)
     benchmark             vla_benchmark: policy, gate, pipeline, memory and decode figures
+    chunk_benchmark       chunked execution loops (async, blocking, ensembles) against a remote policy
     floor_relay           the latency floor vla_benchmark compares the pipeline with
     synthetic_camera      camera frames without a camera
     joint_command_relay   JointState targets -> one Float64 topic per joint (Gazebo bringup)

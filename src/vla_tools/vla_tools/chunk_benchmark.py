@@ -1,8 +1,8 @@
 """Action chunks from a slow remote policy: the inference node's loop against naive loops (not a test).
 
-    python -m vla_inference.chunk_benchmark                        # every loop, 20 s each (about 2.5 min)
-    python -m vla_inference.chunk_benchmark --duration 5 --loops async,blocking
-    python -m vla_inference.chunk_benchmark --latency-ms 150 --ensemble-coeffs 0,0.5,2
+    python -m vla_tools.chunk_benchmark                        # every loop, 20 s each (about 2.5 min)
+    python -m vla_tools.chunk_benchmark --duration 5 --loops async,blocking
+    python -m vla_tools.chunk_benchmark --latency-ms 150 --ensemble-coeffs 0,0.5,2
 
 A real ``vla-serve`` (:class:`~vla_policy.remote.server.PolicyServer`) listens on 127.0.0.1
 with an artificial reply latency (300 ms by default) and serves a :class:`TrackingPolicy`: a
@@ -485,7 +485,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog='python -m vla_inference.chunk_benchmark', description=__doc__,
+    ap = argparse.ArgumentParser(prog='python -m vla_tools.chunk_benchmark', description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     d = BenchmarkConfig()
     ap.add_argument('--duration', type=float, default=d.duration, help='seconds per loop (default: %(default)s)')

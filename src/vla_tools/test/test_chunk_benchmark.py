@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from vla_inference import chunk_benchmark as cb
+from vla_tools import chunk_benchmark as cb
 
 FIGURES = {'published', 'rate_hz', 'period_p50_ms', 'period_p99_ms', 'period_max_ms', 'jerk_published',
            'jerk_held', 'track_err', 'track_err_held', 'jumps', 'max_step', 'description', 'ticks',
