@@ -149,9 +149,9 @@ def compare(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike | None =
     ``parity_samples`` random observations, and ``infer`` latency (ms) of each, both at ``threads`` threads."""
     import numpy as np
 
-    from vla_policy.benchmark import measure
     from vla_policy.checkpoint import load_checkpoint
     from vla_policy.core import Observation
+    from vla_policy.latency import measure
     from vla_policy.policies.onnx_policy import OnnxPolicy
 
     torch_policy = load_checkpoint(checkpoint, num_threads=threads)

@@ -3,6 +3,7 @@
     demo                  the whole loop on the embedded simulator (vla_demo, scripts/demo.sh)
     benchmark             vla_benchmark: policy, gate, pipeline, memory and decode figures
     chunk_benchmark       chunked execution loops (async, blocking, ensembles) against a remote policy
+    policy_benchmark      latency of a policy's infer (p50 / p90 / p99 / max)
     floor_relay           the latency floor vla_benchmark compares the pipeline with
     synthetic_camera      camera frames without a camera
     joint_command_relay   JointState targets -> one Float64 topic per joint (Gazebo bringup)

@@ -26,7 +26,7 @@ from vla_policy.models.processor_seed_vla import SeedVLAProcessor
 _log = logging.getLogger(__name__)
 
 #: intra-op threads for inference. One thread is fastest for this small model on a few cores
-#: (see ``python -m vla_policy.benchmark``) and leaves the other cores to the ROS executor.
+#: (see ``python -m vla_tools.policy_benchmark``) and leaves the other cores to the ROS executor.
 DEFAULT_NUM_THREADS = 1
 
 
