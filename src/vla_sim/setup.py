@@ -24,7 +24,6 @@ setup(
     entry_points={
         'console_scripts': [
             'sim_node = vla_sim.sim_node:main',
-            'sim_benchmark = vla_sim.benchmark:main',
         ],
         # makes 'scripted_expert' a name vla_policy.registry.make_policy knows (it needs sim=...)
         'vla_policy.policies': [

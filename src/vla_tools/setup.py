@@ -24,5 +24,6 @@ setup(
         'vla_demo = vla_tools.demo:main',
         'joint_command_relay = vla_tools.joint_command_relay:main',
         'base_command_timeout = vla_tools.base_command_timeout:main',
+        'sim_benchmark = vla_tools.sim_benchmark:main',
     ]},
 )

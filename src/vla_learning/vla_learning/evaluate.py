@@ -45,8 +45,8 @@ from vla_learning.eval_report import (GATED, UNGATED, Outcome, case_outcome, mak
                                       wilson, write_report)
 from vla_policy.embodiment import load_embodiment
 from vla_policy.runner import RunnerConfig, call_ticks
-from vla_sim.benchmark import build_policy
 from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.policy_spec import build_policy
 from vla_sim.safety import default_safety_params
 from vla_sim.sim import HumanoidSim
 

@@ -1,9 +1,9 @@
 """Benchmark the simulator: task success of a policy in lockstep, and raw speed.
 
-    python -m vla_sim.benchmark                          # scripted expert, 50 episodes per task
-    python -m vla_sim.benchmark --policy keyword --render always --episodes 20
-    python -m vla_sim.benchmark --skip-tasks             # speed only
-    python -m vla_sim.benchmark --json results.json
+    python -m vla_tools.sim_benchmark                          # scripted expert, 50 episodes per task
+    python -m vla_tools.sim_benchmark --policy keyword --render always --episodes 20
+    python -m vla_tools.sim_benchmark --skip-tasks             # speed only
+    python -m vla_tools.sim_benchmark --json results.json
 
 Prints, per task, the success rate over seeded episodes (seeds 0..N-1; the same seeds give the
 same worlds and instructions on every machine), then physics steps/s, rendered frames/s at the
@@ -13,7 +13,6 @@ success rate is below ``--min-success`` (default 0.98).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -22,21 +21,12 @@ import time
 import numpy as np
 
 import vla_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-
-
-def build_policy(spec: str, sim, embodiment, **options):
-    """'scripted_expert', a vla_policy registry name / checkpoint, or 'package.module:Class'.
-    ``options`` go to :func:`vla_policy.registry.make_policy` (e.g. ``backend='onnx'`` for a checkpoint)."""
-    if spec in ('scripted_expert', 'expert'):
-        from vla_sim.expert import ScriptedExpert
-        return ScriptedExpert(embodiment, sim=sim)
-    from vla_policy.registry import make_policy, policy_class
-    try:
-        if 'sim' in inspect.signature(policy_class(spec)).parameters:
-            options['sim'] = sim
-    except Exception:  # noqa: BLE001 - checkpoints and odd specs: let make_policy report the problem
-        pass
-    return make_policy(spec, embodiment, **options)
+import mujoco  # after vla_sim, which sets the GL backend MuJoCo reads when it is first imported
+from vla_policy.embodiment import load_embodiment
+from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.policy_spec import build_policy
+from vla_sim.sim import HumanoidSim
+from vla_sim.tasks import TASKS
 
 
 def measure_physics(sim, seconds: float = 1.0) -> float:
@@ -75,12 +65,7 @@ def measure_scan(sim, seconds: float = 0.5) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vla_policy.embodiment import load_embodiment
-    from vla_sim.lockstep import LockstepConfig, run_episode
-    from vla_sim.sim import HumanoidSim
-    from vla_sim.tasks import TASKS
-
-    ap = argparse.ArgumentParser(prog='python -m vla_sim.benchmark', description=__doc__.split('\n\n')[0],
+    ap = argparse.ArgumentParser(prog='python -m vla_tools.sim_benchmark', description=__doc__.split('\n\n')[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--policy', default='scripted_expert',
                     help="'scripted_expert' (privileged), a vla_policy registry name, a checkpoint dir, "
@@ -106,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     ih, iw = (int(v) for v in args.image_size.lower().split('x'))
     cw, ch = (int(v) for v in args.camera_size.lower().split('x'))
 
-    import mujoco
     sim = HumanoidSim()
     embodiment = load_embodiment(args.embodiment)
     policy = build_policy(args.policy, sim, embodiment)
