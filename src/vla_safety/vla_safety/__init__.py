@@ -9,7 +9,6 @@ The pure core (no rclpy) is re-exported here; safety_node.py is the ROS 2 shell 
                   the value types: gate_types
     collision     Footprint, laser_scan_to_points(), points_in_base(), depth_image_to_points()
     joint_limits  JointLimit, parse_urdf_limits(), limits_from_dict(), combine_limits()
-    benchmark     benchmark_gate(): per-decision cost, ``python -m vla_safety.benchmark``
 
 The ROS shell: safety_node (wiring only), node_params (its parameters), messages (message
 conversion), guards (callbacks that latch a fault); outputs lays commands out for controllers.
@@ -22,18 +21,9 @@ from .joint_limits import JointLimit, JointLimitError, combine_limits, limits_fr
 from .params import SafetyParams, SafetyParamsError, parameter_specs
 
 
-def benchmark_gate(decisions: int = 2000) -> list[float]:
-    """Per-decision wall times (s) of the gate with a 720-point scan (see vla_safety.benchmark)."""
-    # imported here, not at the top: `python -m vla_safety.benchmark` would otherwise find the
-    # module already imported by the package and warn (runpy's RuntimeWarning)
-    from .benchmark import benchmark_gate as run
-    return run(decisions)
-
-
 __all__ = [
     'Decision', 'Footprint', 'GateState', 'GateStatus', 'JointLimit', 'JointLimitError', 'Proposal',
     'Reason', 'SafetyParams', 'SafetyParamsError', 'SensorSnapshot', 'SourceReading', 'await_instruction',
-    'benchmark_gate',
     'combine_limits', 'depth_image_to_points', 'latch_estop', 'laser_scan_to_points', 'limit_axis',
     'limits_from_dict', 'parameter_specs', 'parse_urdf_limits', 'points_in_base', 'reset_estop',
     'source_timeout_reason', 'step', 'transform_points_2d',

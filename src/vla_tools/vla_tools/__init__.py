@@ -5,6 +5,7 @@
     chunk_benchmark       chunked execution loops (async, blocking, ensembles) against a remote policy
     policy_benchmark      latency of a policy's infer (p50 / p90 / p99 / max)
     sim_benchmark         task success of a policy in the simulator (lockstep) and its raw speed
+    gate_benchmark        cost of one safety-gate decision with a 720-point scan
     floor_relay           the latency floor vla_benchmark compares the pipeline with
     synthetic_camera      camera frames without a camera
     joint_command_relay   JointState targets -> one Float64 topic per joint (Gazebo bringup)

@@ -63,7 +63,7 @@ def bench_policy(policy_spec: str, embodiment: str, calls: int = 200) -> dict:
 
 
 def bench_gate(decisions: int = 2000) -> dict:
-    from vla_safety import benchmark_gate
+    from vla_tools.gate_benchmark import benchmark_gate
     times = benchmark_gate(decisions)
     return {'decisions': decisions, 'scan_points': 720,
             **{k: v * 1e3 for k, v in _percentiles(times, (50, 99, 99.9)).items()}}

@@ -1,11 +1,11 @@
 """The gate benchmark runs and reports one positive time per decision.
 
-The figure itself is measured by `python -m vla_safety.benchmark` (and `vla_benchmark`), never
+The figure itself is measured by `python -m vla_tools.gate_benchmark` (and `vla_benchmark`), never
 asserted here: timing bounds in tests fail on loaded machines and prove nothing.
 """
 import math
 
-from vla_safety import benchmark_gate
+from vla_tools.gate_benchmark import benchmark_gate
 
 
 def test_benchmark_reports_one_time_per_decision():

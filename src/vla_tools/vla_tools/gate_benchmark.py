@@ -1,13 +1,13 @@
 """Cost of one safety-gate decision with a 720-point scan, in process (no ROS).
 
-    python -m vla_safety.benchmark [decisions]      # prints p50 / p99 / p99.9 in ms
+    python -m vla_tools.gate_benchmark [decisions]      # prints p50 / p99 / p99.9 in ms
 
 ``benchmark_gate(decisions)`` returns the per-decision wall times (s) of :func:`vla_safety.gate.step`
 in a deliberately busy case: an 8-vertex polygon footprint walking at 0.4 m/s (with a turn)
 along a 0.9 m wide corridor towards a wall, so that every decision runs the zones and the
 time-to-collision simulation over hundreds of nearby points, plus 8 joint targets. Each
 decision gets a fresh scan (new ranges, new SourceReading), as if the lidar ran at the
-control rate. vla_bringup's ``vla_benchmark`` reports the same figure.
+control rate. ``vla_benchmark`` (vla_tools.benchmark) reports the same figure.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from .collision import laser_scan_to_points
-from .gate import GateState, Proposal, SensorSnapshot, SourceReading, step
-from .joint_limits import JointLimit
-from .params import SafetyParams
+from vla_safety.collision import laser_scan_to_points
+from vla_safety.gate import GateState, Proposal, SensorSnapshot, SourceReading, step
+from vla_safety.joint_limits import JointLimit
+from vla_safety.params import SafetyParams
 
 SCAN_POINTS = 720
 JOINTS = ('head_pan_joint', 'head_tilt_joint', 'left_shoulder_pitch_joint', 'left_shoulder_roll_joint',
