@@ -24,29 +24,50 @@ Results go to stdout and, as JSON, to --out.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
 import random
 import re
+import statistics
 import sys
 import threading
 import time
+import timeit
 from pathlib import Path
 
+import cv2
 import numpy as np
+import rclpy
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from PIL import Image
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, LaserScan
+from std_msgs.msg import Header, String
+
+from vla_bringup.launcher import Suite
+from vla_bringup.stack import middleware_env, share_dir
+from vla_common.image_conversion import decode_compressed, decode_image, encode_image, resize_rgb
+from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, wait_for_subscribers
+from vla_common.stats import percentiles
+from vla_interfaces.msg import SafetyStatus, VlaAction
+from vla_policy.core import Observation
+from vla_policy.embodiment import load_embodiment
+from vla_policy.registry import make_policy
+from vla_tools.gate_benchmark import benchmark_gate
 
 
 def _percentiles(values, qs=(50, 99)) -> dict:
-    from vla_common.stats import percentiles
     return percentiles(values, qs)
 
 
 def bench_policy(policy_spec: str, embodiment: str, calls: int = 200) -> dict:
+    # torch is imported where it is used: heavy, and only to pin its threads (the policy loads it)
     import torch
-    from vla_policy.core import Observation
-    from vla_policy.embodiment import load_embodiment
-    from vla_policy.registry import make_policy
     torch.set_num_threads(1)
     policy = make_policy(policy_spec, load_embodiment(embodiment))
     rng = np.random.default_rng(0)
@@ -63,7 +84,6 @@ def bench_policy(policy_spec: str, embodiment: str, calls: int = 200) -> dict:
 
 
 def bench_gate(decisions: int = 2000) -> dict:
-    from vla_tools.gate_benchmark import benchmark_gate
     times = benchmark_gate(decisions)
     return {'decisions': decisions, 'scan_points': 720,
             **{k: v * 1e3 for k, v in _percentiles(times, (50, 99, 99.9)).items()}}
@@ -86,8 +106,6 @@ def _before_decode_raw(enc) -> np.ndarray:
 
 
 def _before_decode_jpeg(data: bytes) -> np.ndarray:
-    import io
-    from PIL import Image
     with Image.open(io.BytesIO(data), formats=('JPEG', 'PNG')) as im:
         im.load()
         return np.array(im if im.mode == 'RGB' else im.convert('RGB'), dtype=np.uint8)
@@ -95,7 +113,6 @@ def _before_decode_jpeg(data: bytes) -> np.ndarray:
 
 def _before_resize(rgb: np.ndarray, size: int) -> np.ndarray:
     """The converter's resize_rgb(method='bilinear'): Pillow's antialiased bilinear."""
-    from PIL import Image
     return np.array(Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.Resampling.BILINEAR))
 
 
@@ -116,11 +133,8 @@ def bench_decode(policy_spec: str, embodiment: str, number: int = 50, repeat: in
     and of making the policy's input from it, before (NumPy/Pillow) and now (OpenCV); every library
     on one thread. Also checks that both decoders give the same pixels and how far the resize
     kernels are from the policy's own."""
-    import statistics
-    import timeit
-    import cv2
+    # torch (heavy) is imported where it is used, as are the policy's torch-based processor helpers below
     import torch
-    from vla_common.image_conversion import decode_compressed, decode_image, encode_image, resize_rgb
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     frame = bench_frame()
@@ -142,9 +156,7 @@ def bench_decode(policy_spec: str, embodiment: str, number: int = 50, repeat: in
     for label, (before, now) in decoders.items():
         same = np.array_equal(before(), now())
         out['decode'][label] = {'before': ms(before), 'now': ms(now), 'same_pixels': same}
-    from vla_policy.embodiment import load_embodiment
     from vla_policy.models.processor_seed_vla import centre_square, resize_rgb as policy_resize
-    from vla_policy.registry import make_policy
     processor = getattr(make_policy(policy_spec, load_embodiment(embodiment)), 'processor', None)
     if processor is None:           # not a seed_vla policy: no processor of ours to time
         return out
@@ -207,16 +219,6 @@ class _Observer:
     publishes an obstacle-free scan and joint states so the safety node has fresh sensors."""
 
     def __init__(self, domain_id: int) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from sensor_msgs.msg import JointState, LaserScan
-        from std_msgs.msg import Header, String
-
-        from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS
-        from vla_interfaces.msg import SafetyStatus, VlaAction
         self.ctx = Context()
         rclpy.init(context=self.ctx, domain_id=domain_id)
         self.node = n = Node('vla_benchmark', context=self.ctx)
@@ -280,14 +282,11 @@ class _Observer:
                 self.diag = {kv.key: kv.value for kv in st.values}
 
     def command(self, text: str):
-        from std_msgs.msg import String
-        from vla_common.qos import wait_for_subscribers
         if not wait_for_subscribers(self.cmd, 10.0):
             raise RuntimeError('vla/command has no subscriber (is vla_inference running?)')
         self.cmd.publish(String(data=text))
 
     def close(self):
-        import rclpy
         self._run = False
         self._thread.join(2)
         self.ex.shutdown()
@@ -311,7 +310,6 @@ def _domain() -> int:
 
 def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rate=29.7,
                    command: str = 'walk forward') -> dict:
-    from vla_bringup.launcher import Suite
     domain = _domain()
     suite = Suite({'policy': policy_spec}, safety={'confidence_threshold': 0.0}, domain_id=domain, quiet=True)
     obs = _Observer(domain)
@@ -364,7 +362,6 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
 
 
 def bench_flood(policy_spec: str, duration: float = 60.0) -> dict:
-    from vla_bringup.launcher import Suite
     domain = _domain()
     suite = Suite({'policy': policy_spec}, domain_id=domain, quiet=True)
     obs = _Observer(domain)
@@ -418,7 +415,6 @@ def main(argv=None) -> int:
     ap.add_argument('--out', default='out/benchmark.json')
     a = ap.parse_args(argv)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    from vla_bringup.stack import middleware_env
     os.environ.update({k: v for k, v in middleware_env().items() if k not in os.environ})
     spec = a.policy or _default_policy()
     results = {}
@@ -468,8 +464,6 @@ def _write(results: dict, out: str) -> int:
 
 
 def _default_policy() -> str:
-    import yaml
-    from vla_bringup.stack import share_dir
     data = yaml.safe_load((share_dir('vla_inference') / 'config' / 'inference_node.yaml').read_text())
     return data['vla_inference']['ros__parameters']['policy']
 

@@ -61,6 +61,8 @@ import numpy as np
 
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import load_embodiment
+from vla_policy.remote import make_remote_policy
+from vla_policy.remote.server import PolicyServer
 from vla_policy.runner import CallResult, Frame, LatestSlot, PolicyRunner, RunnerConfig, RunnerThread
 from vla_policy.scheduler import mean_abs_jerk
 
@@ -404,10 +406,6 @@ def _loop_plan(cfg: BenchmarkConfig) -> list[tuple[str, str, Callable[[Policy], 
 
 def run_benchmark(cfg: BenchmarkConfig = BenchmarkConfig(), log: Callable[[str], None] | None = None) -> dict:
     """Run every loop of ``cfg`` against one local vla-serve; returns the JSON-ready results."""
-    from vla_policy.embodiment import load_embodiment
-    from vla_policy.remote import make_remote_policy
-    from vla_policy.remote.server import PolicyServer
-
     embodiment = load_embodiment(EMBODIMENT)
     period = 1.0 / cfg.control_rate_hz
     reference = Reference(origin=time.monotonic())

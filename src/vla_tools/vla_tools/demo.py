@@ -28,7 +28,29 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault('MUJOCO_GL', 'egl')
+import numpy as np
+import rclpy
+from PIL import Image
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from vla_bringup.launcher import Suite
+from vla_bringup.stack import middleware_env
+from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, wait_for_subscribers
+from vla_inference.instruction import clean_instruction
+from vla_interfaces.msg import SafetyStatus, VlaAction
+from vla_policy.core import Policy
+from vla_policy.embodiment import load_embodiment
+from vla_policy.remote.server import PolicyServer
+from vla_sim.expert import ScriptedExpert
+from vla_sim.sim_node import SimNode
+from vla_sim.tasks import make_task
+
+import mujoco  # last: importing vla_sim sets MUJOCO_GL (egl unless set), which MuJoCo reads when it loads
 
 #: the demo's command sequence: (task kind, seed offset for the target/phrasing)
 DEFAULT_TASKS = ('walk_to', 'turn_left', 'raise_left_arm', 'wave', 'look_at', 'raise_both_arms', 'walk_to', 'stop')
@@ -64,8 +86,6 @@ class _LockedPolicy:
     """Serialises a privileged policy's reads of the true state with the physics thread."""
 
     def __init__(self, inner, lock) -> None:
-        from vla_policy.core import Policy
-
         class Locked(Policy):
             name = inner.name
             privileged = True
@@ -104,20 +124,6 @@ class Demo:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.parameter import Parameter
-        from std_msgs.msg import String
-
-        from vla_bringup.launcher import Suite
-        from vla_bringup.stack import middleware_env
-        from std_srvs.srv import Trigger
-        from vla_common.qos import COMMAND_QOS, RELIABLE_QOS
-        from vla_interfaces.msg import SafetyStatus, VlaAction
-        from vla_sim.sim_node import SimNode
-
         os.environ.update({k: v for k, v in middleware_env().items() if k not in os.environ})
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         self.ctx = Context()
@@ -159,9 +165,6 @@ class Demo:
         if choice != 'expert':
             self.policy_label = f'{choice} (learned: camera + instruction)'
             return choice
-        from vla_policy.embodiment import load_embodiment
-        from vla_policy.remote.server import PolicyServer
-        from vla_sim.expert import ScriptedExpert
         emb = load_embodiment('vla_humanoid')
         expert = _LockedPolicy(ScriptedExpert(emb, sim=self.sim), self.sim_node.state_lock).policy
         self.server = PolicyServer(expert, host='127.0.0.1', port=0, embodiment=emb)
@@ -199,7 +202,6 @@ class Demo:
             self._third.close()
         self.sim_node.destroy_node()
         self.monitor.destroy_node()
-        import rclpy
         rclpy.try_shutdown(context=self.ctx)
 
     # -- ROS side -------------------------------------------------------------------------------------
@@ -215,7 +217,6 @@ class Demo:
 
     def request_stop(self, timeout: float = 10.0) -> None:
         """vla/stop: the inference node drops its instruction (the robot is told to stand still)."""
-        from std_srvs.srv import Trigger
         if not self._stop_client.wait_for_service(timeout_sec=timeout):
             raise RuntimeError('vla/stop is not offered (is vla_inference running?)')
         done = threading.Event()
@@ -231,15 +232,12 @@ class Demo:
         self._sleep_sim(settle)
 
     def command(self, text: str) -> None:
-        from std_msgs.msg import String
-        from vla_common.qos import wait_for_subscribers
         if not wait_for_subscribers(self._cmd_pub, 10.0):
             raise RuntimeError('vla/command has no subscriber (is vla_inference running?)')
         self._cmd_pub.publish(String(data=text))
 
     # -- tasks ----------------------------------------------------------------------------------------
     def make_tasks(self, kinds=DEFAULT_TASKS) -> list:
-        from vla_sim.tasks import make_task
         return [make_task(k, self.sim.world, seed=self.seed * 100 + i) for i, k in enumerate(kinds)]
 
     def run_task(self, task, progress=None, lead_in: str | None = None) -> TaskResult:
@@ -264,7 +262,6 @@ class Demo:
               progress=None) -> TaskResult:
         """Send ``instruction``; record path, contacts and safety decisions for ``time_limit``
         simulated seconds, or until ``done(state)`` is true."""
-        from vla_inference.instruction import clean_instruction
         lock = self.sim_node.state_lock
         with self._status_lock:
             first_status = len(self._statuses)
@@ -330,8 +327,6 @@ class Demo:
     def _capture(self) -> None:
         """One GIF frame. The state is copied under the lock (well under a millisecond) and
         rendered from the copy, so the simulator's physics never waits for the GIF."""
-        import mujoco
-        import numpy as np
         sim = self.sim
         with self.sim_node.state_lock:
             if self._snapshot is None:
@@ -355,7 +350,6 @@ class Demo:
         files['results'] = out / 'results.json'
         (out / 'results.md').write_text(results_markdown(summary))
         if self.record and self.frames:
-            from PIL import Image
             imgs = [Image.fromarray(f) for f in self.frames]
             imgs[0].save(out / 'demo.gif', save_all=True, append_images=imgs[1:], duration=200, loop=0)
             files['gif'] = out / 'demo.gif'
@@ -371,7 +365,6 @@ class _ThirdPersonCamera:
         self._renderers = {}
 
     def _render(self, data, pose, width, height):
-        import mujoco
         sim = self._node.sim
         r = self._renderers.get((width, height))
         if r is None:
@@ -411,6 +404,7 @@ def results_markdown(summary: dict) -> str:
 
 
 def plot_path(path, world, file: Path) -> Path:
+    # matplotlib is imported here: it is heavy, and only the end of a run draws a plot
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -28,6 +28,7 @@ from vla_common.joint_topics import JOINT_COMMAND_TOPIC_PATTERN, topic_for
 from vla_common.params import ParamSpec, declare_params
 from vla_common.qos import RELIABLE_QOS
 from vla_common.run import run_node
+from vla_policy.embodiment import load_embodiment
 
 PARAMS = [
     ParamSpec('joint_names', [], 'Joints to relay; empty = the commanded joints of embodiment',
@@ -81,7 +82,6 @@ class JointCommandRelay(Node):
         p = declare_params(self, PARAMS)
         joints = list(p['joint_names'])
         if not joints:
-            from vla_policy.embodiment import load_embodiment   # NumPy + PyYAML
             joints = list(load_embodiment(p['embodiment']).joint_names)
         if not joints:
             raise SystemExit(f"joint_command_relay: embodiment '{p['embodiment']}' commands no joints "

@@ -20,13 +20,13 @@ import time
 
 import numpy as np
 
-import vla_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-import mujoco  # after vla_sim, which sets the GL backend MuJoCo reads when it is first imported
 from vla_policy.embodiment import load_embodiment
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.policy_spec import build_policy
 from vla_sim.sim import HumanoidSim
 from vla_sim.tasks import TASKS
+
+import mujoco  # last: importing vla_sim sets MUJOCO_GL (egl unless set), which MuJoCo reads when it loads
 
 
 def measure_physics(sim, seconds: float = 1.0) -> float:
