@@ -101,6 +101,15 @@ def test_selection_by_name_and_by_checkpoint_option(exported, humanoid):
     assert isinstance(make_policy(str(path), humanoid), SeedVLAPolicy)             # the default backend is torch
 
 
+def test_auto_backend_runs_the_export_when_there_is_one_else_pytorch(exported, plain_ck, humanoid):
+    path, torch_policy = exported
+    auto = make_policy(str(path), humanoid, backend='auto')
+    assert isinstance(auto, OnnxPolicy)
+    _assert_parity(torch_policy, auto, _observations(torch_policy))
+    assert isinstance(make_policy(str(plain_ck), humanoid, backend='auto'), SeedVLAPolicy)    # not exported
+    assert type(make_policy('keyword', humanoid, backend='auto')).__name__ == 'KeywordPolicy'  # no choice
+
+
 def test_metadata_records_the_weights(exported):
     path, _ = exported
     meta = {p.key: p.value for p in onnx.load(str(path / ONNX_FILE)).metadata_props}
@@ -120,7 +129,7 @@ def test_missing_export_says_how_to_make_it(plain_ck, humanoid):
         make_policy(str(plain_ck), humanoid, backend='onnx')
     with pytest.raises(PolicyLoadError, match=r"policy 'onnx' needs checkpoint=<seed_vla checkpoint directory>"):
         make_policy('onnx', humanoid)
-    with pytest.raises(PolicyLoadError, match="backend must be 'torch' or 'onnx'"):
+    with pytest.raises(PolicyLoadError, match="backend must be 'auto', 'torch' or 'onnx'"):
         make_policy(str(plain_ck), humanoid, backend='tensorrt')
 
 
