@@ -63,8 +63,8 @@ class NodeSpec:
 SUITE_ARGUMENTS = {
     'policy': ('', 'Policy for vla_inference (registered name, module:Class or checkpoint dir); '
                    "'' = the inference params file's value"),
-    'policy_backend': ('', "How vla_inference runs a seed_vla checkpoint: torch or onnx (its model.onnx under "
-                           "onnxruntime); '' = the params file's value"),
+    'policy_backend': ('', "How vla_inference runs a seed_vla checkpoint: auto, torch or onnx (its model.onnx "
+                           "under onnxruntime); '' = the params file's value"),
     'embodiment': ('', "Embodiment YAML or bundled name; '' = the params file's value"),
     'inference_params': ('', "Params file of vla_inference; '' = vla_inference/config/inference_node.yaml"),
     'safety_params': ('', "Params file of vla_safety; '' = vla_safety/config/safety_node.yaml"),

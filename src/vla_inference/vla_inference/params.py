@@ -12,9 +12,10 @@ _D = RunnerConfig.field_default
 PARAMS = [
     ParamSpec('policy', 'default', "Policy: 'default' (the shipped trained checkpoint), a registered name, "
               "a 'module:Class' target, or a checkpoint directory", read_only=True),
-    ParamSpec('policy_backend', 'torch', "How a seed_vla checkpoint (including 'default') runs: 'torch' (PyTorch) "
-              "or 'onnx' (its model.onnx under onnxruntime; make it with python -m vla_policy.export_onnx)",
-              choices=('torch', 'onnx'), read_only=True),
+    ParamSpec('policy_backend', 'auto', "How a seed_vla checkpoint (including 'default') runs: 'auto' (its "
+              "model.onnx under onnxruntime when the export is current, else PyTorch), 'torch' (PyTorch) or "
+              "'onnx' (make it with python -m vla_policy.export_onnx); other policies ignore 'auto'",
+              choices=('auto', 'torch', 'onnx'), read_only=True),
     ParamSpec('embodiment', 'vla_humanoid', 'Embodiment mapping the policy actions to Twist and joints: '
               'a bundled name or a YAML path', read_only=True),
     ParamSpec('control_rate_hz', _D('control_rate_hz'), 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),

@@ -376,14 +376,15 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
 
     from vla_learning.training_data import TrainingData
     from vla_policy.embodiment import load_embodiment
+    from vla_policy.models.configuration_loss import SeedVLALossConfig
     from vla_policy.models.configuration_seed_vla import SeedVLAConfig
     emb = load_embodiment('vla_humanoid')
-    cfg = SeedVLAConfig.for_embodiment(emb, image_size=32, spatial_pooling='grounded_query',
-                                       grounding_attribute_weight=1.0)
+    cfg = SeedVLAConfig.for_embodiment(emb, vision={'image_size': 32}, fusion={'pooling': 'grounded_query'})
     data = TrainingData(ds, cfg, emb, ds.stats())
     assert data.attribute_tokens.shape[0] == data.attribute_objects.shape[0] == 21
     rows = np.arange(ds.total_frames)
-    batch = make_batch(data, rows, np.random.default_rng(0), None, cfg, None, 'cpu')
+    batch = make_batch(data, rows, np.random.default_rng(0), None, cfg, None, 'cpu',
+                       SeedVLALossConfig(attribute_weight=1.0))
     labels, has = batch[ATTRIBUTE_IN_IMAGE], batch[ATTRIBUTE_QUERY]
     assert labels.shape == (len(rows), len(ALL_OBJECTS), 3) and has.shape[0] == len(rows)
     # a word's label marks only objects with its attribute that are in view
@@ -396,7 +397,7 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     assert any('attribute_loss' in r for r in rows_logged), 'the default config trains the attribute map'
     from vla_policy.models.constants import OBS_ELAPSED
     assert OBS_ELAPSED not in batch
-    timed = SeedVLAConfig.for_embodiment(emb, image_size=32, elapsed_horizon_s=6.0)
+    timed = SeedVLAConfig.for_embodiment(emb, vision={'image_size': 32}, elapsed_horizon_s=6.0)
     batch = make_batch(data, rows, np.random.default_rng(0), None, timed, None, 'cpu')
     elapsed = batch[OBS_ELAPSED].numpy()[:, 0]
     np.testing.assert_allclose(elapsed, ds.frames['timestamp'], atol=1e-6)

@@ -87,9 +87,9 @@ def row_of(name: str, overrides: dict, summary: dict, report: dict, checkpoint: 
         return sp.get(split, {}).get('success_rate')
 
     return {'variant': name, 'overrides': overrides.get('model') or {},
-            'vision': cfg.get('vision_encoder'), 'language': cfg.get('language_encoder'),
-            'fusion': cfg.get('fusion'), 'pooling': cfg.get('spatial_pooling', 'mean'),
-            'head': cfg.get('action_head'), 'parameters': n_params,
+            'vision': cfg['vision']['encoder'], 'language': cfg['language']['encoder'],
+            'fusion': cfg['fusion']['type'], 'pooling': cfg['fusion'].get('pooling', 'mean'),
+            'head': cfg['head']['type'], 'parameters': n_params,
             'steps': summary.get('steps'), 'train_wall_s': summary.get('train_wall_s'),
             'seen': rate('seen'), 'paraphrase': rate('paraphrase'), 'unseen_combo': rate('unseen_combo'),
             'oos_refused': s.get('refusal_rate_out_of_scope'), 'false_refusal': s.get('false_refusal_rate_seen'),

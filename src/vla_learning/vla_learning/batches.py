@@ -19,18 +19,12 @@ from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_Q
 NO_NEGATIVES = ConfidenceConfig(oos_fraction=0.0, unknown_word_rate=0.0, object_negatives=0.0)
 
 
-def normalise_pixels(img: torch.Tensor, model_cfg) -> torch.Tensor:
-    """(B, 3, H, W) float in [0, 255] -> the model's input: /255, then the config's mean / std."""
-    mean = torch.tensor(model_cfg.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(model_cfg.image_std).view(1, 3, 1, 1)
-    return (img / 255.0 - mean) / std
-
-
 def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, confidence: ConfidenceConfig | None,
-               model_cfg, augment: AugmentConfig | None, device) -> dict:
-    """A training batch: normalised pixels (augmented), tokens, state, action chunks, OOS mask, and
-    the named object's place in the (shifted) image. ``confidence`` None: no out-of-scope samples;
-    ``augment`` None: no augmentation (validation)."""
+               model_cfg, augment: AugmentConfig | None, device, loss_cfg=None) -> dict:
+    """A training batch: normalised pixels (augmented; the policy's processor normalises them),
+    tokens, state, action chunks, OOS mask, and the named object's place in the (shifted) image.
+    ``confidence`` None: no out-of-scope samples; ``augment`` None: no augmentation (validation);
+    attribute queries when ``loss_cfg`` (a SeedVLALossConfig) weighs the attribute loss."""
     confidence = confidence or NO_NEGATIVES
     rows_t = torch.from_numpy(rows)
     img = data.images[rows_t].float()
@@ -42,18 +36,19 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         gone = (target[:, 1:].abs() > 1.0).any(1)            # shifted out of the image
         target[gone] = torch.tensor([0.0, float('nan'), float('nan')])
     instructions = data.tokens[data.task_index[rows_t]]
-    tokens = _augment_words(instructions.clone(), gen, augment, int(model_cfg.vocab_size))
+    vocab_size = int(model_cfg.language.vocab_size)
+    tokens = _augment_words(instructions.clone(), gen, augment, vocab_size)
     actions = data.chunks[rows_t].clone()
     oos = torch.from_numpy(gen.random(len(rows)) < confidence.oos_fraction)
     if bool(oos.any()):
-        tokens[oos] = _out_of_scope(data, instructions, oos, gen, confidence, int(model_cfg.vocab_size))
+        tokens[oos] = _out_of_scope(data, instructions, oos, gen, confidence, vocab_size)
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
-    batch = {OBS_IMAGE: normalise_pixels(img, model_cfg), data.language_key: tokens, OBS_STATE: data.state[rows_t],
+    batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[rows_t],
              ACTION: actions, OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
     if model_cfg.elapsed_horizon_s:
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
-    if data.objects_in_image is not None and model_cfg.grounding_attribute_weight > 0:
+    if data.objects_in_image is not None and loss_cfg is not None and loss_cfg.attribute_weight > 0:
         batch.update(_attribute_queries(data, rows_t, gen, shift))
     return {k: v.to(device) for k, v in batch.items()}
 

@@ -136,7 +136,7 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class ConfidenceConfig:
     """Out-of-scope negatives for the confidence head (``train.confidence:``). The agreement target
-    itself is the model config's (``confidence_target``, ``agreement_threshold``)."""
+    itself is the loss config's (``model: agreement_threshold``, vla_policy's SeedVLALossConfig)."""
 
     oos_fraction: float = 0.2            # share of each batch whose instruction is replaced by an out-of-scope one
     unknown_word_rate: float = 0.5       # each word of those becomes a random never-seen one with this probability

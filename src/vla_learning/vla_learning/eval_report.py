@@ -21,6 +21,10 @@ from vla_learning.eval_plots import plot
 from vla_learning.metrics import auroc
 
 
+#: how the report names a seed_vla checkpoint's backend
+BACKEND_NOTE = {'onnx': ' (onnxruntime)', 'auto': ' (onnxruntime if exported, else PyTorch)'}
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion k/n."""
     if n == 0:
@@ -164,7 +168,7 @@ def _fmt_gate(share: dict[str, float]) -> str:
 def to_markdown(report: dict[str, Any], title: str) -> str:
     s = report['summary']
     lines = [f'# {title}', '',
-             f"policy `{report['policy']}`{' (onnxruntime)' if report.get('backend') == 'onnx' else ''}, "
+             f"policy `{report['policy']}`{BACKEND_NOTE.get(report.get('backend'), '')}, "
              f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
              f"{report['chunk_steps']}"
              f"{'' if report.get('ensemble_coeff') is None else ', ACT ensembling ' + str(report['ensemble_coeff'])}"

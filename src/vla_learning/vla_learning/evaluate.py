@@ -102,7 +102,7 @@ class RecordingPolicy:
 
 
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
-              progress: bool = True, backend: str = 'torch', ensemble_coeff: float | None = None,
+              progress: bool = True, backend: str = 'auto', ensemble_coeff: float | None = None,
               gate: bool = True, threshold: float | None = None) -> tuple[list[Outcome], int]:
     """Run every case; (outcomes, the control steps per call: :func:`policy_chunk_steps`).
     ``ensemble_coeff``: the runner blends overlapping chunks (ACT temporal ensembling, the node's
@@ -134,7 +134,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
 def evaluate(policy: str, splits=DEFAULTS.splits, tasks=DEFAULTS.tasks, episodes: int = DEFAULTS.episodes,
              chunk_steps: int = DEFAULTS.chunk_steps, threshold: float = DEFAULTS.confidence_threshold,
              out: str | Path | None = None, instructions: str | None = None, first_seed: int = DEFAULTS.first_seed,
-             image_size: int | None = None, progress: bool = True, backend: str = 'torch',
+             image_size: int | None = None, progress: bool = True, backend: str = 'auto',
              ensemble_coeff: float | None = None, gate: bool = True) -> dict:
     """Run the cases (:func:`select_cases`) and return the report; with ``out``, write it there."""
     cases = select_cases(splits, tasks, episodes, first_seed, instructions)
@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="apply the policy's commands as proposed, without vla_safety's gate (not what the robot does)")
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
     ap.add_argument('--threads', type=int, default=1, help='torch threads')
-    ap.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
-                    help="run a seed_vla checkpoint with PyTorch or its model.onnx under onnxruntime")
+    ap.add_argument('--backend', choices=('auto', 'torch', 'onnx'), default='auto',
+                    help="run a seed_vla checkpoint with PyTorch or its model.onnx under onnxruntime; auto (as "
+                         "vla_inference's policy_backend): onnxruntime when the export is current, else PyTorch")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)

@@ -17,7 +17,7 @@ Losses (per batch):
 * action: the model's own behaviour-cloning loss (``action_head.loss``: MSE of the chunk in the
   embodiment's normalised action space, [-1, 1] from the URDF bounds, the contract with the nodes).
 * confidence: BCE of the confidence head against a target computed in the same pass: 1 when the
-  predicted chunk is within the model's ``agreement_threshold`` (RMS, normalised units) of the expert's, else 0;
+  predicted chunk is within the loss config's ``agreement_threshold`` (RMS, normalised units) of the expert's, else 0;
   and 0 for out-of-scope instructions (``oos_fraction`` of each batch gets one of
   ``instructions.OOS_TRAIN``, with "stand still" as the action target; ``object_negatives`` of those
   are instead the sample's own instruction with its verb or its object made of unknown words).
@@ -62,6 +62,8 @@ from vla_learning.metrics import append_metrics, auroc, plot_metrics
 from vla_learning.training_data import TrainingData, sample_weights
 from vla_policy.checkpoint import read_checkpoint
 from vla_policy.embodiment import load_embodiment
+from vla_policy.models.configuration_flat import convert_flat_config
+from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import ACTION, CONFIDENCE, OBS_STATE, OUT_OF_SCOPE
 from vla_policy.models.modeling_seed_vla import SeedVLAModel
@@ -71,19 +73,25 @@ VAL_SEED = 12345
 
 
 def build_model_config(run: RunConfig, embodiment) -> SeedVLAConfig:
-    """The model's config: the embodiment's defaults with the run's ``model:`` overrides."""
-    return SeedVLAConfig.for_embodiment(embodiment, **run.model)
+    """The model's config: the embodiment's defaults with the run's (flat) ``model:`` overrides."""
+    return SeedVLAConfig.for_embodiment(embodiment, **convert_flat_config(run.model)[0])
+
+
+def build_loss_config(run: RunConfig) -> SeedVLALossConfig:
+    """The training-only loss weights among the run's ``model:`` overrides."""
+    return SeedVLALossConfig.from_dict(convert_flat_config(run.model)[1])
 
 
 class BCObjective(nn.Module):
     """``model.compute_loss`` as a module, so DistributedDataParallel sees one forward per step."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, loss_cfg: SeedVLALossConfig) -> None:
         super().__init__()
         self.model = model
+        self.loss_cfg = loss_cfg
 
     def forward(self, batch):
-        return self.model.compute_loss(batch)
+        return self.model.compute_loss(batch, self.loss_cfg)
 
 
 def lr_at(step: int, elapsed: float, tc: TrainConfig) -> float:
@@ -105,6 +113,7 @@ class Session:
     device: torch.device
     embodiment: Any
     model_cfg: SeedVLAConfig
+    loss_cfg: SeedVLALossConfig
     data: TrainingData
     stats: dict[str, Any]                 # the checkpoint's stats.json
     train_rows: np.ndarray
@@ -155,7 +164,7 @@ def prepare(run: RunConfig, progress: bool) -> Session:
     if dist.main:
         (Path(run.output_dir) / 'checkpoints').mkdir(parents=True, exist_ok=True)
     embodiment = load_embodiment(run.embodiment)
-    model_cfg = build_model_config(run, embodiment)
+    model_cfg, loss_cfg = build_model_config(run, embodiment), build_loss_config(run)
     ds = LeRobotDataset(run.dataset)
     ds_stats = ds.stats()
     data = TrainingData(ds, model_cfg, embodiment, ds_stats)
@@ -169,13 +178,14 @@ def prepare(run: RunConfig, progress: bool) -> Session:
     if model_cfg.residual_joints:
         model.set_residual_reference(embodiment, data.state_normalizer.mean, data.state_normalizer.std)
     model = model.to(device)
-    objective = BCObjective(model)
+    objective = BCObjective(model, loss_cfg)
     wrapped = objective if dist.world == 1 else DistributedDataParallel(
         objective, device_ids=[device.index] if device.type == 'cuda' else None)
     opt = torch.optim.AdamW(model.parameters(), lr=run.train.lr, weight_decay=run.train.weight_decay)
     metadata = run_metadata(run, ds.num_episodes, ds.total_frames, dist.world,
                             datetime.datetime.now(datetime.timezone.utc), git_revision())
-    return Session(run, dist, device, embodiment, model_cfg, data, stats, train_rows, val_rows,
+    metadata['loss'] = loss_cfg.to_dict()          # training-only weights: not in the model's config
+    return Session(run, dist, device, embodiment, model_cfg, loss_cfg, data, stats, train_rows, val_rows,
                    sample_weights(data.task_name, train_rows), model, objective, wrapped, opt,
                    np.random.default_rng([run.seed, dist.rank]), metadata)
 
@@ -203,7 +213,7 @@ def train_step(s: Session, lr: float) -> dict[str, float]:
     for g in s.opt.param_groups:
         g['lr'] = lr
     rows = s.train_rows[s.gen.choice(len(s.train_rows), tc.batch_size, p=s.weights)]
-    batch = make_batch(s.data, rows, s.gen, tc.confidence, s.model_cfg, tc.augment, s.device)
+    batch = make_batch(s.data, rows, s.gen, tc.confidence, s.model_cfg, tc.augment, s.device, s.loss_cfg)
     loss, logs = s.wrapped(batch)
     s.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -228,7 +238,7 @@ def validate(s: Session, elapsed: float) -> dict[str, Any]:
     with torch.no_grad():
         for _ in range(tc.val_batches):
             rows = s.val_rows[vgen.choice(len(s.val_rows), min(tc.batch_size, len(s.val_rows)), replace=False)]
-            batch = make_batch(s.data, rows, vgen, tc.confidence, s.model_cfg, None, s.device)
+            batch = make_batch(s.data, rows, vgen, tc.confidence, s.model_cfg, None, s.device, s.loss_cfg)
             _, logs = s.objective(batch)
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + float(v)

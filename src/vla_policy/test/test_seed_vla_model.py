@@ -19,9 +19,9 @@ from vla_policy.models.tokenizer import EMPTY_TOKEN, HashWordTokenizer
 def test_default_config_round_trip():
     cfg = SeedVLAConfig()
     assert SeedVLAConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.state_dim == 0 and cfg.image_size == 96 and cfg.policy_type == 'seed_vla'
+    assert cfg.state_dim == 0 and cfg.vision.image_size == 96 and cfg.policy_type == 'seed_vla'
     d = cfg.to_dict()
-    assert isinstance(d['vision_channels'], list) and 'policy_type' not in d
+    assert isinstance(d['vision']['channels'], list) and 'policy_type' not in d
 
 
 def test_for_embodiment(humanoid, diff_drive):
@@ -35,27 +35,29 @@ def test_for_embodiment(humanoid, diff_drive):
 
 
 @pytest.mark.parametrize('overrides, match', [
-    ({'image_size': 8}, r'image_size must be an integer in \[32, 512\].*e.g. 96'),
-    ({'image_size': 32, 'vision_channels': [8] * 6}, r'too small for the stride-2 stages of small_cnn \(needs >= 64\)'),
-    ({'image_mean': (0.5, 0.5)}, r'three numbers \(R, G, B\)'),
-    ({'image_std': (0.2, 0.0, 0.2)}, r'image_std must be > 0'),
+    ({'vision': dict(image_size=8)}, r'image_size must be an integer in \[32, 512\].*e.g. 96'),
+    ({'vision': dict(image_size=32, channels=[8] * 6)},
+     r'too small for the stride-2 stages of small_cnn \(needs >= 64\)'),
+    ({'vision': dict(image_mean=(0.5, 0.5))}, r'three numbers \(R, G, B\)'),
+    ({'vision': dict(image_std=(0.2, 0.0, 0.2))}, r'image_std must be > 0'),
     ({'state_joints': ['a', 'a']}, "lists \\['a'\\] more than once"),
     ({'state_joints': ['']}, 'non-empty strings'),
-    ({'vision_encoder': 'small_cn'}, "not a known vision_encoder. Did you mean 'small_cnn'.*register"),
-    ({'fusion': 'flim'}, "not a known fusion. Did you mean 'film'.*Choose one of: concat, cross_attention, film, moe"),
-    ({'language_encoder': 'minilm'}, 'not a known language_encoder'),
-    ({'action_head': 'diffusion'}, 'not a known action_head'),
-    ({'tokenizer': 'bpe'}, 'not a known tokenizer'),
-    ({'vision_channels': (8, 2000)}, 'vision_channels must be 1..6 ints'),
-    ({'vocab_size': 1}, 'vocab_size'),
-    ({'text_ngrams': 4}, 'text_ngrams'),
-    ({'dropout': 1.0}, r'dropout must be in \[0, 1\)'),
+    ({'vision': dict(encoder='small_cn')}, "not a known vision_encoder. Did you mean 'small_cnn'.*register"),
+    ({'fusion': dict(type='flim')},
+     "not a known fusion. Did you mean 'film'.*Choose one of: concat, cross_attention, film"),
+    ({'language': dict(encoder='minilm')}, 'not a known language_encoder'),
+    ({'head': dict(type='diffusion')}, 'not a known action_head'),
+    ({'language': dict(tokenizer='bpe')}, 'not a known tokenizer'),
+    ({'vision': dict(channels=(8, 2000))}, 'channels must be 1..6 ints'),
+    ({'language': dict(vocab_size=1)}, 'vocab_size'),
+    ({'language': dict(ngrams=4)}, 'ngrams'),
+    ({'fusion': dict(dropout=1.0)}, r'dropout must be in \[0, 1\)'),
     ({'action_dim': 0}, 'for_embodiment'),
     ({'chunk_size': True}, 'chunk_size must be an integer'),
     ({'step_dt': 0.0}, r'step_dt must be seconds in \(0, 10\]'),
     ({'step_dt': float('nan')}, 'step_dt'),
     ({'confidence_loss_weight': -1}, 'confidence_loss_weight'),
-    ({'hidden_size': 3}, r"no field\(s\) \['hidden_size'\]; known fields: .*hidden_dim"),
+    ({'fusion': {'hidden_size': 3}}, r"no field\(s\) \['hidden_size'\]; known fields: .*hidden_dim"),
 ])
 def test_config_errors_say_how_to_fix(overrides, match):
     with pytest.raises(ValueError, match=match):
@@ -63,13 +65,13 @@ def test_config_errors_say_how_to_fix(overrides, match):
 
 
 def test_component_registries_accept_new_parts():
-    assert 'small_cnn' in VISION_ENCODERS and FUSIONS.names() == ['concat', 'cross_attention', 'film', 'moe']
+    assert 'small_cnn' in VISION_ENCODERS and FUSIONS.names() == ['concat', 'cross_attention', 'film']
     FUSIONS.register('concat_alias', 'vla_policy.models.fusion:ConcatMLPFusion')
     try:
-        cfg = SeedVLAConfig(fusion='concat_alias', image_size=32, vision_channels=(8,), vocab_size=64,
-                            text_dim=8, hidden_dim=16, action_dim=2)
+        cfg = SeedVLAConfig(vision=dict(image_size=32, channels=(8,)), language=dict(vocab_size=64, dim=8),
+                            fusion=dict(type='concat_alias', hidden_dim=16), action_dim=2)
         out = SeedVLAModel(cfg)({OBS_IMAGE: torch.zeros(1, 3, 32, 32),
-                                 OBS_LANGUAGE_TOKENS: torch.zeros(1, cfg.max_tokens, dtype=torch.long)})
+                                 OBS_LANGUAGE_TOKENS: torch.zeros(1, cfg.language.max_tokens, dtype=torch.long)})
         assert out[ACTION].shape == (1, 8, 2)
     finally:
         FUSIONS._targets.pop('concat_alias')
@@ -104,8 +106,8 @@ def test_tokenizer_odd_inputs():
 # -- model ---------------------------------------------------------------------------------------
 def _batch(cfg, b=3, state=True):
     g = torch.Generator().manual_seed(0)
-    batch = {OBS_IMAGE: torch.randn(b, 3, cfg.image_size, cfg.image_size, generator=g),
-             OBS_LANGUAGE_TOKENS: torch.randint(0, cfg.vocab_size, (b, cfg.max_tokens), generator=g)}
+    batch = {OBS_IMAGE: torch.randn(b, 3, cfg.vision.image_size, cfg.vision.image_size, generator=g),
+             OBS_LANGUAGE_TOKENS: torch.randint(0, cfg.language.vocab_size, (b, cfg.language.max_tokens), generator=g)}
     if state and cfg.state_dim:
         batch[OBS_STATE] = torch.randn(b, cfg.state_dim, generator=g)
     return batch
@@ -114,7 +116,7 @@ def _batch(cfg, b=3, state=True):
 @pytest.mark.parametrize('overrides', [
     {},                                                                  # the default seed model
     {'chunk_size': 1, 'state_joints': ()},
-    {'image_size': 64, 'vision_channels': (16, 32, 32), 'fusion_layers': 1, 'text_ngrams': 1},
+    {'vision': dict(image_size=64, channels=(16, 32, 32)), 'fusion': dict(layers=1), 'language': dict(ngrams=1)},
 ])
 def test_forward_shapes_and_ranges(humanoid, overrides):
     cfg = SeedVLAConfig.for_embodiment(humanoid, **overrides)
@@ -145,7 +147,7 @@ def test_missing_state_is_a_clear_error(humanoid):
 
 
 def test_from_seed_is_deterministic_and_leaves_global_rng_alone(humanoid):
-    cfg = SeedVLAConfig.for_embodiment(humanoid, image_size=32, vision_channels=(8, 16))
+    cfg = SeedVLAConfig.for_embodiment(humanoid, vision=dict(image_size=32, channels=(8, 16)))
     torch.manual_seed(99)
     before = torch.rand(1)
     torch.manual_seed(99)
@@ -157,7 +159,8 @@ def test_from_seed_is_deterministic_and_leaves_global_rng_alone(humanoid):
 
 
 def test_compute_loss_trains(humanoid):
-    cfg = SeedVLAConfig.for_embodiment(humanoid, image_size=32, vision_channels=(8, 16), dropout=0.0)
+    cfg = SeedVLAConfig.for_embodiment(humanoid, vision=dict(image_size=32, channels=(8, 16)),
+                                       fusion=dict(dropout=0.0))
     model = SeedVLAModel.from_seed(cfg, 0).train()
     batch = _batch(cfg, b=4)
     batch[ACTION] = torch.rand(4, cfg.chunk_size, 11) * 2 - 1

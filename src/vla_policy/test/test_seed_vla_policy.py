@@ -101,7 +101,7 @@ def test_processor_normalises_pixels(humanoid):
     grey = np.full((480, 640, 3), 128, np.uint8)
     x = proc.image(grey)
     assert x.shape == (1, 3, 96, 96) and x.dtype == torch.float32
-    expected = (128 / 255 - np.array(cfg.image_mean)) / np.array(cfg.image_std)
+    expected = (128 / 255 - np.array(cfg.vision.image_mean)) / np.array(cfg.vision.image_std)
     assert np.allclose(x[0, :, 0, 0].numpy(), expected, atol=1e-5)
     assert np.allclose(x.numpy().std(axis=(2, 3)), 0, atol=1e-6)               # constant stays constant
     assert resize_rgb(np.zeros((96, 96, 3), np.uint8), 96).shape == (1, 3, 96, 96)
@@ -124,7 +124,7 @@ def test_bad_options_are_policy_load_errors(humanoid, diff_drive):
         make_policy('seed_vla', humanoid, config={'chunk_size': 0})
     with pytest.raises(PolicyLoadError, match="not joints of embodiment 'diff_drive'"):
         make_policy('seed_vla', diff_drive, config={'state_joints': ['head_pan_joint']})
-    model = SeedVLAModel(SeedVLAConfig.for_embodiment(humanoid, image_size=32, vision_channels=(8,)))
+    model = SeedVLAModel(SeedVLAConfig.for_embodiment(humanoid, vision=dict(image_size=32, channels=(8,))))
     with pytest.raises(ValueError, match="outputs 11 action dims but embodiment 'diff_drive' has 2"):
         SeedVLAPolicy(diff_drive, model=model, trained_for=humanoid)
 

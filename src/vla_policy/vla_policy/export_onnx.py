@@ -32,7 +32,6 @@ package (the newer exporter also needs ``onnxscript``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -40,38 +39,32 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-ONNX_FILE = 'model.onnx'
-DEFAULT_OPSET = 17
-#: metadata_props keys written into the ONNX model
-META_WEIGHTS_SHA256 = 'vla_policy.weights_sha256'
-META_CONFIG = 'vla_policy.config'
-META_INPUTS = 'vla_policy.input_keys'
+import numpy as np
+import torch
 
-
-def weights_sha256(weights_path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(weights_path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
+from vla_policy.checkpoint import WEIGHTS_FILE, load_checkpoint, read_checkpoint
+from vla_policy.core import Observation
+from vla_policy.errors import PolicyLoadError
+from vla_policy.latency import measure
+from vla_policy.models.components import LANGUAGE_ENCODERS
+from vla_policy.models.constants import (ACTION, CONFIDENCE, OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING,
+                                         OBS_LANGUAGE_TOKENS, OBS_STATE)
+from vla_policy.models.language_minilm import EMBED_DIM
+from vla_policy.onnx_format import DEFAULT_OPSET, META_CONFIG, META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, \
+    weights_sha256
+from vla_policy.policies.onnx_policy import OnnxPolicy
+from vla_policy.policies.seed_vla import SeedVLAPolicy
 
 
 def example_inputs(config, batch: int = 1) -> dict[str, Any]:
     """Zero-valued inputs of the right shapes and types for a model of ``config`` (for tracing)."""
-    import torch
-
-    from vla_policy.models.components import LANGUAGE_ENCODERS
-    from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS,
-                                             OBS_STATE)
-
-    s = config.image_size
+    s = config.vision.image_size
     out: dict[str, Any] = {OBS_IMAGE: torch.zeros(batch, 3, s, s)}
-    key = LANGUAGE_ENCODERS.batch_key(config.language_encoder) or OBS_LANGUAGE_TOKENS
+    key = LANGUAGE_ENCODERS.batch_key(config.language.encoder) or OBS_LANGUAGE_TOKENS
     if key == OBS_LANGUAGE_EMBEDDING:
-        from vla_policy.models.language_minilm import EMBED_DIM
         out[key] = torch.zeros(batch, EMBED_DIM)
     else:
-        out[key] = torch.ones(batch, config.max_tokens, dtype=torch.long)
+        out[key] = torch.ones(batch, config.language.max_tokens, dtype=torch.long)
     if config.state_dim:
         out[OBS_STATE] = torch.zeros(batch, config.state_dim)
     if config.elapsed_horizon_s:
@@ -82,10 +75,7 @@ def example_inputs(config, batch: int = 1) -> dict[str, Any]:
 def export_model(model, path: str | os.PathLike, *, metadata: dict[str, str] | None = None,
                  opset: int = DEFAULT_OPSET) -> Path:
     """Write ``model`` (a SeedVLAModel, put in eval mode) as an ONNX file; returns the path."""
-    import onnx
-    import torch
-
-    from vla_policy.models.constants import ACTION, CONFIDENCE
+    import onnx          # optional: only exporting needs it
 
     keys = model.input_keys
 
@@ -130,10 +120,6 @@ def export_model(model, path: str | os.PathLike, *, metadata: dict[str, str] | N
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | None = None, *,
                       opset: int = DEFAULT_OPSET) -> Path:
     """Export the seed_vla checkpoint directory ``checkpoint`` to ``out`` (default <checkpoint>/model.onnx)."""
-    from vla_policy.checkpoint import WEIGHTS_FILE, read_checkpoint
-    from vla_policy.errors import PolicyLoadError
-    from vla_policy.policies.seed_vla import SeedVLAPolicy
-
     contents = read_checkpoint(checkpoint)
     if contents.policy_type != 'seed_vla':
         raise PolicyLoadError(f"'{contents.path}' holds a '{contents.policy_type}' policy; only seed_vla "
@@ -147,13 +133,6 @@ def compare(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike | None =
             threads: int = 1, width: int = 640, height: int = 480, parity_samples: int = 16) -> dict[str, Any]:
     """PyTorch vs onnxruntime on the same checkpoint: max |difference| of actions and confidence over
     ``parity_samples`` random observations, and ``infer`` latency (ms) of each, both at ``threads`` threads."""
-    import numpy as np
-
-    from vla_policy.checkpoint import load_checkpoint
-    from vla_policy.core import Observation
-    from vla_policy.latency import measure
-    from vla_policy.policies.onnx_policy import OnnxPolicy
-
     torch_policy = load_checkpoint(checkpoint, num_threads=threads)
     onnx_policy = OnnxPolicy(torch_policy.trained_for, checkpoint, onnx_path=onnx_path, num_threads=threads)
     rng = np.random.default_rng(0)
@@ -181,8 +160,6 @@ def main(argv=None) -> int:
     ap.add_argument('--compare', type=int, default=0, metavar='CALLS',
                     help='after exporting, check parity and time CALLS inferences of each backend (1 thread)')
     args = ap.parse_args(argv)
-
-    from vla_policy.errors import PolicyLoadError
     try:
         path = export_checkpoint(args.checkpoint, args.out, opset=args.opset)
     except PolicyLoadError as exc:

@@ -225,7 +225,8 @@ def make_policy(spec: str | os.PathLike, embodiment: Embodiment | str, **options
     ``embodiment`` is the robot the policy drives (an :class:`Embodiment`, or a bundled name /
     YAML path for :func:`~vla_policy.embodiment.load_embodiment`). ``options`` go to the policy's
     constructor (e.g. ``confidence=0.8`` for 'keyword', ``seed=3`` for 'seed_vla') or, for a
-    checkpoint, to :func:`vla_policy.checkpoint.load_checkpoint`.
+    checkpoint, to :func:`vla_policy.checkpoint.load_checkpoint`. ``backend='auto'`` picks a seed_vla
+    checkpoint's backend (its ONNX export when current, else PyTorch) and is ignored by other policies.
 
     Every expected failure raises :class:`PolicyLoadError` with a message that says how to fix it.
     """
@@ -244,6 +245,8 @@ def make_policy(spec: str | os.PathLike, embodiment: Embodiment | str, **options
         return load_checkpoint(path, embodiment, **options)
     with _lock:
         registered = spec in _registered
+    if options.get('backend') == 'auto':          # "the checkpoint's best backend": others have no choice
+        options = {k: v for k, v in options.items() if k != 'backend'} if not _looks_like_path(spec) else options
     if registered or spec in _discover_entry_points() or _TARGET_RE.match(spec):
         return construct_policy(policy_class(spec), embodiment, options, spec)
     if '://' in spec:

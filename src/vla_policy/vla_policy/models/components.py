@@ -9,8 +9,8 @@ no PyTorch. Adding a part is a new file with a class that implements the matchin
 
 A registration may carry plain-Python facts the config uses before anything is imported:
 
-* ``defaults``: config fields the component fills in when the config leaves them unset (None),
-  e.g. a pretrained vision encoder's input size and pixel statistics;
+* ``defaults``: fields of its config block the component fills in when the config leaves them
+  unset (None), e.g. a pretrained vision encoder's input size and pixel statistics;
 * ``batch_key``: for tokenizers, the batch key they write; for language encoders, the one they
   read (the config refuses a pair that does not match).
 
@@ -18,7 +18,7 @@ A registration may carry plain-Python facts the config uses before anything is i
 Registry               Name                 What
 =====================  ===================  ===============================================
 VISION_ENCODERS        small_cnn            CNN trained from scratch (default)
-                       efficientnet_lite0   pretrained EfficientNet-Lite0, frozen by default
+                       efficientnet_lite0   pretrained EfficientNet-Lite0, frozen
 TOKENIZERS             hash_words           hashed words + n-grams -> ids (default)
                        minilm_l6            frozen all-MiniLM-L6-v2 sentence embedding, cached
 LANGUAGE_ENCODERS      hash_bag             embedding bag over hashed ids (default)
@@ -26,7 +26,6 @@ LANGUAGE_ENCODERS      hash_bag             embedding bag over hashed ids (defau
 FUSIONS                concat               late fusion: pooled features -> MLP (default)
                        cross_attention      language tokens attend to visual tokens
                        film                 language-conditioned affine modulation of vision
-                       moe                  gating network over K expert MLPs
 ACTION_HEADS           tanh_chunk           regression of the chunk, tanh (default)
                        rt1_tokens           256-bin action tokens, transformer decoder, CE
                        flow_matching        flow matching, Euler integration of a chunk
@@ -39,6 +38,7 @@ import re
 from typing import Any, Mapping
 
 from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS
+from vla_policy.registry import import_target
 
 
 class ComponentRegistry:
@@ -98,7 +98,6 @@ class ComponentRegistry:
         self.check(name, self.kind)
         target = self._targets[name]
         if isinstance(target, str):
-            from vla_policy.registry import import_target
             target = import_target(target, what=self.kind)
             self._targets[name] = target
         return target
@@ -134,7 +133,6 @@ FUSIONS = ComponentRegistry('fusion', {
     'concat': 'vla_policy.models.fusion:ConcatMLPFusion',
     'cross_attention': 'vla_policy.models.fusion_attention:CrossAttentionFusion',
     'film': 'vla_policy.models.fusion_film:FiLMFusion',
-    'moe': 'vla_policy.models.fusion_moe:MoEFusion',
 })
 ACTION_HEADS = ComponentRegistry('action_head', {
     'tanh_chunk': 'vla_policy.models.heads:TanhChunkHead',

@@ -15,20 +15,19 @@ Training targets read by :meth:`SeedVLAModel.compute_loss`::
     CONFIDENCE      optional   explicit confidence label (wins over the computed agreement)
     OUT_OF_SCOPE    optional   negatives: no action loss, confidence target 0
     TARGET_IN_IMAGE optional   where the named object is in the image, for the grounding loss of
-                               spatial_pooling 'grounded_query'
+                               the grounded poolings ('grounded_query', 'grounded_point')
     ATTRIBUTE_QUERY + ATTRIBUTE_IN_IMAGE  optional   one attribute word per sample ("red", "ball")
                                and where the objects that have it are, for the attribute
-                               grounding loss (``grounding_attribute_weight``)
+                               grounding loss (SeedVLALossConfig.attribute_weight)
 
 Confidence target of a sample, first rule that applies:
 1. ``OUT_OF_SCOPE`` true -> 0 (e.g. "make me a sandwich", or an instruction swapped for another
    task's: the expert chunk does not do what was asked);
 2. ``CONFIDENCE`` given -> that label (e.g. an expert-agreement label computed offline, or
    episode success);
-3. ``config.confidence_target == 'agreement'`` -> 1 if the RMS distance between the model's
-   own predicted chunk (inference path, no gradient) and the expert chunk, over non-padded
-   steps, is <= ``config.agreement_threshold``, else 0;
-4. otherwise (``'label'``) the sample has no confidence target.
+3. otherwise 1 if the RMS distance between the model's own predicted chunk (inference path, no
+   gradient) and the expert chunk, over non-padded steps, is <= the loss config's
+   ``agreement_threshold`` (SeedVLALossConfig), else 0.
 """
 #: (B, 3, S, S) float32, normalised pixels (processor output, model input)
 OBS_IMAGE = 'observation.image'

@@ -1,11 +1,11 @@
 """Fusion 'concat' (late fusion: pooled vision + pooled language (+ state) -> MLP) and shared helpers.
 
-The other fusions: ``fusion_attention`` ('cross_attention'), ``fusion_film`` ('film'),
-``fusion_moe`` ('moe').
+The other fusions: ``fusion_attention`` ('cross_attention'), ``fusion_film`` ('film').
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -19,8 +19,19 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+class Grounding(NamedTuple):
+    """What a grounded pooling's map gives the training losses (returned, never kept on the module)."""
+
+    #: (B, N + 1) scores of the grid cells and of the "not in view" slot (:func:`grounding_loss`)
+    logits: torch.Tensor
+    #: (B, N, C) the keys the map was scored on, for other queries (:meth:`SpatialPool.query_logits`)
+    keys: torch.Tensor
+    #: (B, 2) 'grounded_point': the map's point renormalised over the grid (:func:`point_loss`); else None
+    point: torch.Tensor | None
+
+
 class SpatialPool(nn.Module):
-    """Visual tokens (B, N, C) on a square grid -> one vector, per ``config.spatial_pooling``.
+    """Visual tokens (B, N, C) on a square grid -> one vector, per the fusion config's ``pooling``.
 
     'mean': the average token (B, C). 'spatial_softmax': the average token and, per channel, the
     expected (x, y) grid coordinates in [-1, 1] under a softmax over the N positions with a learned
@@ -38,36 +49,25 @@ class SpatialPool(nn.Module):
     'grounded_point': the 'grounded_query' map alone: its expected (x, y), peak score and in-view
     weight (B, 4), no other visual feature; with ``point_features`` 'normalised' the point
     renormalised over the grid and the in-view weight (B, 3), whose logit is shifted by
-    ``in_view_jitter_mean`` +- ``in_view_jitter`` while training. Each cell also offers an offset
-    of the object's centre within the cell (from the key tokens, at most half a cell), so the point is finer than the grid;
-    ``grounding_point`` keeps the last point, renormalised over the grid, for the point loss. Whatever the policy does with the image goes through
-    where the instruction's map points, so a pair never named together in training is acted on
-    like any other once the map finds it. ``grounding_logits`` keeps the last (B, N + 1) scores for the
-    grounding loss (:func:`grounding_loss`), and :meth:`query_logits` scores another query (an
-    attribute word, "red") on the same keys (:func:`attribute_grounding_loss`).
+    +- ``in_view_jitter`` while training. Each cell also offers an offset of the object's centre
+    within the cell (from the key tokens, at most half a cell), so the point is finer than the grid.
+    Whatever the policy does with the image goes through where the instruction's map points, so a
+    pair never named together in training is acted on like any other once the map finds it.
 
-    ``map_query`` 'words' (the query kinds): the map and its "not in view" slot are not scored from
-    the instruction vector but per word, each word's scores exactly those of that word queried alone
-    (what the attribute loss trains: "blue" on every blue object, "box" on every box), mixed by a
-    learned softmax weight per word (``word_weights`` keeps the last (B, L)). "blue box" then
-    scores a weighted sum of "blue" and "box" whether or not the pair was ever named together,
-    and the in-view weight of a pair never named together is calibrated like a seen pair's.
+    ``forward`` returns (features, :class:`Grounding` or None): the grounded poolings' map for the
+    grounding losses (:func:`grounding_loss`, :func:`point_loss`), and :meth:`query_logits` scores
+    another query (an attribute word, "red") on the same keys (:func:`attribute_grounding_loss`).
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None,
-                 point_features: str = 'scaled', in_view_jitter: float = 0.0,
-                 in_view_jitter_mean: float = 0.0, map_query: str = 'sentence') -> None:
+                 point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
         super().__init__()
         self.kind = kind
-        self.map_query = map_query
         self.point_features = point_features
         self.in_view_jitter = in_view_jitter
-        self.in_view_jitter_mean = in_view_jitter_mean
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
                         'grounded_point': 4 if point_features == 'scaled' else 3}.get(kind, 4 * channels + 3)
         self.grounded = kind in ('grounded_query', 'grounded_point')
-        self.grounding_logits: torch.Tensor | None = None
-        self.grounding_keys: torch.Tensor | None = None
         if kind not in ('mean', 'grounded_point'):
             self.log_temperature = nn.Parameter(torch.zeros(channels))
         if kind in ('language_query', 'grounded_query', 'grounded_point'):
@@ -78,94 +78,71 @@ class SpatialPool(nn.Module):
             self.scale = channels ** -0.5
         if self.grounded:
             self.not_in_view = nn.Linear(text_dim, 1)
-        self.word_weights: torch.Tensor | None = None
-        if map_query == 'words' and kind in ('language_query', 'grounded_query', 'grounded_point'):
-            self.word_weight = nn.Linear(text_dim, 1)
-        self.grounding_point: torch.Tensor | None = None
         if kind == 'grounded_point':
             self.offset = nn.Linear(key_dim or channels, 2)
 
     def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None,
-                key_tokens: torch.Tensor | None = None,
-                words: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``key_tokens`` (B, N, key_dim): what the instruction's map is scored on, if not ``tokens``.
-        ``words``: map_query 'words' only, the instruction's word vectors, each as the instruction
-        vector of that word alone (B, L, text_dim), and their mask (B, L)."""
+                key_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, Grounding | None]:
+        """``key_tokens`` (B, N, key_dim): what the instruction's map is scored on, if not ``tokens``."""
         mean = tokens.mean(1)
         if self.kind == 'mean':
-            return mean
+            return mean, None
         coords = _grid(tokens)
         if self.kind != 'grounded_point':
             attn = torch.softmax(tokens * torch.exp(-self.log_temperature), dim=1)           # (B, N, C)
             keypoints = torch.einsum('bnc,nk->bck', attn, coords).flatten(1)                 # (B, 2C)
             if self.kind == 'spatial_softmax':
-                return torch.cat([mean, keypoints], dim=-1)
-        if text is None and words is None:
+                return torch.cat([mean, keypoints], dim=-1), None
+        if text is None:
             raise ValueError(f"spatial_pooling '{self.kind}' needs the instruction's features")
         key_tokens = tokens if key_tokens is None else key_tokens
         keys = self.key(key_tokens)
-        if self.map_query == 'words':
-            if words is None:
-                raise ValueError("map_query 'words' needs the instruction's word vectors (words=)")
-            scores, not_in_view = self._word_scores(keys, *words)
-        else:
-            scores = self._scores(keys, text)                                                # (B, N)
-            not_in_view = self.not_in_view(text) if self.grounded else None
+        # (the order of the operations is the trained checkpoints': it fixes the gradients' summation order)
+        scores = self._scores(keys, text)                                                    # (B, N)
+        not_in_view = self.not_in_view(text) if self.grounded else None
         peak = scores.amax(1, keepdim=True)
-        if self.grounded:
-            logits = torch.cat([scores, not_in_view], dim=1)                                 # (B, N + 1)
-            self.grounding_logits, self.grounding_keys = logits, keys
+        if not self.grounded:
+            return self._pooled(tokens, torch.softmax(scores, dim=1), coords, [mean, keypoints], peak), None
+        logits = torch.cat([scores, not_in_view], dim=1)                                     # (B, N + 1)
         if self.kind == 'grounded_point':
-            return self._point_features(scores, logits[:, -1], peak, coords, key_tokens)
-        where = torch.softmax(logits, dim=1)[:, :-1] if self.grounded else torch.softmax(scores, dim=1)
+            features, point = self._point_features(scores, logits[:, -1], peak, coords, key_tokens)
+            return features, Grounding(logits, keys, point)
+        where = torch.softmax(logits, dim=1)[:, :-1]
+        return self._pooled(tokens, where, coords, [mean, keypoints], peak, True), Grounding(logits, keys, None)
+
+    @staticmethod
+    def _pooled(tokens, where, coords, parts, peak, in_view: bool = False) -> torch.Tensor:
+        """[mean, keypoints, attended token, the map's (x, y), peak (, in-view weight: the map's sum)]."""
         point = where @ coords                                                                # (B, 2)
         attended = torch.einsum('bn,bnc->bc', where, tokens)                                  # (B, C)
-        parts = [mean, keypoints, attended, point, peak]
-        if self.grounded:
+        parts = parts + [attended, point, peak]
+        if in_view:
             parts.append(where.sum(1, keepdim=True))
         return torch.cat(parts, dim=-1)
 
-    def _point_features(self, scores, not_in_view, peak, coords, key_tokens) -> torch.Tensor:
-        """'grounded_point': the map's point over the grid (refined by the cells' offsets, kept in
-        ``grounding_point``) and its in-view weight sigmoid(logsumexp(scores) - not_in_view), the
-        share of the map on the grid; read per ``point_features``."""
+    def _point_features(self, scores, not_in_view, peak, coords, key_tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        """'grounded_point': (features, the map's point over the grid, refined by the cells' offsets)
+        from the point and its in-view weight sigmoid(logsumexp(scores) - not_in_view), the share of
+        the map on the grid; read per ``point_features``."""
         side = math.isqrt(scores.shape[1])
         cells = coords + torch.tanh(self.offset(key_tokens)) / side                          # (B, N, 2)
-        self.grounding_point = torch.einsum('bn,bnk->bk', torch.softmax(scores, dim=1), cells)
+        point = torch.einsum('bn,bnk->bk', torch.softmax(scores, dim=1), cells)
         in_view_logit = torch.logsumexp(scores, 1) - not_in_view
         if self.point_features == 'scaled':
             mass = torch.sigmoid(in_view_logit).unsqueeze(1)
-            return torch.cat([self.grounding_point * mass, peak, mass], dim=-1)
-        if self.training and (self.in_view_jitter > 0 or self.in_view_jitter_mean != 0):
-            in_view_logit = (in_view_logit + self.in_view_jitter_mean
-                             + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter)
+            return torch.cat([point * mass, peak, mass], dim=-1), point
+        if self.training and self.in_view_jitter > 0:
+            in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
         in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
-        point = self.grounding_point * in_view if self.point_features == 'gated' else self.grounding_point
-        return torch.cat([point, in_view], dim=-1)
+        return torch.cat([point, in_view], dim=-1), point
 
     def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale
 
-    def _word_scores(self, keys: torch.Tensor, words: torch.Tensor,
-                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """map_query 'words': each word's map scores (and "not in view" logit) as if it were queried
-        alone, mixed by a softmax over the words present of a learned weight per word vector;
-        ((B, N) scores, (B, 1) not-in-view logit or None)."""
-        weight = self.word_weight(words).squeeze(-1).masked_fill(~mask, -1e4)
-        self.word_weights = torch.softmax(weight, dim=1)                                    # (B, L)
-        per_word = torch.einsum('bnc,blc->bln', keys, self.query(words)) * self.scale        # (B, L, N)
-        scores = torch.einsum('bl,bln->bn', self.word_weights, per_word)
-        if not self.grounded:
-            return scores, None
-        not_in_view = (self.word_weights.unsqueeze(-1) * self.not_in_view(words)).sum(1)      # (B, 1)
-        return scores, not_in_view
-
-    def query_logits(self, text: torch.Tensor) -> torch.Tensor:
-        """'grounded_query' / 'grounded_point': the (B, N + 1) map logits of another instruction vector (B, text_dim) on
-        the keys of the last forward pass (the same images)."""
-        if self.grounding_keys is None:
-            raise RuntimeError(f"query_logits needs a forward pass of spatial_pooling '{self.kind}' first")
-        return torch.cat([self._scores(self.grounding_keys, text), self.not_in_view(text)], dim=1)
+    def query_logits(self, text: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """'grounded_query' / 'grounded_point': the (B, N + 1) map logits of another instruction vector
+        (B, text_dim) on ``keys`` (a :class:`Grounding`'s, the same images)."""
+        return torch.cat([self._scores(keys, text), self.not_in_view(text)], dim=1)
 
 
 def _in_view(labels: torch.Tensor) -> torch.Tensor:
@@ -244,28 +221,27 @@ class TextNormFusion(Fusion):
 class ConcatMLPFusion(TextNormFusion):
     """Late fusion: [pooled visual tokens, LayerNorm(masked mean(text tokens)), state] -> MLP.
 
-    The visual tokens are pooled by :class:`SpatialPool` (``spatial_pooling``); the MLP is
-    ``fusion_layers`` x (Linear, ReLU, Dropout) of width ``hidden_dim``.
+    The visual tokens are pooled by :class:`SpatialPool` (``pooling``); the MLP is ``layers`` x
+    (Linear, ReLU, Dropout) of width ``hidden_dim`` (the model config's ``fusion`` block).
     """
 
     def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
         super().__init__()
+        fc = config.fusion
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
-        self.pool = SpatialPool(config.spatial_pooling, vision_dim, text_dim,
-                                point_features=config.point_features, in_view_jitter=config.in_view_jitter,
-                                in_view_jitter_mean=config.in_view_jitter_mean, map_query=config.map_query)
-        self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, config.hidden_dim, config.fusion_layers,
-                       config.dropout)
-        self.out_dim = config.hidden_dim
+        self.pool = SpatialPool(fc.pooling, vision_dim, text_dim, point_features=fc.point_features,
+                                in_view_jitter=fc.in_view_jitter)
+        self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, fc.hidden_dim, fc.layers, fc.dropout)
+        self.out_dim = fc.hidden_dim
 
     def forward(self, vision, text, text_mask, state):
         text_vec = self.instruction_vector(text, text_mask)
-        words = (self.text_norm(text), text_mask) if self.pool.map_query == 'words' else None
-        parts = [self.pool(vision, text_vec, words=words), text_vec]
+        pooled, grounding = self.pool(vision, text_vec)
+        parts = [pooled, text_vec]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
-        return self.mlp(torch.cat(parts, dim=-1))
+        return self.mlp(torch.cat(parts, dim=-1)), grounding
 
 
 def check_state(state: torch.Tensor | None, state_dim: int) -> torch.Tensor:

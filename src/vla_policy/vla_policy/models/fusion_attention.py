@@ -10,7 +10,7 @@ is the Perceiver / Flamingo-style read-out used by many VLA policies.
 
     text (B, L, text_dim) -> Linear -> queries (B, L, d)
     vision (B, N, C) -> Linear + pos -> keys/values (B, N, d)
-    fusion_layers x [queries += CrossAttn(LN q, LN kv); queries += FFN(LN q)]
+    layers x [queries += CrossAttn(LN q, LN kv); queries += FFN(LN q)]
     [masked mean of queries over real tokens, mean of keys/values, state] -> Linear, ReLU -> (B, d)
 
 with d = hidden_dim, num_heads heads.
@@ -30,14 +30,15 @@ class CrossAttentionFusion(Fusion):
 
     def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
         super().__init__()
-        d = config.hidden_dim
+        fc = config.fusion
+        d = fc.hidden_dim
         self.state_dim = state_dim
         self.query_proj = nn.Linear(text_dim, d)
         self.vision_proj = nn.Linear(vision_dim, d)
-        self.blocks = nn.ModuleList(TransformerBlock(d, config.num_heads, dropout=config.dropout, cross=True)
-                                    for _ in range(config.fusion_layers))
+        self.blocks = nn.ModuleList(TransformerBlock(d, fc.num_heads, dropout=fc.dropout, cross=True)
+                                    for _ in range(fc.layers))
         self.norm = nn.LayerNorm(d)
-        self.out = nn.Sequential(nn.Linear(2 * d + state_dim, d), nn.ReLU(inplace=True), nn.Dropout(config.dropout))
+        self.out = nn.Sequential(nn.Linear(2 * d + state_dim, d), nn.ReLU(inplace=True), nn.Dropout(fc.dropout))
         self.out_dim = d
 
     def forward(self, vision, text, text_mask, state):
@@ -49,4 +50,4 @@ class CrossAttentionFusion(Fusion):
         parts = [self.norm(masked_mean(q, text_mask)), kv.mean(1)]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
-        return self.out(torch.cat(parts, dim=-1))
+        return self.out(torch.cat(parts, dim=-1)), None

@@ -9,10 +9,10 @@ gamma and beta start at zero: at initialisation FiLM is the identity.
 
     text vector = LayerNorm(masked mean of text tokens)                       (B, text_dim)
     h = vision tokens (B, N, C)
-    fusion_layers x [h = ReLU(FiLM(Linear(h), text vector))]                   (B, N, d)
+    layers x [h = ReLU(FiLM(Linear(h), text vector))]                          (B, N, d)
     [pool(h), text vector, state] -> Linear, ReLU -> (B, d)
 
-with d = hidden_dim and pool the ``spatial_pooling`` of the config: the mean over tokens, or the
+with d = hidden_dim and pool the ``pooling`` of the fusion config: the mean over tokens, or the
 mean plus a keypoint per channel ('spatial_softmax': where the instruction-modulated features
 fire, e.g. where "the red ball" is in the image). With ``grounding_keys: encoder`` the instruction's
 map is scored on the encoder's tokens (before FiLM), so it stays a sum of per-word maps.
@@ -46,17 +46,17 @@ class FiLMFusion(TextNormFusion):
 
     def __init__(self, config, vision_dim: int, text_dim: int, state_dim: int) -> None:
         super().__init__()
-        d = config.hidden_dim
+        fc = config.fusion
+        d = fc.hidden_dim
         self.state_dim = state_dim
         self.text_norm = nn.LayerNorm(text_dim)
-        self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, config.dropout)
-                                    for i in range(config.fusion_layers))
-        self.encoder_keys = config.grounding_keys == 'encoder'
-        self.pool = SpatialPool(config.spatial_pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None,
-                                point_features=config.point_features, in_view_jitter=config.in_view_jitter,
-                                in_view_jitter_mean=config.in_view_jitter_mean)
+        self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, fc.dropout)
+                                    for i in range(fc.layers))
+        self.encoder_keys = fc.grounding_keys == 'encoder'
+        self.pool = SpatialPool(fc.pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None,
+                                point_features=fc.point_features, in_view_jitter=fc.in_view_jitter)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
-                                 nn.Dropout(config.dropout))
+                                 nn.Dropout(fc.dropout))
         self.out_dim = d
 
     def forward(self, vision, text, text_mask, state):
@@ -64,7 +64,8 @@ class FiLMFusion(TextNormFusion):
         h = vision
         for layer in self.layers:
             h = layer(h, cond)
-        parts = [self.pool(h, cond, key_tokens=vision if self.encoder_keys else None), cond]
+        pooled, grounding = self.pool(h, cond, key_tokens=vision if self.encoder_keys else None)
+        parts = [pooled, cond]
         if self.state_dim:
             parts.append(check_state(state, self.state_dim))
-        return self.out(torch.cat(parts, dim=-1))
+        return self.out(torch.cat(parts, dim=-1)), grounding

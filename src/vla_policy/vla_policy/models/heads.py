@@ -4,8 +4,6 @@ The other action heads live in ``heads_tokens`` ('rt1_tokens') and ``heads_flow`
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -13,42 +11,24 @@ from vla_policy.models.interfaces import ActionHead, masked_step_mean
 
 
 class TanhChunkHead(ActionHead):
-    """Regress the whole chunk at once: Linear -> tanh -> (B, chunk_size, action_dim); MSE loss.
-
-    With ``chunk_basis`` K > 0 the Linear gives K coefficients per action dimension and the chunk is
-    their sum over the K slowest DCT-II cosines (before the tanh): smooth over the chunk.
-    """
+    """Regress the whole chunk at once: Linear -> tanh -> (B, chunk_size, action_dim); MSE loss."""
 
     def __init__(self, config, in_dim: int) -> None:
         super().__init__()
         self.chunk_size = config.chunk_size
         self.action_dim = config.action_dim
-        k = int(getattr(config, 'chunk_basis', 0))
-        self.num_basis = k
-        self.proj = nn.Linear(in_dim, (k or config.chunk_size) * config.action_dim)
-        if k:
-            self.register_buffer('basis', dct_basis(config.chunk_size, k), persistent=False)
+        self.proj = nn.Linear(in_dim, config.chunk_size * config.action_dim)
         # Small outputs at initialisation: an untrained policy proposes gentle actions.
         nn.init.normal_(self.proj.weight, std=0.01)
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if not self.num_basis:
-            return torch.tanh(self.proj(features)).view(-1, self.chunk_size, self.action_dim)
-        coefs = self.proj(features).view(-1, self.num_basis, self.action_dim)
-        return torch.tanh(torch.einsum('tk,bkd->btd', self.basis, coefs))
+        return torch.tanh(self.proj(features)).view(-1, self.chunk_size, self.action_dim)
 
     def loss(self, features: torch.Tensor, target: torch.Tensor,
              valid: torch.Tensor | None = None) -> torch.Tensor:
         per_step = (self.forward(features) - target).square().mean(-1)      # (B, T)
         return masked_step_mean(per_step, valid)
-
-
-def dct_basis(length: int, k: int) -> torch.Tensor:
-    """(length, k): the k slowest orthonormal DCT-II cosines sampled at the chunk's steps."""
-    t = torch.arange(length, dtype=torch.float32) + 0.5
-    basis = torch.cos(math.pi * t[:, None] * torch.arange(k, dtype=torch.float32)[None, :] / length)
-    return basis / basis.norm(dim=0, keepdim=True)
 
 
 class ConfidenceHead(nn.Module):

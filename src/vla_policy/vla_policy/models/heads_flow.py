@@ -9,15 +9,15 @@ E[x1 | x_t]); the loss ``|x1_hat - x1|^2`` is velocity matching weighted by (1 -
 parametrisation keeps every sample inside [-1, 1] (tanh) and lets an untrained head propose
 near-zero actions, like 'tanh_chunk'.
 
-Inference: start from a noise chunk and take ``flow_steps`` Euler steps ``x += v dt`` from
+Inference: start from a noise chunk and take ``head.steps`` Euler steps ``x += v dt`` from
 t = 0 to 1; the last step lands exactly on the last x1_hat. The starting noise is a fixed chunk
-drawn once from ``sampling_seed`` (a non-persistent buffer: not in the checkpoint, rebuilt
+drawn once from ``head.sampling_seed`` (a non-persistent buffer: not in the checkpoint, rebuilt
 identically), which makes ``forward`` a deterministic function of the observation:
 reproducible runs, and an ONNX graph that matches PyTorch. :meth:`FlowMatchingHead.sample`
 takes other noise for diverse samples.
 
-The network is an MLP over [x_t (T*D), features, sin/cos(t)] with ``head_layers`` hidden layers
-of ``head_dim`` (SiLU). The Euler loop has a fixed length, so it unrolls into the ONNX graph
+The network is an MLP over [x_t (T*D), features, sin/cos(t)] with ``head.layers`` hidden layers
+of ``head.dim`` (SiLU). The Euler loop has a fixed length, so it unrolls into the ONNX graph
 (10 steps of a small MLP: well under a millisecond on one core).
 """
 from __future__ import annotations
@@ -37,18 +37,19 @@ class FlowMatchingHead(ActionHead):
 
     def __init__(self, config, in_dim: int) -> None:
         super().__init__()
-        self.chunk_size, self.action_dim, self.steps = config.chunk_size, config.action_dim, config.flow_steps
+        hc = config.head
+        self.chunk_size, self.action_dim, self.steps = config.chunk_size, config.action_dim, hc.steps
         flat = config.chunk_size * config.action_dim
         layers: list[nn.Module] = []
         d = flat + in_dim + TIME_DIM
-        for _ in range(config.head_layers):
-            layers += [nn.Linear(d, config.head_dim), nn.SiLU()]
-            d = config.head_dim
+        for _ in range(hc.layers):
+            layers += [nn.Linear(d, hc.dim), nn.SiLU()]
+            d = hc.dim
         out = nn.Linear(d, flat)
         nn.init.normal_(out.weight, std=0.01)          # small predictions at initialisation: gentle actions
         nn.init.zeros_(out.bias)
         self.net = nn.Sequential(*layers, out)
-        g = torch.Generator().manual_seed(config.sampling_seed)
+        g = torch.Generator().manual_seed(hc.sampling_seed)
         self.register_buffer('noise', torch.randn(1, config.chunk_size, config.action_dim, generator=g),
                              persistent=False)
 

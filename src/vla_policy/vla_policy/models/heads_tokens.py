@@ -1,14 +1,14 @@
 """Action head 'rt1_tokens': RT-1-style discretised actions predicted by a small transformer decoder.
 
-Every action dimension of every chunk step is one token over ``action_bins`` (256) uniform bins
+Every action dimension of every chunk step is one token over ``head.bins`` (256) uniform bins
 of [-1, 1]. A decoder-only transformer reads ``MEMORY_TOKENS`` tokens made from the fused
 feature, followed by one learned query per (step, dimension) (a step embedding + a dimension
 embedding), and a linear read-out gives each query's bin logits:
 
-    memory = Linear(features) -> (B, 4, head_dim)
-    queries = step_emb[t] + dim_emb[d] -> (T*D, head_dim)
-    head_layers x TransformerBlock over [memory; queries] (full attention)
-    logits = Linear(LN(queries)) -> (B, T, D, action_bins)
+    memory = Linear(features) -> (B, 4, head.dim)
+    queries = step_emb[t] + dim_emb[d] -> (T*D, head.dim)
+    head.layers x TransformerBlock over [memory; queries] (full attention)
+    logits = Linear(LN(queries)) -> (B, T, D, head.bins)
 
 Decoding is parallel (non-autoregressive: all T*D tokens in one pass, as RT-1 reads its action
 tokens out at once); ``forward`` takes the argmax bin of each token and returns its centre, so
@@ -45,15 +45,16 @@ class RT1TokenHead(ActionHead):
 
     def __init__(self, config, in_dim: int) -> None:
         super().__init__()
-        self.chunk_size, self.action_dim, self.bins = config.chunk_size, config.action_dim, config.action_bins
-        d = config.head_dim
+        hc = config.head
+        self.chunk_size, self.action_dim, self.bins = config.chunk_size, config.action_dim, hc.bins
+        d = hc.dim
         self.memory = nn.Linear(in_dim, MEMORY_TOKENS * d)
         self.step_emb = nn.Parameter(torch.randn(config.chunk_size, 1, d) * 0.02)
         self.dim_emb = nn.Parameter(torch.randn(1, config.action_dim, d) * 0.02)
-        self.blocks = nn.ModuleList(TransformerBlock(d, config.num_heads) for _ in range(config.head_layers))
+        self.blocks = nn.ModuleList(TransformerBlock(d, hc.num_heads) for _ in range(hc.layers))
         self.norm = nn.LayerNorm(d)
-        self.readout = nn.Linear(d, config.action_bins)
-        centers = bin_centers(config.action_bins)
+        self.readout = nn.Linear(d, hc.bins)
+        centers = bin_centers(hc.bins)
         # Untrained, the bins near 0 win: an untrained policy proposes gentle actions (like tanh_chunk).
         nn.init.normal_(self.readout.weight, std=0.01)
         with torch.no_grad():
@@ -61,7 +62,7 @@ class RT1TokenHead(ActionHead):
         self.register_buffer('centers', centers, persistent=False)
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, in_dim) -> (B, chunk_size, action_dim, action_bins) bin logits."""
+        """(B, in_dim) -> (B, chunk_size, action_dim, head.bins) bin logits."""
         b = features.shape[0]
         d = self.readout.in_features
         queries = (self.step_emb + self.dim_emb).reshape(1, -1, d).expand(b, -1, -1)

@@ -1,9 +1,10 @@
 """What each kind of model component must implement (PyTorch).
 
-A component is an ``nn.Module`` built as ``Class(config, ...)`` from a
-:class:`~vla_policy.models.configuration_seed_vla.SeedVLAConfig` and registered by name in
-:mod:`vla_policy.models.components`. The interfaces pass *token sequences* between parts, so
-late fusion (pool + concat), cross-attention, FiLM and mixture-of-experts fusion see the same
+A component is an ``nn.Module`` built as ``Class(config, ...)`` from a whole
+:class:`~vla_policy.models.configuration_seed_vla.SeedVLAConfig` (it reads its own block,
+``config.vision`` / ``language`` / ``fusion`` / ``head``, and the chunk's shape from the top level)
+and registered by name in :mod:`vla_policy.models.components`. The interfaces pass *token
+sequences* between parts, so late fusion (pool + concat), cross-attention and FiLM see the same
 inputs, and every action head sits behind the same ``forward`` / ``loss`` pair.
 
 Tokenizers are plain objects, not modules: ``Class.from_config(config)``, called with a string or
@@ -13,6 +14,7 @@ under their ``batch_key`` (see :mod:`vla_policy.models.constants`).
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,16 +49,18 @@ class LanguageEncoder(nn.Module, abc.ABC):
 
 
 class Fusion(nn.Module, abc.ABC):
-    """Visual tokens, language tokens + mask, optional state (B, state_dim) -> features (B, out_dim).
+    """Visual tokens, language tokens + mask, optional state (B, state_dim) -> (features (B, out_dim),
+    the grounded pooling's map for the training losses or None; see fusion.Grounding).
 
-    Built as ``Class(config, vision_dim, text_dim, state_dim)``.
+    Built as ``Class(config, vision_dim, text_dim, state_dim)``. What the losses need is returned,
+    never kept on the module.
     """
 
     out_dim: int
 
     @abc.abstractmethod
     def forward(self, vision: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-                state: torch.Tensor | None) -> torch.Tensor: ...
+                state: torch.Tensor | None) -> tuple[torch.Tensor, Any]: ...
 
 
 class ActionHead(nn.Module, abc.ABC):

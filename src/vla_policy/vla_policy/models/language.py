@@ -13,11 +13,11 @@ class HashBagEncoder(LanguageEncoder):
 
     def __init__(self, config) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(config.vocab_size, config.text_dim, padding_idx=PAD_ID)
+        self.embedding = nn.Embedding(config.language.vocab_size, config.language.dim, padding_idx=PAD_ID)
         nn.init.normal_(self.embedding.weight, std=0.1)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
-        self.out_dim = config.text_dim
+        self.out_dim = config.language.dim
 
     def forward(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.embedding(token_ids), token_ids != PAD_ID

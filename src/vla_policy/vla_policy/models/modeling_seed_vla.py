@@ -11,11 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODERS, VISION_ENCODERS
+from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
                                          OBS_ELAPSED, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE,
                                          TARGET_IN_IMAGE)
-from vla_policy.models.fusion import attribute_grounding_loss, grounding_loss, point_loss
+from vla_policy.models.fusion import Grounding, attribute_grounding_loss, grounding_loss, point_loss
 from vla_policy.models.heads import ConfidenceHead
 
 
@@ -27,11 +28,11 @@ class SeedVLAModel(nn.Module):
         if not isinstance(config, SeedVLAConfig):
             raise TypeError(f'SeedVLAModel needs a SeedVLAConfig, got {type(config).__name__}')
         self.config = config
-        self.vision = VISION_ENCODERS.get(config.vision_encoder)(config)
-        self.language = LANGUAGE_ENCODERS.get(config.language_encoder)(config)
-        self.fusion = FUSIONS.get(config.fusion)(config, self.vision.out_dim, self.language.out_dim,
-                                                 config.state_dim + (1 if config.elapsed_horizon_s else 0))
-        self.action_head = ACTION_HEADS.get(config.action_head)(config, self.fusion.out_dim)
+        self.vision = VISION_ENCODERS.get(config.vision.encoder)(config)
+        self.language = LANGUAGE_ENCODERS.get(config.language.encoder)(config)
+        self.fusion = FUSIONS.get(config.fusion.type)(config, self.vision.out_dim, self.language.out_dim,
+                                                      config.state_dim + (1 if config.elapsed_horizon_s else 0))
+        self.action_head = ACTION_HEADS.get(config.head.type)(config, self.fusion.out_dim)
         self.confidence_head = ConfidenceHead(self.fusion.out_dim)
         if config.residual_joints:
             # set by set_residual_reference (training) and restored with the weights (a checkpoint);
@@ -60,11 +61,11 @@ class SeedVLAModel(nn.Module):
         keys += [OBS_STATE] if self.config.state_dim else []
         return keys + [OBS_ELAPSED] if self.config.elapsed_horizon_s else keys
 
-    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Batch -> fused features (B, fusion.out_dim)."""
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Grounding | None]:
+        """Batch -> (fused features (B, fusion.out_dim), the grounded pooling's map or None)."""
         key = self.language.input_key
         if key not in batch:
-            raise KeyError(f"the batch has no '{key}' (language_encoder '{self.config.language_encoder}' reads it; "
+            raise KeyError(f"the batch has no '{key}' (language encoder '{self.config.language.encoder}' reads it; "
                            f'it has {sorted(batch)}); build batches with SeedVLAProcessor, whose language() '
                            "gives the configured tokenizer's key")
         vision = self.vision(batch[OBS_IMAGE])
@@ -86,7 +87,7 @@ class SeedVLAModel(nn.Module):
         return elapsed if state is None else torch.cat([state, elapsed], dim=-1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        features = self.encode(batch)
+        features, _ = self.encode(batch)
         actions = self.action_head(features)
         if self.config.residual_joints:
             reference, residual = self._residual_reference(batch)
@@ -133,13 +134,14 @@ class SeedVLAModel(nn.Module):
         reference, residual = self._residual_reference(batch)
         return torch.where(residual, (target - reference).clamp(-1.0, 1.0), target)
 
-    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss = action loss + ``confidence_loss_weight`` x confidence BCE (+
-        ``grounding_loss_weight`` x the grounding cross-entropy, spatial_pooling 'grounded_query' with
-        TARGET_IN_IMAGE labels; logged as 'grounding_loss'; with 'grounded_point' also the same weight x
-        the smooth L1 of the map's point to the object's centre, 'point_loss'; + ``grounding_attribute_weight`` x the
-        attribute grounding cross-entropy, with ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; logged as
-        'attribute_loss'); and floats to log.
+    def compute_loss(self, batch: dict[str, torch.Tensor],
+                     loss_config: SeedVLALossConfig | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss = action loss + ``confidence_weight`` x confidence BCE (+ ``grounding_weight``
+        x the grounding cross-entropy, pooling 'grounded_query' / 'grounded_point' with TARGET_IN_IMAGE
+        labels; logged as 'grounding_loss'; with 'grounded_point' also the same weight x the smooth L1 of
+        the map's point to the object's centre, 'point_loss'; + ``attribute_weight`` x the attribute
+        grounding cross-entropy, with ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; logged as 'attribute_loss');
+        and floats to log. The weights are ``loss_config``'s (default: SeedVLALossConfig()).
 
         Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE, TARGET_IN_IMAGE and the
         ATTRIBUTE_* keys (optional); see
@@ -153,7 +155,8 @@ class SeedVLAModel(nn.Module):
         valid = ~batch[ACTION_IS_PAD].bool() if ACTION_IS_PAD in batch else None
         out_of_scope = (batch[OUT_OF_SCOPE].reshape(b).bool() if OUT_OF_SCOPE in batch
                         else torch.zeros(b, dtype=torch.bool, device=target.device))
-        features = self.encode(batch)
+        lc = SeedVLALossConfig() if loss_config is None else loss_config
+        features, grounding = self.encode(batch)
 
         in_scope = (~out_of_scope).to(features.dtype)
         per_sample = self.action_head.loss(features, target, valid)
@@ -161,31 +164,28 @@ class SeedVLAModel(nn.Module):
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
 
-        pool = getattr(self.fusion, 'pool', None)
-        grounding = getattr(pool, 'grounding_logits', None)
-        if TARGET_IN_IMAGE in batch and grounding is not None and self.config.grounding_loss_weight > 0:
-            per, labelled = grounding_loss(grounding, batch[TARGET_IN_IMAGE].to(grounding.dtype))
-            loss = loss + self._weighted(per, labelled & ~out_of_scope, self.config.grounding_loss_weight,
-                                         'grounding_loss', logs)
-            if getattr(pool, 'grounding_point', None) is not None:
-                per, in_view = point_loss(pool.grounding_point, batch[TARGET_IN_IMAGE].to(grounding.dtype))
-                loss = loss + self._weighted(per, in_view & ~out_of_scope, self.config.grounding_loss_weight,
-                                             'point_loss', logs)
+        if TARGET_IN_IMAGE in batch and grounding is not None and lc.grounding_weight > 0:
+            labels = batch[TARGET_IN_IMAGE].to(grounding.logits.dtype)
+            per, labelled = grounding_loss(grounding.logits, labels)
+            loss = loss + self._weighted(per, labelled & ~out_of_scope, lc.grounding_weight, 'grounding_loss', logs)
+            if grounding.point is not None:
+                per, in_view = point_loss(grounding.point, labels)
+                loss = loss + self._weighted(per, in_view & ~out_of_scope, lc.grounding_weight, 'point_loss', logs)
         if (ATTRIBUTE_QUERY in batch and ATTRIBUTE_IN_IMAGE in batch and grounding is not None
-                and self.config.grounding_attribute_weight > 0):
+                and lc.attribute_weight > 0):
             text, mask = self.language(batch[ATTRIBUTE_QUERY])
-            logits = pool.query_logits(self.fusion.instruction_vector(text, mask))
+            logits = self.fusion.pool.query_logits(self.fusion.instruction_vector(text, mask), grounding.keys)
             per, labelled = attribute_grounding_loss(logits, batch[ATTRIBUTE_IN_IMAGE].to(logits.dtype))
-            loss = loss + self._weighted(per, labelled, self.config.grounding_attribute_weight,
-                                         'attribute_loss', logs)
+            loss = loss + self._weighted(per, labelled, lc.attribute_weight, 'attribute_loss', logs)
 
-        conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope, logs)
+        conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope,
+                                                          lc.agreement_threshold, logs)
         if bool(has_target.any()):
             bce = F.binary_cross_entropy_with_logits(self.confidence_head.logits(features), conf_target,
                                                      reduction='none')
             w = has_target.to(features.dtype)
             conf_loss = (bce * w).sum() / w.sum()
-            loss = loss + self.config.confidence_loss_weight * conf_loss
+            loss = loss + lc.confidence_weight * conf_loss
             logs['confidence_loss'] = float(conf_loss.detach())
         logs['loss'] = float(loss.detach())
         return loss, logs
@@ -199,7 +199,7 @@ class SeedVLAModel(nn.Module):
         logs[name] = float(value.detach())
         return weight * value
 
-    def _confidence_target(self, batch, features, target, valid, out_of_scope, logs):
+    def _confidence_target(self, batch, features, target, valid, out_of_scope, threshold, logs):
         """(targets (B,), has_target (B,) bool) following the rules in models/constants.py."""
         b = target.shape[0]
         conf = torch.zeros(b, dtype=features.dtype, device=features.device)
@@ -207,7 +207,7 @@ class SeedVLAModel(nn.Module):
         if CONFIDENCE in batch:
             conf = batch[CONFIDENCE].reshape(b).to(features.dtype)
             has = torch.ones_like(has)
-        elif self.config.confidence_target == 'agreement':
+        else:
             with torch.no_grad():
                 predicted = self.action_head(features.detach())
                 sq = (predicted - target).square().mean(-1)                            # (B, T)
@@ -216,7 +216,7 @@ class SeedVLAModel(nn.Module):
                 else:
                     w = valid.to(sq.dtype)
                     rms = ((sq * w).sum(1) / w.sum(1).clamp_min(1.0)).sqrt()
-                agree = (rms <= self.config.agreement_threshold).to(features.dtype)
+                agree = (rms <= threshold).to(features.dtype)
             in_scope = ~out_of_scope
             if bool(in_scope.any()):
                 logs['agreement'] = float(agree[in_scope].mean())

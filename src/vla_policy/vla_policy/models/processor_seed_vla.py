@@ -2,12 +2,13 @@
 
 All normalisation happens here, not in the network: pixel mean/std, and joint positions through a
 :class:`~vla_policy.models.normalization.StateNormalizer` built from the embodiment or from the
-dataset statistics of a checkpoint.
+dataset statistics of a checkpoint. Training builds its batches' pixels and language with the same
+processor (:meth:`SeedVLAProcessor.pixels`, :meth:`SeedVLAProcessor.language`).
 """
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -76,9 +77,9 @@ class SeedVLAProcessor:
 
     def __init__(self, config: SeedVLAConfig, state_normalizer: StateNormalizer | None = None) -> None:
         self.config = config
-        self.tokenizer = TOKENIZERS.get(config.tokenizer).from_config(config)
-        std = torch.tensor(config.image_std, dtype=torch.float32).view(1, 3, 1, 1)
-        mean = torch.tensor(config.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.tokenizer = TOKENIZERS.get(config.language.tokenizer).from_config(config)
+        std = torch.tensor(config.vision.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        mean = torch.tensor(config.vision.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
         self._pixel_scale = 1.0 / (255.0 * std)   # (u8 / 255 - mean) / std == u8 * scale - shift
         self._pixel_shift = mean / std
         if config.state_dim:
@@ -99,11 +100,15 @@ class SeedVLAProcessor:
     # -- pieces -------------------------------------------------------------------------------
     def image(self, image: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> (1, 3, S, S) float32, normalised (centre-cropped to a square first when
-        the config's ``image_resize`` is 'crop')."""
-        if self.config.image_resize == 'crop':
+        the config's ``vision.image_resize`` is 'crop')."""
+        if self.config.vision.image_resize == 'crop':
             image = centre_square(image)
-        x = resize_rgb(image, self.config.image_size).float().contiguous()
-        return x.mul_(self._pixel_scale).sub_(self._pixel_shift)
+        return self.pixels(resize_rgb(image, self.config.vision.image_size).float().contiguous())
+
+    def pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) pixel values in 0..255 (uint8 or float, already the model's size) -> float32
+        normalised with the config's mean / std: what the model reads as OBS_IMAGE."""
+        return images.float() * self._pixel_scale - self._pixel_shift
 
     def tokens(self, instruction: str) -> torch.Tensor:
         """Instruction -> the tokenizer's output with a batch dimension: (1, max_tokens) int64 ids for
@@ -145,3 +150,15 @@ class SeedVLAProcessor:
         if not items:
             raise ValueError('batch() needs at least one observation')
         return {k: torch.cat([it[k] for it in items]) for k in items[0]}
+
+
+def make_processor(cfg: SeedVLAConfig, stats: Mapping[str, Any] | None, trained_for) -> SeedVLAProcessor:
+    """The processor of a model: state normalised by ``stats['observation.state']`` if given, else by
+    the joint bounds / statistics of the embodiment the model was trained for."""
+    normalizer = None
+    if cfg.state_dim:
+        if stats and OBS_STATE in stats:
+            normalizer = StateNormalizer.from_stats(stats[OBS_STATE])
+        else:
+            normalizer = StateNormalizer.from_embodiment(trained_for, cfg.state_joints)
+    return SeedVLAProcessor(cfg, normalizer)

@@ -42,7 +42,7 @@ class HashWordTokenizer:
 
     @classmethod
     def from_config(cls, config) -> 'HashWordTokenizer':
-        return cls(config.vocab_size, config.max_tokens, config.text_ngrams)
+        return cls(config.language.vocab_size, config.language.max_tokens, config.language.ngrams)
 
     def words(self, text: str) -> list[str]:
         """The normalised words of ``text`` (at most ``max_tokens``: more could never be encoded)."""

@@ -10,9 +10,9 @@ from vla_policy.models.interfaces import VisionEncoder
 
 
 class SmallCNNEncoder(VisionEncoder):
-    """Conv stages (5x5 then 3x3; stride 2 unless ``vision_strides`` says 1) with GroupNorm + ReLU.
+    """Conv stages (5x5 then 3x3; stride 2 unless ``vision.strides`` says 1) with GroupNorm + ReLU.
 
-    A 96x96 image with 4 stages gives a 6x6 grid: 36 tokens of ``vision_channels[-1]`` features.
+    A 96x96 image with 4 stages gives a 6x6 grid: 36 tokens of ``vision.channels[-1]`` features.
     GroupNorm (not BatchNorm) so training and inference behave alike at any batch size.
     About 0.3 M parameters and 30 M multiply-adds at 96x96 with the default channels.
     """
@@ -21,8 +21,9 @@ class SmallCNNEncoder(VisionEncoder):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        strides = config.vision_strides or (2,) * len(config.vision_channels)
-        for i, (c, stride) in enumerate(zip(config.vision_channels, strides)):
+        channels = config.vision.channels
+        strides = config.vision.strides or (2,) * len(channels)
+        for i, (c, stride) in enumerate(zip(channels, strides)):
             k = 5 if i == 0 else 3
             layers += [nn.Conv2d(c_in, c, k, stride=stride, padding=k // 2, bias=False),
                        nn.GroupNorm(math.gcd(8, c), c), nn.ReLU(inplace=True)]

@@ -19,11 +19,18 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from vla_policy.checkpoint import WEIGHTS_FILE, CheckpointContents, read_checkpoint
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_STATE
+from vla_policy.models.normalization import make_action_rescaler
+from vla_policy.models.optional import require
+from vla_policy.models.processor_seed_vla import make_processor
+from vla_policy.onnx_format import META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, weights_sha256
+from vla_policy.policies.seed_vla_checkpoint import read_checkpoint_config
 
 DEFAULT_NUM_THREADS = 1
 
@@ -44,8 +51,6 @@ class OnnxPolicy(Policy):
     def __init__(self, embodiment: Embodiment, checkpoint: str | os.PathLike | None = None, *,
                  onnx_path: str | os.PathLike | None = None,
                  num_threads: int | None = DEFAULT_NUM_THREADS) -> None:
-        from vla_policy.checkpoint import CheckpointContents, read_checkpoint
-
         if checkpoint is None:
             raise ValueError("policy 'onnx' needs checkpoint=<seed_vla checkpoint directory> (export its network "
                              'first: python -m vla_policy.export_onnx <dir>)')
@@ -55,12 +60,6 @@ class OnnxPolicy(Policy):
         if contents.policy_type != 'seed_vla':
             raise PolicyLoadError(f"checkpoint '{contents.path}' holds a '{contents.policy_type}' policy; "
                                   "the 'onnx' backend runs seed_vla checkpoints")
-        from vla_policy.checkpoint import WEIGHTS_FILE
-        from vla_policy.export_onnx import META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, weights_sha256
-        from vla_policy.models.optional import require
-        from vla_policy.models.normalization import make_action_rescaler
-        from vla_policy.policies.seed_vla import make_processor, read_checkpoint_config
-
         cfg, stats = read_checkpoint_config(contents, embodiment)
         path = Path(onnx_path) if onnx_path is not None else contents.path / ONNX_FILE
         if not path.is_file():
@@ -109,7 +108,6 @@ class OnnxPolicy(Policy):
         self.trained = contents.trained
         self.num_threads = num_threads
         if num_threads is not None:
-            import torch
             torch.set_num_threads(num_threads)
         self.source = f'{path} (onnxruntime {ort.__version__})'
 
