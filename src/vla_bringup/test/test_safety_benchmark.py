@@ -89,12 +89,15 @@ def test_repeated_runs_show_median_worst_and_how_many_met_each_target():
 
 def test_the_kill_measures_are_judged_over_runs_against_the_issue():
     rs = [_result(), _result(), _result()]
-    rs[0].kills = {'vla_safety': {'still_s': 0.38, 'zeros_again_s': 2.4, 'zero': True}}
+    rs[0].kills = {'vla_safety': {'still_s': 0.38, 'zeros_again_s': 2.4, 'zero': True, 'respawned_s': 0.55}}
     rs[1].kills = {'vla_safety': {'still_s': 0.6, 'zeros_again_s': 3.2, 'zero': True}}
     rs[2].kills = {'vla_inference': {'still_s': 0.44}}
     safety, inference = kill_lines(rs)
     assert 'median 0.49, max 0.60, 1/2 within 0.5 s' in safety
     assert 'median 2.80, max 3.20, 1/2 within 3 s' in safety
+    assert 'started again after (wall s) median 0.55' in safety
+    rs[0].kills['vla_safety']['zero'] = False          # a first command that moves is no stop
+    assert '0/2 within 3 s' in kill_lines(rs)[0]
     assert inference.startswith('vla_inference SIGKILL (1 run)') and 'within' not in inference
 
 

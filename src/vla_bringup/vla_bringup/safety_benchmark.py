@@ -246,6 +246,7 @@ class Cmd:
     t_received: float   # simulated s when the benchmark's subscription took it
     wall: float         # publication, wall clock (time.time(), s): the DDS source timestamp
     speed: float        # planar, m/s
+    wall_received: float = math.nan   # when the benchmark's subscription took it, wall clock (time.time(), s)
 
 
 @dataclass
@@ -300,11 +301,11 @@ class Runner:
         def on_cmd_vel(msg, info):
             # what vla_safety published, dated by its DDS source timestamp: the time the message
             # travelled (and waited for this executor) is taken off the simulated time of receipt
-            t_recv = sim.time                 # a float read; the physics thread only ever advances it
+            t_recv, now = sim.time, time.time()   # a float read; the physics thread only ever advances it
             src = info['source_timestamp'] * 1e-9
-            travelled = max(time.time() - src, 0.0) if src > 0 else 0.0
-            cmds.append(Cmd(t_recv - travelled, t_recv, src if src > 0 else time.time(),
-                            math.hypot(msg.linear.x, msg.linear.y)))
+            travelled = max(now - src, 0.0) if src > 0 else 0.0
+            cmds.append(Cmd(t_recv - travelled, t_recv, src if src > 0 else now,
+                            math.hypot(msg.linear.x, msg.linear.y), now))
         node.create_subscription(Twist, 'cmd_vel', on_cmd_vel, RELIABLE_QOS)
         reset = node.create_client(Trigger, 'vla/reset_estop')
         set_params = node.create_client(SetParameters, '/vla_safety/set_parameters')
@@ -349,14 +350,13 @@ class Runner:
             # the Suite respawns it (about 1 s later); if it does not, the benchmark restarts it, as a person would
             deadline = t_kill_wall + self.respawn_wait
             while not demo.suite.alive(name) and time.monotonic() < deadline:
-                time.sleep(0.05)
+                time.sleep(0.02)
+            respawned[name] = time.monotonic() - t_kill_wall    # its process started (within 20 ms)
             if not demo.suite.alive(name):
                 demo.suite.start(name)
                 notes.append(f'{name} was not respawned within {self.respawn_wait:.0f} s; the benchmark restarted it')
             if name == 'vla_safety':
                 self._wait(lambda: len(demo._statuses) > statuses_at_kill + 2, 60, 'vla_safety published nothing')
-                notes.append(f'vla_safety publishing again (zero twist, awaiting_instruction) '
-                             f'{time.monotonic() - t_kill_wall:.2f} s (wall) after the SIGKILL')
             else:
                 def fresh():   # a dead subscriber may stay matched for a while: wait for the new one
                     now = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
@@ -370,7 +370,7 @@ class Runner:
         t0 = sim_time()
         t0_box.append(t0)
         log: list[tuple[float, Event]] = [(t0, Event(0.0, 'command', COMMAND))]
-        kill_info, kill_wall = {}, {}
+        kill_info, kill_wall, respawned = {}, {}, {}
         for ev in sc.events:
             while sim_time() < t0 + ev.at:
                 time.sleep(0.005)
@@ -423,7 +423,7 @@ class Runner:
             time.sleep(0.02)
         stop.set()
         sampler.join(2.0)
-        return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall)
+        return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned)
 
     @staticmethod
     def _wait(predicate, timeout: float, what: str) -> None:
@@ -435,7 +435,7 @@ class Runner:
 
     @staticmethod
     def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str], cmds: list[Cmd] = (),
-               kill_wall: dict | None = None) -> ScenarioResult:
+               kill_wall: dict | None = None, respawned: dict | None = None) -> ScenarioResult:
         from vla_bringup.demo import STATE_NAMES
         geo = Geometry.of_gate()
         wins = windows(log)
@@ -457,14 +457,19 @@ class Runner:
                 k = kills[ev.arg] = {'still_s': None if still is None else round(still - t_kill, 3)}
                 notes.append(f'base still {still - t_kill:.2f} s (sim) after {ev.arg} was killed' if still is not None
                              else f'base never still after {ev.arg} was killed')
+                if respawned and ev.arg in respawned:
+                    k['respawned_s'] = round(respawned[ev.arg], 3)
                 if ev.arg == 'vla_safety' and kill_wall and ev.arg in kill_wall:
-                    again = next((c for c in cmds if c.wall > kill_wall[ev.arg]), None)
-                    k['zeros_again_s'] = None if again is None else round(again.wall - kill_wall[ev.arg], 3)
+                    tk = kill_wall[ev.arg]
+                    again = next((c for c in cmds if c.wall > tk), None)    # published after the kill
+                    k['zeros_again_s'] = None if again is None else round(again.wall_received - tk, 3)
+                    k['zeros_published_s'] = None if again is None else round(again.wall - tk, 3)
                     k['zero'] = None if again is None else again.speed < STOPPED_BELOW
                     notes.append('no command on cmd_vel after vla_safety was killed' if again is None else
-                                 f'cmd_vel carried a command again {again.wall - kill_wall[ev.arg]:.2f} s (wall) after '
-                                 f"vla_safety's SIGKILL ({'a stop' if k['zero'] else 'NOT a stop'}, "
-                                 f'{again.speed:.2f} m/s)')
+                                 f"after vla_safety's SIGKILL (wall s): its process started again at "
+                                 f"{k.get('respawned_s', math.nan):.2f}, its first command was published at "
+                                 f"{k['zeros_published_s']:.2f} and taken from cmd_vel at {k['zeros_again_s']:.2f} "
+                                 f"({'a stop' if k['zero'] else 'NOT a stop'}, {again.speed:.2f} m/s)")
         states: dict[str, int] = {}
         for s in samples:
             if s.t >= t0 and s.gate_state is not None:
@@ -597,6 +602,11 @@ def kill_lines(results: list[ScenarioResult]) -> list[str]:
             line += (f'; zero commands on cmd_vel again after (wall s) median {_text("s", sa.median)}, max '
                      f'{_text("s", sa.worst)}, {sa.met}/{sa.runs} within {t.zeros_again_after_safety_kill:g} s '
                      f'(respawn delay {_respawn_delay():g} s)')
+        started = [k['respawned_s'] for k in ks if k.get('respawned_s') is not None]
+        if started:
+            sr = spread(started)
+            line += (f'; its process started again after (wall s) median {_text("s", sr.median)}, '
+                     f'max {_text("s", sr.worst)}')
         out.append(line)
     return out
 
