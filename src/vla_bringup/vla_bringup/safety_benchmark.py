@@ -294,6 +294,7 @@ class Runner:
         from std_msgs.msg import Bool
         from std_srvs.srv import Trigger
         from vla_common.qos import RELIABLE_QOS
+        from vla_interfaces.msg import VlaAction
         node, lock, sim = demo.monitor, demo.sim_node.state_lock, demo.sim
         estop_pub = node.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
         cmds: list[Cmd] = []
@@ -307,6 +308,13 @@ class Runner:
             cmds.append(Cmd(t_recv - travelled, t_recv, src if src > 0 else now,
                             math.hypot(msg.linear.x, msg.linear.y), now))
         node.create_subscription(Twist, 'cmd_vel', on_cmd_vel, RELIABLE_QOS)
+        proposals: list[tuple[float, str, float]] = []   # (simulated s published, instruction, policy call s)
+
+        def on_action(msg, info):          # vla_inference's proposals, dated like the commands
+            t_recv, src = sim.time, info['source_timestamp'] * 1e-9
+            travelled = max(time.time() - src, 0.0) if src > 0 else 0.0
+            proposals.append((t_recv - travelled, msg.instruction, float(msg.inference_time)))
+        node.create_subscription(VlaAction, 'vla/action', on_action, RELIABLE_QOS)
         reset = node.create_client(Trigger, 'vla/reset_estop')
         set_params = node.create_client(SetParameters, '/vla_safety/set_parameters')
         raws: list[Raw] = []
@@ -423,6 +431,16 @@ class Runner:
             time.sleep(0.02)
         stop.set()
         sampler.join(2.0)
+        for t, ev in log[1:]:
+            if ev.action == 'command':     # where a resume's time goes: the proposer, then the gate
+                first = next((p for p in sorted(proposals) if p[0] >= t and p[1] == ev.arg), None)
+                moving = next((c for c in sorted(cmds, key=lambda c: c.t) if c.t >= t and c.speed >= STOPPED_BELOW),
+                              None)
+                notes.append(f'fresh command at {t - t0:.2f} s: ' + (
+                    'no proposal followed it' if first is None else
+                    f'the first proposal following it published after {first[0] - t:.2f} s (its policy call '
+                    f'{1e3 * first[2]:.0f} ms)') + ('' if moving is None else
+                                                   f', the first moving command after {moving.t - t:.2f} s'))
         return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned)
 
     @staticmethod
@@ -526,7 +544,7 @@ def _text(key: str, value) -> str:
     if key in ('stopped_share', 'false_stops'):
         return f'{value:.1%}'
     if key == 'contacts':
-        return str(value) if float(value).is_integer() else f'{value:.1f}'
+        return str(int(value)) if float(value).is_integer() else f'{value:.1f}'
     return f'{value:.2f}'
 
 
