@@ -133,7 +133,8 @@ def scenarios() -> dict[str, Scenario]:
         Scenario('camera_stall', 'the camera publishes nothing from 3 s to 5 s', 9.0,
                  events=(Event(3.0, 'mute', 'camera', stop_after=d['camera']),
                          Event(5.0, 'unmute', 'camera', clears=True))),
-        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
+        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back (vla_safety '
+                 'gating its proposals), a fresh command',
                  6.0, events=(Event(3.0, 'kill', 'vla_inference', stop_after=d['vla_inference']),
                               Event(3.0, 'await_node', 'vla_inference'), Event(3.0, 'pause', 1.5),
                               Event(3.0, 'command', COMMAND, clears=True))),
@@ -294,7 +295,7 @@ class Runner:
         from std_msgs.msg import Bool
         from std_srvs.srv import Trigger
         from vla_common.qos import RELIABLE_QOS
-        from vla_interfaces.msg import VlaAction
+        from vla_interfaces.msg import SafetyStatus, VlaAction
         node, lock, sim = demo.monitor, demo.sim_node.state_lock, demo.sim
         estop_pub = node.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
         cmds: list[Cmd] = []
@@ -308,13 +309,20 @@ class Runner:
             cmds.append(Cmd(t_recv - travelled, t_recv, src if src > 0 else now,
                             math.hypot(msg.linear.x, msg.linear.y), now))
         node.create_subscription(Twist, 'cmd_vel', on_cmd_vel, RELIABLE_QOS)
-        proposals: list[tuple[float, str, float]] = []   # (simulated s published, instruction, policy call s)
+        proposals: list[tuple] = []   # (simulated s published, instruction, policy call s, linear.x)
+        statuses: list[tuple] = []    # (simulated s published, reasons) of vla/safety_status
 
-        def on_action(msg, info):          # vla_inference's proposals, dated like the commands
+        def published(info) -> float:       # dated like the commands
             t_recv, src = sim.time, info['source_timestamp'] * 1e-9
-            travelled = max(time.time() - src, 0.0) if src > 0 else 0.0
-            proposals.append((t_recv - travelled, msg.instruction, float(msg.inference_time)))
+            return t_recv - (max(time.time() - src, 0.0) if src > 0 else 0.0)
+
+        def on_action(msg, info):
+            proposals.append((published(info), msg.instruction, float(msg.inference_time), msg.twist.linear.x))
+
+        def on_status(msg, info):
+            statuses.append((published(info), tuple(msg.reasons)))
         node.create_subscription(VlaAction, 'vla/action', on_action, RELIABLE_QOS)
+        node.create_subscription(SafetyStatus, 'vla/safety_status', on_status, RELIABLE_QOS)
         reset = node.create_client(Trigger, 'vla/reset_estop')
         set_params = node.create_client(SetParameters, '/vla_safety/set_parameters')
         raws: list[Raw] = []
@@ -370,6 +378,13 @@ class Runner:
                     now = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
                     return bool(now - subs_at_kill) and demo._cmd_pub.get_subscription_count() > 0
                 self._wait(fresh, 60, 'vla_inference did not come back')
+
+                def gated():     # and vla_safety gates its proposals again (discovery can lag a second)
+                    st = demo._latest_status()
+                    return st is not None and not {'proposal_timeout', 'no_proposal_yet'} & set(st[1])
+                self._wait(gated, 60, "vla_safety did not receive the restarted vla_inference's proposals")
+                notes.append(f'{name} back (vla_safety gating its proposals) '
+                             f'{time.monotonic() - t_kill_wall:.2f} s (wall) after the SIGKILL')
 
         t0_box: list[float] = []
         sampler = threading.Thread(target=sample_forever, args=(t0_box,), daemon=True)
@@ -436,11 +451,14 @@ class Runner:
                 first = next((p for p in sorted(proposals) if p[0] >= t and p[1] == ev.arg), None)
                 moving = next((c for c in sorted(cmds, key=lambda c: c.t) if c.t >= t and c.speed >= STOPPED_BELOW),
                               None)
+                t_move = math.inf if moving is None else moving.t
+                held = sorted({r for ts, rs in statuses if t <= ts < t_move for r in rs})
                 notes.append(f'fresh command at {t - t0:.2f} s: ' + (
                     'no proposal followed it' if first is None else
                     f'the first proposal following it published after {first[0] - t:.2f} s (its policy call '
-                    f'{1e3 * first[2]:.0f} ms)') + ('' if moving is None else
-                                                   f', the first moving command after {moving.t - t:.2f} s'))
+                    f'{1e3 * first[2]:.0f} ms, linear.x {first[3]:.2f})') + ('' if moving is None else
+                                                   f', the first moving command after {moving.t - t:.2f} s')
+                    + f"; vla_safety's reasons until then: {', '.join(held) or 'none'}")
         return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned)
 
     @staticmethod
