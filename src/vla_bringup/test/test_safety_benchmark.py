@@ -119,3 +119,16 @@ def test_with_vla_safety_killed_the_command_level_does_not_apply():
     assert not command_level_at(3.5, wins) and command_level_at(7.0, wins)
     lidar = windows([(0.0, Event(0.0, 'command', 'x'))] + [(3.0, e) for e in scenarios()['lidar_dropout'].events[:1]])
     assert command_level_at(5.0, lidar) and command_level_at(1.0, wins)
+
+
+def test_false_stops_are_explained_by_the_gates_status_in_force():
+    from vla_bringup.safety_benchmark import false_stop_reasons
+    from vla_bringup.stop_metrics import Sample
+    # moving until 2 s, standing still from 2 s to 3 s although motion is expected
+    samples = [Sample(round(0.01 * k, 3), 0.25 if k < 200 else 0.0, None, True) for k in range(300)]
+    statuses = [(0.0, ()), (2.0, ('proposal_timeout',)), (2.5, ('proposal_timeout', 'scan_timeout'))]
+    out = false_stop_reasons(samples, statuses, allowance=0.6)
+    assert out['proposal_timeout'] == 1.0 and 0.45 < out['scan_timeout'] < 0.55
+    assert false_stop_reasons(samples[:200], statuses, 0.6) == {}                 # it never stood still
+    early = [Sample(round(0.01 * k, 3), 0.0, None, True) for k in range(50)]   # within the allowance
+    assert false_stop_reasons(early, statuses, 0.6) == {}

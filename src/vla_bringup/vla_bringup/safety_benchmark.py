@@ -216,6 +216,33 @@ def clearance_of(state, footprint_radius: float) -> float:
     return d - footprint_radius
 
 
+def false_stop_reasons(samples: list[Sample], statuses, allowance: float) -> dict[str, float]:
+    """Why the base stood still while motion was expected (the false stops, past ``allowance``
+    s into each move episode): reason -> share of those samples at which vla_safety's status in
+    force listed it. ``statuses``: (simulated s published, reasons) in time order."""
+    spans, start = [], None
+    for s in samples:
+        if s.move and start is None:
+            start = s.t
+        elif not s.move:
+            start = None
+        if s.move and s.speed < STOPPED_BELOW and s.t - start >= allowance:
+            spans.append(s.t)
+    if not spans:
+        return {}
+    counts: dict[str, int] = {}
+    n = 0
+    j = 0
+    for t in spans:                    # the status in force at each false-stop sample
+        while j + 1 < len(statuses) and statuses[j + 1][0] <= t:
+            j += 1
+        if statuses and statuses[j][0] <= t:
+            n += 1
+            for r in statuses[j][1] or ('(none)',):
+                counts[r] = counts.get(r, 0) + 1
+    return {r: c / n for r, c in sorted(counts.items(), key=lambda kv: -kv[1])} if n else {}
+
+
 def with_window_starts(raws: list[Raw], wins: list[Window]) -> list[Raw]:
     """``raws`` with a sample at each requirement's exact start (a copy of the one before it), so
     time to stop and to still count from the start, not from the next look at the simulator."""
@@ -459,7 +486,8 @@ class Runner:
                     f'{1e3 * first[2]:.0f} ms, linear.x {first[3]:.2f})') + ('' if moving is None else
                                                    f', the first moving command after {moving.t - t:.2f} s')
                     + f"; vla_safety's reasons until then: {', '.join(held) or 'none'}")
-        return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned)
+        return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned,
+                           sorted(statuses))
 
     @staticmethod
     def _wait(predicate, timeout: float, what: str) -> None:
@@ -471,7 +499,7 @@ class Runner:
 
     @staticmethod
     def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str], cmds: list[Cmd] = (),
-               kill_wall: dict | None = None, respawned: dict | None = None) -> ScenarioResult:
+               kill_wall: dict | None = None, respawned: dict | None = None, statuses=()) -> ScenarioResult:
         from vla_bringup.demo import STATE_NAMES
         geo = Geometry.of_gate()
         wins = windows(log)
@@ -482,6 +510,10 @@ class Runner:
             samples.append(Sample(r.t, r.speed, limit, move, r.clearance, r.contacts, r.gate_state,
                                   command_level_at(r.t, wins)))
         f = score(samples, commands=[Command(c.t, c.speed) for c in cmds])
+        false = false_stop_reasons(samples, statuses, Targets().time_to_resume)
+        if false:
+            notes.append("false stops (motion expected, the base still): vla_safety's status then said "
+                         + ', '.join(f'{r} ({v:.0%} of that time)' for r, v in false.items()))
         if cmds:
             lags = sorted(c.t_received - c.t for c in cmds)
             notes.append(f'cmd_vel: {len(cmds)} commands; publication to the benchmark taking it: median '
