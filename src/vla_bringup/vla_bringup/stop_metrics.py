@@ -24,8 +24,8 @@ time to stop     at the command level, as nav2 measures its collision monitor: p
 time to still    the physical one beside it: per requirement episode, from its first sample
                  until the base's true speed first complies (speed <= limit + STOPPED_BELOW);
                  inf if it never does within the episode. It adds the base's response to the
-                 command (the simulated base reaches a command in tens of ms) and the
-                 sampling. The worst episode is reported for both.
+                 command (in the scenario benchmark about 0.1 s from 0.25 m/s, delivery to the
+                 simulator included) and the sampling. The worst episode is reported for both.
 stopped share    share of required time (time-weighted) that the speed complied, not counting
                  the first ``stop_allowance`` s of each episode (that part is scored by time to
                  stop); 1.0 when nothing was required long enough.
