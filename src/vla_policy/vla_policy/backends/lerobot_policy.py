@@ -10,7 +10,7 @@ goes to every image key the policy expects, as a (1, 3, H, W) float32 tensor in 
 measured joints in ``state_joints`` order form ``observation.state`` (1, N); the instruction
 is ``task`` (language-conditioned policies such as SmolVLA read it). LeRobot's actions are in
 robot units (its post-processor un-normalises them): they go through an
-:class:`~vla_policy.remote.protocol.ActionMapping` with units ``physical`` onto the embodiment.
+:class:`~vla_policy.remote.reply.ActionMapping` with units ``physical`` onto the embodiment.
 LeRobot policies give no confidence; ``default_confidence`` is reported.
 
 Image size: each camera image is resized to the size the policy was trained at, read from the
@@ -39,7 +39,8 @@ import numpy as np
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.remote.protocol import ActionMapping, ProtocolError
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ and matches ``OpenVLAForActionPrediction.predict_action``:
    masked-out ones (the gripper) stay as they are.
 
 The resulting 7-DoF vector (robot units of the ``unnorm_key`` dataset) goes through an
-:class:`~vla_policy.remote.protocol.ActionMapping` onto the embodiment. The confidence is the
+:class:`~vla_policy.remote.reply.ActionMapping` onto the embodiment. The confidence is the
 geometric mean, over the action tokens, of each chosen token's probability among the 256
 action tokens.
 """
@@ -35,7 +35,8 @@ import numpy as np
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.remote.protocol import ActionMapping, ProtocolError
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,10 @@
   websocket + msgpack-numpy protocol (openpi's ``WebsocketClientPolicy`` works against it).
 * :class:`RemotePolicy` -- a Policy backed by such a server: vla-serve or a real openpi server.
 * :class:`OpenVLARestPolicy` -- a Policy backed by OpenVLA's REST ``POST /act`` (deploy.py).
-* :mod:`~vla_policy.remote.protocol` -- message packing, key and action mappings, link status.
+* :mod:`~vla_policy.remote.protocol` -- the protocol and its msgpack-numpy codec;
+  :mod:`~vla_policy.remote.wire` -- observation keys (:class:`WireFormat`, presets);
+  :mod:`~vla_policy.remote.reply` -- replies and :class:`ActionMapping`;
+  :mod:`~vla_policy.remote.link` -- link status and backoff; :mod:`~vla_policy.remote.query` -- URL options.
 
 Both clients are wrappers with the plain Policy interface, so the node does not know whether a
 policy is local or remote; both raise only :class:`RemotePolicyUnavailable` when the server is
@@ -22,10 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from vla_policy.embodiment import Embodiment
+from vla_policy.remote.link import LinkState, LinkStatus, RemotePolicyUnavailable
 from vla_policy.remote.openpi_client import RemotePolicy, RemotePolicyConfig
 from vla_policy.remote.openvla_rest import OpenVLARestConfig, OpenVLARestPolicy
-from vla_policy.remote.protocol import (ActionMapping, LinkState, LinkStatus, ProtocolError, RemotePolicyUnavailable,
-                                        StateField, WireFormat, WIRE_PRESETS)
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
+from vla_policy.remote.wire import WIRE_PRESETS, StateField, WireFormat
 
 REMOTE_SCHEMES = ('ws', 'wss', 'http', 'https')
 

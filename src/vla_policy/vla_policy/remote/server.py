@@ -44,8 +44,9 @@ from websockets.exceptions import ConnectionClosed
 
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment
-from vla_policy.remote.protocol import (PROTOCOL_VERSION, SERVER_ID, ProtocolError, decode_observation,
-                                        encode_reply, packb, unpackb)
+from vla_policy.remote.protocol import PROTOCOL_VERSION, SERVER_ID, ProtocolError, packb, unpackb
+from vla_policy.remote.reply import encode_reply
+from vla_policy.remote.wire import decode_observation
 
 log = logging.getLogger('vla_serve')
 
