@@ -33,6 +33,7 @@ import yaml
 from vla_policy.core import Policy
 from vla_policy.embodiment import Embodiment, EmbodimentError
 from vla_policy.errors import PolicyLoadError
+from vla_policy.policy_types import INSTALL_HINT, as_embodiment, available_policies, construct_policy, policy_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -172,14 +173,12 @@ def load_checkpoint(path: str | os.PathLike, embodiment: Embodiment | str | None
     action_dim must match the checkpoint's. ``options`` go to the policy type's loader (e.g.
     ``num_threads`` for seed_vla).
     """
-    from vla_policy.registry import _INSTALL_HINT, _as_embodiment, available_policies, construct_policy, policy_class
-
     contents = read_checkpoint(path)
     names = available_policies()
     if contents.policy_type not in names:
         raise PolicyLoadError(f"{contents.path / CONFIG_FILE} names policy_type '{contents.policy_type}', which is "
                               f"not a registered policy (available: {', '.join(names)}). If a plugin package "
-                              f'provides it, install that package. {_INSTALL_HINT}')
+                              f'provides it, install that package. {INSTALL_HINT}')
     try:
         cls = policy_class(contents.policy_type)
     except PolicyLoadError as exc:
@@ -189,7 +188,7 @@ def load_checkpoint(path: str | os.PathLike, embodiment: Embodiment | str | None
     if hook is None:
         raise PolicyLoadError(f"policy type '{contents.policy_type}' ({cls.__module__}.{cls.__qualname__}) cannot "
                               'load checkpoints (it has no from_checkpoint_contents classmethod)')
-    runtime = contents.trained_for if embodiment is None else _as_embodiment(embodiment)
+    runtime = contents.trained_for if embodiment is None else as_embodiment(embodiment)
     return construct_policy(cls, runtime, options, spec=str(contents.path),
                             factory=functools.partial(hook, contents))
 

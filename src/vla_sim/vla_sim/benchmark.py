@@ -30,7 +30,8 @@ def build_policy(spec: str, sim, embodiment, **options):
     if spec in ('scripted_expert', 'expert'):
         from vla_sim.expert import ScriptedExpert
         return ScriptedExpert(embodiment, sim=sim)
-    from vla_policy.registry import make_policy, policy_class
+    from vla_policy.policy_types import policy_class
+    from vla_policy.registry import make_policy
     try:
         if 'sim' in inspect.signature(policy_class(spec)).parameters:
             options['sim'] = sim

@@ -2,6 +2,8 @@
 
 * :mod:`~vla_policy.remote.server` -- ``vla-serve``: any policy of ours behind openpi's
   websocket + msgpack-numpy protocol (openpi's ``WebsocketClientPolicy`` works against it).
+  Import ``PolicyServer`` from there: this package does not import the server, which builds its
+  policy through :mod:`vla_policy.registry`, which builds remote policies through this package.
 * :class:`RemotePolicy` -- a Policy backed by such a server: vla-serve or a real openpi server.
 * :class:`OpenVLARestPolicy` -- a Policy backed by OpenVLA's REST ``POST /act`` (deploy.py).
 * :mod:`~vla_policy.remote.protocol` -- the protocol and its msgpack-numpy codec;
@@ -35,14 +37,6 @@ from vla_policy.remote.wire import WIRE_PRESETS, StateField, WireFormat
 REMOTE_SCHEMES = ('ws', 'wss', 'http', 'https')
 
 
-def __getattr__(name: str) -> Any:
-    # PolicyServer is imported on first use, so `python -m vla_policy.remote.server` runs cleanly
-    if name == 'PolicyServer':
-        from vla_policy.remote.server import PolicyServer
-        return PolicyServer
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
 def is_remote_spec(spec: str) -> bool:
     """True when ``spec`` is a URL that :func:`make_remote_policy` understands."""
     return isinstance(spec, str) and spec.split('://', 1)[0].lower() in REMOTE_SCHEMES and '://' in spec
@@ -61,7 +55,7 @@ def make_remote_policy(url: str, embodiment: Embodiment | str | None = None, **o
 
 
 __all__ = [
-    'ActionMapping', 'LinkState', 'LinkStatus', 'OpenVLARestConfig', 'OpenVLARestPolicy', 'PolicyServer',
+    'ActionMapping', 'LinkState', 'LinkStatus', 'OpenVLARestConfig', 'OpenVLARestPolicy',
     'ProtocolError', 'RemotePolicy', 'RemotePolicyConfig', 'RemotePolicyUnavailable', 'StateField', 'WIRE_PRESETS',
     'WireFormat', 'is_remote_spec', 'make_remote_policy',
 ]
