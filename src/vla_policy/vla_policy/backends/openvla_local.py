@@ -202,7 +202,7 @@ class OpenVLAPolicy(Policy):
             raise ValueError(f'step_dt must be > 0 seconds, got {step_dt}')
         self.step_dt = float(step_dt)
         self.model_dir = check_model_dir(model_dir)
-        try:
+        try:  # lazy: optional heavy dependencies, needed only once a model is loaded
             import torch
             from PIL import Image  # noqa: F401 - needed by infer
             from transformers import AutoModelForVision2Seq, AutoProcessor
@@ -243,7 +243,7 @@ class OpenVLAPolicy(Policy):
 
     def infer(self, obs: Observation) -> PolicyOutput:
         torch = self._torch
-        from PIL import Image
+        from PIL import Image  # optional dependency, checked in __init__
         inputs = self.processor(openvla_prompt(obs.instruction, self.v01), Image.fromarray(obs.image).convert('RGB'))
         inputs = inputs.to(self.device, dtype=self.dtype)
         input_ids, attn = inputs['input_ids'], inputs.get('attention_mask')
