@@ -120,7 +120,9 @@ def bench_decode(policy_spec: str, embodiment: str, number: int = 50, repeat: in
     import timeit
     import cv2
     import torch
-    from vla_common.image_conversion import decode_compressed, decode_image, encode_image, resize_rgb
+    from vla_common.image_compressed import decode_compressed
+    from vla_common.image_conversion import decode_image, encode_image
+    from vla_common.image_resize import resize_rgb
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     frame = bench_frame()

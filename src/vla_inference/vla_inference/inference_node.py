@@ -25,7 +25,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_common import diagnostics
-from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
+from vla_common.image_compressed import decode_compressed
+from vla_common.image_conversion import image_msg_to_rgb
 from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node

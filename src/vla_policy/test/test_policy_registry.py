@@ -8,13 +8,14 @@ from importlib import metadata
 import numpy as np
 import pytest
 
-from vla_policy import registry
+from vla_policy import policy_types
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.errors import PolicyLoadError
 from vla_policy.policies.keyword import KeywordPolicy
 from vla_policy.policies.zero import ZeroPolicy
-from vla_policy.registry import (ENTRY_POINT_GROUP, available_policies, make_policy, policy_class, register_policy,
-                                 unregister_policy)
+from vla_policy.policy_types import (ENTRY_POINT_GROUP, available_policies, policy_class, register_policy,
+                                     unregister_policy)
+from vla_policy.registry import make_policy
 
 
 class EchoPolicy(Policy):
@@ -42,7 +43,7 @@ def test_builtin_names():
 
 
 def test_every_builtin_resolves_to_a_policy_class():
-    for name in registry._BUILTIN:
+    for name in policy_types._BUILTIN:
         cls = policy_class(name)
         assert issubclass(cls, Policy) and cls.name == name
 
@@ -124,7 +125,7 @@ def test_entry_points_are_discovered(monkeypatch, humanoid):
         metadata.EntryPoint('third_party', f'{__name__}:EchoPolicy', ENTRY_POINT_GROUP),
         metadata.EntryPoint('broken_plugin', 'no_such_plugin_pkg.mod:Policy', ENTRY_POINT_GROUP),
     ])
-    monkeypatch.setattr(registry.metadata, 'entry_points',
+    monkeypatch.setattr(policy_types.metadata, 'entry_points',
                         lambda group=None: eps if group == ENTRY_POINT_GROUP else metadata.EntryPoints([]))
     try:
         assert {'third_party', 'broken_plugin'} <= set(available_policies(refresh=True))

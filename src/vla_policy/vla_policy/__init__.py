@@ -17,8 +17,8 @@ _EXPORTS = {
     'load_embodiment': 'vla_policy.embodiment', 'bundled_embodiments': 'vla_policy.embodiment',
     # registry and checkpoints
     'PolicyLoadError': 'vla_policy.errors',
-    'make_policy': 'vla_policy.registry', 'available_policies': 'vla_policy.registry',
-    'register_policy': 'vla_policy.registry',
+    'make_policy': 'vla_policy.registry', 'available_policies': 'vla_policy.policy_types',
+    'register_policy': 'vla_policy.policy_types',
     'save_checkpoint': 'vla_policy.checkpoint', 'load_checkpoint': 'vla_policy.checkpoint',
     # policies
     'KeywordPolicy': 'vla_policy.policies.keyword', 'ZeroPolicy': 'vla_policy.policies.zero',

@@ -22,15 +22,20 @@ import time
 import numpy as np
 
 import vla_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from vla_policy.embodiment import load_embodiment
+from vla_policy.policy_types import policy_class
+from vla_policy.registry import make_policy
+from vla_sim.expert import ScriptedExpert
+from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.sim import HumanoidSim
+from vla_sim.tasks import TASKS
 
 
 def build_policy(spec: str, sim, embodiment, **options):
     """'scripted_expert', a vla_policy registry name / checkpoint, or 'package.module:Class'.
     ``options`` go to :func:`vla_policy.registry.make_policy` (e.g. ``backend='onnx'`` for a checkpoint)."""
     if spec in ('scripted_expert', 'expert'):
-        from vla_sim.expert import ScriptedExpert
         return ScriptedExpert(embodiment, sim=sim)
-    from vla_policy.registry import make_policy, policy_class
     try:
         if 'sim' in inspect.signature(policy_class(spec)).parameters:
             options['sim'] = sim
@@ -75,11 +80,6 @@ def measure_scan(sim, seconds: float = 0.5) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vla_policy.embodiment import load_embodiment
-    from vla_sim.lockstep import LockstepConfig, run_episode
-    from vla_sim.sim import HumanoidSim
-    from vla_sim.tasks import TASKS
-
     ap = argparse.ArgumentParser(prog='python -m vla_sim.benchmark', description=__doc__.split('\n\n')[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--policy', default='scripted_expert',
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ih, iw = (int(v) for v in args.image_size.lower().split('x'))
     cw, ch = (int(v) for v in args.camera_size.lower().split('x'))
 
-    import mujoco
+    import mujoco  # here, not at the top, where import order would put it above `import vla_sim`
     sim = HumanoidSim()
     embodiment = load_embodiment(args.embodiment)
     policy = build_policy(args.policy, sim, embodiment)

@@ -37,8 +37,11 @@ import numpy as np
 
 from vla_policy.core import Observation, Policy, PolicyOutput
 from vla_policy.embodiment import Embodiment, load_embodiment
-from vla_policy.remote.protocol import (ActionMapping, Backoff, LinkHealth, LinkState, LinkStatus, ProtocolError,
-                                        RemotePolicyUnavailable, config_from_query, decode_reply, resize_with_pad)
+from vla_policy.remote.link import Backoff, LinkHealth, LinkState, LinkStatus, RemotePolicyUnavailable
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.query import config_from_query
+from vla_policy.remote.reply import ActionMapping, decode_reply
+from vla_policy.remote.wire import resize_with_pad
 
 log = logging.getLogger(__name__)
 

@@ -43,9 +43,12 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
-from vla_policy.remote.protocol import (PROTOCOL_VERSION, SERVER_ID, ProtocolError, decode_observation,
-                                        encode_reply, packb, unpackb)
+from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_policy.errors import PolicyLoadError
+from vla_policy.registry import make_policy
+from vla_policy.remote.protocol import PROTOCOL_VERSION, SERVER_ID, ProtocolError, packb, unpackb
+from vla_policy.remote.reply import encode_reply
+from vla_policy.remote.wire import decode_observation
 
 log = logging.getLogger('vla_serve')
 
@@ -291,9 +294,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_ms < 0:
         print('vla-serve: --latency-ms must be >= 0', file=sys.stderr)
         return 2
-    from vla_policy.embodiment import load_embodiment
-    from vla_policy.errors import PolicyLoadError
-    from vla_policy.registry import make_policy
     try:
         embodiment = load_embodiment(args.embodiment)
         policy = make_policy(args.policy, embodiment)
