@@ -64,8 +64,8 @@ class RunnerConfig:
     call_every_ticks: int = 0
     #: a phased call (RunnerThread) aims to finish this long before the tick it serves, s
     call_margin: float = 0.001
-    #: a tick whose phased call is still running waits up to this long for it, s (0 = never:
-    #: the tick then uses the previous chunk, a period older)
+    #: a tick whose phased call is still running waits up to this long for it, s, and never more
+    #: than a quarter of a control period (0 = never: the tick then uses the previous chunk)
     tick_wait: float = 0.004
 
     # --- scheduler (see vla_policy.scheduler)
@@ -89,8 +89,8 @@ class RunnerConfig:
                              f'got {self.call_every_ticks!r}')
         if not (isinstance(self.call_margin, (int, float)) and 0 <= self.call_margin < 1.0 / self.control_rate_hz):
             raise ValueError(f'call_margin must be >= 0 s and shorter than a control period, got {self.call_margin!r}')
-        if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait <= 0.25 / self.control_rate_hz):
-            raise ValueError(f'tick_wait must be >= 0 s and at most a quarter of a control period, got {self.tick_wait!r}')
+        if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait < 1.0 / self.control_rate_hz):
+            raise ValueError(f'tick_wait must be >= 0 s and shorter than a control period, got {self.tick_wait!r}')
         self.scheduler_params()                                    # raises with a fix
         ActionSmoother(self.smoothing, self.smoothing_window, self.smoothing_alpha)
 
@@ -468,7 +468,8 @@ class RunnerThread:
             if self._inflight is None or abs(self._inflight - tick) > period / 2:
                 return
             self.ticks_waited += 1
-            if not self._inflight_cond.wait_for(lambda: self._inflight is None, self.runner.config.tick_wait):
+            wait = min(self.runner.config.tick_wait, period / 4)
+            if not self._inflight_cond.wait_for(lambda: self._inflight is None, wait):
                 self.ticks_missed += 1
 
     def estimate(self) -> float:
