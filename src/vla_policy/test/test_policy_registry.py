@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vla_policy import policy_types
-from vla_policy.core import Observation, Policy, PolicyOutput
+from vla_core.policy import Observation, Policy, PolicyOutput
 from vla_policy.errors import PolicyLoadError
 from vla_policy.policies.keyword import KeywordPolicy
 from vla_policy.policies.zero import ZeroPolicy
@@ -73,7 +73,7 @@ def test_unknown_name_lists_choices_and_install_hint(humanoid):
     ('', 'non-empty'),
     ('no_such_module_xyz:Thing', "module 'no_such_module_xyz' is not installed.*pip install"),
     ('vla_policy.policies.zero:Nope', "'Nope' not found.*ZeroPolicy"),
-    (f'{__name__}:NotAPolicy', 'not a subclass of vla_policy.core.Policy'),
+    (f'{__name__}:NotAPolicy', 'not a subclass of vla_core.policy.Policy'),
     ('./no/such/checkpoint', 'does not exist'),
     ('ftp://host/policy', 'unsupported URL scheme'),
 ])
@@ -94,7 +94,7 @@ def test_unknown_and_bad_options(humanoid):
 def test_bad_embodiment():
     with pytest.raises(PolicyLoadError, match='could not load embodiment'):
         make_policy('zero', 'no_such_robot')
-    with pytest.raises(PolicyLoadError, match='must be a vla_policy.embodiment.Embodiment'):
+    with pytest.raises(PolicyLoadError, match='must be a vla_core.embodiment.Embodiment'):
         make_policy('zero', 42)
 
 

@@ -16,8 +16,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import load_embodiment
 from vla_policy.registry import make_policy
 from vla_policy.remote import LinkState, RemotePolicy, RemotePolicyUnavailable
 from vla_policy.remote.server import PolicyServer
@@ -251,7 +251,7 @@ def test_works_without_openpi_client_installed():
         import sys
         sys.modules['openpi_client'] = None          # make `import openpi_client` fail
         import numpy as np
-        from vla_policy.core import Observation
+        from vla_core.policy import Observation
         from vla_policy.registry import make_policy
         from vla_policy.remote import RemotePolicy, protocol, wire
         from vla_policy.remote.server import PolicyServer

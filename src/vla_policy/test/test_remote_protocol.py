@@ -5,8 +5,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 from vla_policy.remote import (OpenVLARestPolicy, RemotePolicy, is_remote_spec, make_remote_policy)
 from vla_policy.remote import protocol as P
 from vla_policy.remote.link import Backoff, LinkHealth, LinkState
@@ -217,7 +217,7 @@ def test_action_mapping_selects_scales_and_normalises():
 
 
 def test_server_reply_round_trip():
-    from vla_policy.core import PolicyOutput
+    from vla_core.policy import PolicyOutput
     out = PolicyOutput(np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2), 0.75, 0.05, True)
     r = decode_reply(P.unpackb(P.packb(encode_reply(out, 'keyword', {'infer_ms': 1.5}))))
     np.testing.assert_array_equal(r.output.actions, out.actions)

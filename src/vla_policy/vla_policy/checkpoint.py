@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
-from vla_policy.core import Policy
-from vla_policy.embodiment import Embodiment, EmbodimentError
+from vla_core.policy import Policy
+from vla_core.embodiment import Embodiment, EmbodimentError
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.normalization import validate_stats
 from vla_policy.policy_types import INSTALL_HINT, as_embodiment, available_policies, construct_policy, policy_class

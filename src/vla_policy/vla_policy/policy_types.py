@@ -2,7 +2,7 @@
 
 A policy type is found by a registered name (``'keyword'``, ``'seed_vla'``, ``'zero'``, or one a
 third party registered) or a ``'package.module:ClassName'`` target naming a
-:class:`~vla_policy.core.Policy` subclass. Checkpoints name theirs in ``policy_type``;
+:class:`~vla_core.policy.Policy` subclass. Checkpoints name theirs in ``policy_type``;
 :func:`vla_policy.registry.make_policy` builds a policy from any spec (names, targets,
 checkpoint directories, remote URLs) on top of this module.
 
@@ -30,8 +30,8 @@ import threading
 from importlib import metadata
 from typing import Callable, Mapping
 
-from vla_policy.core import Policy
-from vla_policy.embodiment import Embodiment, EmbodimentError, load_embodiment
+from vla_core.policy import Policy
+from vla_core.embodiment import Embodiment, EmbodimentError, load_embodiment
 from vla_policy.errors import PolicyLoadError
 
 __all__ = ['ENTRY_POINT_GROUP', 'INSTALL_HINT', 'as_embodiment', 'available_policies', 'construct_policy',
@@ -85,7 +85,7 @@ def register_policy(name: str, target: str | type | None = None, *, overwrite: b
         if isinstance(obj, str) and not _TARGET_RE.match(obj):
             raise ValueError(f"target {obj!r} for policy '{name}' must look like 'package.module:ClassName'")
         if isinstance(obj, type) and not issubclass(obj, Policy):
-            raise ValueError(f"{obj.__qualname__} is not a subclass of vla_policy.core.Policy")
+            raise ValueError(f"{obj.__qualname__} is not a subclass of vla_core.policy.Policy")
         with _lock:
             if name in _registered and not overwrite and _registered[name] != obj:
                 raise ValueError(f"policy '{name}' is already registered ({_describe(_registered[name])}); "
@@ -198,7 +198,7 @@ def policy_class(spec: str) -> type[Policy]:
                                       "safetensors, or run scripts/setup.sh)") from exc
             raise
     if not (isinstance(entry, type) and issubclass(entry, Policy)):
-        raise PolicyLoadError(f"{where} resolves to {entry!r}, which is not a subclass of vla_policy.core.Policy")
+        raise PolicyLoadError(f"{where} resolves to {entry!r}, which is not a subclass of vla_core.policy.Policy")
     return entry
 
 
@@ -235,7 +235,7 @@ def construct_policy(cls: type[Policy], embodiment: Embodiment, options: Mapping
     except (ValueError, TypeError, EmbodimentError) as exc:
         raise PolicyLoadError(f"could not create policy '{spec}' with options {dict(options)}: {exc}") from exc
     if not isinstance(policy, Policy):
-        raise PolicyLoadError(f"policy '{spec}' produced {type(policy).__name__}, not a vla_policy.core.Policy")
+        raise PolicyLoadError(f"policy '{spec}' produced {type(policy).__name__}, not a vla_core.policy.Policy")
     return policy
 
 
@@ -261,6 +261,6 @@ def as_embodiment(embodiment: Embodiment | str) -> Embodiment:
             return load_embodiment(os.fspath(embodiment))
         except EmbodimentError as exc:
             raise PolicyLoadError(f'could not load embodiment {embodiment!r}: {exc}') from exc
-    raise PolicyLoadError('embodiment must be a vla_policy.embodiment.Embodiment '
+    raise PolicyLoadError('embodiment must be a vla_core.embodiment.Embodiment '
                           "(e.g. load_embodiment('vla_humanoid')) or a bundled name / YAML path, "
                           f'got {type(embodiment).__name__}')

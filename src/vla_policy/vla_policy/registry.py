@@ -3,7 +3,7 @@
 A spec is one of:
 
 * a registered name (``'keyword'``, ``'seed_vla'``, ``'zero'``, or one a third party registered),
-* a ``'package.module:ClassName'`` target naming a :class:`~vla_policy.core.Policy` subclass,
+* a ``'package.module:ClassName'`` target naming a :class:`~vla_core.policy.Policy` subclass,
 * a path to a checkpoint directory written by :func:`vla_policy.checkpoint.save_checkpoint`,
 * a remote policy URL (``ws://host:port`` openpi protocol, ``http://host:port/act`` OpenVLA REST),
   built by :func:`vla_policy.remote.make_remote_policy`,
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Mapping
 
 from vla_policy.checkpoint import default_checkpoint_dir, load_checkpoint
-from vla_policy.core import Policy
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Policy
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.policy_types import (as_embodiment, construct_policy, import_target, is_policy_name, policy_class,
                                      unknown_policy_message)
@@ -38,7 +38,7 @@ def make_policy(spec: str | os.PathLike, embodiment: Embodiment | str, **options
     """Build a policy from a registered name, a ``'module:Class'`` target or a checkpoint directory.
 
     ``embodiment`` is the robot the policy drives (an :class:`Embodiment`, or a bundled name /
-    YAML path for :func:`~vla_policy.embodiment.load_embodiment`). ``options`` go to the policy's
+    YAML path for :func:`~vla_core.embodiment.load_embodiment`). ``options`` go to the policy's
     constructor (e.g. ``confidence=0.8`` for 'keyword', ``seed=3`` for 'seed_vla') or, for a
     checkpoint, to :func:`vla_policy.checkpoint.load_checkpoint`. ``backend='auto'`` picks a seed_vla
     checkpoint's backend (its ONNX export when current, else PyTorch) and is ignored by other policies.

@@ -32,8 +32,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.remote.protocol import ProtocolError
 from vla_policy.remote.reply import ActionMapping

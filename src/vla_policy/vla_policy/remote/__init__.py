@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vla_policy.embodiment import Embodiment
+from vla_core.embodiment import Embodiment
 from vla_policy.remote.link import LinkState, LinkStatus, RemotePolicyUnavailable
 from vla_policy.remote.openpi_client import RemotePolicy, RemotePolicyConfig
 from vla_policy.remote.openvla_rest import OpenVLARestConfig, OpenVLARestPolicy

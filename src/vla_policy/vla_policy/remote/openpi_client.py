@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
 from vla_policy.remote.link import Backoff, LinkHealth, LinkState, LinkStatus, RemotePolicyUnavailable
 from vla_policy.remote.protocol import SERVER_ID, ProtocolError, packb, unpackb
 from vla_policy.remote.query import config_from_query
@@ -116,7 +116,7 @@ class RemotePolicyConfig:
 
 
 class RemotePolicy(Policy):
-    """A :class:`~vla_policy.core.Policy` served by an openpi-protocol server.
+    """A :class:`~vla_core.policy.Policy` served by an openpi-protocol server.
 
     ``RemotePolicy(embodiment, config, **overrides)`` (the registry's ``cls(embodiment, **options)``
     convention): ``overrides`` replace config fields, e.g. ``uri='ws://gpu:8000'``, ``wire='droid'``.

@@ -35,8 +35,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
 from vla_policy.remote.link import Backoff, LinkHealth, LinkState, LinkStatus, RemotePolicyUnavailable
 from vla_policy.remote.protocol import ProtocolError
 from vla_policy.remote.query import config_from_query
@@ -154,7 +154,7 @@ class OpenVLARestConfig:
 
 
 class OpenVLARestPolicy(Policy):
-    """A :class:`~vla_policy.core.Policy` served by OpenVLA's ``deploy.py`` (``POST /act``).
+    """A :class:`~vla_core.policy.Policy` served by OpenVLA's ``deploy.py`` (``POST /act``).
 
     ``OpenVLARestPolicy(embodiment, config, **overrides)``; ``overrides`` replace config fields.
     Never raises on network or server failure except :class:`RemotePolicyUnavailable`.

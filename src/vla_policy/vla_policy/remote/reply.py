@@ -1,6 +1,6 @@
 """Replies: what vla-serve sends back, and how a server's actions become ours.
 
-:func:`encode_reply` writes a :class:`~vla_policy.core.PolicyOutput` as a reply map;
+:func:`encode_reply` writes a :class:`~vla_core.policy.PolicyOutput` as a reply map;
 :func:`decode_reply` checks one and maps its actions into our normalised space with an
 :class:`ActionMapping` (pick dimensions, scale, normalise robot units).
 """
@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vla_policy.core import PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.remote.protocol import ProtocolError
 
 

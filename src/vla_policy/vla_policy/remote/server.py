@@ -42,8 +42,8 @@ from typing import Any, Callable
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.registry import make_policy
 from vla_policy.remote.protocol import PROTOCOL_VERSION, SERVER_ID, ProtocolError, packb, unpackb
@@ -68,7 +68,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class PolicyServer:
-    """Serves one :class:`~vla_policy.core.Policy` over openpi's websocket protocol.
+    """Serves one :class:`~vla_core.policy.Policy` over openpi's websocket protocol.
 
     policy:             any policy of the suite.
     host, port:         bind address; port 0 picks a free port (see :attr:`port` once started).

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 from vla_policy.remote.protocol import ProtocolError
 
 
