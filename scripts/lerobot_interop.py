@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / 'src' / 'vla_learning'), str(REPO / 'src' / 'vla_policy')]
+sys.path[:0] = [str(REPO / 'src' / 'vla_learning'), str(REPO / 'src' / 'vla_policy'), str(REPO / 'src' / 'vla_core')]
 
 from vla_learning.dataset import (ACTION_KEY, IMAGE_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY,  # noqa: E402
                                   DatasetWriter, Episode, LeRobotDataset as OurDataset)
