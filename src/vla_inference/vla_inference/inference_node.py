@@ -38,7 +38,8 @@ from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_core.embodiment import load_embodiment
 from vla_policy.registry import make_policy
-from vla_core.runner import CallResult, Frame, PolicyRunner, RunnerThread
+from vla_core.runner import CallResult, PolicyRunner
+from vla_core.runner_thread import Frame, RunnerThread
 
 
 class InferenceNode(Node):
