@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / 'src' / 'vla_learning'), str(REPO / 'src' / 'vla_policy')]
+sys.path[:0] = [str(REPO / 'src' / 'vla_learning'), str(REPO / 'src' / 'vla_policy'), str(REPO / 'src' / 'vla_core')]
 
 from vla_learning.dataset import (ACTION_KEY, IMAGE_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY,  # noqa: E402
                                   DatasetWriter, Episode, LeRobotDataset as OurDataset)
@@ -216,7 +216,7 @@ def check_foreign(work: Path):
 
 
 def _obs(eps, k=0):
-    from vla_policy.core import Observation
+    from vla_core.policy import Observation
     ep = eps[1]
     return Observation(ep.images[k], ep.instruction, {'head_pan_joint': float(ep.state[k, 0]),
                                                       'left_elbow_joint': float(ep.state[k, 1])})
@@ -243,7 +243,7 @@ def check_act(root: Path, eps: list[Episode], work: Path):
     from lerobot.policies.act.modeling_act import ACTPolicy
     from lerobot.policies.factory import make_pre_post_processors
     from vla_policy.backends.lerobot_policy import LeRobotPolicy, pack_lerobot_batch
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     torch.manual_seed(0)
     meta = lerobot_ds(root).meta
     pf = dataset_to_policy_features(meta.features)
@@ -287,7 +287,7 @@ def check_diffusion(root: Path, eps: list[Episode], work: Path):
     from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
     from lerobot.policies.factory import make_pre_post_processors
     from vla_policy.backends.lerobot_policy import LeRobotPolicy, pack_lerobot_batch
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     torch.manual_seed(0)
     meta = lerobot_ds(root).meta
     pf = dataset_to_policy_features(meta.features)

@@ -12,7 +12,7 @@ from vla_bringup.launcher import Suite  # noqa: E402
 
 
 def test_server_gone_robot_stops_and_resumes_after_reconnect():
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     from vla_policy.registry import make_policy
     from vla_policy.remote.server import PolicyServer
     emb = load_embodiment('vla_humanoid')

@@ -11,8 +11,6 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
-        ('share/' + package_name + '/config/embodiments', glob('config/embodiments/*.yaml')),
         ('share/' + package_name + '/checkpoints/default', glob('checkpoints/default/*')),
     ],
     install_requires=['setuptools'],

@@ -169,7 +169,7 @@ class GazeboConfig:
 
 def commanded_joints(embodiment: str = MODEL_NAME) -> tuple[str, ...]:
     """Joint names an embodiment (bundled name or YAML path) commands, in its order."""
-    from vla_policy.embodiment import load_embodiment   # NumPy + PyYAML only
+    from vla_core.embodiment import load_embodiment   # NumPy + PyYAML only
     return tuple(load_embodiment(embodiment).joint_names)
 
 

@@ -4,7 +4,7 @@ Reads the same node description (stack.py) and parameter files as the launch fil
 venv with ROS 2 from PyPI wheels (no `launch` package) runs exactly what `ros2 launch
 vla_bringup robot.launch.py` runs. Output lines are prefixed with the node name; Ctrl-C stops
 every node (SIGINT, then SIGTERM after a grace period). A node that dies is started again after
-its respawn delay, as launch_ros's `respawn` does (vla_safety and vla_inference: 0.5 s).
+its respawn delay, as launch_ros's `respawn` does (vla_safety and vla_inference: stack.RESPAWN_DELAY).
 
     vla_launch policy:=keyword cmd_vel_topic:=/robot/cmd_vel
 """

@@ -35,13 +35,14 @@ import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from vla_bringup.stop_metrics import STOPPED_BELOW, Figures, Sample, Targets, score  # noqa: E402
+from vla_bringup.stop_metrics import (STOPPED_BELOW, Command, Figures, Sample, Spread, Targets,  # noqa: E402
+                                      score, spread)
 
 COMMAND = 'walk forward'
 START = (-3.0, 0.0, 0.0)          # x, y, yaw: facing +x with 8 m of floor ahead
@@ -61,6 +62,8 @@ class Event:
     limit:      ... with this speed limit (0 = stopped) ...
     holds:      ... and no motion is expected from the event on (False: a limit, not a stop).
     clears:     the open requirement ends at this event (motion is expected again from here).
+    command_level: the requirement is scored at the command level too (False: no gate is there
+            to command the stop, e.g. vla_safety was killed and the base's cmd_vel_timeout must).
     """
 
     at: float
@@ -70,6 +73,7 @@ class Event:
     limit: float = 0.0
     holds: bool = True
     clears: bool = False
+    command_level: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,13 @@ def scenarios() -> dict[str, Scenario]:
         Scenario('camera_stall', 'the camera publishes nothing from 3 s to 5 s', 9.0,
                  events=(Event(3.0, 'mute', 'camera', stop_after=d['camera']),
                          Event(5.0, 'unmute', 'camera', clears=True))),
-        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
+        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back (vla_safety '
+                 'gating its proposals), a fresh command',
                  6.0, events=(Event(3.0, 'kill', 'vla_inference', stop_after=d['vla_inference']),
                               Event(3.0, 'await_node', 'vla_inference'), Event(3.0, 'pause', 1.5),
                               Event(3.0, 'command', COMMAND, clears=True))),
         Scenario('safety_killed', 'vla_safety is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
-                 6.0, events=(Event(3.0, 'kill', 'vla_safety', stop_after=d['vla_safety']),
+                 6.0, events=(Event(3.0, 'kill', 'vla_safety', stop_after=d['vla_safety'], command_level=False),
                               Event(3.0, 'await_node', 'vla_safety'), Event(3.0, 'pause', 1.5),
                               Event(3.0, 'command', COMMAND, clears=True))),
         Scenario('estop_reset', 'e-stop at 3 s, reset at 5 s, a fresh command at 6 s', 9.0,
@@ -156,6 +161,7 @@ class Window:
     start: float
     end: float
     limit: float
+    command_level: bool = True
 
 
 def windows(log: list[tuple[float, Event]]) -> list[Window]:
@@ -163,11 +169,11 @@ def windows(log: list[tuple[float, Event]]) -> list[Window]:
     out, open_ = [], []
     for t, ev in log:
         if ev.clears:
-            out += [Window(h, s, t, lim) for h, s, lim in open_]
+            out += [Window(h, s, t, lim, c) for h, s, lim, c in open_]
             open_ = []
         if ev.stop_after is not None:
-            open_.append((t if ev.holds else None, t + ev.stop_after, ev.limit))
-    return out + [Window(h, s, math.inf, lim) for h, s, lim in open_]
+            open_.append((t if ev.holds else None, t + ev.stop_after, ev.limit, ev.command_level))
+    return out + [Window(h, s, math.inf, lim, c) for h, s, lim, c in open_]
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,12 @@ def judge(t: float, clearance: float, commanded_from: float, wins: list[Window],
     return limit, move
 
 
+def command_level_at(t: float, wins: list[Window]) -> bool:
+    """Whether a requirement in force at ``t`` is scored at the command level (no window in
+    force says otherwise)."""
+    return all(w.command_level for w in wins if w.start <= t < w.end)
+
+
 def clearance_of(state, footprint_radius: float) -> float:
     """True distance from the footprint (a circle about the base) to the nearest object or wall."""
     x, y = (float(v) for v in state.base_pose[:2])
@@ -202,6 +214,46 @@ def clearance_of(state, footprint_radius: float) -> float:
     for o in state.world.objects:
         d = min(d, o.surface_distance((x, y)))
     return d - footprint_radius
+
+
+def false_stop_reasons(samples: list[Sample], statuses, allowance: float) -> dict[str, float]:
+    """Why the base stood still while motion was expected (the false stops, past ``allowance``
+    s into each move episode): reason -> share of those samples at which vla_safety's status in
+    force listed it. ``statuses``: (simulated s published, reasons) in time order."""
+    spans, start = [], None
+    for s in samples:
+        if s.move and start is None:
+            start = s.t
+        elif not s.move:
+            start = None
+        if s.move and s.speed < STOPPED_BELOW and s.t - start >= allowance:
+            spans.append(s.t)
+    if not spans:
+        return {}
+    counts: dict[str, int] = {}
+    n = 0
+    j = 0
+    for t in spans:                    # the status in force at each false-stop sample
+        while j + 1 < len(statuses) and statuses[j + 1][0] <= t:
+            j += 1
+        if statuses and statuses[j][0] <= t:
+            n += 1
+            for r in statuses[j][1] or ('(none)',):
+                counts[r] = counts.get(r, 0) + 1
+    return {r: c / n for r, c in sorted(counts.items(), key=lambda kv: -kv[1])} if n else {}
+
+
+def with_window_starts(raws: list[Raw], wins: list[Window]) -> list[Raw]:
+    """``raws`` with a sample at each requirement's exact start (a copy of the one before it), so
+    time to stop and to still count from the start, not from the next look at the simulator."""
+    extra = []
+    have = {r.t for r in raws}
+    for w in wins:
+        before = [r for r in raws if r.t < w.start]
+        if before and w.start not in have and any(r.t > w.start for r in raws):
+            extra.append(replace(before[-1], t=w.start))
+            have.add(w.start)
+    return sorted(raws + extra, key=lambda r: r.t)
 
 
 # -- running a scenario ----------------------------------------------------------------------------------
@@ -215,6 +267,17 @@ class Raw:
 
 
 @dataclass
+class Cmd:
+    """A twist received on cmd_vel (vla_safety is its only publisher)."""
+
+    t: float            # simulated s when it was published (received, less the time it travelled)
+    t_received: float   # simulated s when the benchmark's subscription took it
+    wall: float         # publication, wall clock (time.time(), s): the DDS source timestamp
+    speed: float        # planar, m/s
+    wall_received: float = math.nan   # when the benchmark's subscription took it, wall clock (time.time(), s)
+
+
+@dataclass
 class ScenarioResult:
     name: str
     description: str
@@ -223,6 +286,10 @@ class ScenarioResult:
     events: list = field(default_factory=list)       # (simulated s since the command, action, note)
     gate_states: dict = field(default_factory=dict)  # state name -> share of samples
     notes: list = field(default_factory=list)
+    #: after a SIGKILL: node -> {'still_s': simulated s until the base was still,
+    #: 'zeros_again_s': wall s until cmd_vel carried a command again (the respawned vla_safety's zero),
+    #: 'zero': whether that first command was a stop}
+    kills: dict = field(default_factory=dict)
 
 
 class Runner:
@@ -251,11 +318,38 @@ class Runner:
     def _run(self, demo, sc: Scenario, footprint_radius: float) -> ScenarioResult:
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
+        from geometry_msgs.msg import Twist
         from std_msgs.msg import Bool
         from std_srvs.srv import Trigger
         from vla_common.qos import RELIABLE_QOS
+        from vla_interfaces.msg import SafetyStatus, VlaAction
         node, lock, sim = demo.monitor, demo.sim_node.state_lock, demo.sim
         estop_pub = node.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
+        cmds: list[Cmd] = []
+
+        def on_cmd_vel(msg, info):
+            # what vla_safety published, dated by its DDS source timestamp: the time the message
+            # travelled (and waited for this executor) is taken off the simulated time of receipt
+            t_recv, now = sim.time, time.time()   # a float read; the physics thread only ever advances it
+            src = info['source_timestamp'] * 1e-9
+            travelled = max(now - src, 0.0) if src > 0 else 0.0
+            cmds.append(Cmd(t_recv - travelled, t_recv, src if src > 0 else now,
+                            math.hypot(msg.linear.x, msg.linear.y), now))
+        node.create_subscription(Twist, 'cmd_vel', on_cmd_vel, RELIABLE_QOS)
+        proposals: list[tuple] = []   # (simulated s published, instruction, policy call s, linear.x)
+        statuses: list[tuple] = []    # (simulated s published, reasons) of vla/safety_status
+
+        def published(info) -> float:       # dated like the commands
+            t_recv, src = sim.time, info['source_timestamp'] * 1e-9
+            return t_recv - (max(time.time() - src, 0.0) if src > 0 else 0.0)
+
+        def on_action(msg, info):
+            proposals.append((published(info), msg.instruction, float(msg.inference_time), msg.twist.linear.x))
+
+        def on_status(msg, info):
+            statuses.append((published(info), tuple(msg.reasons)))
+        node.create_subscription(VlaAction, 'vla/action', on_action, RELIABLE_QOS)
+        node.create_subscription(SafetyStatus, 'vla/safety_status', on_status, RELIABLE_QOS)
         reset = node.create_client(Trigger, 'vla/reset_estop')
         set_params = node.create_client(SetParameters, '/vla_safety/set_parameters')
         raws: list[Raw] = []
@@ -299,19 +393,25 @@ class Runner:
             # the Suite respawns it (about 1 s later); if it does not, the benchmark restarts it, as a person would
             deadline = t_kill_wall + self.respawn_wait
             while not demo.suite.alive(name) and time.monotonic() < deadline:
-                time.sleep(0.05)
+                time.sleep(0.02)
+            respawned[name] = time.monotonic() - t_kill_wall    # its process started (within 20 ms)
             if not demo.suite.alive(name):
                 demo.suite.start(name)
                 notes.append(f'{name} was not respawned within {self.respawn_wait:.0f} s; the benchmark restarted it')
             if name == 'vla_safety':
                 self._wait(lambda: len(demo._statuses) > statuses_at_kill + 2, 60, 'vla_safety published nothing')
-                notes.append(f'vla_safety publishing again (zero twist, awaiting_instruction) '
-                             f'{time.monotonic() - t_kill_wall:.2f} s (wall) after the SIGKILL')
             else:
                 def fresh():   # a dead subscriber may stay matched for a while: wait for the new one
                     now = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
                     return bool(now - subs_at_kill) and demo._cmd_pub.get_subscription_count() > 0
                 self._wait(fresh, 60, 'vla_inference did not come back')
+
+                def gated():     # and vla_safety gates its proposals again (discovery can lag a second)
+                    st = demo._latest_status()
+                    return st is not None and not {'proposal_timeout', 'no_proposal_yet'} & set(st[1])
+                self._wait(gated, 60, "vla_safety did not receive the restarted vla_inference's proposals")
+                notes.append(f'{name} back (vla_safety gating its proposals) '
+                             f'{time.monotonic() - t_kill_wall:.2f} s (wall) after the SIGKILL')
 
         t0_box: list[float] = []
         sampler = threading.Thread(target=sample_forever, args=(t0_box,), daemon=True)
@@ -320,7 +420,7 @@ class Runner:
         t0 = sim_time()
         t0_box.append(t0)
         log: list[tuple[float, Event]] = [(t0, Event(0.0, 'command', COMMAND))]
-        kill_info = {}
+        kill_info, kill_wall, respawned = {}, {}, {}
         for ev in sc.events:
             while sim_time() < t0 + ev.at:
                 time.sleep(0.005)
@@ -340,6 +440,7 @@ class Runner:
             elif a == 'kill':
                 subs = {bytes(i.endpoint_gid) for i in node.get_subscriptions_info_by_topic('vla/command')}
                 kill_info[ev.arg] = (time.monotonic(), len(demo._statuses), subs)
+                kill_wall[ev.arg] = time.time()
                 demo.suite.kill(ev.arg)
             elif a == 'await_node':
                 await_node(ev.arg, *kill_info[ev.arg])
@@ -372,7 +473,21 @@ class Runner:
             time.sleep(0.02)
         stop.set()
         sampler.join(2.0)
-        return self._score(sc, raws, log, t0, notes)
+        for t, ev in log[1:]:
+            if ev.action == 'command':     # where a resume's time goes: the proposer, then the gate
+                first = next((p for p in sorted(proposals) if p[0] >= t and p[1] == ev.arg), None)
+                moving = next((c for c in sorted(cmds, key=lambda c: c.t) if c.t >= t and c.speed >= STOPPED_BELOW),
+                              None)
+                t_move = math.inf if moving is None else moving.t
+                held = sorted({r for ts, rs in statuses if t <= ts < t_move for r in rs})
+                notes.append(f'fresh command at {t - t0:.2f} s: ' + (
+                    'no proposal followed it' if first is None else
+                    f'the first proposal following it published after {first[0] - t:.2f} s (its policy call '
+                    f'{1e3 * first[2]:.0f} ms, linear.x {first[3]:.2f})') + ('' if moving is None else
+                                                   f', the first moving command after {moving.t - t:.2f} s')
+                    + f"; vla_safety's reasons until then: {', '.join(held) or 'none'}")
+        return self._score(sc, raws, log, t0, notes, sorted(cmds, key=lambda c: c.t), kill_wall, respawned,
+                           sorted(statuses))
 
     @staticmethod
     def _wait(predicate, timeout: float, what: str) -> None:
@@ -383,20 +498,46 @@ class Runner:
             time.sleep(0.02)
 
     @staticmethod
-    def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str]) -> ScenarioResult:
+    def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str], cmds: list[Cmd] = (),
+               kill_wall: dict | None = None, respawned: dict | None = None, statuses=()) -> ScenarioResult:
         from vla_tools.demo import STATE_NAMES
         geo = Geometry.of_gate()
         wins = windows(log)
+        raws = with_window_starts(raws, wins)
         samples = []
         for r in raws:
             limit, move = judge(r.t, r.clearance, t0, wins, geo)
-            samples.append(Sample(r.t, r.speed, limit, move, r.clearance, r.contacts, r.gate_state))
-        f = score(samples)
+            samples.append(Sample(r.t, r.speed, limit, move, r.clearance, r.contacts, r.gate_state,
+                                  command_level_at(r.t, wins)))
+        f = score(samples, commands=[Command(c.t, c.speed) for c in cmds])
+        false = false_stop_reasons(samples, statuses, Targets().time_to_resume)
+        if false:
+            notes.append("false stops (motion expected, the base still): vla_safety's status then said "
+                         + ', '.join(f'{r} ({v:.0%} of that time)' for r, v in false.items()))
+        if cmds:
+            lags = sorted(c.t_received - c.t for c in cmds)
+            notes.append(f'cmd_vel: {len(cmds)} commands; publication to the benchmark taking it: median '
+                         f'{1e3 * lags[len(lags) // 2]:.1f} ms, max {1e3 * lags[-1]:.1f} ms')
+        kills = {}
         for t_kill, ev in log:
             if ev.action == 'kill':
                 still = next((r.t for r in raws if r.t >= t_kill and r.speed < STOPPED_BELOW), None)
+                k = kills[ev.arg] = {'still_s': None if still is None else round(still - t_kill, 3)}
                 notes.append(f'base still {still - t_kill:.2f} s (sim) after {ev.arg} was killed' if still is not None
                              else f'base never still after {ev.arg} was killed')
+                if respawned and ev.arg in respawned:
+                    k['respawned_s'] = round(respawned[ev.arg], 3)
+                if ev.arg == 'vla_safety' and kill_wall and ev.arg in kill_wall:
+                    tk = kill_wall[ev.arg]
+                    again = next((c for c in cmds if c.wall > tk), None)    # published after the kill
+                    k['zeros_again_s'] = None if again is None else round(again.wall_received - tk, 3)
+                    k['zeros_published_s'] = None if again is None else round(again.wall - tk, 3)
+                    k['zero'] = None if again is None else again.speed < STOPPED_BELOW
+                    notes.append('no command on cmd_vel after vla_safety was killed' if again is None else
+                                 f"after vla_safety's SIGKILL (wall s): its process started again at "
+                                 f"{k.get('respawned_s', math.nan):.2f}, its first command was published at "
+                                 f"{k['zeros_published_s']:.2f} and taken from cmd_vel at {k['zeros_again_s']:.2f} "
+                                 f"({'a stop' if k['zero'] else 'NOT a stop'}, {again.speed:.2f} m/s)")
         states: dict[str, int] = {}
         for s in samples:
             if s.t >= t0 and s.gate_state is not None:
@@ -404,7 +545,7 @@ class Runner:
         n = max(sum(states.values()), 1)
         return ScenarioResult(sc.name, sc.description, _figures_dict(f), f.passes(Targets()),
                               [(round(t - t0, 3), ev.action, str(ev.arg) if not callable(ev.arg) else '')
-                               for t, ev in log], {k: round(v / n, 3) for k, v in states.items()}, notes)
+                               for t, ev in log], {k: round(v / n, 3) for k, v in states.items()}, notes, kills)
 
 
 def _figures_dict(f: Figures) -> dict:
@@ -421,35 +562,82 @@ def _figures_dict(f: Figures) -> dict:
 
 
 # -- output ----------------------------------------------------------------------------------------------
-COLUMNS = (('time_to_stop', 'time to stop (s)', lambda t: f'<= {t.time_to_stop}'),
+COLUMNS = (('time_to_stop', 'time to stop, command (s)', lambda t: f'<= {t.time_to_stop}'),
+           ('time_to_still', 'time to still, base (s)', lambda t: 'reported'),
            ('stopped_share', 'stopped while required', lambda t: f'>= {t.stopped_share:.0%}'),
            ('time_to_resume', 'time to resume (s)', lambda t: f'<= {t.time_to_resume}'),
            ('false_stops', 'false stops', lambda t: f'<= {t.false_stops:.0%}'),
            ('contacts', 'contacts', lambda t: f'{t.contacts}'),
            ('min_clearance', 'min clearance (m)', lambda t: '> 0'))
+#: measures whose worst run is the lowest value
+WORST_IS_LOW = ('stopped_share', 'min_clearance')
+
+
+def _value(v):
+    """A figure from JSON: 'inf' (never stopped / resumed) back to infinity."""
+    return math.inf if v == 'inf' else v
+
+
+def _met(key: str, figures: dict, passes: dict) -> bool | None:
+    if key == 'min_clearance':
+        v = _value(figures.get(key))
+        return None if v is None else v > 0
+    return passes.get(key)
+
+
+def _text(key: str, value) -> str:
+    value = _value(value)
+    if value is None:
+        return '-'
+    if math.isinf(value):
+        return 'never' if key != 'min_clearance' else 'inf'
+    if key in ('stopped_share', 'false_stops'):
+        return f'{value:.1%}'
+    if key == 'contacts':
+        return str(int(value)) if float(value).is_integer() else f'{value:.1f}'
+    return f'{value:.2f}'
 
 
 def _cell(key: str, value, ok) -> str:
+    if key == 'min_clearance':
+        ok = _met(key, {key: value}, {})
     if value is None:
         return '-'
-    if isinstance(value, str):          # 'inf' from JSON
-        text = 'never'
-    elif key in ('stopped_share', 'false_stops'):
-        text = f'{value:.1%}'
-    elif key == 'contacts':
-        text = str(value)
-    else:
-        text = f'{value:.2f}'
-    if key == 'min_clearance':
-        ok = None if value is None else (value > 0 if not isinstance(value, str) else True)
-    return text + ('' if ok is None else (' PASS' if ok else ' MISS'))
+    return _text(key, value) + ('' if ok is None else (' PASS' if ok else ' MISS'))
+
+
+def _spread_cell(key: str, sp: Spread | None) -> str:
+    if sp is None:
+        return '-'
+    met = '' if sp.met is None else f' ({sp.met}/{sp.runs})'
+    return f'{_text(key, sp.median)} / {_text(key, sp.worst)}{met}'
+
+
+def aggregate(runs: list[ScenarioResult]) -> dict[str, Spread | None]:
+    """Per measure over repeated runs of one scenario: median, worst, runs meeting the target."""
+    return {k: spread([_value(r.figures.get(k)) for r in runs], [_met(k, r.figures, r.passes) for r in runs],
+                      worst_is_low=k in WORST_IS_LOW) for k, _, _ in COLUMNS}
 
 
 def table(results: list[ScenarioResult], markdown: bool = False) -> str:
+    """One row per run: each figure, PASS / MISS against its target."""
+    rows = [[r.name] + [_cell(k, r.figures.get(k), r.passes.get(k)) for k, _, _ in COLUMNS] for r in results]
+    return _layout(rows, markdown)
+
+
+def repeat_table(by_scenario: dict[str, list[ScenarioResult]], markdown: bool = False) -> str:
+    """One row per scenario over its runs: 'median / worst (runs meeting the target / runs)'."""
+    rows = []
+    for name, runs in by_scenario.items():
+        agg = aggregate(runs)
+        rows.append([f'{name} (x{len(runs)})'] + [_spread_cell(k, agg[k]) for k, _, _ in COLUMNS])
+    return _layout(rows, markdown)
+
+
+def _layout(rows: list[list[str]], markdown: bool) -> str:
     t = Targets()
     head = ['scenario'] + [c[1] for c in COLUMNS]
     target = ['target'] + [c[2](t) for c in COLUMNS]
-    rows = [[r.name] + [_cell(k, r.figures.get(k), r.passes.get(k)) for k, _, _ in COLUMNS] for r in results]
     if markdown:
         lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head), '| ' + ' | '.join(target) + ' |']
         return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
@@ -458,10 +646,51 @@ def table(results: list[ScenarioResult], markdown: bool = False) -> str:
     return '\n'.join(fmt.format(*x) for x in [head, target] + rows)
 
 
+def kill_lines(results: list[ScenarioResult]) -> list[str]:
+    """The SIGKILL measures over all runs (issue #14: vla_safety killed while walking, the base
+    still within 0.5 s and zero commands on cmd_vel again within 3 s)."""
+    t = Targets()
+    out = []
+    for node in ('vla_safety', 'vla_inference'):
+        ks = [r.kills[node] for r in results if node in r.kills]
+        if not ks:
+            continue
+        still = [_value(k.get('still_s')) for k in ks]
+        still = [math.inf if v is None else v for v in still]
+        target = t.still_after_safety_kill if node == 'vla_safety' else None
+        sp = spread(still, [None if target is None else v <= target for v in still])
+        line = (f'{node} SIGKILL ({len(ks)} run{"s" * (len(ks) > 1)}): base still after (simulated s) median '
+                f'{_text("s", sp.median)}, max {_text("s", sp.worst)}'
+                + (f', {sp.met}/{sp.runs} within {target} s' if target is not None else ''))
+        if node == 'vla_safety':
+            again = [_value(k.get('zeros_again_s')) for k in ks]
+            again = [math.inf if v is None else v for v in again]
+            ok = [v <= t.zeros_again_after_safety_kill and bool(k.get('zero')) for v, k in zip(again, ks)]
+            sa = spread(again, ok)
+            line += (f'; zero commands on cmd_vel again after (wall s) median {_text("s", sa.median)}, max '
+                     f'{_text("s", sa.worst)}, {sa.met}/{sa.runs} within {t.zeros_again_after_safety_kill:g} s '
+                     f'(respawn delay {_respawn_delay():g} s)')
+        started = [k['respawned_s'] for k in ks if k.get('respawned_s') is not None]
+        if started:
+            sr = spread(started)
+            line += (f'; its process started again after (wall s) median {_text("s", sr.median)}, '
+                     f'max {_text("s", sr.worst)}')
+        out.append(line)
+    return out
+
+
+def _respawn_delay() -> float:
+    from vla_bringup.stack import RESPAWN_DELAY
+    return RESPAWN_DELAY
+
+
 def main(argv=None) -> int:
     all_sc = scenarios()
     ap = argparse.ArgumentParser(prog='vla_safety_benchmark', description=__doc__.split('\n')[0])
     ap.add_argument('--scenarios', default=','.join(all_sc), help=f"comma-separated, of: {', '.join(all_sc)}")
+    ap.add_argument('--repeat', type=int, default=1,
+                    help='run each scenario this many times (all scenarios once, then again) and print the '
+                         'median and worst of each measure and how many runs met its target')
     ap.add_argument('--out', default='out/safety_benchmark')
     ap.add_argument('--seed', type=int, default=0, help="the world's seed (lidar noise)")
     ap.add_argument('--domain-id', type=int, default=None,
@@ -472,31 +701,68 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in all_sc]
     if unknown:
         ap.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(all_sc)}")
+    if a.repeat < 1:
+        ap.error('--repeat must be at least 1')
     domain = a.domain_id if a.domain_id is not None else (int(os.environ['ROS_DOMAIN_ID'])
                                                          if os.environ.get('ROS_DOMAIN_ID') else None)
     runner = Runner(seed=a.seed, domain_id=domain, quiet=not a.verbose)
-    results = []
+    results: list[ScenarioResult] = []
+    by_scenario: dict[str, list[ScenarioResult]] = {n: [] for n in names}
     wall0 = time.monotonic()
-    for n in names:
-        t = time.monotonic()
-        print(f'{n}: {all_sc[n].description} ...', flush=True)
-        r = runner.run(all_sc[n])
-        results.append(r)
-        print(f'  done in {time.monotonic() - t:.0f} s; gate states {r.gate_states}'
-              + ''.join(f'\n  note: {x}' for x in r.notes), flush=True)
+    load0 = _load()
+    for k in range(a.repeat):
+        for n in names:
+            t = time.monotonic()
+            run = f' (run {k + 1}/{a.repeat})' if a.repeat > 1 else ''
+            print(f'{n}{run}: {all_sc[n].description} ...', flush=True)
+            r = runner.run(all_sc[n])
+            results.append(r)
+            by_scenario[n].append(r)
+            print(f'  done in {time.monotonic() - t:.0f} s; gate states {r.gate_states}'
+                  + ''.join(f'\n  note: {x}' for x in r.notes), flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    kills = kill_lines(results)
     summary = {'targets': asdict(Targets()), 'stopped_below_m_s': STOPPED_BELOW, 'command': COMMAND,
-               'policy': 'keyword', 'seed': a.seed, 'wall_s': round(time.monotonic() - wall0, 1),
-               'scenarios': [asdict(r) for r in results]}
-    (out / 'results.json').write_text(json.dumps(summary, indent=2))
-    (out / 'results.md').write_text(table(results, markdown=True))
+               'policy': 'keyword', 'seed': a.seed, 'repeat': a.repeat, 'wall_s': round(time.monotonic() - wall0, 1),
+               'load_average': {'start': load0, 'end': _load()},
+               'spread': {n: {k: None if sp is None else asdict(sp) for k, sp in aggregate(rs).items()}
+                          for n, rs in by_scenario.items()},
+               'kills': kills, 'scenarios': [asdict(r) for r in results]}
+    (out / 'results.json').write_text(json.dumps(_plain(summary), indent=2))
+    text = table(results) if a.repeat == 1 else repeat_table(by_scenario)
+    md = table(results, markdown=True) if a.repeat == 1 else repeat_table(by_scenario, markdown=True)
+    (out / 'results.md').write_text(md + ''.join(f'\n{x}\n' for x in kills))
     print()
-    print(table(results))
-    print(f'\n{len(results)} scenarios in {summary["wall_s"]:.0f} s wall time; results in {out}/results.json, results.md')
+    if a.repeat > 1:
+        print('each cell: median / worst run (runs meeting the target / runs with a value); worst = the '
+              'highest, the lowest for stopped share and clearance')
+    print(text)
+    for x in kills:
+        print(x)
+    print(f'\n{len(results)} runs in {summary["wall_s"]:.0f} s wall time; load average (1 min) {load0} at the start, '
+          f'{summary["load_average"]["end"]} at the end; results in {out}/results.json, results.md')
     misses = [r.name for r in results if any(v is False for v in r.passes.values())
-              or (isinstance(r.figures['min_clearance'], float) and r.figures['min_clearance'] <= 0)]
+              or _met('min_clearance', r.figures, {}) is False]
     return 1 if misses else 0
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _plain(v):
+    """JSON values: infinity becomes 'inf'."""
+    if isinstance(v, float) and math.isinf(v):
+        return 'inf'
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
 
 
 if __name__ == '__main__':

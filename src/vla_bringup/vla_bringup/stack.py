@@ -40,8 +40,12 @@ def middleware_env() -> dict[str, str]:
     return {k: v for k, v in defaults.items() if k not in os.environ}
 
 
-#: seconds before a dead suite node is started again (launch_ros respawn_delay)
-RESPAWN_DELAY = 0.5
+#: seconds before a dead suite node is started again (launch_ros respawn_delay). Short: while
+#: vla_safety is down nothing gates the base (no obstacle stop, no e-stop) but the base's own
+#: cmd_vel timeout, and a restart takes 1.5-3 s of start-up on top of this. launch_ros's default
+#: is 0 s; 0.1 s (systemd's RestartSec default) keeps a crash loop from restarting back to back,
+#: and vla_launch gives up after QUICK_EXITS quick exits.
+RESPAWN_DELAY = 0.1
 
 
 @dataclass(frozen=True)

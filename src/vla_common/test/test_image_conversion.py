@@ -1,4 +1,4 @@
-"""Unit tests of vla_common.image_conversion (no ROS graph needed)."""
+"""Unit tests of vla_common.image_conversion, image_compressed and image_resize (no ROS graph needed)."""
 import array
 import io
 from types import SimpleNamespace
@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from vla_common import image_conversion as ic
+from vla_common.image_compressed import _PNG_SIGNATURE, compressed_msg_to_rgb, decode_compressed
 from vla_common.image_conversion import (
-    _PNG_SIGNATURE, SUPPORTED_ENCODINGS, DecodedImage, ImageDecodeError, decode_compressed, decode_image,
-    encode_image, image_msg_to_depth, image_msg_to_rgb, resize_rgb)
+    SUPPORTED_ENCODINGS, DecodedImage, ImageDecodeError, decode_image, encode_image, image_msg_to_depth,
+    image_msg_to_rgb)
+from vla_common.image_resize import RESIZE_METHODS, resize_rgb
 
 RNG = np.random.default_rng(1234)
 COLOUR = ('rgb8', 'bgr8', 'rgba8', 'bgra8', '8UC3', '8UC4')
@@ -321,7 +323,7 @@ def test_compressed_huge_declared_size_is_rejected_before_decoding():
 # ----------------------------------------------------------------------------- resize
 
 
-@pytest.mark.parametrize('method', ic.RESIZE_METHODS)
+@pytest.mark.parametrize('method', RESIZE_METHODS)
 @pytest.mark.parametrize('size', [(224, 224), (96, 96), (480, 640), (960, 1280)])
 def test_resize_shapes_and_constant_image(method, size):
     frame = np.full((480, 640, 3), (10, 20, 30), np.uint8)
@@ -337,7 +339,7 @@ def test_resize_nearest_picks_pixel_centres():
     assert out[:, :, 0].tolist() == [[5, 7], [13, 15]]
 
 
-@pytest.mark.parametrize('method', ic.RESIZE_METHODS)
+@pytest.mark.parametrize('method', RESIZE_METHODS)
 def test_resize_keeps_a_ramp_in_order(method):
     ramp = np.tile(np.linspace(0, 255, 640).astype(np.uint8)[None, :, None], (480, 1, 3))
     out = resize_rgb(ramp, 224, 224, method)[0, :, 0].astype(int)
@@ -430,7 +432,7 @@ def test_image_msg_wrappers():
     with pytest.raises(ImageDecodeError, match='not a sensor_msgs/Image'):
         image_msg_to_rgb(SimpleNamespace(height=1))
     png = SimpleNamespace(format='png', data=_compressed(rgb, 'PNG'))
-    np.testing.assert_array_equal(ic.compressed_msg_to_rgb(png), rgb)
+    np.testing.assert_array_equal(compressed_msg_to_rgb(png), rgb)
 
 
 def _yuv422_msg():

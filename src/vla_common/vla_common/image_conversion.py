@@ -12,14 +12,15 @@ Public API::
     decode_image(height, width, encoding, is_bigendian, step, data) -> DecodedImage
         .kind == 'rgb'   -> .rgb   (H, W, 3) uint8 RGB   (mono replicated, alpha dropped)
         .kind == 'depth' -> .depth (H, W) float32 metres (16UC1 mm -> m, 0 mm -> NaN)
-    decode_compressed(format, data) -> (H, W, 3) uint8 RGB        # sensor_msgs/CompressedImage
     encode_image(array, encoding, *, is_bigendian=False, row_padding=0) -> EncodedImage
         # a NamedTuple (height, width, encoding, is_bigendian, step, data) for a publisher
-    resize_rgb(rgb, height, width, method='area') -> (height, width, 3) uint8
     image_msg_to_rgb(msg, *, use_cv_bridge=True) -> (H, W, 3) uint8 RGB
     image_msg_to_depth(msg) -> (H, W) float32 metres
-    compressed_msg_to_rgb(msg) -> (H, W, 3) uint8 RGB
     cv_bridge_available() -> bool
+
+Compressed images (``decode_compressed``, ``compressed_msg_to_rgb``) are decoded by
+:mod:`vla_common.image_compressed`, and ``resize_rgb`` lives in :mod:`vla_common.image_resize`;
+both use this module's limits and :class:`ImageDecodeError`.
 
 Encodings (``SUPPORTED_ENCODINGS``, matched case-insensitively): rgb8, bgr8, rgba8, bgra8,
 mono8, and the OpenCV aliases 8UC1 (= mono8), 8UC3 (= bgr8), 8UC4 (= bgra8), as cv_bridge
@@ -37,15 +38,10 @@ never alias the message buffer.
 Who does what. OpenCV (``cv2``, PyPI ``opencv-python-headless``, rosdep ``python3-opencv``)
 does the pixel work: channel order and alpha/mono (``cv2.cvtColor``), JPEG/PNG decoding
 (``cv2.imdecode``) and resizing (``cv2.resize``). This module keeps only what OpenCV does not:
-checking the message fields, skipping row padding (a strided NumPy view), reading 16UC1/32FC1
-in the message's byte order and converting to metres, and reading a compressed image's
-declared size from its header so that an oversized image is refused before it is decoded.
-cv_bridge is not on PyPI; where it is installed, ``image_msg_to_rgb`` uses it for the
-encodings not listed above (bayer, yuv422, ...).
-
-Policies resize with their own pre-processing, not with :func:`resize_rgb`: the seed_vla
-processor uses PyTorch's antialiased bilinear kernel, the one its checkpoints were trained
-with. Per-frame costs: ``vla_benchmark --decode-only``.
+checking the message fields, skipping row padding (a strided NumPy view), and reading
+16UC1/32FC1 in the message's byte order and converting to metres. cv_bridge is not on PyPI;
+where it is installed, ``image_msg_to_rgb`` uses it for the encodings not listed above
+(bayer, yuv422, ...). Per-frame costs: ``vla_benchmark --decode-only``.
 """
 from __future__ import annotations
 
@@ -131,7 +127,7 @@ _ENCODINGS = {e.name.lower(): e for e in (
 SUPPORTED_ENCODINGS = tuple(e.name for e in _ENCODINGS.values())
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """repr() cut to a readable length, always one line (repr escapes newlines)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + '...'
@@ -143,7 +139,7 @@ def _lookup(encoding: Any) -> _Encoding:
     spec = _ENCODINGS.get(encoding.lower())
     if spec is None:
         raise ImageDecodeError(
-            f'unsupported encoding {_short(encoding)}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+            f'unsupported encoding {short_repr(encoding)}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
     return spec
 
 
@@ -156,7 +152,7 @@ def _as_int(name: str, value: Any) -> int:
         raise ImageDecodeError(f'{name} must be an integer, got {type(value).__name__}') from None
 
 
-def _as_uint8(data: Any) -> np.ndarray:
+def buffer_as_uint8(data: Any) -> np.ndarray:
     """Any supported ``data`` value as a flat uint8 array (a view where possible)."""
     if isinstance(data, (bytes, bytearray, memoryview, array.array)):
         try:
@@ -211,7 +207,7 @@ def decode_image(height: Any, width: Any, encoding: Any, is_bigendian: Any, step
     size = stride * h
     if size > MAX_BYTES:
         raise ImageDecodeError(f'step*height = {size} bytes is more than the {MAX_BYTES} accepted')
-    buf = _as_uint8(data)
+    buf = buffer_as_uint8(data)
     if buf.size != size:
         short = 'short' if buf.size < size else 'long'
         raise ImageDecodeError(
@@ -234,103 +230,6 @@ def decode_image(height: Any, width: Any, encoding: Any, is_bigendian: Any, step
     else:
         depth = rows.view(f'{order}f4')[:, :w].astype(np.float32)
     return DecodedImage('depth', encoding, depth=depth)
-
-
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-#: JPEG start-of-frame markers (SOF0..SOF15 less DHT C4, JPG C8 and DAC CC): they carry the size.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-#: JPEG markers without a length field (TEM, RST0..RST7).
-_JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD8)])
-
-
-def _compressed_header(buf: np.ndarray) -> tuple[str, int, int, str]:
-    """(container, width, height, wide) from the first bytes of a JPEG or PNG, without decoding.
-
-    ``wide`` names pixels of more than 8 bits that are not colour ('16-bit grey', '12-bit'),
-    or is ''. OpenCV has no header-only reader, so the size check before decoding reads the
-    PNG IHDR chunk or the JPEG start-of-frame segment here; anything else is refused.
-    """
-    head = buf[:8].tobytes()
-    if head == _PNG_SIGNATURE:
-        ihdr = buf[8:26].tobytes()
-        if len(ihdr) < 18:
-            raise ValueError('PNG is truncated before the end of its IHDR chunk')
-        if ihdr[4:8] != b'IHDR':
-            raise ValueError('PNG without an IHDR chunk')
-        width, height = int.from_bytes(ihdr[8:12], 'big'), int.from_bytes(ihdr[12:16], 'big')
-        bits, colour_type = ihdr[16], ihdr[17]
-        grey = colour_type in (0, 4)   # 0 = grey, 4 = grey + alpha: a depth image, not a colour one
-        return 'png', width, height, f'{bits}-bit grey' if grey and bits > 8 else ''
-    if head[:2] == b'\xff\xd8':
-        data, i = memoryview(buf), 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                raise ValueError(f'JPEG marker expected at byte {i}')
-            marker = data[i + 1]
-            if marker == 0xFF:               # fill byte
-                i += 1
-                continue
-            if marker in _JPEG_STANDALONE:
-                i += 2
-                continue
-            if marker in (0xD9, 0xDA):       # end of image / start of scan before any frame header
-                raise ValueError('JPEG without a frame header')
-            length = int.from_bytes(data[i + 2:i + 4], 'big')
-            if marker in _JPEG_SOF:
-                if length < 8 or i + 9 > len(data):
-                    raise ValueError('JPEG frame header is truncated')
-                bits = data[i + 4]
-                height, width = int.from_bytes(data[i + 5:i + 7], 'big'), int.from_bytes(data[i + 7:i + 9], 'big')
-                return 'jpeg', width, height, f'{bits}-bit' if bits != 8 else ''
-            i += 2 + length
-        raise ValueError('JPEG is truncated before its frame header')
-    raise ValueError('neither JPEG nor PNG')
-
-
-def decode_compressed(format: Any, data: Any) -> np.ndarray:  # noqa: A002 (message field name)
-    """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to (H, W, 3) uint8 RGB.
-
-    The container is recognised from the bytes, so ``format`` may be anything
-    image_transport writes ("jpeg", "png", "rgb8; jpeg compressed bgr8", "");
-    "compressedDepth" payloads and 16-bit grey PNGs are refused. A JPEG written from bgr8 by
-    OpenCV is a standard JPEG, so the result is true RGB whatever the format string says.
-    EXIF orientation is ignored (camera frames are used as the camera took them). Decoded by
-    ``cv2.imdecode``; the declared size is checked against ``MAX_SIDE``/``MAX_BYTES`` first.
-    """
-    if not isinstance(format, str):
-        raise ImageDecodeError(f'format must be a string, got {type(format).__name__}')
-    if 'compresseddepth' in format.lower():
-        raise ImageDecodeError(
-            f'format {_short(format)} is compressedDepth, which is not supported; '
-            'subscribe to the raw depth topic')
-    buf = _as_uint8(data)
-    if buf.size == 0:
-        raise ImageDecodeError('compressed image data is empty')
-    if buf.size > MAX_BYTES:
-        raise ImageDecodeError(f'compressed data is {buf.size} bytes, more than the {MAX_BYTES} accepted')
-
-    def cannot(reason: str) -> ImageDecodeError:
-        return ImageDecodeError(f'cannot decode compressed image ({_short(format)}): {reason}'[:200])
-
-    try:
-        container, w, h, wide = _compressed_header(buf)
-    except ValueError as exc:
-        raise cannot(str(exc)) from None
-    if w <= 0 or h <= 0 or w > MAX_SIDE or h > MAX_SIDE or w * h * 3 > MAX_BYTES:
-        raise ImageDecodeError(f'compressed image is {w}x{h}, outside 1..{MAX_SIDE} a side')
-    if wide:
-        raise ImageDecodeError(f'compressed image has {wide} pixels; only 8-bit colour or mono is '
-                               'decoded (16/32-bit depth: use a raw 16UC1/32FC1 topic)')
-    try:
-        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    except cv2.error as exc:   # OpenCV refuses some inputs by raising instead of returning None
-        lines = str(exc).strip().splitlines()
-        raise cannot(f'cv2.error: {lines[-1] if lines else ""}') from None
-    if bgr is None:
-        raise cannot(f'OpenCV cannot decode this {container} (corrupt or truncated)')
-    if bgr.shape != (h, w, 3) or bgr.dtype != np.uint8:
-        raise ImageDecodeError(f'compressed image decoded to unexpected shape {bgr.shape} {bgr.dtype}')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def encode_image(array: np.ndarray, encoding: str, *, is_bigendian: bool = False,
@@ -399,38 +298,6 @@ def _metres_to_mm(a: np.ndarray) -> np.ndarray:
     return np.rint(mm).astype(np.uint16)
 
 
-# ----------------------------------------------------------------------------- resizing
-
-#: ``resize_rgb`` methods and the OpenCV interpolation each uses.
-_INTERPOLATION = {
-    'area': cv2.INTER_AREA,                    # pixel-area average when shrinking (antialiased)
-    'bilinear': cv2.INTER_LINEAR,              # 2x2 taps: no antialiasing; for enlarging
-    'nearest': cv2.INTER_NEAREST_EXACT,        # the pixel under each output pixel's centre
-}
-RESIZE_METHODS = tuple(_INTERPOLATION)
-
-
-def resize_rgb(rgb: np.ndarray, height: int, width: int, method: str = 'area') -> np.ndarray:
-    """Resize (H, W, 3) uint8 RGB to (height, width, 3) with ``cv2.resize``; raises ValueError on bad input.
-
-    'area' averages the source pixels each output pixel covers (use it to shrink: no
-    aliasing); 'bilinear' is OpenCV's 2x2-tap bilinear (fine to enlarge, aliases when
-    shrinking by more than 2x); 'nearest' takes the pixel under each output pixel's centre.
-    Always a new C-contiguous array. Policies do not resize through here: see the module
-    docstring.
-    """
-    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f'resize_rgb needs an (H, W, 3) uint8 array, got {getattr(rgb, "shape", type(rgb))}')
-    height, width = operator.index(height), operator.index(width)
-    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE) or 0 in rgb.shape:
-        raise ValueError(f'cannot resize {rgb.shape[1]}x{rgb.shape[0]} to {width}x{height}')
-    if method not in _INTERPOLATION:
-        raise ValueError(f'unknown resize method {method!r}; use one of {RESIZE_METHODS}')
-    if rgb.shape[:2] == (height, width):
-        return np.array(rgb, order='C', copy=True)
-    return cv2.resize(rgb, (width, height), interpolation=_INTERPOLATION[method])
-
-
 # ------------------------------------------------------------------- message wrappers
 
 
@@ -462,9 +329,9 @@ def _rgb_via_cv_bridge(bridge: Any, msg: Any) -> np.ndarray:
     # cv_bridge raises CvBridgeError, cv2.error, TypeError... for what it cannot convert.
     except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(
-            f'cv_bridge cannot convert {_short(msg.encoding)} to rgb8: {type(exc).__name__}') from None
+            f'cv_bridge cannot convert {short_repr(msg.encoding)} to rgb8: {type(exc).__name__}') from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-        raise ImageDecodeError(f'cv_bridge returned shape {rgb.shape} for {_short(msg.encoding)}')
+        raise ImageDecodeError(f'cv_bridge returned shape {rgb.shape} for {short_repr(msg.encoding)}')
     return np.ascontiguousarray(rgb)
 
 
@@ -481,7 +348,7 @@ def image_msg_to_rgb(msg: Any, *, use_cv_bridge: bool = True) -> np.ndarray:
         return _rgb_via_cv_bridge(_cv_bridge(), msg)
     decoded = decode_image(*fields)
     if decoded.rgb is None:
-        raise ImageDecodeError(f'encoding {_short(encoding)} is depth, not colour; use image_msg_to_depth')
+        raise ImageDecodeError(f'encoding {short_repr(encoding)} is depth, not colour; use image_msg_to_depth')
     return decoded.rgb
 
 
@@ -490,14 +357,5 @@ def image_msg_to_depth(msg: Any) -> np.ndarray:
     fields = _image_fields(msg)
     decoded = decode_image(*fields)
     if decoded.depth is None:
-        raise ImageDecodeError(f'encoding {_short(fields[2])} is colour, not depth; use image_msg_to_rgb')
+        raise ImageDecodeError(f'encoding {short_repr(fields[2])} is colour, not depth; use image_msg_to_rgb')
     return decoded.depth
-
-
-def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a ``sensor_msgs/CompressedImage`` (fields format, data)."""
-    try:
-        fmt, data = msg.format, msg.data
-    except AttributeError as exc:
-        raise ImageDecodeError(f'not a sensor_msgs/CompressedImage: {exc}') from None
-    return decode_compressed(fmt, data)

@@ -1,4 +1,6 @@
 """QoS profiles used across the suite."""
+import time
+
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
@@ -28,7 +30,6 @@ def wait_for_subscribers(publisher, timeout: float, count: int = 1) -> bool:
     """Wait until ``publisher`` is matched with ``count`` subscriptions (the graph is updated by
     the middleware; no spinning needed). With volatile durability a message published before the
     match is lost, so a tool that starts and publishes at once waits here first."""
-    import time
     deadline = time.monotonic() + timeout
     while publisher.get_subscription_count() < count:
         if time.monotonic() >= deadline:

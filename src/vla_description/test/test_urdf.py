@@ -1,5 +1,5 @@
 """The humanoid URDF: it parses, its frames follow REP 103/105, its limits and inertias are sane,
-and the joint signs match the contract of vla_policy/config/embodiments/vla_humanoid.yaml."""
+and the joint signs match the contract of vla_core/config/embodiments/vla_humanoid.yaml."""
 import math
 
 import numpy as np

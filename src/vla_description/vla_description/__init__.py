@@ -12,7 +12,7 @@ from pathlib import Path
 
 __all__ = ['ROBOT_NAME', 'available_robots', 'read_urdf', 'urdf_dir', 'urdf_path']
 
-#: the suite's humanoid; its embodiment file is vla_policy/config/embodiments/vla_humanoid.yaml
+#: the suite's humanoid; its embodiment file is vla_core/config/embodiments/vla_humanoid.yaml
 ROBOT_NAME = 'vla_humanoid'
 
 

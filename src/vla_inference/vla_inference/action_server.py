@@ -21,7 +21,7 @@ from rclpy.task import Future
 from vla_inference.instruction import InstructionError, clean_instruction
 from vla_interfaces.action import ExecuteInstruction
 from vla_interfaces.msg import SafetyStatus
-from vla_policy.runner import PolicyRunner
+from vla_core.runner import PolicyRunner
 
 
 class Following(Protocol):

@@ -1,6 +1,6 @@
 """vla_inference: camera images + language commands in, VlaAction proposals out at a steady rate.
 
-Wiring only: the PolicyRunner (vla_policy.runner) turns frames and instructions into commands,
+Wiring only: the PolicyRunner (vla_core.runner) turns frames and instructions into commands,
 vla_inference.messages converts them, vla_inference.action_server serves vla/execute, and the
 parameters are in vla_inference.params (config/inference_node.yaml).
 
@@ -25,7 +25,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_common import diagnostics
-from vla_common.image_conversion import decode_compressed, image_msg_to_rgb
+from vla_common.image_compressed import decode_compressed
+from vla_common.image_conversion import image_msg_to_rgb
 from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
@@ -35,9 +36,10 @@ from vla_inference.node_stats import NodeStats
 from vla_inference.messages import Proposal, seconds, vla_action
 from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_policy.registry import make_policy
-from vla_policy.runner import CallResult, Frame, PolicyRunner, RunnerThread
+from vla_core.runner import CallResult, PolicyRunner
+from vla_core.runner_thread import Frame, RunnerThread
 
 
 class InferenceNode(Node):

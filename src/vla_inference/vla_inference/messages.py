@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from vla_interfaces.msg import VlaAction
-from vla_policy.embodiment import ZERO_TWIST
-from vla_policy.runner import Tick
+from vla_core.embodiment import ZERO_TWIST
+from vla_core.runner import Tick
 
 
 def seconds(stamp) -> float:

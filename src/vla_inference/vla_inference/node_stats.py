@@ -5,7 +5,7 @@ import threading
 from typing import Any
 
 from vla_common.stats import RateMeter, RollingWindow
-from vla_policy.runner import CallResult
+from vla_core.runner import CallResult
 
 #: CallResult.error_kind -> the counter it raises (others: policy_errors)
 ERROR_COUNTER = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}

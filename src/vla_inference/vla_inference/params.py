@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from vla_common.params import ParamSpec
-from vla_policy.runner import RunnerConfig, ticks_for_rate
+from vla_core.runner import RunnerConfig, ticks_for_rate
 
 _D = RunnerConfig.field_default
 

@@ -46,7 +46,7 @@ def write_bag(path, joint_names, n_frames=12):
 
 
 def test_bag_to_dataset(tmp_path):
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     from vla_learning.mcap_import import import_bags
     emb = load_embodiment('vla_humanoid')
     bag = tmp_path / 'demo.mcap'

@@ -121,7 +121,7 @@ def _kicked_look_at(head_kick: float, head_kick_decay: float = 0.7, seed: int = 
     """One look_at episode run through collection's _Perturbed (no base DART): (perturbed, executed
     actions (T, D), |executed - clean| (T, D))."""
     import vla_sim  # noqa: F401
-    from vla_policy.core import Policy
+    from vla_core.policy import Policy
     from vla_sim.lockstep import LockstepConfig, run_episode
     from vla_sim.sim import HumanoidSim
     from vla_learning.collect import _Perturbed
@@ -315,7 +315,7 @@ def test_training_with_dataset_action_normalisation(tiny, tmp_path):
     assert policy.config.action_normalization == 'dataset' and policy.action_rescaler is not None
     stats = policy.stats['action']
     assert len(stats['min']) == len(stats['max']) == policy.config.action_dim
-    from vla_policy.core import Observation
+    from vla_core.policy import Observation
     out = policy.infer(Observation(np.zeros((32, 32, 3), np.uint8), 'wave', {})).actions
     lo = policy.action_rescaler.centre - policy.action_rescaler.half
     hi = policy.action_rescaler.centre + policy.action_rescaler.half
@@ -375,7 +375,7 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     assert (objects[..., 0] == 1.0).any(1).mean() > 0.5, 'most frames see some object'
 
     from vla_learning.training_data import TrainingData
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     from vla_policy.models.configuration_loss import SeedVLALossConfig
     from vla_policy.models.configuration_seed_vla import SeedVLAConfig
     emb = load_embodiment('vla_humanoid')

@@ -14,7 +14,7 @@ def test_recorder_node_records_an_episode(tmp_path):
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import String
     from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     from vla_learning.dataset import ACTION_KEY, LeRobotDataset
     from vla_learning.recorder_node import RecorderNode
 

@@ -1,7 +1,7 @@
 """EpisodeRecorder (the recorder node's and the MCAP importer's logic), without ROS."""
 import numpy as np
 
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_learning.recording import EpisodeRecorder, RecorderConfig
 
 

@@ -40,8 +40,8 @@ from vla_learning.config import CollectConfig, ConfigError, from_dict, read_yaml
 from vla_learning.dataset import DatasetWriter, Episode
 from vla_learning.instructions import is_held_out_combo, phrase
 from vla_learning.teacher import ObservableTeacher, target_in_image
-from vla_policy.core import PolicyOutput
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import PolicyOutput
+from vla_core.embodiment import load_embodiment
 from vla_sim.expert import ARM_UP
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.sim import COMMANDED_JOINTS, HumanoidSim, SimConfig

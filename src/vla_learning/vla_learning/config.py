@@ -29,7 +29,7 @@ SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
 #: first evaluation seed: disjoint from the collection seeds (``CollectConfig.seed * 1_000_003 + i``)
 FIRST_SEED = 10_000_000
 #: control steps per policy call; 0 = the runner's default, the policy's own n_action_steps
-#: (:func:`vla_policy.runner.call_ticks`), as the inference node calls it
+#: (:func:`vla_core.runner.call_ticks`), as the inference node calls it
 CHUNK_STEPS = 0
 
 #: the default policy's task mix (relative number of episodes); look_at is the hardest task

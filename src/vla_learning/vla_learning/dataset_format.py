@@ -62,7 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vla_common.image_conversion import decode_compressed
+from vla_common.image_compressed import decode_compressed
 
 CODEBASE_VERSION = 'v3.0'
 VLA_FORMAT_VERSION = 2

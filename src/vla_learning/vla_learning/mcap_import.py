@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 
 DEFAULT_TOPICS = {'image': '/camera/image_raw', 'command': '/vla/command', 'joint_states': '/joint_states',
                   'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}

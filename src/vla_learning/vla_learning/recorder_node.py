@@ -40,7 +40,7 @@ from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 
 
 class RecorderNode(Node):

@@ -30,8 +30,8 @@ import math
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
 from vla_sim.expert import REST, ScriptedExpert
 from vla_sim.rendering import CameraIntrinsics
 from vla_sim.sim import HumanoidSim, SimState

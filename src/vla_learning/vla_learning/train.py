@@ -61,7 +61,7 @@ from vla_learning.distributed import DistInfo, barrier, init_distributed, seed_e
 from vla_learning.metrics import append_metrics, auroc, plot_metrics
 from vla_learning.training_data import TrainingData, sample_weights
 from vla_policy.checkpoint import read_checkpoint
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_policy.models.configuration_flat import convert_flat_config
 from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig

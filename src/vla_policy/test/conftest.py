@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 
 
 @pytest.fixture(scope='session')

@@ -10,8 +10,8 @@ import pytest
 from vla_policy.backends.lerobot_policy import (LeRobotPolicy, image_keys_from_config, image_sizes_from_config,
                                                 import_lerobot, pack_lerobot_batch, read_policy_config,
                                                 state_dim_from_config)
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 from vla_policy.errors import PolicyLoadError
 
 torch = pytest.importorskip('torch')

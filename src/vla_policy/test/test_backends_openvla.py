@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.backends.openvla_local import (OpenVLAActionDecoder, OpenVLAPolicy, check_model_dir,
                                                load_norm_stats, openvla_prompt)

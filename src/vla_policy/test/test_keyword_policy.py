@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_policy.embodiment import Embodiment
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.policies.keyword import KeywordPolicy, parse_instruction
 from vla_policy.policies.zero import ZeroPolicy

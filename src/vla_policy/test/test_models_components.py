@@ -394,7 +394,7 @@ def test_instruction_clock_restarts_on_a_new_instruction_reset_and_a_clock_jump(
 def test_elapsed_time_reaches_the_policy_and_saturates(humanoid):
     """elapsed_horizon_s: OBS_ELAPSED is read as min(t, horizon) / horizon beside the state; the
     policy keeps the clock from the stamps; a batch without it is refused with the reason."""
-    from vla_policy.core import Observation
+    from vla_core.policy import Observation
     from vla_policy.models.constants import OBS_ELAPSED
     from vla_policy.policies.seed_vla import SeedVLAPolicy
     cfg = _cfg(humanoid, elapsed_horizon_s=4.0)

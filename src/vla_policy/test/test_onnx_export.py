@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vla_policy.checkpoint import load_checkpoint, save_checkpoint
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 from vla_policy.errors import PolicyLoadError
 from vla_policy.export_onnx import META_WEIGHTS_SHA256, ONNX_FILE, example_inputs, export_checkpoint, main
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig

@@ -214,7 +214,7 @@ def test_same_size_other_embodiment_loads_with_a_warning(ck, tmp_path, humanoid,
     other = humanoid.to_dict()
     other['name'] = 'other_humanoid'
     other['actions'][0]['target'] = 'twist.linear.z'
-    from vla_policy.embodiment import Embodiment
+    from vla_core.embodiment import Embodiment
     p = load_checkpoint(ck, Embodiment.from_dict(other))
     assert p.embodiment.name == 'other_humanoid' and p.trained_for.name == 'vla_humanoid'
     assert 'other targets' in caplog.text

@@ -8,13 +8,14 @@ from importlib import metadata
 import numpy as np
 import pytest
 
-from vla_policy import registry
-from vla_policy.core import Observation, Policy, PolicyOutput
+from vla_policy import policy_types
+from vla_core.policy import Observation, Policy, PolicyOutput
 from vla_policy.errors import PolicyLoadError
 from vla_policy.policies.keyword import KeywordPolicy
 from vla_policy.policies.zero import ZeroPolicy
-from vla_policy.registry import (ENTRY_POINT_GROUP, available_policies, make_policy, policy_class, register_policy,
-                                 unregister_policy)
+from vla_policy.policy_types import (ENTRY_POINT_GROUP, available_policies, policy_class, register_policy,
+                                     unregister_policy)
+from vla_policy.registry import make_policy
 
 
 class EchoPolicy(Policy):
@@ -42,7 +43,7 @@ def test_builtin_names():
 
 
 def test_every_builtin_resolves_to_a_policy_class():
-    for name in registry._BUILTIN:
+    for name in policy_types._BUILTIN:
         cls = policy_class(name)
         assert issubclass(cls, Policy) and cls.name == name
 
@@ -72,7 +73,7 @@ def test_unknown_name_lists_choices_and_install_hint(humanoid):
     ('', 'non-empty'),
     ('no_such_module_xyz:Thing', "module 'no_such_module_xyz' is not installed.*pip install"),
     ('vla_policy.policies.zero:Nope', "'Nope' not found.*ZeroPolicy"),
-    (f'{__name__}:NotAPolicy', 'not a subclass of vla_policy.core.Policy'),
+    (f'{__name__}:NotAPolicy', 'not a subclass of vla_core.policy.Policy'),
     ('./no/such/checkpoint', 'does not exist'),
     ('ftp://host/policy', 'unsupported URL scheme'),
 ])
@@ -93,7 +94,7 @@ def test_unknown_and_bad_options(humanoid):
 def test_bad_embodiment():
     with pytest.raises(PolicyLoadError, match='could not load embodiment'):
         make_policy('zero', 'no_such_robot')
-    with pytest.raises(PolicyLoadError, match='must be a vla_policy.embodiment.Embodiment'):
+    with pytest.raises(PolicyLoadError, match='must be a vla_core.embodiment.Embodiment'):
         make_policy('zero', 42)
 
 
@@ -124,7 +125,7 @@ def test_entry_points_are_discovered(monkeypatch, humanoid):
         metadata.EntryPoint('third_party', f'{__name__}:EchoPolicy', ENTRY_POINT_GROUP),
         metadata.EntryPoint('broken_plugin', 'no_such_plugin_pkg.mod:Policy', ENTRY_POINT_GROUP),
     ])
-    monkeypatch.setattr(registry.metadata, 'entry_points',
+    monkeypatch.setattr(policy_types.metadata, 'entry_points',
                         lambda group=None: eps if group == ENTRY_POINT_GROUP else metadata.EntryPoints([]))
     try:
         assert {'third_party', 'broken_plugin'} <= set(available_policies(refresh=True))

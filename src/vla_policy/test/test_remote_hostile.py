@@ -12,8 +12,8 @@ import pytest
 from websockets.asyncio.server import serve
 
 from vla_policy.remote import protocol as openpi_msgpack  # byte-identical to openpi's msgpack_numpy
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 from vla_policy.remote import LinkState, RemotePolicy, RemotePolicyUnavailable, StateField, WireFormat
 
 DIFF = load_embodiment('diff_drive')   # linear.x in [-0.26, 0.26] m/s, angular.z in [-1.82, 1.82] rad/s

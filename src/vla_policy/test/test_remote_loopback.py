@@ -16,10 +16,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import load_embodiment
 from vla_policy.registry import make_policy
-from vla_policy.remote import LinkState, PolicyServer, RemotePolicy, RemotePolicyUnavailable
+from vla_policy.remote import LinkState, RemotePolicy, RemotePolicyUnavailable
+from vla_policy.remote.server import PolicyServer
 
 HUMANOID = load_embodiment('vla_humanoid')
 
@@ -250,16 +251,17 @@ def test_works_without_openpi_client_installed():
         import sys
         sys.modules['openpi_client'] = None          # make `import openpi_client` fail
         import numpy as np
-        from vla_policy.core import Observation
+        from vla_core.policy import Observation
         from vla_policy.registry import make_policy
-        from vla_policy.remote import PolicyServer, RemotePolicy, protocol
+        from vla_policy.remote import RemotePolicy, protocol, wire
+        from vla_policy.remote.server import PolicyServer
         assert protocol.MSGPACK_NUMPY_IMPL == 'vla_policy.remote.protocol', protocol.MSGPACK_NUMPY_IMPL
         obs = Observation(np.zeros((120, 160, 3), np.uint8), 'turn right')
         with PolicyServer(make_policy('keyword', 'diff_drive'), port=0) as s:
             out = RemotePolicy('diff_drive', uri=s.url, timeout_s=5).infer(obs)
         assert out.actions[0, 1] < 0, out.actions
-        w = protocol.WireFormat.preset('libero')
-        assert protocol.encode_observation(obs, w)['observation/image'].shape == (224, 224, 3)
+        w = wire.WireFormat.preset('libero')
+        assert wire.encode_observation(obs, w)['observation/image'].shape == (224, 224, 3)
         print('ok')
     ''')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)

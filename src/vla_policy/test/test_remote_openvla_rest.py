@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 from vla_policy.remote import LinkState, OpenVLARestPolicy, RemotePolicyUnavailable
 from vla_policy.remote.openvla_rest import json_numpy_dumps, json_numpy_loads
 from vla_policy.remote.protocol import ProtocolError

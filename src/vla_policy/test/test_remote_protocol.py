@@ -5,12 +5,14 @@ import msgpack
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation
+from vla_core.embodiment import load_embodiment
 from vla_policy.remote import (OpenVLARestPolicy, RemotePolicy, is_remote_spec, make_remote_policy)
 from vla_policy.remote import protocol as P
-from vla_policy.remote.protocol import (ActionMapping, Backoff, LinkHealth, LinkState, ProtocolError, StateField,
-                                        WireFormat)
+from vla_policy.remote.link import Backoff, LinkHealth, LinkState
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping, decode_reply, encode_reply
+from vla_policy.remote.wire import StateField, WireFormat, decode_observation, encode_observation, resize_with_pad
 
 
 def _obs(h=48, w=64, instruction='Turn left', joints=None, stamp=12.5):
@@ -67,7 +69,7 @@ def test_text_frames_are_not_messages():
 # -- observations ------------------------------------------------------------------------------------
 def test_our_observation_round_trip():
     obs = _obs()
-    back = P.decode_observation(P.unpackb(P.packb(P.encode_observation(obs))))
+    back = decode_observation(P.unpackb(P.packb(encode_observation(obs))))
     np.testing.assert_array_equal(back.image, obs.image)
     assert back.image.flags.writeable
     assert back.instruction == 'Turn left' and back.stamp == 12.5
@@ -77,17 +79,17 @@ def test_our_observation_round_trip():
 def test_state_vector_names_joints_by_the_servers_embodiment():
     msg = {'observation/image': np.zeros((4, 4, 3), np.uint8), 'prompt': 'x',
            'observation/state': np.array([0.1, 0.2], np.float32)}
-    obs = P.decode_observation(msg, ('a', 'b'))
+    obs = decode_observation(msg, ('a', 'b'))
     assert dict(obs.joint_positions) == pytest.approx({'a': 0.1, 'b': 0.2})
-    assert P.decode_observation(msg, ('a', 'b', 'c')).joint_positions == {}   # wrong length: ignored
+    assert decode_observation(msg, ('a', 'b', 'c')).joint_positions == {}   # wrong length: ignored
 
 
 def test_decode_observation_accepts_openpi_image_conventions():
     chw = np.zeros((3, 8, 10), np.uint8)
     chw[0] = 200
-    obs = P.decode_observation({'observation/image': chw})
+    obs = decode_observation({'observation/image': chw})
     assert obs.image.shape == (8, 10, 3) and obs.image[0, 0, 0] == 200 and obs.instruction == ''
-    flt = P.decode_observation({'observation/image': np.full((4, 4, 3), 0.5, np.float32)})
+    flt = decode_observation({'observation/image': np.full((4, 4, 3), 0.5, np.float32)})
     assert flt.image.dtype == np.uint8 and flt.image[0, 0, 0] == 127
 
 
@@ -104,24 +106,24 @@ def test_decode_observation_accepts_openpi_image_conventions():
 ])
 def test_bad_observations_say_what_is_wrong(msg, match):
     with pytest.raises(ProtocolError, match=match):
-        P.decode_observation(msg)
+        decode_observation(msg)
 
 
 def test_presets_follow_openpi_examples():
     obs = _obs(h=120, w=160, joints={'j1': 0.5, 'j3': -1.0, 'grip': 0.8})
     state = (StateField('observation/state', ('j1', 'j2', 'j3'), 8),)
-    libero = P.encode_observation(obs, WireFormat.preset('libero', state=state))
+    libero = encode_observation(obs, WireFormat.preset('libero', state=state))
     assert set(libero) == {'observation/image', 'observation/wrist_image', 'observation/state', 'prompt'}
     assert libero['observation/image'].shape == (224, 224, 3) and libero['observation/image'].dtype == np.uint8
     assert not libero['observation/wrist_image'].any()
     np.testing.assert_array_equal(libero['observation/state'], np.array([0.5, 0, -1.0, 0, 0, 0, 0, 0], np.float32))
 
-    droid = P.encode_observation(obs, WireFormat.preset('droid'))
+    droid = encode_observation(obs, WireFormat.preset('droid'))
     assert set(droid) == {'observation/exterior_image_1_left', 'observation/wrist_image_left',
                           'observation/joint_position', 'observation/gripper_position', 'prompt'}
     assert droid['observation/joint_position'].shape == (7,) and droid['observation/gripper_position'].shape == (1,)
 
-    aloha = P.encode_observation(obs, WireFormat.preset('aloha'))
+    aloha = encode_observation(obs, WireFormat.preset('aloha'))
     assert set(aloha) == {'images', 'state', 'prompt'}
     assert set(aloha['images']) == {'cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'}
     assert aloha['images']['cam_high'].shape == (3, 224, 224) and aloha['state'].shape == (14,)
@@ -131,7 +133,7 @@ def test_resize_with_pad_matches_openpi(monkeypatch):
     from openpi_client import image_tools
     img = _obs(h=120, w=160).image
     ref = image_tools.resize_with_pad(img, 224, 224)
-    np.testing.assert_array_equal(P.resize_with_pad(img, 224, 224), ref)
+    np.testing.assert_array_equal(resize_with_pad(img, 224, 224), ref)
     # without openpi-client: the Pillow fallback gives the same pixels
     import builtins
     real_import = builtins.__import__
@@ -141,7 +143,7 @@ def test_resize_with_pad_matches_openpi(monkeypatch):
             raise ImportError(name)
         return real_import(name, *a, **k)
     monkeypatch.setattr(builtins, '__import__', no_openpi)
-    np.testing.assert_array_equal(P.resize_with_pad(img, 224, 224), ref)
+    np.testing.assert_array_equal(resize_with_pad(img, 224, 224), ref)
 
 
 def test_wire_format_validation_and_from_dict():
@@ -161,13 +163,13 @@ def test_wire_format_validation_and_from_dict():
 
 # -- replies --------------------------------------------------------------------------------------
 def test_reply_without_confidence_gets_the_default():
-    r = P.decode_reply({'actions': np.zeros((5, 2), np.float32)}, default_confidence=0.3, default_step_dt=0.05)
+    r = decode_reply({'actions': np.zeros((5, 2), np.float32)}, default_confidence=0.3, default_step_dt=0.05)
     assert not r.confidence_from_server and r.output.confidence == 0.3 and r.output.step_dt == 0.05
     assert r.output.actions.shape == (5, 2)
-    r = P.decode_reply({'actions': [0.1, 0.2], 'confidence': np.float32(0.9), 'done': True, 'policy_name': 'k'})
+    r = decode_reply({'actions': [0.1, 0.2], 'confidence': np.float32(0.9), 'done': True, 'policy_name': 'k'})
     assert r.confidence_from_server and r.output.confidence == pytest.approx(0.9) and r.output.done
     assert r.output.actions.shape == (1, 2) and r.policy_name == 'k'
-    assert P.decode_reply({'actions': np.zeros((1, 3, 2))}).output.actions.shape == (3, 2)   # batch of one
+    assert decode_reply({'actions': np.zeros((1, 3, 2))}).output.actions.shape == (3, 2)   # batch of one
 
 
 @pytest.mark.parametrize('msg, match', [
@@ -188,13 +190,13 @@ def test_reply_without_confidence_gets_the_default():
 ])
 def test_malformed_replies_raise_protocol_error(msg, match):
     with pytest.raises(ProtocolError, match=match):
-        P.decode_reply(msg)
+        decode_reply(msg)
 
 
 def test_reply_dimension_must_match_the_embodiment():
     emb = load_embodiment('diff_drive')
     with pytest.raises(ProtocolError, match="3-dim actions; embodiment 'diff_drive' has 2"):
-        P.decode_reply({'actions': np.zeros((1, 3))}, embodiment=emb)
+        decode_reply({'actions': np.zeros((1, 3))}, embodiment=emb)
 
 
 def test_action_mapping_selects_scales_and_normalises():
@@ -215,9 +217,9 @@ def test_action_mapping_selects_scales_and_normalises():
 
 
 def test_server_reply_round_trip():
-    from vla_policy.core import PolicyOutput
+    from vla_core.policy import PolicyOutput
     out = PolicyOutput(np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2), 0.75, 0.05, True)
-    r = P.decode_reply(P.unpackb(P.packb(P.encode_reply(out, 'keyword', {'infer_ms': 1.5}))))
+    r = decode_reply(P.unpackb(P.packb(encode_reply(out, 'keyword', {'infer_ms': 1.5}))))
     np.testing.assert_array_equal(r.output.actions, out.actions)
     assert (r.output.confidence, r.output.step_dt, r.output.done, r.policy_name) == (0.75, 0.05, True, 'keyword')
     assert r.server_timing == {'infer_ms': 1.5}

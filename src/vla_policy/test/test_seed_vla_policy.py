@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.modeling_seed_vla import SeedVLAModel

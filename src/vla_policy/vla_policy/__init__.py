@@ -12,13 +12,13 @@ import importlib
 
 _EXPORTS = {
     # the interface
-    'Observation': 'vla_policy.core', 'PolicyOutput': 'vla_policy.core', 'Policy': 'vla_policy.core',
-    'Embodiment': 'vla_policy.embodiment', 'EmbodimentError': 'vla_policy.embodiment',
-    'load_embodiment': 'vla_policy.embodiment', 'bundled_embodiments': 'vla_policy.embodiment',
+    'Observation': 'vla_core.policy', 'PolicyOutput': 'vla_core.policy', 'Policy': 'vla_core.policy',
+    'Embodiment': 'vla_core.embodiment', 'EmbodimentError': 'vla_core.embodiment',
+    'load_embodiment': 'vla_core.embodiment', 'bundled_embodiments': 'vla_core.embodiment',
     # registry and checkpoints
     'PolicyLoadError': 'vla_policy.errors',
-    'make_policy': 'vla_policy.registry', 'available_policies': 'vla_policy.registry',
-    'register_policy': 'vla_policy.registry',
+    'make_policy': 'vla_policy.registry', 'available_policies': 'vla_policy.policy_types',
+    'register_policy': 'vla_policy.policy_types',
     'save_checkpoint': 'vla_policy.checkpoint', 'load_checkpoint': 'vla_policy.checkpoint',
     # policies
     'KeywordPolicy': 'vla_policy.policies.keyword', 'ZeroPolicy': 'vla_policy.policies.zero',

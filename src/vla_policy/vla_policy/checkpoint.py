@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
-from vla_policy.core import Policy
-from vla_policy.embodiment import Embodiment, EmbodimentError
+from vla_core.policy import Policy
+from vla_core.embodiment import Embodiment, EmbodimentError
 from vla_policy.errors import PolicyLoadError
+from vla_policy.models.normalization import validate_stats
+from vla_policy.policy_types import INSTALL_HINT, as_embodiment, available_policies, construct_policy, policy_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -72,7 +74,7 @@ class CheckpointContents:
     def load_tensors(self) -> dict[str, 'torch.Tensor']:
         """All tensors of model.safetensors (CPU). A corrupt or truncated file is a PolicyLoadError."""
         try:
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # lazy: PyTorch, only when tensors are read
         except ImportError as exc:
             raise PolicyLoadError(f'reading {self.weights_path} needs safetensors and PyTorch: '
                                   'pip install safetensors torch (or run scripts/setup.sh)') from exc
@@ -172,14 +174,12 @@ def load_checkpoint(path: str | os.PathLike, embodiment: Embodiment | str | None
     action_dim must match the checkpoint's. ``options`` go to the policy type's loader (e.g.
     ``num_threads`` for seed_vla).
     """
-    from vla_policy.registry import _INSTALL_HINT, _as_embodiment, available_policies, construct_policy, policy_class
-
     contents = read_checkpoint(path)
     names = available_policies()
     if contents.policy_type not in names:
         raise PolicyLoadError(f"{contents.path / CONFIG_FILE} names policy_type '{contents.policy_type}', which is "
                               f"not a registered policy (available: {', '.join(names)}). If a plugin package "
-                              f'provides it, install that package. {_INSTALL_HINT}')
+                              f'provides it, install that package. {INSTALL_HINT}')
     try:
         cls = policy_class(contents.policy_type)
     except PolicyLoadError as exc:
@@ -189,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike, embodiment: Embodiment | str | None
     if hook is None:
         raise PolicyLoadError(f"policy type '{contents.policy_type}' ({cls.__module__}.{cls.__qualname__}) cannot "
                               'load checkpoints (it has no from_checkpoint_contents classmethod)')
-    runtime = contents.trained_for if embodiment is None else _as_embodiment(embodiment)
+    runtime = contents.trained_for if embodiment is None else as_embodiment(embodiment)
     return construct_policy(cls, runtime, options, spec=str(contents.path),
                             factory=functools.partial(hook, contents))
 
@@ -202,7 +202,7 @@ def check_tensors(contents: CheckpointContents, tensors: Mapping[str, 'torch.Ten
     Returns the tensors cast to the expected floating dtype. Every mismatch is a PolicyLoadError
     that lists the offending names (at most 5 of each kind).
     """
-    import torch
+    import torch  # lazy: PyTorch, only when tensors are checked
 
     where = contents.weights_path
     missing = sorted(set(expected) - set(tensors))
@@ -257,7 +257,7 @@ def save_checkpoint(policy_or_model: Any, path: str | os.PathLike, embodiment: E
     An existing checkpoint at ``path`` is replaced only with ``overwrite=True``.
     Raises ValueError/TypeError for what cannot be saved (non-finite weights, mismatched embodiment).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # lazy: PyTorch, only when tensors are written
 
     model = getattr(policy_or_model, 'model', policy_or_model)
     config = getattr(model, 'config', None)
@@ -276,7 +276,6 @@ def save_checkpoint(policy_or_model: Any, path: str | os.PathLike, embodiment: E
     if stats is None:
         stats = getattr(policy_or_model, 'stats', None)
     if stats is not None:
-        from vla_policy.models.normalization import validate_stats
         stats = validate_stats(stats, getattr(config, 'state_joints', ()), action_dim or embodiment.action_dim)
     if trained is None:
         trained = bool(getattr(policy_or_model, 'trained', True))
@@ -339,7 +338,7 @@ def default_checkpoint_dir() -> Path | None:
     source tree), or None when there is none."""
     candidates = []
     try:
-        from ament_index_python.packages import get_package_share_directory
+        from ament_index_python.packages import get_package_share_directory  # optional: absent outside ROS
         candidates.append(Path(get_package_share_directory('vla_policy')) / 'checkpoints' / 'default')
     except Exception:  # noqa: BLE001 - no ament index / not installed: the source tree below
         pass

@@ -7,7 +7,7 @@ import pytest
 
 from vla_description import read_urdf
 from vla_description.urdf_info import UrdfError, parse_urdf
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_sim.model_builder import ModelConfig, build_model
 from vla_sim.sim import COMMANDED_JOINTS
 from vla_sim.world import World, WorldObject

@@ -17,7 +17,9 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 __all__ = ['HumanoidSim', 'LockstepConfig', 'ScriptedExpert', 'SimConfig', 'TASKS', 'make_task', 'run_episode']
 
 
-def __getattr__(name):  # lazy: importing vla_sim (e.g. for the node's entry point) stays cheap
+# lazy: these modules import mujoco (heavy). Importing vla_sim stays cheap, and it must run before
+# mujoco is imported (sim_node and benchmark import it first for MUJOCO_GL above).
+def __getattr__(name):
     if name in ('HumanoidSim', 'SimConfig'):
         from vla_sim import sim
         return getattr(sim, name)

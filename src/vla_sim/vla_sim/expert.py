@@ -3,8 +3,8 @@
 **Privileged**: it ignores the camera image and reads object positions, the robot's pose and
 the current task from the simulator. Use it to record demonstrations and as an upper-bound
 baseline, never as evidence that a vision policy works. It is an ordinary
-:class:`vla_policy.core.Policy` (``privileged = True``) whose actions go through the
-embodiment's :meth:`~vla_policy.embodiment.Embodiment.encode`, so the lockstep runner drives
+:class:`vla_core.policy.Policy` (``privileged = True``) whose actions go through the
+embodiment's :meth:`~vla_core.embodiment.Embodiment.encode`, so the lockstep runner drives
 it exactly like a learned policy.
 
     sim = HumanoidSim()
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
 from vla_sim.navigation import NavigationField
 from vla_sim.sim import COMMANDED_JOINTS, REST_POSE, HumanoidSim, SimState
 from vla_sim.tasks import SuccessCheck, Task

@@ -1,6 +1,6 @@
 """Lockstep evaluation: any vla_policy Policy drives the simulator, one control period at a time.
 
-The policy runs through :class:`vla_policy.runner.PolicyRunner`, the one implementation of "chunks
+The policy runs through :class:`vla_core.runner.PolicyRunner`, the one implementation of "chunks
 become commands" the inference node uses too: its call schedule (the policy's own
 n_action_steps by default), latency compensation, ensembling, interpolation, smoothing and the
 embodiment's decode. Each control step (``control_dt``, 0.1 s = 10 Hz) the runner is asked for
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy
-from vla_policy.embodiment import ZERO_TWIST, Embodiment, load_embodiment
-from vla_policy.runner import PolicyRunner, RunnerConfig
+from vla_core.policy import Observation, Policy
+from vla_core.embodiment import ZERO_TWIST, Embodiment, load_embodiment
+from vla_core.runner import PolicyRunner, RunnerConfig
 from vla_safety.gate import Proposal
 from vla_safety.params import SafetyParams
 from vla_sim.safety import SimGate
@@ -41,7 +41,7 @@ RENDER_MODES = ('auto', 'always', 'never')
 class LockstepConfig:
     """How an episode is run.
 
-    runner:       how chunks become commands (vla_policy.runner.RunnerConfig; the inference
+    runner:       how chunks become commands (vla_core.runner.RunnerConfig; the inference
                   node's defaults): its control_rate_hz sets control_dt, its call_every_ticks the
                   calls (0 = the policy's own n_action_steps).
     gate:         pass every command through vla_safety's gate (False: apply it as proposed).
@@ -71,7 +71,7 @@ class LockstepConfig:
         if self.render not in RENDER_MODES:
             raise ValueError(f"LockstepConfig.render must be one of {RENDER_MODES}, got '{self.render}'")
         if not isinstance(self.runner, RunnerConfig):
-            raise ValueError(f'LockstepConfig.runner must be a vla_policy.runner.RunnerConfig, got {self.runner!r}')
+            raise ValueError(f'LockstepConfig.runner must be a vla_core.runner.RunnerConfig, got {self.runner!r}')
         if not (self.hold_after_success >= 0.0 and math.isfinite(self.hold_after_success)):
             raise ValueError(f'LockstepConfig.hold_after_success must be seconds >= 0, got {self.hold_after_success}')
         h, w = self.image_size

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+from vla_description import read_urdf
+from vla_description.urdf_info import parse_urdf
 from vla_sim.world import ALL_OBJECTS, COLOURS, SHAPES, WorldConfig
 
 GROUP_STATIC, GROUP_OBJECTS, GROUP_ROBOT = 0, 1, 2
@@ -269,9 +271,7 @@ def build_model(urdf_text: str | None = None, world: WorldConfig | None = None,
 
     The URDF is read by vla_description's reader first (its UrdfError says what to fix; it gives
     the velocity limits MuJoCo has no place for), then by MuJoCo's importer (the model)."""
-    from vla_description.urdf_info import parse_urdf
     if urdf_text is None:
-        from vla_description import read_urdf
         urdf_text = read_urdf()
     robot = parse_urdf(urdf_text)
     model = build_spec(urdf_text, world, config).compile()

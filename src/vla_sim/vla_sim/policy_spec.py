@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 
-from vla_policy.registry import make_policy, policy_class
+from vla_policy.policy_types import policy_class
+from vla_policy.registry import make_policy
 from vla_sim.expert import ScriptedExpert
 
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from vla_description import read_urdf
+from vla_description.urdf_info import parse_urdf
 from vla_safety.collision import laser_scan_to_points
 from vla_safety.gate import Decision, GateState, GateStatus, Proposal, SensorSnapshot, SourceReading, step
 from vla_safety.joint_limits import parse_urdf_limits
@@ -28,10 +31,8 @@ SCAN_SOURCE = 'scan'
 
 @lru_cache(maxsize=4)
 def _urdf(urdf_path: str | None) -> str:
-    from pathlib import Path
     if urdf_path:
         return Path(urdf_path).read_text()
-    from vla_description import read_urdf
     return read_urdf()
 
 
@@ -43,7 +44,6 @@ def default_safety_params(urdf_path: str | None = None) -> SafetyParams:
 @lru_cache(maxsize=4)
 def laser_pose(urdf_path: str | None = None, base_link: str = 'base_link', laser: str = 'laser') -> tuple:
     """(x, y, yaw) of the laser frame in base_link, from the URDF (the safety node's scan_pose)."""
-    from vla_description.urdf_info import parse_urdf
     robot = parse_urdf(_urdf(urdf_path))
     T = np.linalg.inv(robot.link_pose(base_link)) @ robot.link_pose(laser)
     return (float(T[0, 3]), float(T[1, 3]), float(math.atan2(T[1, 0], T[0, 0])))

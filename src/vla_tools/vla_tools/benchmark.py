@@ -51,7 +51,9 @@ from std_msgs.msg import Header, String
 
 from vla_bringup.launcher import Suite
 from vla_bringup.stack import middleware_env, share_dir
-from vla_common.image_conversion import decode_compressed, decode_image, encode_image, resize_rgb
+from vla_common.image_compressed import decode_compressed
+from vla_common.image_conversion import decode_image, encode_image
+from vla_common.image_resize import resize_rgb
 from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, wait_for_subscribers
 from vla_common.stats import percentiles
 from vla_interfaces.msg import SafetyStatus, VlaAction

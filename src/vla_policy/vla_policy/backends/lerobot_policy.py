@@ -10,7 +10,7 @@ goes to every image key the policy expects, as a (1, 3, H, W) float32 tensor in 
 measured joints in ``state_joints`` order form ``observation.state`` (1, N); the instruction
 is ``task`` (language-conditioned policies such as SmolVLA read it). LeRobot's actions are in
 robot units (its post-processor un-normalises them): they go through an
-:class:`~vla_policy.remote.protocol.ActionMapping` with units ``physical`` onto the embodiment.
+:class:`~vla_policy.remote.reply.ActionMapping` with units ``physical`` onto the embodiment.
 LeRobot policies give no confidence; ``default_confidence`` is reported.
 
 Image size: each camera image is resized to the size the policy was trained at, read from the
@@ -36,10 +36,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.remote.protocol import ActionMapping, ProtocolError
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ IMAGE_KEY_PREFIX = 'observation.image'
 
 
 def import_lerobot() -> tuple[Any, Any]:
-    """``(get_policy_class, make_pre_post_processors or None)`` from whichever lerobot layout is installed."""
+    """``(get_policy_class, make_pre_post_processors or None)`` from whichever lerobot layout is installed.
+
+    lerobot (and PyTorch) are optional heavy dependencies: imported here, when a policy is made."""
     try:  # lerobot >= 0.4: lerobot.policies, with processor pipelines
         from lerobot.policies.factory import get_policy_class
         try:
@@ -129,7 +132,7 @@ def pack_lerobot_batch(obs: Observation, image_keys: Sequence[str], state_joints
     the joints in ``state_joints`` order (unmeasured ones 0.0, zero-padded to ``state_dim``);
     ``task`` is ``[instruction]``.
     """
-    import torch
+    import torch  # lazy: optional heavy dependency (PyTorch); lerobot needs it anyway
     import torch.nn.functional as F
     img = torch.from_numpy(np.ascontiguousarray(obs.image)).to(device=device)
     img = img.permute(2, 0, 1).unsqueeze(0).to(torch.float32) / 255.0
@@ -198,7 +201,7 @@ class LeRobotPolicy(Policy):
         self.step_dt = float(step_dt)
         self.use_chunk = bool(use_chunk)
         get_policy_class, make_pre_post_processors = import_lerobot()
-        import torch
+        import torch  # lazy: optional heavy dependency, present once lerobot imported
         self._torch = torch
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         try:

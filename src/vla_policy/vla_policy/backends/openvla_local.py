@@ -18,7 +18,7 @@ and matches ``OpenVLAForActionPrediction.predict_action``:
    masked-out ones (the gripper) stay as they are.
 
 The resulting 7-DoF vector (robot units of the ``unnorm_key`` dataset) goes through an
-:class:`~vla_policy.remote.protocol.ActionMapping` onto the embodiment. The confidence is the
+:class:`~vla_policy.remote.reply.ActionMapping` onto the embodiment. The confidence is the
 geometric mean, over the action tokens, of each chosen token's probability among the 256
 action tokens.
 """
@@ -32,10 +32,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.remote.protocol import ActionMapping, ProtocolError
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class OpenVLAPolicy(Policy):
             raise ValueError(f'step_dt must be > 0 seconds, got {step_dt}')
         self.step_dt = float(step_dt)
         self.model_dir = check_model_dir(model_dir)
-        try:
+        try:  # lazy: optional heavy dependencies, needed only once a model is loaded
             import torch
             from PIL import Image  # noqa: F401 - needed by infer
             from transformers import AutoModelForVision2Seq, AutoProcessor
@@ -242,7 +243,7 @@ class OpenVLAPolicy(Policy):
 
     def infer(self, obs: Observation) -> PolicyOutput:
         torch = self._torch
-        from PIL import Image
+        from PIL import Image  # optional dependency, checked in __init__
         inputs = self.processor(openvla_prompt(obs.instruction, self.v01), Image.fromarray(obs.image).convert('RGB'))
         inputs = inputs.to(self.device, dtype=self.dtype)
         input_ids, attn = inputs['input_ids'], inputs.get('attention_mask')

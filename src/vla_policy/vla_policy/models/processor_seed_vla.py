@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE

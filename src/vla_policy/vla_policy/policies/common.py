@@ -9,7 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from vla_policy.embodiment import Embodiment
+from vla_core.embodiment import Embodiment
 
 
 def joint_bounds(embodiment: Embodiment) -> dict[str, tuple[float, float]]:

@@ -37,8 +37,8 @@ from typing import Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import TWIST_FIELDS, Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import TWIST_FIELDS, Embodiment
 from vla_policy.policies.common import (check_chunk, check_fraction, find_joint, held_joint_positions,
                                         joint_bounds, nominal_joint_positions, twist_bounds)
 

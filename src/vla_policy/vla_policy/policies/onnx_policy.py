@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from vla_policy.checkpoint import WEIGHTS_FILE, CheckpointContents, read_checkpoint
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_STATE
 from vla_policy.models.normalization import make_action_rescaler

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vla_policy.checkpoint import CONFIG_FILE, STATS_FILE
-from vla_policy.embodiment import Embodiment
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import OBS_STATE

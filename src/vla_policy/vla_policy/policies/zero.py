@@ -5,8 +5,8 @@ from typing import Mapping
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import ZERO_TWIST, Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import ZERO_TWIST, Embodiment
 from vla_policy.policies.common import check_chunk, check_fraction, nominal_joint_positions
 
 

@@ -2,9 +2,14 @@
 
 * :mod:`~vla_policy.remote.server` -- ``vla-serve``: any policy of ours behind openpi's
   websocket + msgpack-numpy protocol (openpi's ``WebsocketClientPolicy`` works against it).
+  Import ``PolicyServer`` from there: this package does not import the server, which builds its
+  policy through :mod:`vla_policy.registry`, which builds remote policies through this package.
 * :class:`RemotePolicy` -- a Policy backed by such a server: vla-serve or a real openpi server.
 * :class:`OpenVLARestPolicy` -- a Policy backed by OpenVLA's REST ``POST /act`` (deploy.py).
-* :mod:`~vla_policy.remote.protocol` -- message packing, key and action mappings, link status.
+* :mod:`~vla_policy.remote.protocol` -- the protocol and its msgpack-numpy codec;
+  :mod:`~vla_policy.remote.wire` -- observation keys (:class:`WireFormat`, presets);
+  :mod:`~vla_policy.remote.reply` -- replies and :class:`ActionMapping`;
+  :mod:`~vla_policy.remote.link` -- link status and backoff; :mod:`~vla_policy.remote.query` -- URL options.
 
 Both clients are wrappers with the plain Policy interface, so the node does not know whether a
 policy is local or remote; both raise only :class:`RemotePolicyUnavailable` when the server is
@@ -21,21 +26,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from vla_policy.embodiment import Embodiment
+from vla_core.embodiment import Embodiment
+from vla_policy.remote.link import LinkState, LinkStatus, RemotePolicyUnavailable
 from vla_policy.remote.openpi_client import RemotePolicy, RemotePolicyConfig
 from vla_policy.remote.openvla_rest import OpenVLARestConfig, OpenVLARestPolicy
-from vla_policy.remote.protocol import (ActionMapping, LinkState, LinkStatus, ProtocolError, RemotePolicyUnavailable,
-                                        StateField, WireFormat, WIRE_PRESETS)
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.reply import ActionMapping
+from vla_policy.remote.wire import WIRE_PRESETS, StateField, WireFormat
 
 REMOTE_SCHEMES = ('ws', 'wss', 'http', 'https')
-
-
-def __getattr__(name: str) -> Any:
-    # PolicyServer is imported on first use, so `python -m vla_policy.remote.server` runs cleanly
-    if name == 'PolicyServer':
-        from vla_policy.remote.server import PolicyServer
-        return PolicyServer
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def is_remote_spec(spec: str) -> bool:
@@ -56,7 +55,7 @@ def make_remote_policy(url: str, embodiment: Embodiment | str | None = None, **o
 
 
 __all__ = [
-    'ActionMapping', 'LinkState', 'LinkStatus', 'OpenVLARestConfig', 'OpenVLARestPolicy', 'PolicyServer',
+    'ActionMapping', 'LinkState', 'LinkStatus', 'OpenVLARestConfig', 'OpenVLARestPolicy',
     'ProtocolError', 'RemotePolicy', 'RemotePolicyConfig', 'RemotePolicyUnavailable', 'StateField', 'WIRE_PRESETS',
     'WireFormat', 'is_remote_spec', 'make_remote_policy',
 ]

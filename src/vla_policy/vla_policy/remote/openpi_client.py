@@ -2,7 +2,7 @@
 
 Synchronous, for the inference node's worker thread. Every call is bounded: at most
 ``connect_timeout_s`` to (re)connect plus ``timeout_s`` for the reply. On any network or
-protocol failure ``infer`` raises :class:`~vla_policy.remote.protocol.RemotePolicyUnavailable`
+protocol failure ``infer`` raises :class:`~vla_policy.remote.link.RemotePolicyUnavailable`
 (its ``status`` says why) and nothing else: the node publishes no proposal for that frame, the
 safety node sees the proposals stop and stops the robot. While the server is away, connection
 attempts are spaced by exponential backoff (``backoff_initial_s`` doubling up to
@@ -11,7 +11,7 @@ attempts are spaced by exponential backoff (``backoff_initial_s`` doubling up to
 A real openpi server replies with ``actions`` only: the output gets ``default_confidence`` and
 ``step_dt`` from the config, and :meth:`RemotePolicy.status` says that the confidence is a
 default. Its actions are usually in robot units for its own robot: set ``actions`` (an
-:class:`~vla_policy.remote.protocol.ActionMapping`) to pick dimensions and normalise them
+:class:`~vla_policy.remote.reply.ActionMapping`) to pick dimensions and normalise them
 through the embodiment, and ``wire`` to the server's observation keys (presets ``libero``,
 ``droid``, ``aloha``).
 """
@@ -29,11 +29,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
-from vla_policy.remote.protocol import (SERVER_ID, ActionMapping, Backoff, LinkHealth, LinkState, LinkStatus,
-                                        ProtocolError, RemotePolicyUnavailable, WireFormat, config_from_query,
-                                        decode_reply, encode_observation, packb, unpackb)
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
+from vla_policy.remote.link import Backoff, LinkHealth, LinkState, LinkStatus, RemotePolicyUnavailable
+from vla_policy.remote.protocol import SERVER_ID, ProtocolError, packb, unpackb
+from vla_policy.remote.query import config_from_query
+from vla_policy.remote.reply import ActionMapping, decode_reply
+from vla_policy.remote.wire import WireFormat, encode_observation
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ class RemotePolicyConfig:
 
 
 class RemotePolicy(Policy):
-    """A :class:`~vla_policy.core.Policy` served by an openpi-protocol server.
+    """A :class:`~vla_core.policy.Policy` served by an openpi-protocol server.
 
     ``RemotePolicy(embodiment, config, **overrides)`` (the registry's ``cls(embodiment, **options)``
     convention): ``overrides`` replace config fields, e.g. ``uri='ws://gpu:8000'``, ``wire='droid'``.

@@ -35,10 +35,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment, load_embodiment
-from vla_policy.remote.protocol import (ActionMapping, Backoff, LinkHealth, LinkState, LinkStatus, ProtocolError,
-                                        RemotePolicyUnavailable, config_from_query, decode_reply, resize_with_pad)
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
+from vla_policy.remote.link import Backoff, LinkHealth, LinkState, LinkStatus, RemotePolicyUnavailable
+from vla_policy.remote.protocol import ProtocolError
+from vla_policy.remote.query import config_from_query
+from vla_policy.remote.reply import ActionMapping, decode_reply
+from vla_policy.remote.wire import resize_with_pad
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,7 @@ class OpenVLARestConfig:
 
 
 class OpenVLARestPolicy(Policy):
-    """A :class:`~vla_policy.core.Policy` served by OpenVLA's ``deploy.py`` (``POST /act``).
+    """A :class:`~vla_core.policy.Policy` served by OpenVLA's ``deploy.py`` (``POST /act``).
 
     ``OpenVLARestPolicy(embodiment, config, **overrides)``; ``overrides`` replace config fields.
     Never raises on network or server failure except :class:`RemotePolicyUnavailable`.

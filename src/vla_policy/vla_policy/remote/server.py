@@ -42,10 +42,13 @@ from typing import Any, Callable
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
-from vla_policy.remote.protocol import (PROTOCOL_VERSION, SERVER_ID, ProtocolError, decode_observation,
-                                        encode_reply, packb, unpackb)
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment, load_embodiment
+from vla_policy.errors import PolicyLoadError
+from vla_policy.registry import make_policy
+from vla_policy.remote.protocol import PROTOCOL_VERSION, SERVER_ID, ProtocolError, packb, unpackb
+from vla_policy.remote.reply import encode_reply
+from vla_policy.remote.wire import decode_observation
 
 log = logging.getLogger('vla_serve')
 
@@ -65,7 +68,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class PolicyServer:
-    """Serves one :class:`~vla_policy.core.Policy` over openpi's websocket protocol.
+    """Serves one :class:`~vla_core.policy.Policy` over openpi's websocket protocol.
 
     policy:             any policy of the suite.
     host, port:         bind address; port 0 picks a free port (see :attr:`port` once started).
@@ -291,9 +294,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_ms < 0:
         print('vla-serve: --latency-ms must be >= 0', file=sys.stderr)
         return 2
-    from vla_policy.embodiment import load_embodiment
-    from vla_policy.errors import PolicyLoadError
-    from vla_policy.registry import make_policy
     try:
         embodiment = load_embodiment(args.embodiment)
         policy = make_policy(args.policy, embodiment)

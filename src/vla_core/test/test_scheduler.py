@@ -1,4 +1,4 @@
-"""Unit tests of vla_policy.scheduler: times are plain floats, no clock, no ROS."""
+"""Unit tests of vla_core.scheduler: times are plain floats, no clock, no ROS."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vla_policy.scheduler import (
+from vla_core.scheduler import (
     ActionScheduler, ActionSmoother, ScheduledAction, SchedulerParams, ensemble_weights,
     mean_abs_jerk)
 
@@ -359,7 +359,7 @@ def test_ensembling_reduces_jerk_at_chunk_boundaries():
 
 # --- interpolation between chunk steps -------------------------------------------------------
 def test_interpolation_follows_the_line_between_steps():
-    from vla_policy.scheduler import ActionScheduler, SchedulerParams
+    from vla_core.scheduler import ActionScheduler, SchedulerParams
     s = ActionScheduler(SchedulerParams(interpolate=True))
     s.add_chunk([[0.0], [1.0], [3.0]], 1.0, t_obs=10.0, step_dt=0.1)
     assert s.action_at(10.0).action[0] == pytest.approx(0.0)
@@ -371,14 +371,14 @@ def test_interpolation_follows_the_line_between_steps():
 
 
 def test_interpolation_off_holds_each_step():
-    from vla_policy.scheduler import ActionScheduler, SchedulerParams
+    from vla_core.scheduler import ActionScheduler, SchedulerParams
     s = ActionScheduler(SchedulerParams(interpolate=False))
     s.add_chunk([[0.0], [1.0]], 1.0, t_obs=0.0, step_dt=0.1)
     assert s.action_at(0.09).action[0] == pytest.approx(0.0)
 
 
 def test_interpolation_applies_to_every_ensembled_chunk():
-    from vla_policy.scheduler import ActionScheduler, SchedulerParams, ensemble_weights
+    from vla_core.scheduler import ActionScheduler, SchedulerParams, ensemble_weights
     s = ActionScheduler(SchedulerParams(interpolate=True, temporal_ensembling=True, ensemble_coeff=0.0))
     s.add_chunk([[0.0], [2.0], [4.0]], 1.0, t_obs=0.0, step_dt=0.1)
     s.add_chunk([[10.0], [20.0]], 1.0, t_obs=0.1, step_dt=0.1)
@@ -388,6 +388,6 @@ def test_interpolation_applies_to_every_ensembled_chunk():
 
 
 def test_interpolate_must_be_bool():
-    from vla_policy.scheduler import SchedulerParams
+    from vla_core.scheduler import SchedulerParams
     with pytest.raises(ValueError, match='interpolate'):
         SchedulerParams(interpolate='yes')

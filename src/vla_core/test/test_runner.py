@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import load_embodiment
-from vla_policy.runner import (Frame, LatestSlot, PolicyRunner, RunnerConfig, RunnerThread, call_ticks,
-                               ticks_for_rate)
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import load_embodiment
+from vla_core.runner import PolicyRunner, RunnerConfig, call_ticks, ticks_for_rate
+from vla_core.runner_thread import Frame, LatestSlot, RunnerThread
 
 EMB = load_embodiment('diff_drive')   # 2 dims: linear.x in [-0.26, 0.26], angular.z in [-1.82, 1.82]
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vla_policy.embodiment import (Embodiment, EmbodimentError, bundled_embodiments, load_embodiment)
+from vla_core.embodiment import (Embodiment, EmbodimentError, bundled_embodiments, load_embodiment)
 
 
 def test_bundled_embodiments_load(humanoid, diff_drive):
@@ -118,7 +118,7 @@ def test_yaml_errors(tmp_path):
 
 # --- end-effector twist targets --------------------------------------------------------------
 def test_ee_twist_targets_decode_into_ee_twist():
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     e = load_embodiment('openvla_bridge_ee')
     assert e.has_ee_twist and e.ee_frame == 'tool0'
     a = e.decode(np.array([1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0]))
@@ -130,12 +130,12 @@ def test_ee_twist_targets_decode_into_ee_twist():
 
 
 def test_ee_twist_needs_an_ee_frame():
-    from vla_policy.embodiment import Embodiment, EmbodimentError
+    from vla_core.embodiment import Embodiment, EmbodimentError
     with pytest.raises(EmbodimentError, match='ee_frame'):
         Embodiment.from_dict({'actions': [{'target': 'ee_twist.linear.x'}]})
 
 
 def test_embodiment_without_ee_has_no_ee_twist():
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     e = load_embodiment('vla_humanoid')
     assert not e.has_ee_twist and e.decode(np.zeros(e.action_dim)).ee_twist is None

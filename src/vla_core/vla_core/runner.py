@@ -1,0 +1,340 @@
+"""PolicyRunner: the one place where a policy's action chunks become commands over time.
+
+Plain Python (no rclpy, no MuJoCo). Everything between "an image arrived" and "this twist and
+these joint targets now" happens here, once, for every loop of the suite: the inference node
+(threaded, :class:`~vla_core.runner_thread.RunnerThread`), lockstep episodes, collection and evaluation (synchronous:
+:meth:`PolicyRunner.call_due` + :meth:`PolicyRunner.call`) and the chunk benchmark.
+
+    runner = PolicyRunner(policy, embodiment, RunnerConfig())
+    runner.set_instruction('walk to the red box', now)
+    # each control tick (synchronous loop, one frame per tick):
+    if runner.call_due(now):
+        runner.accept(runner.call(Observation(image, runner.instruction, joints, stamp=now)))
+    tick = runner.tick(now)      # tick.command.twist / joint_names / joint_positions, or None
+
+What it owns, in order:
+
+* instruction and generation: a new instruction (or '') starts a new generation; chunks of an
+  older one are dropped, and the policy is reset before its first call for a new one.
+* call schedule (:func:`call_ticks`): a call every ``call_every_ticks`` control ticks, else the
+  policy's own ``n_action_steps x chunk_step_dt`` (how it was trained and evaluated), else on every
+  new frame. A new instruction is called at once; a chunk used up early calls again.
+* the scheduler (:class:`~vla_core.scheduler.ActionScheduler`): latency compensation (the step
+  for ``now`` of a chunk stamped with its image's time), ACT ensembling, interpolation.
+* smoothing (:class:`~vla_core.scheduler.ActionSmoother`), then the embodiment's decode
+  (unnormalisation included) into an :class:`~vla_core.embodiment.EmbodiedAction`.
+* done: a chunk that says the instruction is done ends it at the next tick (idle, stand still).
+
+:class:`~vla_core.runner_thread.RunnerThread` adds the newest-frame slot and the worker thread the node needs, and phases
+the calls against the control tick: a call starts on the newest frame just early enough to finish
+``call_margin`` before the tick it serves (its duration estimated from the recent calls), so the
+chunk in use at each tick comes from the newest frame before it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from vla_core.policy import Observation, Policy, PolicyOutput, declared_action_steps
+from vla_core.embodiment import EmbodiedAction, Embodiment
+from vla_core.scheduler import ActionScheduler, ActionSmoother, SchedulerParams
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """How chunks become commands. The inference node's parameters of the same names map 1:1
+    (``max_inference_rate_hz`` becomes ``call_every_ticks``); lockstep uses the defaults."""
+
+    # --- timing
+    #: control ticks per second (commands are asked for at this rate), Hz
+    control_rate_hz: float = 10.0
+    #: control ticks between two policy calls for one instruction; 0 = the policy's own
+    #: (n_action_steps x chunk_step_dt), or on every new frame when it declares none
+    call_every_ticks: int = 0
+    #: a phased call (RunnerThread) aims to finish this long before the tick it serves, s
+    call_margin: float = 0.001
+    #: a tick whose phased call is still running waits up to this long for it, s, and never more
+    #: than a quarter of a control period (0 = never: the tick then uses the previous chunk)
+    tick_wait: float = 0.004
+
+    # --- scheduler (see vla_core.scheduler)
+    max_action_age: float = 1.0
+    future_tolerance: float = 0.05
+    temporal_ensembling: bool = False
+    ensemble_coeff: float = 0.01
+    interpolate: bool = True
+
+    # --- smoothing of the scheduled actions
+    smoothing: str = 'none'
+    smoothing_window: int = 3
+    smoothing_alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.control_rate_hz, (int, float)) and 0 < self.control_rate_hz <= 1000):
+            raise ValueError(f'control_rate_hz must be in (0, 1000] Hz, got {self.control_rate_hz!r}')
+        if isinstance(self.call_every_ticks, bool) or not isinstance(self.call_every_ticks, int) \
+                or self.call_every_ticks < 0:
+            raise ValueError(f'call_every_ticks must be an integer >= 0 (0 = the policy\'s own), '
+                             f'got {self.call_every_ticks!r}')
+        if not (isinstance(self.call_margin, (int, float)) and 0 <= self.call_margin < 1.0 / self.control_rate_hz):
+            raise ValueError(f'call_margin must be >= 0 s and shorter than a control period, got {self.call_margin!r}')
+        if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait < 1.0 / self.control_rate_hz):
+            raise ValueError(f'tick_wait must be >= 0 s and shorter than a control period, got {self.tick_wait!r}')
+        self.scheduler_params()                                    # raises with a fix
+        ActionSmoother(self.smoothing, self.smoothing_window, self.smoothing_alpha)
+
+    @property
+    def control_period(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def scheduler_params(self) -> SchedulerParams:
+        return SchedulerParams(max_action_age=self.max_action_age, future_tolerance=self.future_tolerance,
+                               temporal_ensembling=self.temporal_ensembling, ensemble_coeff=self.ensemble_coeff,
+                               interpolate=self.interpolate)
+
+    @classmethod
+    def field_default(cls, name: str) -> Any:
+        """The default of one field (the inference node declares its parameters with these)."""
+        return next(f.default for f in fields(cls) if f.name == name)
+
+
+def call_ticks(config: RunnerConfig, policy: Any) -> int | None:
+    """Control ticks between policy calls; None = on every new frame. ``config.call_every_ticks``
+    when set; else the policy's ``n_action_steps x chunk_step_dt`` in ticks (at least 1); else None."""
+    if config.call_every_ticks > 0:
+        return config.call_every_ticks
+    steps = declared_action_steps(policy)
+    if not steps:
+        return None
+    seconds = steps * float(getattr(policy, 'chunk_step_dt', 0.1))
+    return max(1, int(round(seconds * config.control_rate_hz)))
+
+
+def ticks_for_rate(max_rate_hz: float, control_rate_hz: float) -> int:
+    """``call_every_ticks`` for "at most ``max_rate_hz`` calls per second" (0 Hz: 0, the policy's own)."""
+    if max_rate_hz <= 0:
+        return 0
+    return max(1, math.ceil(control_rate_hz / max_rate_hz - 1e-9))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a call follows: taken when it starts."""
+
+    instruction: str
+    generation: int
+    joints: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One policy call. ``error_kind`` is '' on success, else 'decode', 'policy' or 'non_finite'."""
+
+    output: PolicyOutput | None
+    frame_stamp: float
+    instruction: str
+    generation: int
+    inference_time: float           # wall seconds of decode + policy
+    error_kind: str = ''
+    error: str = ''
+
+
+@dataclass(frozen=True)
+class RunnerCommand:
+    """The command for one tick.
+
+    command:      the embodiment's decode of ``action`` (twist, joint targets, ee twist).
+    action:       (D,) float32 normalised action, as scheduled and smoothed.
+    stamp:        the image stamp of the chunk in use (VlaAction.header.stamp).
+    """
+
+    command: EmbodiedAction
+    action: np.ndarray
+    confidence: float
+    stamp: float
+    chunk_index: int
+    chunk_length: int
+    inference_time: float
+    num_blended: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one control tick yields.
+
+    instruction:  followed at this tick ('' = idle: stand still).
+    command:      None while following an instruction with no usable chunk: publish nothing.
+    finished:     the policy's done ended the instruction at this tick.
+    """
+
+    instruction: str
+    instruction_time: float
+    command: RunnerCommand | None
+    finished: bool = False
+
+
+class PolicyRunner:
+    """Drives one policy for one embodiment; see the module docstring.
+
+    Thread-safe: :meth:`call` runs the policy without the lock (one caller at a time); every other
+    method holds an internal lock only for copies and the scheduler's arithmetic.
+    """
+
+    def __init__(self, policy: Policy, embodiment: Embodiment, config: RunnerConfig | None = None) -> None:
+        self.policy = policy
+        self.embodiment = embodiment
+        self.config = config or RunnerConfig()
+        self.call_ticks = call_ticks(self.config, policy)
+        self._lock = threading.Lock()
+        self._scheduler = ActionScheduler(self.config.scheduler_params())
+        c = self.config
+        self._smoother = ActionSmoother(c.smoothing, c.smoothing_window, c.smoothing_alpha)
+        self._instruction = ''
+        self._instruction_time = 0.0
+        self._generation = 0
+        self._done_generation = -1
+        self._called_generation = -1        # generation of the newest call (its start)
+        self._last_call_time = -math.inf     # ``now`` of the newest synchronous call
+        self._reset_generation = -1          # generation the policy was last reset for
+        self._joints: dict[str, float] = {}
+
+    # -- instruction ---------------------------------------------------------------------------
+    def set_instruction(self, text: str, now: float) -> int:
+        """Follow ``text`` from ``now`` ('' = stand still); returns the new generation."""
+        with self._lock:
+            return self._set_instruction(text, now)
+
+    def _set_instruction(self, text: str, now: float) -> int:
+        self._instruction = text
+        self._instruction_time = float(now) if text else 0.0
+        self._generation += 1
+        self._scheduler.reset()
+        self._smoother.reset()
+        self._last_call_time = -math.inf
+        return self._generation
+
+    @property
+    def instruction(self) -> str:
+        return self._instruction
+
+    @property
+    def instruction_time(self) -> float:
+        """When the current instruction was set (the caller's clock; 0 when idle)."""
+        return self._instruction_time
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def done_generation(self) -> int:
+        """The newest generation the policy reported done."""
+        return self._done_generation
+
+    def update_joints(self, joints: Mapping[str, float]) -> None:
+        """Merge measured joint positions (the next call's Observation.joint_positions)."""
+        with self._lock:
+            self._joints.update(joints)
+
+    def context(self) -> Context | None:
+        """What a call starting now would follow; None when idle."""
+        with self._lock:
+            if not self._instruction:
+                return None
+            return Context(self._instruction, self._generation, dict(self._joints))
+
+    # -- calls -----------------------------------------------------------------------------------
+    def call_due(self, now: float) -> bool:
+        """Synchronous loops: whether to call the policy on the frame of tick ``now``."""
+        with self._lock:
+            if not self._instruction:
+                return False
+            if self._called_generation != self._generation or self.call_ticks is None:
+                return True
+            if now - self._last_call_time >= self.call_ticks * self.config.control_period - _EPS:
+                return True
+            return self._scheduler.action_at(now) is None     # the chunk is used up early
+
+    def call(self, obs: Observation | Callable[[Context], Observation], context: Context | None = None,
+             decode_time: float = 0.0) -> CallResult | None:
+        """Run the policy once (in the caller's thread); None when idle. ``obs`` is an Observation,
+        or a function of the Context that makes one (its instruction and joints are the runner's).
+        Policy errors are returned, never raised: no chunk means the robot stops."""
+        ctx = context or self.context()
+        if ctx is None:
+            return None
+        t0 = time.perf_counter()
+        if ctx.generation != self._reset_generation:
+            self.policy.reset()
+            self._reset_generation = ctx.generation
+        try:
+            o = obs(ctx) if callable(obs) else obs
+            with self._lock:
+                self._called_generation = ctx.generation
+                self._last_call_time = o.stamp
+            out = self.policy.infer(o)
+        except Exception as exc:  # noqa: BLE001 - a policy bug (or a remote server away) must not end the loop
+            stamp = obs.stamp if isinstance(obs, Observation) else math.nan
+            return CallResult(None, stamp, ctx.instruction, ctx.generation,
+                              decode_time + time.perf_counter() - t0, 'policy', f'{type(exc).__name__}: {exc}')
+        dt = decode_time + time.perf_counter() - t0
+        if not out.is_finite:
+            return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, 'non_finite',
+                              f'policy {self.policy.name} returned non-finite actions or confidence')
+        return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt)
+
+    def accept(self, result: CallResult | None) -> str | None:
+        """Store a call's chunk; returns why it was not used (None when it was). A result of an
+        older instruction is dropped silently (returns 'stale')."""
+        if result is None:
+            return 'idle'
+        if result.error_kind:
+            return result.error
+        out = result.output
+        with self._lock:
+            if result.generation != self._generation:
+                return 'stale'
+            if out.actions.shape[1] != self.embodiment.action_dim:
+                return (f"policy '{self.policy.name}' returned {out.actions.shape[1]}-dim actions; embodiment "
+                        f"'{self.embodiment.name}' has {self.embodiment.action_dim}")
+            try:
+                self._scheduler.add_chunk(out.actions, out.confidence, result.frame_stamp, out.step_dt,
+                                          meta=result.inference_time)
+            except ValueError as exc:   # confidence outside 0..1, changed dimension, ...
+                return f'policy output rejected: {exc}'
+            if out.done:
+                self._done_generation = result.generation
+        return None
+
+    # -- ticks -----------------------------------------------------------------------------------
+    def tick(self, now: float) -> Tick:
+        """The command for control tick ``now`` (the clock of the image stamps)."""
+        with self._lock:
+            finished = False
+            if self._instruction and self._done_generation == self._generation:
+                self._set_instruction('', now)    # the policy finished: stand still until the next one
+                finished = True
+            if not self._instruction:
+                return Tick('', 0.0, None, finished)
+            instruction, instruction_time = self._instruction, self._instruction_time
+            a = self._scheduler.action_at(now)
+            vector = self._smoother(a.action) if a is not None else None
+        if a is None or vector is None:
+            return Tick(instruction, instruction_time, None)
+        cmd = RunnerCommand(self.embodiment.decode(vector), vector, a.confidence, a.stamp, a.chunk_index,
+                            a.chunk_length, float(a.meta), a.num_blended)
+        return Tick(instruction, instruction_time, cmd)
+
+    def has_chunk(self) -> bool:
+        with self._lock:
+            return self._scheduler.chunk_count > 0
