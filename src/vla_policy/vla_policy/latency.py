@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 
 
 def measure(policy, calls: int = 200, width: int = 640, height: int = 480, warmup: int = 10,

@@ -28,7 +28,7 @@ def test_figures_of_a_perfect_follower_and_of_a_staircase():
 
 
 def test_tracking_policy_predicts_the_reference_from_the_stamp():
-    from vla_policy.core import Observation
+    from vla_core.policy import Observation
     ref = cb.Reference(origin=5.0)
     out = cb.TrackingPolicy(ref, horizon=10, step_dt=0.1, noise=0.0).infer(
         Observation(np.zeros((8, 8, 3), np.uint8), 'go', {}, stamp=7.0))

@@ -56,9 +56,9 @@ from vla_common.image_conversion import decode_image, encode_image
 from vla_common.image_resize import resize_rgb
 from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, SENSOR_QOS, wait_for_subscribers
 from vla_common.stats import percentiles
+from vla_core.embodiment import load_embodiment
+from vla_core.policy import Observation
 from vla_interfaces.msg import SafetyStatus, VlaAction
-from vla_policy.core import Observation
-from vla_policy.embodiment import load_embodiment
 from vla_policy.registry import make_policy
 from vla_tools.gate_benchmark import benchmark_gate
 

@@ -16,7 +16,7 @@ runs on time.monotonic(): camera stamps, the server's policy and the control loo
 Loops, each with its own connection, camera thread (8x8 frames at 30 Hz) and 10 Hz control
 timer (rcl semantics: a late tick runs at once, missed periods are skipped):
 
-  async                 ours, as in the inference node: vla_policy.runner's PolicyRunner driven by
+  async                 ours, as in the inference node: vla_core.runner's PolicyRunner driven by
                         a RunnerThread computes chunks on the newest frame while the timer
                         publishes its tick(now); chunk steps whose time has passed are skipped
                         (latency compensation), no ensembling, no interpolation.
@@ -59,12 +59,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.runner import CallResult, PolicyRunner, RunnerConfig
+from vla_core.runner_thread import Frame, LatestSlot, RunnerThread
+from vla_core.scheduler import mean_abs_jerk
 from vla_policy.remote import make_remote_policy
 from vla_policy.remote.server import PolicyServer
-from vla_policy.runner import CallResult, Frame, LatestSlot, PolicyRunner, RunnerConfig, RunnerThread
-from vla_policy.scheduler import mean_abs_jerk
 
 EMBODIMENT = 'diff_drive'
 INSTRUCTION = 'follow the reference'

@@ -41,10 +41,10 @@ from std_srvs.srv import Trigger
 from vla_bringup.launcher import Suite
 from vla_bringup.stack import middleware_env
 from vla_common.qos import COMMAND_QOS, RELIABLE_QOS, wait_for_subscribers
+from vla_core.embodiment import load_embodiment
+from vla_core.policy import Policy
 from vla_inference.instruction import clean_instruction
 from vla_interfaces.msg import SafetyStatus, VlaAction
-from vla_policy.core import Policy
-from vla_policy.embodiment import load_embodiment
 from vla_policy.remote.server import PolicyServer
 from vla_sim.expert import ScriptedExpert
 from vla_sim.sim_node import SimNode

@@ -28,7 +28,7 @@ from vla_common.joint_topics import JOINT_COMMAND_TOPIC_PATTERN, topic_for
 from vla_common.params import ParamSpec, declare_params
 from vla_common.qos import RELIABLE_QOS
 from vla_common.run import run_node
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 
 PARAMS = [
     ParamSpec('joint_names', [], 'Joints to relay; empty = the commanded joints of embodiment',

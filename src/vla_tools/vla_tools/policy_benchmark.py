@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_policy.latency import measure
 from vla_policy.registry import make_policy
 

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from vla_policy.embodiment import load_embodiment
+from vla_core.embodiment import load_embodiment
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.policy_spec import build_policy
 from vla_sim.sim import HumanoidSim
