@@ -108,6 +108,7 @@ def test_auto_backend_runs_the_export_when_there_is_one_else_pytorch(exported, p
     _assert_parity(torch_policy, auto, _observations(torch_policy))
     assert isinstance(make_policy(str(plain_ck), humanoid, backend='auto'), SeedVLAPolicy)    # not exported
     assert type(make_policy('keyword', humanoid, backend='auto')).__name__ == 'KeywordPolicy'  # no choice
+    assert type(make_policy('ws://127.0.0.1:9', humanoid, backend='auto')).__name__ == 'RemotePolicy'
 
 
 def test_metadata_records_the_weights(exported):

@@ -57,7 +57,7 @@ def make_policy(spec: str | os.PathLike, embodiment: Embodiment | str, **options
             raise PolicyLoadError("policy 'default': no trained default checkpoint is installed (vla_policy/"
                                   "checkpoints/default); train one (README, 'Learning') or name another policy")
         return load_checkpoint(path, embodiment, **options)
-    if options.get('backend') == 'auto' and not _looks_like_path(spec):
+    if options.get('backend') == 'auto' and ('://' in spec or not _looks_like_path(spec)):
         # "the checkpoint's best backend": other policies have no choice to make
         options = {k: v for k, v in options.items() if k != 'backend'}
     if is_policy_name(spec):
