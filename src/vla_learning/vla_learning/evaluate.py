@@ -6,7 +6,7 @@
     python -m vla_learning.evaluate --instructions my_phrasings.tsv  # your own (instruction, task) pairs
 
 The policy is built with ``vla_policy.registry.make_policy`` (what the inference node does) and
-driven by ``vla_sim.lockstep.run_episode`` through ``vla_policy.runner.PolicyRunner``, the code
+driven by ``vla_sim.lockstep.run_episode`` through ``vla_core.runner.PolicyRunner``, the code
 the inference node runs it with: each call sees the head camera rendered at the policy's image
 size, the instruction and the joint positions; a call every ``chunk_steps`` control steps (0, the
 default: the policy's own ``n_action_steps``, every step for a policy that declares none, as the
@@ -43,8 +43,8 @@ from vla_learning.eval_cases import (OUT_OF_SCOPE_TIME, Case, case_task, case_wo
                                      read_instruction_file, select_cases)
 from vla_learning.eval_report import (GATED, UNGATED, Outcome, case_outcome, make_report, summarise, to_markdown,
                                       wilson, write_report)
-from vla_policy.embodiment import load_embodiment
-from vla_policy.runner import RunnerConfig, call_ticks
+from vla_core.embodiment import load_embodiment
+from vla_core.runner import RunnerConfig, call_ticks
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.policy_spec import build_policy
 from vla_sim.safety import default_safety_params

@@ -58,7 +58,7 @@ def camera_side(policy: str) -> int:
     policy (the privileged expert reads no image)."""
     if policy in EXPERT_SPECS:
         return 96
-    from vla_policy.embodiment import load_embodiment
+    from vla_core.embodiment import load_embodiment
     from vla_policy.registry import make_policy
     return policy_image_size(make_policy(policy, load_embodiment('vla_humanoid')))
 

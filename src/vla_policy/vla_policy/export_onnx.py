@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from vla_policy.checkpoint import WEIGHTS_FILE, load_checkpoint, read_checkpoint
-from vla_policy.core import Observation
+from vla_core.policy import Observation
 from vla_policy.errors import PolicyLoadError
 from vla_policy.latency import measure
 from vla_policy.models.components import LANGUAGE_ENCODERS

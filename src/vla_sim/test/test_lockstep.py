@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import load_embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import load_embodiment
 from vla_sim.expert import ScriptedExpert
-from vla_policy.runner import RunnerConfig
+from vla_core.runner import RunnerConfig
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.tasks import TASKS, make_task
 from vla_sim.world import sample_world

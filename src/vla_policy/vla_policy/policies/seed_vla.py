@@ -15,8 +15,8 @@ from typing import Any, Mapping
 import torch
 
 from vla_policy.checkpoint import check_tensors, load_checkpoint
-from vla_policy.core import Observation, Policy, PolicyOutput
-from vla_policy.embodiment import Embodiment
+from vla_core.policy import Observation, Policy, PolicyOutput
+from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import ACTION, CONFIDENCE
