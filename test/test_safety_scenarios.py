@@ -14,12 +14,12 @@ from ros_harness import QUIET, fresh_domain_id  # noqa: E402
 
 @pytest.fixture(scope='module')
 def runner():
-    from vla_bringup.safety_benchmark import Runner
+    from vla_tools.safety_benchmark import Runner
     return Runner(domain_id=int(os.environ.get('ROS_DOMAIN_ID') or fresh_domain_id()), quiet=QUIET)
 
 
 def test_an_obstacle_appearing_in_the_path_stops_the_robot_before_contact(runner):
-    from vla_bringup.safety_benchmark import scenarios
+    from vla_tools.safety_benchmark import scenarios
     r = runner.run(scenarios()['obstacle_appears'])
     f = r.figures
     assert f['contacts'] == 0, f'the robot touched {f["contact_objects"]}'
@@ -33,7 +33,7 @@ def test_an_obstacle_appearing_in_the_path_stops_the_robot_before_contact(runner
 
 
 def test_a_lidar_dropout_stops_the_robot_and_it_walks_on_when_the_scans_return(runner):
-    from vla_bringup.safety_benchmark import scenarios
+    from vla_tools.safety_benchmark import scenarios
     r = runner.run(scenarios()['lidar_dropout'])
     f = r.figures
     assert [e[1] for e in r.events] == ['command', 'mute', 'unmute']

@@ -1,7 +1,7 @@
 """What users do to a running suite, done the way the `ros2` CLI does it, over DDS with real processes:
 parameter services on every node, a default-QoS command publisher, a latched publisher across a
 restart, an e-stop reset, and SIGKILL of vla_safety. (Timing is the scenario benchmark's job:
-`python -m vla_bringup.safety_benchmark`; these tests assert behaviour.)"""
+`python -m vla_tools.safety_benchmark`; these tests assert behaviour.)"""
 import sys
 import time
 

@@ -24,6 +24,5 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'vla_launch = vla_bringup.launcher:main',
-        'vla_safety_benchmark = vla_bringup.safety_benchmark:main',
     ]},
 )

@@ -25,5 +25,6 @@ setup(
         'joint_command_relay = vla_tools.joint_command_relay:main',
         'base_command_timeout = vla_tools.base_command_timeout:main',
         'sim_benchmark = vla_tools.sim_benchmark:main',
+        'vla_safety_benchmark = vla_tools.safety_benchmark:main',
     ]},
 )

@@ -1,15 +1,15 @@
 """vla_safety_benchmark: accept vla_safety the way nav2 accepts its collision monitor.
 
-    python -m vla_bringup.safety_benchmark [--scenarios walk_into_box,lidar_dropout] [--out out/safety]
+    python -m vla_tools.safety_benchmark [--scenarios walk_into_box,lidar_dropout] [--out out/safety]
 
 Closed loop through the real nodes, on sim time: the embedded simulator runs in this process
-(vla_bringup.demo.Demo), vla_inference and vla_safety run as processes. The policy is 'keyword'
+(vla_tools.demo.Demo), vla_inference and vla_safety run as processes. The policy is 'keyword'
 ("walk forward" -> a constant forward twist, confidence 1, blind to obstacles), so what is
 measured is the safety chain, not a learned policy. Each scenario starts the nodes afresh in its
 own world, sends "walk forward", and at fixed simulated times moves obstacles or injects a fault.
 
 What is required, and when, is judged from the simulator's true state and the times the faults
-were injected (:func:`judge`); the figures come from vla_bringup.stop_metrics:
+were injected (:func:`judge`); the figures come from vla_tools.stop_metrics:
 
 - a stop is required while an obstacle's surface is in the gate's STOP zone (footprint radius
   + stop_margin, the defaults of vla_safety's SafetyParams), and after a fault once the delay
@@ -35,265 +35,22 @@ import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from vla_bringup.stop_metrics import (STOPPED_BELOW, Command, Figures, Sample, Spread, Targets,  # noqa: E402
-                                      score, spread)
-
-COMMAND = 'walk forward'
-START = (-3.0, 0.0, 0.0)          # x, y, yaw: facing +x with 8 m of floor ahead
-
-
-# -- scenarios as data ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Event:
-    """Something the benchmark does ``at`` simulated seconds after the first command (later if
-    an earlier event had to wait).
-
-    action: place (arg: WorldObject, or a function of the SimState giving one) | remove (name) |
-            mute / unmute (sensor) | kill (node) | await_node (node: wait until it is back) |
-            pause (simulated s) | estop | reset_estop | set_param ((name, value) on vla_safety) |
-            command (text).
-    stop_after: a requirement begins this long after the event (None: none begins) ...
-    limit:      ... with this speed limit (0 = stopped) ...
-    holds:      ... and no motion is expected from the event on (False: a limit, not a stop).
-    clears:     the open requirement ends at this event (motion is expected again from here).
-    command_level: the requirement is scored at the command level too (False: no gate is there
-            to command the stop, e.g. vla_safety was killed and the base's cmd_vel_timeout must).
-    """
-
-    at: float
-    action: str
-    arg: Any = None
-    stop_after: float | None = None
-    limit: float = 0.0
-    holds: bool = True
-    clears: bool = False
-    command_level: bool = True
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    duration: float                                  # simulated s after the first command
-    events: tuple[Event, ...] = ()
-    objects: tuple = ()                              # WorldObjects present from the start
-    mover: Callable[[float], Any] | None = None      # t since the command -> WorldObject or None (absent)
-
-
-def _delays() -> dict[str, float]:
-    """The delays the stack is configured to allow before a fault must stop the base, read from
-    the owners of those numbers (their defaults are what the benchmark runs)."""
-    from vla_inference.inference_node import PARAMS as INFERENCE_PARAMS
-    from vla_safety.params import SafetyParams
-    from vla_sim.sim_node import PARAMS as SIM_PARAMS
-    sp = SafetyParams()
-
-    def default(specs, name):
-        return float(next(s.default for s in specs if s.name == name))
-    return {'scan': sp.source_timeout,
-            'camera': default(INFERENCE_PARAMS, 'stale_image_timeout') + sp.command_timeout,
-            'vla_inference': sp.command_timeout,
-            'vla_safety': default(SIM_PARAMS, 'cmd_vel_timeout')}
-
-
-def scenarios() -> dict[str, Scenario]:
-    from vla_sim.world import COLOURS, SHAPES, WorldObject
-    from vla_safety.params import SafetyParams
-    d = _delays()
-    sp = SafetyParams()
-    red = (*COLOURS['red'], 1.0)
-
-    def box_ahead(state):
-        # its face 0.08 m in front of the footprint: inside the STOP zone (stop_margin 0.1 m)
-        x, y, yaw = state.base_pose
-        ahead = sp.footprint_radius + 0.08 + SHAPES['box'][0]
-        return WorldObject('red', 'box', (float(x + ahead * math.cos(yaw)), float(y + ahead * math.sin(yaw))),
-                           float(yaw), red)
-
-    def crossing(t):
-        # a 0.4 m cylinder walks across the path at 0.5 m/s, 1.8 m ahead of the start, from the right
-        y = -2.5 + 0.5 * t
-        return WorldObject('blue', 'cylinder', (START[0] + 1.8, y), 0.0, (*COLOURS['blue'], 1.0)) if y < 2.5 else None
-
-    out = [
-        Scenario('walk_into_box', 'walks at a box 2.25 m ahead and is told to keep walking', 14.0,
-                 objects=(WorldObject('red', 'box', (START[0] + 2.8, 0.0), 0.0, red),)),
-        Scenario('obstacle_appears', 'a box appears 0.08 m in front of the footprint at 3 s, leaves at 6 s', 10.0,
-                 events=(Event(3.0, 'place', box_ahead), Event(6.0, 'remove', 'red_box'))),
-        Scenario('obstacle_crosses', 'a cylinder crosses the path 1.8 m ahead of the start at 0.5 m/s', 14.0,
-                 mover=crossing),
-        Scenario('lidar_dropout', 'the lidar publishes nothing from 3 s to 5 s', 9.0,
-                 events=(Event(3.0, 'mute', 'scan', stop_after=d['scan']), Event(5.0, 'unmute', 'scan', clears=True))),
-        Scenario('camera_stall', 'the camera publishes nothing from 3 s to 5 s', 9.0,
-                 events=(Event(3.0, 'mute', 'camera', stop_after=d['camera']),
-                         Event(5.0, 'unmute', 'camera', clears=True))),
-        Scenario('inference_killed', 'vla_inference is killed (SIGKILL) at 3 s; 1.5 s after it is back (vla_safety '
-                 'gating its proposals), a fresh command',
-                 6.0, events=(Event(3.0, 'kill', 'vla_inference', stop_after=d['vla_inference']),
-                              Event(3.0, 'await_node', 'vla_inference'), Event(3.0, 'pause', 1.5),
-                              Event(3.0, 'command', COMMAND, clears=True))),
-        Scenario('safety_killed', 'vla_safety is killed (SIGKILL) at 3 s; 1.5 s after it is back, a fresh command',
-                 6.0, events=(Event(3.0, 'kill', 'vla_safety', stop_after=d['vla_safety'], command_level=False),
-                              Event(3.0, 'await_node', 'vla_safety'), Event(3.0, 'pause', 1.5),
-                              Event(3.0, 'command', COMMAND, clears=True))),
-        Scenario('estop_reset', 'e-stop at 3 s, reset at 5 s, a fresh command at 6 s', 9.0,
-                 events=(Event(3.0, 'estop', stop_after=0.0), Event(5.0, 'reset_estop'),
-                         Event(6.0, 'command', COMMAND, clears=True))),
-        Scenario('param_change', 'max_linear_x lowered to 0.1 m/s at 3 s while walking at 0.25 m/s', 7.0,
-                 events=(Event(3.0, 'set_param', ('max_linear_x', 0.1), stop_after=0.0, limit=0.1, holds=False),)),
-    ]
-    return {s.name: s for s in out}
-
-
-# -- judging what was required -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Window:
-    """A requirement from the executed events: no motion expected from ``hold_from`` (None: motion
-    may go on), speed under ``limit`` from ``start``, both until ``end``."""
-
-    hold_from: float | None
-    start: float
-    end: float
-    limit: float
-    command_level: bool = True
-
-
-def windows(log: list[tuple[float, Event]]) -> list[Window]:
-    """Requirement windows from the events as executed: (simulated time, event)."""
-    out, open_ = [], []
-    for t, ev in log:
-        if ev.clears:
-            out += [Window(h, s, t, lim, c) for h, s, lim, c in open_]
-            open_ = []
-        if ev.stop_after is not None:
-            open_.append((t if ev.holds else None, t + ev.stop_after, ev.limit, ev.command_level))
-    return out + [Window(h, s, math.inf, lim, c) for h, s, lim, c in open_]
-
-
-@dataclass(frozen=True)
-class Geometry:
-    stop_clearance: float       # an obstacle surface this close to the footprint is in the STOP zone
-    reach: float                # beyond this, nothing justifies slowing down
-
-    @classmethod
-    def of_gate(cls) -> 'Geometry':
-        from vla_safety.params import SafetyParams
-        p = SafetyParams()
-        return cls(p.stop_margin, max(p.slowdown_margin, p.stop_margin + p.max_linear_x * p.time_to_collision))
-
-
-def judge(t: float, clearance: float, commanded_from: float, wins: list[Window], geo: Geometry
-          ) -> tuple[float | None, bool]:
-    """(speed limit or None, motion expected) at simulated time ``t``."""
-    limits = [w.limit for w in wins if w.start <= t < w.end]
-    if clearance <= geo.stop_clearance:
-        limits.append(0.0)
-    limit = min(limits) if limits else None
-    held = any(w.hold_from is not None and w.hold_from <= t < w.end for w in wins)
-    move = t >= commanded_from and not held and clearance > geo.reach and limit != 0.0
-    return limit, move
-
-
-def command_level_at(t: float, wins: list[Window]) -> bool:
-    """Whether a requirement in force at ``t`` is scored at the command level (no window in
-    force says otherwise)."""
-    return all(w.command_level for w in wins if w.start <= t < w.end)
-
-
-def clearance_of(state, footprint_radius: float) -> float:
-    """True distance from the footprint (a circle about the base) to the nearest object or wall."""
-    x, y = (float(v) for v in state.base_pose[:2])
-    h = state.world.config.arena_half_size
-    d = min(h - abs(x), h - abs(y))
-    for o in state.world.objects:
-        d = min(d, o.surface_distance((x, y)))
-    return d - footprint_radius
-
-
-def false_stop_reasons(samples: list[Sample], statuses, allowance: float) -> dict[str, float]:
-    """Why the base stood still while motion was expected (the false stops, past ``allowance``
-    s into each move episode): reason -> share of those samples at which vla_safety's status in
-    force listed it. ``statuses``: (simulated s published, reasons) in time order."""
-    spans, start = [], None
-    for s in samples:
-        if s.move and start is None:
-            start = s.t
-        elif not s.move:
-            start = None
-        if s.move and s.speed < STOPPED_BELOW and s.t - start >= allowance:
-            spans.append(s.t)
-    if not spans:
-        return {}
-    counts: dict[str, int] = {}
-    n = 0
-    j = 0
-    for t in spans:                    # the status in force at each false-stop sample
-        while j + 1 < len(statuses) and statuses[j + 1][0] <= t:
-            j += 1
-        if statuses and statuses[j][0] <= t:
-            n += 1
-            for r in statuses[j][1] or ('(none)',):
-                counts[r] = counts.get(r, 0) + 1
-    return {r: c / n for r, c in sorted(counts.items(), key=lambda kv: -kv[1])} if n else {}
-
-
-def with_window_starts(raws: list[Raw], wins: list[Window]) -> list[Raw]:
-    """``raws`` with a sample at each requirement's exact start (a copy of the one before it), so
-    time to stop and to still count from the start, not from the next look at the simulator."""
-    extra = []
-    have = {r.t for r in raws}
-    for w in wins:
-        before = [r for r in raws if r.t < w.start]
-        if before and w.start not in have and any(r.t > w.start for r in raws):
-            extra.append(replace(before[-1], t=w.start))
-            have.add(w.start)
-    return sorted(raws + extra, key=lambda r: r.t)
+from vla_tools.safety_report import (aggregate, kill_lines, load_average, met, plain_json,  # noqa: E402
+                                     repeat_table, table)
+from vla_tools.safety_scenarios import (COMMAND, START, Cmd, Event, Geometry, Raw, Scenario,  # noqa: E402
+                                        ScenarioResult, clearance_of, command_level_at, false_stop_reasons,
+                                        judge, scenarios, windows, with_window_starts)
+from vla_tools.stop_metrics import STOPPED_BELOW, Command, Figures, Sample, Targets, score  # noqa: E402
 
 
 # -- running a scenario ----------------------------------------------------------------------------------
-@dataclass
-class Raw:
-    t: float
-    speed: float
-    clearance: float
-    contacts: frozenset
-    gate_state: int | None
-
-
-@dataclass
-class Cmd:
-    """A twist received on cmd_vel (vla_safety is its only publisher)."""
-
-    t: float            # simulated s when it was published (received, less the time it travelled)
-    t_received: float   # simulated s when the benchmark's subscription took it
-    wall: float         # publication, wall clock (time.time(), s): the DDS source timestamp
-    speed: float        # planar, m/s
-    wall_received: float = math.nan   # when the benchmark's subscription took it, wall clock (time.time(), s)
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    description: str
-    figures: dict
-    passes: dict
-    events: list = field(default_factory=list)       # (simulated s since the command, action, note)
-    gate_states: dict = field(default_factory=dict)  # state name -> share of samples
-    notes: list = field(default_factory=list)
-    #: after a SIGKILL: node -> {'still_s': simulated s until the base was still,
-    #: 'zeros_again_s': wall s until cmd_vel carried a command again (the respawned vla_safety's zero),
-    #: 'zero': whether that first command was a stop}
-    kills: dict = field(default_factory=dict)
-
-
 class Runner:
-    """Runs scenarios one at a time, each with fresh nodes (vla_bringup.demo.Demo) on one domain."""
+    """Runs scenarios one at a time, each with fresh nodes (vla_tools.demo.Demo) on one domain."""
 
     def __init__(self, seed: int = 0, domain_id: int | None = None, quiet: bool = True,
                  respawn_wait: float = 4.0) -> None:
@@ -561,129 +318,6 @@ def _figures_dict(f: Figures) -> dict:
     return plain(asdict(f))
 
 
-# -- output ----------------------------------------------------------------------------------------------
-COLUMNS = (('time_to_stop', 'time to stop, command (s)', lambda t: f'<= {t.time_to_stop}'),
-           ('time_to_still', 'time to still, base (s)', lambda t: 'reported'),
-           ('stopped_share', 'stopped while required', lambda t: f'>= {t.stopped_share:.0%}'),
-           ('time_to_resume', 'time to resume (s)', lambda t: f'<= {t.time_to_resume}'),
-           ('false_stops', 'false stops', lambda t: f'<= {t.false_stops:.0%}'),
-           ('contacts', 'contacts', lambda t: f'{t.contacts}'),
-           ('min_clearance', 'min clearance (m)', lambda t: '> 0'))
-#: measures whose worst run is the lowest value
-WORST_IS_LOW = ('stopped_share', 'min_clearance')
-
-
-def _value(v):
-    """A figure from JSON: 'inf' (never stopped / resumed) back to infinity."""
-    return math.inf if v == 'inf' else v
-
-
-def _met(key: str, figures: dict, passes: dict) -> bool | None:
-    if key == 'min_clearance':
-        v = _value(figures.get(key))
-        return None if v is None else v > 0
-    return passes.get(key)
-
-
-def _text(key: str, value) -> str:
-    value = _value(value)
-    if value is None:
-        return '-'
-    if math.isinf(value):
-        return 'never' if key != 'min_clearance' else 'inf'
-    if key in ('stopped_share', 'false_stops'):
-        return f'{value:.1%}'
-    if key == 'contacts':
-        return str(int(value)) if float(value).is_integer() else f'{value:.1f}'
-    return f'{value:.2f}'
-
-
-def _cell(key: str, value, ok) -> str:
-    if key == 'min_clearance':
-        ok = _met(key, {key: value}, {})
-    if value is None:
-        return '-'
-    return _text(key, value) + ('' if ok is None else (' PASS' if ok else ' MISS'))
-
-
-def _spread_cell(key: str, sp: Spread | None) -> str:
-    if sp is None:
-        return '-'
-    met = '' if sp.met is None else f' ({sp.met}/{sp.runs})'
-    return f'{_text(key, sp.median)} / {_text(key, sp.worst)}{met}'
-
-
-def aggregate(runs: list[ScenarioResult]) -> dict[str, Spread | None]:
-    """Per measure over repeated runs of one scenario: median, worst, runs meeting the target."""
-    return {k: spread([_value(r.figures.get(k)) for r in runs], [_met(k, r.figures, r.passes) for r in runs],
-                      worst_is_low=k in WORST_IS_LOW) for k, _, _ in COLUMNS}
-
-
-def table(results: list[ScenarioResult], markdown: bool = False) -> str:
-    """One row per run: each figure, PASS / MISS against its target."""
-    rows = [[r.name] + [_cell(k, r.figures.get(k), r.passes.get(k)) for k, _, _ in COLUMNS] for r in results]
-    return _layout(rows, markdown)
-
-
-def repeat_table(by_scenario: dict[str, list[ScenarioResult]], markdown: bool = False) -> str:
-    """One row per scenario over its runs: 'median / worst (runs meeting the target / runs)'."""
-    rows = []
-    for name, runs in by_scenario.items():
-        agg = aggregate(runs)
-        rows.append([f'{name} (x{len(runs)})'] + [_spread_cell(k, agg[k]) for k, _, _ in COLUMNS])
-    return _layout(rows, markdown)
-
-
-def _layout(rows: list[list[str]], markdown: bool) -> str:
-    t = Targets()
-    head = ['scenario'] + [c[1] for c in COLUMNS]
-    target = ['target'] + [c[2](t) for c in COLUMNS]
-    if markdown:
-        lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head), '| ' + ' | '.join(target) + ' |']
-        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
-    widths = [max(len(x[i]) for x in [head, target] + rows) for i in range(len(head))]
-    fmt = '  '.join(f'{{:{w}}}' for w in widths)
-    return '\n'.join(fmt.format(*x) for x in [head, target] + rows)
-
-
-def kill_lines(results: list[ScenarioResult]) -> list[str]:
-    """The SIGKILL measures over all runs (issue #14: vla_safety killed while walking, the base
-    still within 0.5 s and zero commands on cmd_vel again within 3 s)."""
-    t = Targets()
-    out = []
-    for node in ('vla_safety', 'vla_inference'):
-        ks = [r.kills[node] for r in results if node in r.kills]
-        if not ks:
-            continue
-        still = [_value(k.get('still_s')) for k in ks]
-        still = [math.inf if v is None else v for v in still]
-        target = t.still_after_safety_kill if node == 'vla_safety' else None
-        sp = spread(still, [None if target is None else v <= target for v in still])
-        line = (f'{node} SIGKILL ({len(ks)} run{"s" * (len(ks) > 1)}): base still after (simulated s) median '
-                f'{_text("s", sp.median)}, max {_text("s", sp.worst)}'
-                + (f', {sp.met}/{sp.runs} within {target} s' if target is not None else ''))
-        if node == 'vla_safety':
-            again = [_value(k.get('zeros_again_s')) for k in ks]
-            again = [math.inf if v is None else v for v in again]
-            ok = [v <= t.zeros_again_after_safety_kill and bool(k.get('zero')) for v, k in zip(again, ks)]
-            sa = spread(again, ok)
-            line += (f'; zero commands on cmd_vel again after (wall s) median {_text("s", sa.median)}, max '
-                     f'{_text("s", sa.worst)}, {sa.met}/{sa.runs} within {t.zeros_again_after_safety_kill:g} s '
-                     f'(respawn delay {_respawn_delay():g} s)')
-        started = [k['respawned_s'] for k in ks if k.get('respawned_s') is not None]
-        if started:
-            sr = spread(started)
-            line += (f'; its process started again after (wall s) median {_text("s", sr.median)}, '
-                     f'max {_text("s", sr.worst)}')
-        out.append(line)
-    return out
-
-
-def _respawn_delay() -> float:
-    from vla_bringup.stack import RESPAWN_DELAY
-    return RESPAWN_DELAY
-
-
 def main(argv=None) -> int:
     all_sc = scenarios()
     ap = argparse.ArgumentParser(prog='vla_safety_benchmark', description=__doc__.split('\n')[0])
@@ -709,7 +343,7 @@ def main(argv=None) -> int:
     results: list[ScenarioResult] = []
     by_scenario: dict[str, list[ScenarioResult]] = {n: [] for n in names}
     wall0 = time.monotonic()
-    load0 = _load()
+    load0 = load_average()
     for k in range(a.repeat):
         for n in names:
             t = time.monotonic()
@@ -725,11 +359,11 @@ def main(argv=None) -> int:
     kills = kill_lines(results)
     summary = {'targets': asdict(Targets()), 'stopped_below_m_s': STOPPED_BELOW, 'command': COMMAND,
                'policy': 'keyword', 'seed': a.seed, 'repeat': a.repeat, 'wall_s': round(time.monotonic() - wall0, 1),
-               'load_average': {'start': load0, 'end': _load()},
+               'load_average': {'start': load0, 'end': load_average()},
                'spread': {n: {k: None if sp is None else asdict(sp) for k, sp in aggregate(rs).items()}
                           for n, rs in by_scenario.items()},
                'kills': kills, 'scenarios': [asdict(r) for r in results]}
-    (out / 'results.json').write_text(json.dumps(_plain(summary), indent=2))
+    (out / 'results.json').write_text(json.dumps(plain_json(summary), indent=2))
     text = table(results) if a.repeat == 1 else repeat_table(by_scenario)
     md = table(results, markdown=True) if a.repeat == 1 else repeat_table(by_scenario, markdown=True)
     (out / 'results.md').write_text(md + ''.join(f'\n{x}\n' for x in kills))
@@ -743,26 +377,8 @@ def main(argv=None) -> int:
     print(f'\n{len(results)} runs in {summary["wall_s"]:.0f} s wall time; load average (1 min) {load0} at the start, '
           f'{summary["load_average"]["end"]} at the end; results in {out}/results.json, results.md')
     misses = [r.name for r in results if any(v is False for v in r.passes.values())
-              or _met('min_clearance', r.figures, {}) is False]
+              or met('min_clearance', r.figures, {}) is False]
     return 1 if misses else 0
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def _plain(v):
-    """JSON values: infinity becomes 'inf'."""
-    if isinstance(v, float) and math.isinf(v):
-        return 'inf'
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
 
 
 if __name__ == '__main__':

@@ -1,8 +1,8 @@
 """How the scenario benchmark judges what was required (pure: no ROS, no simulator)."""
 import math
 
-from vla_bringup.safety_benchmark import (Event, Geometry, Window, aggregate, command_level_at, judge, kill_lines,
-                                          repeat_table, scenarios, table, windows)
+from vla_tools.safety_report import aggregate, kill_lines, repeat_table, table
+from vla_tools.safety_scenarios import Event, Geometry, Window, command_level_at, judge, scenarios, windows
 
 GEO = Geometry(stop_clearance=0.1, reach=0.85)
 
@@ -53,8 +53,8 @@ def test_every_scenario_of_the_issue_is_there_and_faults_clear():
 
 
 def _result(name='x', **fig):
-    from vla_bringup.safety_benchmark import ScenarioResult
-    from vla_bringup.stop_metrics import Targets
+    from vla_tools.safety_benchmark import ScenarioResult
+    from vla_tools.stop_metrics import Targets
     figures = {'time_to_stop': 0.5, 'time_to_still': 0.6, 'stopped_share': 1.0, 'time_to_resume': None,
                'false_stops': 0.0, 'contacts': 1, 'min_clearance': 0.0, **fig}
     t = Targets()
@@ -102,7 +102,7 @@ def test_the_kill_measures_are_judged_over_runs_against_the_issue():
 
 
 def test_a_sample_is_added_at_each_requirements_exact_start():
-    from vla_bringup.safety_benchmark import Raw, with_window_starts
+    from vla_tools.safety_benchmark import Raw, with_window_starts
     raws = [Raw(round(0.01 * k, 3), 0.25, 2.0, frozenset(), 0) for k in range(0, 300, 3)]   # every 30 ms
     wins = windows([(0.0, Event(0.0, 'command', 'x')), (1.005, Event(1.0, 'estop', stop_after=0.0)),
                     (2.0, Event(2.0, 'command', 'x', clears=True))])
@@ -122,8 +122,8 @@ def test_with_vla_safety_killed_the_command_level_does_not_apply():
 
 
 def test_false_stops_are_explained_by_the_gates_status_in_force():
-    from vla_bringup.safety_benchmark import false_stop_reasons
-    from vla_bringup.stop_metrics import Sample
+    from vla_tools.safety_benchmark import false_stop_reasons
+    from vla_tools.stop_metrics import Sample
     # moving until 2 s, standing still from 2 s to 3 s although motion is expected
     samples = [Sample(round(0.01 * k, 3), 0.25 if k < 200 else 0.0, None, True) for k in range(300)]
     statuses = [(0.0, ()), (2.0, ('proposal_timeout',)), (2.5, ('proposal_timeout', 'scan_timeout'))]

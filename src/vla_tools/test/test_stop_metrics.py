@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from vla_bringup.stop_metrics import STOPPED_BELOW, Command, Sample, Targets, score, spread
+from vla_tools.stop_metrics import STOPPED_BELOW, Command, Sample, Targets, score, spread
 
 DT = 0.02
 
