@@ -18,19 +18,17 @@ reaches it as ws://127.0.0.1:<port>. The demo says which policy it uses.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from PIL import Image
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -49,37 +47,13 @@ from vla_policy.remote.server import PolicyServer
 from vla_sim.expert import ScriptedExpert
 from vla_sim.sim_node import SimNode
 from vla_sim.tasks import make_task
+from vla_tools.demo_outputs import (DEFAULT_TASKS, STATE_NAMES, Job, TaskResult, ThirdPersonCamera,
+                                    progress_printer, write_outputs)
 
 import mujoco  # last: importing vla_sim sets MUJOCO_GL (egl unless set), which MuJoCo reads when it loads
 
-#: the demo's command sequence: (task kind, seed offset for the target/phrasing)
-DEFAULT_TASKS = ('walk_to', 'turn_left', 'raise_left_arm', 'wave', 'look_at', 'raise_both_arms', 'walk_to', 'stop')
-STATE_NAMES = ('PASS', 'LIMITED', 'SLOWDOWN', 'STOP', 'ESTOP')
-
-
-@dataclass
-class TaskResult:
-    task: str
-    instruction: str
-    success: bool
-    time: float                   # simulated seconds until success (or the time limit)
-    time_limit: float
-    safety_states: dict = field(default_factory=dict)   # state name -> share of decisions
-    safety_reasons: list = field(default_factory=list)  # reasons seen while the task ran
-    collisions: list = field(default_factory=list)
-    min_obstacle_distance: float = math.inf
-    #: one per action chunk the inference node published for this instruction (vla/action),
-    #: as lockstep evaluation records one per policy call: the chunk's confidence, and the
-    #: policy's inference time for it (ms)
-    confidences: list = field(default_factory=list)
-    latencies_ms: list = field(default_factory=list)
-    safety_counts: dict = field(default_factory=dict)    # state name -> vla_safety decisions
-
-
-@dataclass(frozen=True)
-class _Job:
-    instruction: str
-    time_limit: float
+#: vla_safety's reasons while it has no proposal to gate
+_WAITING = {'no_proposal_yet', 'proposal_timeout'}
 
 
 class _LockedPolicy:
@@ -151,7 +125,7 @@ class Demo:
                            domain_id=self.domain_id, quiet=self.quiet)
         self.suite.start()
         if self.record:
-            self._third = _ThirdPersonCamera(self.sim_node)
+            self._third = ThirdPersonCamera(self.sim_node)
         self._wait_ready()
 
     def _resolve_policy(self) -> str:
@@ -174,12 +148,14 @@ class Demo:
         return self.server.url
 
     def _wait_ready(self, timeout: float = 120.0) -> None:
-        """Until vla_safety publishes a status and vla_inference (its policy loaded, camera frames
-        coming) a proposal."""
+        """Until vla_inference (its policy loaded, camera frames coming) publishes proposals and
+        vla_safety gates them: its newest status no longer waits for a proposal. (A status alone
+        is not enough: a vla_safety that has not yet discovered vla_inference stops the robot for
+        proposal_timeout, and a task started then begins with a false stop.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._status_lock:
-                if self._statuses and self._proposals:
+                if self._statuses and self._proposals and not _WAITING & set(self._statuses[-1][1]):
                     return
             failed = self.suite.group.failed()
             if failed:
@@ -274,7 +250,7 @@ class Demo:
         self.command(instruction)
         success, collisions, elapsed = False, set(), 0.0
         next_frame = 0.0
-        job = _Job(instruction, time_limit)
+        job = Job(instruction, time_limit)
         while elapsed < time_limit:
             time.sleep(0.02)
             with lock:
@@ -337,117 +313,14 @@ class Demo:
         third = self._third.render(self._snapshot, pose, 320, 180)
         self.frames.append(np.concatenate([head, third], axis=1))
 
-    # -- outputs --------------------------------------------------------------------------------------
     def write_outputs(self, out: Path, results: list[TaskResult]) -> dict[str, Path]:
-        out.mkdir(parents=True, exist_ok=True)
-        files = {}
+        """results.json, results.md, the GIF and the path plot under ``out``."""
         summary = {'policy': self.policy_label, 'seed': self.seed,
                    'real_time_factor': round(getattr(self, 'real_time_factor', float('nan')), 3),
                    'cpu_share': getattr(self, 'cpu_share', {}),
                    'succeeded': sum(r.success for r in results), 'tasks': len(results),
                    'results': [asdict(r) for r in results]}
-        (out / 'results.json').write_text(json.dumps(summary, indent=2))
-        files['results'] = out / 'results.json'
-        (out / 'results.md').write_text(results_markdown(summary))
-        if self.record and self.frames:
-            imgs = [Image.fromarray(f) for f in self.frames]
-            imgs[0].save(out / 'demo.gif', save_all=True, append_images=imgs[1:], duration=200, loop=0)
-            files['gif'] = out / 'demo.gif'
-        files['plot'] = plot_path(self.path, self.sim.world, out / 'path.png')
-        return files
-
-
-class _ThirdPersonCamera:
-    """A camera following the robot from behind and above (rendered on the sim's GL thread)."""
-
-    def __init__(self, sim_node) -> None:
-        self._node = sim_node
-        self._renderers = {}
-
-    def _render(self, data, pose, width, height):
-        sim = self._node.sim
-        r = self._renderers.get((width, height))
-        if r is None:
-            r = self._renderers[(width, height)] = mujoco.Renderer(sim.model, height, width)
-        cam = mujoco.MjvCamera()
-        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
-        x, y, yaw = pose
-        cam.lookat[:] = (x, y, 0.6)
-        cam.distance = 3.6
-        cam.azimuth = math.degrees(yaw) + 180.0 - 30.0
-        cam.elevation = -28.0
-        r.update_scene(data, camera=cam)
-        return r.render().copy()
-
-    def render(self, data, pose, width, height):
-        """The view of ``data`` (an MjData of the sim's model) around the robot at ``pose``."""
-        return self._node._gl.submit(self._render, data, pose, width, height).result()
-
-    def close(self) -> None:
-        for r in self._renderers.values():
-            try:
-                self._node._gl.submit(r.close).result()
-            except RuntimeError:
-                pass
-
-
-def results_markdown(summary: dict) -> str:
-    lines = [f"Policy: {summary['policy']}  ", f"World seed: {summary['seed']}  ",
-             f"Succeeded: {summary['succeeded']}/{summary['tasks']}", '',
-             '| task | instruction | success | time (s) | safety decisions | reasons seen |',
-             '|---|---|---|---|---|---|']
-    for r in summary['results']:
-        states = ', '.join(f'{k} {v:.0%}' for k, v in r['safety_states'].items())
-        lines.append(f"| {r['task']} | {r['instruction']} | {'yes' if r['success'] else 'NO'} | "
-                     f"{r['time']:.1f} / {r['time_limit']:.0f} | {states} | {', '.join(r['safety_reasons'])} |")
-    return '\n'.join(lines) + '\n'
-
-
-def plot_path(path, world, file: Path) -> Path:
-    # matplotlib is imported here: it is heavy, and only the end of a run draws a plot
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 6))
-    markers = {'box': 's', 'ball': 'o', 'cylinder': '^'}
-    for o in world.objects:
-        ax.scatter([o.xy[0]], [o.xy[1]], marker=markers.get(o.shape, 'o'), s=160, color=o.rgba[:3],
-                   edgecolors='k', zorder=3)
-        ax.annotate(o.label, o.xy, textcoords='offset points', xytext=(6, 6), fontsize=8)
-    if path:
-        xs = [p[1] for p in path]
-        ys = [p[2] for p in path]
-        ax.plot(xs, ys, '-', color='0.2', lw=1.5, label='robot path')
-        ax.scatter([xs[0]], [ys[0]], marker='*', s=200, color='gold', edgecolors='k', zorder=4, label='start')
-    ax.set_aspect('equal')
-    ax.set_xlabel('x (m)')
-    ax.set_ylabel('y (m)')
-    ax.grid(alpha=0.3)
-    ax.legend(loc='best', fontsize=8)
-    ax.set_title('Top-down view of the path')
-    fig.tight_layout()
-    fig.savefig(file, dpi=110)
-    plt.close(fig)
-    return file
-
-
-def _progress_printer():
-    tty = sys.stdout.isatty()
-    last = {'t': 0.0}
-
-    def show(task, elapsed, status):
-        now = time.monotonic()
-        if not tty and now - last['t'] < 2.0:
-            return
-        last['t'] = now
-        st = STATE_NAMES[status[0]] if status else '...'
-        line = f"  running '{task.instruction}': {elapsed:5.1f}/{task.time_limit:.0f} s, safety {st}"
-        if tty:
-            sys.stdout.write('\r' + line.ljust(90))
-        else:
-            sys.stdout.write(line + '\n')
-        sys.stdout.flush()
-    return show
+        return write_outputs(out, summary, self.frames if self.record else [], self.path, self.sim.world)
 
 
 def main(argv=None) -> int:
@@ -468,7 +341,7 @@ def main(argv=None) -> int:
     print(f'policy: {demo.policy_label}', flush=True)
     print(f"world: {', '.join(o.label for o in demo.sim.world.objects)}", flush=True)
     results = []
-    show = _progress_printer()
+    show = progress_printer()
     with demo.sim_node.state_lock:
         if demo.record:
             demo._capture()      # the GIF's renderers are made now (an EGL context takes a second), not mid-task

@@ -40,6 +40,18 @@ from pathlib import Path
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
+from geometry_msgs.msg import Twist  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from vla_common.qos import RELIABLE_QOS  # noqa: E402
+from vla_interfaces.msg import SafetyStatus, VlaAction  # noqa: E402
+from vla_safety.params import SafetyParams  # noqa: E402
+from vla_sim.world import World  # noqa: E402
+from vla_tools.demo import Demo  # noqa: E402
+from vla_tools.demo_outputs import STATE_NAMES  # noqa: E402
 from vla_tools.safety_report import (aggregate, kill_lines, load_average, met, plain_json,  # noqa: E402
                                      repeat_table, table)
 from vla_tools.safety_scenarios import (COMMAND, START, Cmd, Event, Geometry, Raw, Scenario,  # noqa: E402
@@ -60,9 +72,6 @@ class Runner:
         self.respawn_wait = respawn_wait
 
     def run(self, sc: Scenario) -> ScenarioResult:
-        from vla_tools.demo import Demo
-        from vla_safety.params import SafetyParams
-        from vla_sim.world import World
         world = World(self.seed, START, sc.objects)
         demo = Demo(seed=self.seed, policy='keyword', record=False, domain_id=self.domain_id, quiet=self.quiet,
                     camera_size=(160, 120), world=world)
@@ -73,13 +82,6 @@ class Runner:
             demo.close()
 
     def _run(self, demo, sc: Scenario, footprint_radius: float) -> ScenarioResult:
-        from rcl_interfaces.srv import SetParameters
-        from rclpy.parameter import Parameter
-        from geometry_msgs.msg import Twist
-        from std_msgs.msg import Bool
-        from std_srvs.srv import Trigger
-        from vla_common.qos import RELIABLE_QOS
-        from vla_interfaces.msg import SafetyStatus, VlaAction
         node, lock, sim = demo.monitor, demo.sim_node.state_lock, demo.sim
         estop_pub = node.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
         cmds: list[Cmd] = []
@@ -257,7 +259,6 @@ class Runner:
     @staticmethod
     def _score(sc: Scenario, raws: list[Raw], log, t0: float, notes: list[str], cmds: list[Cmd] = (),
                kill_wall: dict | None = None, respawned: dict | None = None, statuses=()) -> ScenarioResult:
-        from vla_tools.demo import STATE_NAMES
         geo = Geometry.of_gate()
         wins = windows(log)
         raws = with_window_starts(raws, wins)
