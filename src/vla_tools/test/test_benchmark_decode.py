@@ -1,7 +1,7 @@
 """vla_benchmark --decode-only: the decoders it times give the same pixels, and its report is complete."""
 import numpy as np
 
-from vla_tools import benchmark
+from vla_tools import benchmark_decode as benchmark
 
 
 def test_decode_benchmark_compares_like_with_like(capsys):

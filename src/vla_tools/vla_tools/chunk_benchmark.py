@@ -50,298 +50,24 @@ import json
 import math
 import platform
 import sys
-import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from vla_core.embodiment import load_embodiment
-from vla_core.policy import Observation, Policy, PolicyOutput
-from vla_core.runner import CallResult, PolicyRunner, RunnerConfig
-from vla_core.runner_thread import Frame, LatestSlot, RunnerThread
+from vla_core.policy import Observation, Policy
+from vla_core.runner import RunnerConfig
 from vla_core.scheduler import mean_abs_jerk
 from vla_policy.remote import make_remote_policy
 from vla_policy.remote.server import PolicyServer
+from vla_tools.chunk_figures import format_table, json_safe, loop_metrics
+from vla_tools.chunk_loops import Recording, run_async, run_blocking, run_chunk_queue
+from vla_tools.chunk_task import EMBODIMENT, INSTRUCTION, Reference, TrackingPolicy
 
-EMBODIMENT = 'diff_drive'
-INSTRUCTION = 'follow the reference'
 LOOP_KINDS = ('async', 'async_interp', 'act', 'blocking', 'chunk_queue', 'async_stamp_ignored')
-
-
-# ---------------------------------------------------------------------------------------------
-# the task: a smooth reference and a policy that predicts it
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reference:
-    """a(t)_d = amplitude_d * sin(2 pi freq_d (t - origin) + phase_d), normalised action units."""
-
-    amplitude: tuple[float, ...] = (0.6, 0.5)
-    freq_hz: tuple[float, ...] = (0.2, 0.31)
-    phase: tuple[float, ...] = (0.0, 1.0)
-    origin: float = 0.0
-
-    def __call__(self, t: Any) -> np.ndarray:
-        """(..., D) for times ``t`` (s, any shape)."""
-        t = np.asarray(t, dtype=np.float64)[..., None] - self.origin
-        return np.asarray(self.amplitude) * np.sin(2 * np.pi * np.asarray(self.freq_hz) * t + np.asarray(self.phase))
-
-    @property
-    def dim(self) -> int:
-        return len(self.amplitude)
-
-    def max_step(self, dt: float) -> float:
-        """Largest change of any dimension within ``dt`` seconds (bound: amplitude * omega * dt)."""
-        return float(max(a * 2 * np.pi * f for a, f in zip(self.amplitude, self.freq_hz)) * dt)
-
-
-class TrackingPolicy(Policy):
-    """A stand-in for a VLA that predicts future motion: the correct action is ``reference(t)``.
-
-    For an observation stamped ``t_obs`` it returns T = ``horizon`` steps, step k =
-    reference(t_obs + k * step_dt) + error_k, where error_k = b + c * k / (T - 1) with b, c drawn
-    from N(0, noise) per dimension for every call: smooth along the chunk, different from chunk
-    to chunk (what stitching chunks turns into steps and ensembling averages out). The image is
-    not looked at; only the stamp matters, so the task needs no rendering.
-    """
-
-    name = 'tracking'
-
-    def __init__(self, reference: Reference, horizon: int = 10, step_dt: float = 0.1, noise: float = 0.02,
-                 seed: int = 0) -> None:
-        if horizon < 1 or not step_dt > 0 or noise < 0:
-            raise ValueError(f'TrackingPolicy needs horizon >= 1, step_dt > 0, noise >= 0; got {horizon}, '
-                             f'{step_dt}, {noise}')
-        self.reference, self.horizon, self.step_dt, self.noise = reference, horizon, step_dt, noise
-        self._rng = np.random.default_rng(seed)
-
-    def infer(self, obs: Observation) -> PolicyOutput:
-        k = np.arange(self.horizon)
-        actions = self.reference(obs.stamp + k * self.step_dt)
-        if self.noise > 0:
-            b, c = self._rng.normal(0.0, self.noise, (2, self.reference.dim))
-            actions = actions + b + np.outer(k / max(1, self.horizon - 1), c)
-        return PolicyOutput(np.clip(actions, -1.0, 1.0).astype(np.float32), 1.0, self.step_dt)
-
-
-# ---------------------------------------------------------------------------------------------
-# plumbing: camera, timer, recording
-# ---------------------------------------------------------------------------------------------
-class Camera:
-    """A thread that puts a stamped tiny frame into a :class:`LatestSlot` at ``rate_hz``."""
-
-    def __init__(self, rate_hz: float = 30.0, size: int = 8) -> None:
-        self.slot = LatestSlot()
-        self.latest: Frame | None = None
-        self.frames = 0
-        self._period = 1.0 / rate_hz
-        self._image = np.full((size, size, 3), 128, dtype=np.uint8)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name='chunk_benchmark_camera', daemon=True)
-        self._first = threading.Event()
-
-    def start(self) -> 'Camera':
-        self._thread.start()
-        self._first.wait(1.0)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-
-    def _run(self) -> None:
-        next_t = time.monotonic()
-        while not self._stop.is_set():
-            now = time.monotonic()
-            self.latest = Frame(self._image, now, now)
-            self.slot.put(self.latest)
-            self.frames += 1
-            self._first.set()
-            next_t += self._period
-            if next_t < now:  # fell behind (loaded machine): no burst to catch up
-                next_t = now + self._period
-            self._stop.wait(max(0.0, next_t - time.monotonic()))
-
-
-def run_timer(period: float, duration: float, tick: Callable[[float], None]) -> None:
-    """Call ``tick(now)`` every ``period`` s for ``duration`` s, paced by time.monotonic like an rcl
-    timer: a tick that is due runs at once, and periods missed entirely are skipped, not made up."""
-    start = time.monotonic()
-    end, next_call = start + duration, start
-    while True:
-        now = time.monotonic()
-        if now >= end:
-            return
-        if now < next_call:
-            time.sleep(min(next_call, end) - now)
-            continue
-        next_call += period
-        if now >= next_call:
-            next_call += (math.floor((now - next_call) / period) + 1) * period
-        tick(now)
-
-
-@dataclass
-class Recording:
-    """What one loop did: ticks, and the (time, action) pairs it published."""
-
-    start: float
-    tick_times: list[float] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    actions: list[np.ndarray] = field(default_factory=list)
-    policy_calls: int = 0
-    policy_errors: int = 0
-    call_seconds: list[float] = field(default_factory=list)
-
-    def publish(self, t: float, action: np.ndarray) -> None:
-        self.times.append(t)
-        self.actions.append(np.asarray(action, dtype=np.float64))
-
-
-# ---------------------------------------------------------------------------------------------
-# the loops
-# ---------------------------------------------------------------------------------------------
-class _ArrivalStamped(PolicyRunner):
-    """The async_stamp_ignored baseline: each chunk stamped with its arrival, not its image's time."""
-
-    def accept(self, result: CallResult | None) -> str | None:
-        if result is not None and not result.error_kind:
-            result = replace(result, frame_stamp=time.monotonic())
-        return super().accept(result)
-
-
-def run_async(policy: Policy, config: RunnerConfig, duration: float, period: float, camera_hz: float,
-              ignore_stamp: bool = False) -> Recording:
-    """The inference node's design: a PolicyRunner driven by a RunnerThread on the newest frame, a
-    timer publishing its ``tick(now)``. ``ignore_stamp`` stamps each chunk with its arrival time
-    instead of its image's, so it runs from step 0 when it arrives."""
-    rec = Recording(time.monotonic())
-    lock = threading.Lock()
-
-    def on_result(r: CallResult, problem: str | None) -> None:
-        with lock:
-            rec.policy_calls += 1
-            if r.error_kind or problem:
-                rec.policy_errors += 1
-            else:
-                rec.call_seconds.append(r.inference_time)
-
-    def tick(now: float) -> None:
-        rec.tick_times.append(now)
-        t = worker.tick(now)
-        if t.command is not None:
-            rec.publish(now, t.command.action)
-
-    camera = Camera(camera_hz)
-    runner = (_ArrivalStamped if ignore_stamp else PolicyRunner)(policy, load_embodiment(EMBODIMENT), config)
-    worker = RunnerThread(runner, lambda f: f.msg, on_result)
-    camera.slot = worker.slot
-    camera.start()
-    worker.set_instruction(INSTRUCTION, time.monotonic())
-    worker.start()
-    rec.start = time.monotonic()
-    try:
-        run_timer(period, duration, tick)
-    finally:
-        worker.stop()
-        camera.stop()
-    return rec
-
-
-def _infer_newest(policy: Policy, camera: Camera, rec: Recording) -> PolicyOutput | None:
-    frame = camera.latest
-    t0 = time.monotonic()
-    rec.policy_calls += 1
-    try:
-        out = policy.infer(Observation(frame.msg, INSTRUCTION, {}, frame.stamp))
-    except Exception:  # noqa: BLE001 - counted; the tick publishes nothing, as a node would
-        rec.policy_errors += 1
-        return None
-    rec.call_seconds.append(time.monotonic() - t0)
-    return out
-
-
-def run_blocking(policy: Policy, duration: float, period: float, camera_hz: float) -> Recording:
-    """What a simple node does: infer in the timer callback, publish step 0."""
-    camera = Camera(camera_hz).start()
-    rec = Recording(time.monotonic())
-
-    def tick(now: float) -> None:
-        rec.tick_times.append(now)
-        out = _infer_newest(policy, camera, rec)
-        if out is not None:
-            rec.publish(time.monotonic(), out.actions[0])
-
-    try:
-        run_timer(period, duration, tick)
-    finally:
-        camera.stop()
-    return rec
-
-
-def run_chunk_queue(policy: Policy, duration: float, period: float, camera_hz: float,
-                    n_action_steps: int | None = None) -> Recording:
-    """LeRobot's ``select_action``: pop one queued action per tick; refill (blocking) when empty,
-    with the first ``n_action_steps`` steps (all by default) from step 0."""
-    camera = Camera(camera_hz).start()
-    rec = Recording(time.monotonic())
-    queue: deque[np.ndarray] = deque()
-
-    def tick(now: float) -> None:
-        rec.tick_times.append(now)
-        if not queue:
-            out = _infer_newest(policy, camera, rec)
-            if out is None:
-                return
-            queue.extend(out.actions[:n_action_steps])
-        rec.publish(time.monotonic(), queue.popleft())
-
-    try:
-        run_timer(period, duration, tick)
-    finally:
-        camera.stop()
-    return rec
-
-
-# ---------------------------------------------------------------------------------------------
-# figures
-# ---------------------------------------------------------------------------------------------
-def held_command(times: Any, actions: Any, period: float) -> tuple[np.ndarray, np.ndarray]:
-    """The last published action at each tick of a ``period`` grid, sampled mid-period
-    (t_first + period/2 + j*period) so publish jitter does not move samples across ticks."""
-    t = np.asarray(times, dtype=np.float64)
-    a = np.asarray(actions, dtype=np.float64)
-    if t.size == 0:
-        return np.empty(0), np.empty((0, a.shape[-1] if a.ndim == 2 else 0))
-    grid = t[0] + period / 2 + period * np.arange(max(0, int(math.floor((t[-1] - t[0]) / period)) + 1))
-    idx = np.searchsorted(t, grid, side='right') - 1
-    return grid, a[idx]
-
-
-def loop_metrics(times: Any, actions: Any, reference: Reference, period: float, jump_threshold: float) -> dict:
-    """Rate, smoothness and tracking figures of one published (time, action) sequence."""
-    t = np.asarray(times, dtype=np.float64)
-    a = np.asarray(actions, dtype=np.float64).reshape(len(t), -1)
-    nan = math.nan
-    m: dict[str, Any] = {'published': int(len(t))}
-    periods = np.diff(t)
-    span = t[-1] - t[0] if len(t) > 1 else 0.0
-    m['rate_hz'] = (len(t) - 1) / span if span > 0 else nan
-    m['period_p50_ms'] = float(np.percentile(periods, 50) * 1e3) if periods.size else nan
-    m['period_p99_ms'] = float(np.percentile(periods, 99) * 1e3) if periods.size else nan
-    m['period_max_ms'] = float(periods.max() * 1e3) if periods.size else nan
-    m['jerk_published'] = mean_abs_jerk(a, period) if len(t) >= 4 else nan
-    grid, held = held_command(t, a, period)
-    m['jerk_held'] = mean_abs_jerk(held, period) if len(grid) >= 4 else nan
-    m['track_err'] = float(np.mean(np.abs(a - reference(t)))) if len(t) else nan
-    m['track_err_held'] = float(np.mean(np.abs(held - reference(grid)))) if len(grid) else nan
-    steps = np.abs(np.diff(a, axis=0)).max(axis=1) if len(t) > 1 else np.empty(0)
-    m['jumps'] = int(np.sum(steps > jump_threshold))
-    m['max_step'] = float(steps.max()) if steps.size else nan
-    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,34 +177,6 @@ def run_benchmark(cfg: BenchmarkConfig = BenchmarkConfig(), log: Callable[[str],
     }
 
 
-def format_table(result: dict) -> str:
-    cfg = result['config']
-    head = (f"chunk benchmark: server latency {cfg['latency_s'] * 1e3:g} ms, chunks of {cfg['horizon']} x "
-            f"{cfg['step_dt']:g} s, control {cfg['control_rate_hz']:g} Hz, {cfg['duration']:g} s per loop, "
-            f"jump threshold {cfg['jump_threshold']:.3f}")
-    cols = f"{'loop':<22}{'rate Hz':>8}{'p99 period ms':>15}{'jerk pub':>10}{'jerk held':>11}" \
-           f"{'track err':>11}{'jumps':>7}{'no-action ticks':>17}"
-    lines = [head, cols, '-' * len(cols)]
-    ref = result['reference']
-    lines.append(f"{'reference a(t)':<22}{ref['rate_hz']:>8.1f}{'':>15}{ref['jerk_published']:>10.2f}"
-                 f"{ref['jerk_published']:>11.2f}{0.0:>11.4f}{0:>7d}{'':>17}")
-    for name, m in result['loops'].items():
-        lines.append(f"{name:<22}{m['rate_hz']:>8.2f}{m['period_p99_ms']:>15.1f}{m['jerk_published']:>10.2f}"
-                     f"{m['jerk_held']:>11.2f}{m['track_err']:>11.4f}{m['jumps']:>7d}"
-                     f"{m['ticks_without_action']:>17d}")
-    return '\n'.join(lines)
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(',') if x.strip())
 
@@ -513,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(result))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_json_safe(result), indent=2) + '\n')
+    out.write_text(json.dumps(json_safe(result), indent=2) + '\n')
     print(f'results: {out}')
     return 0
 
