@@ -4,11 +4,8 @@ import time
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
-#: camera images: best effort, a queue of two. The node keeps only the newest frame itself (a
-#: stale frame is worse than none); the second slot keeps a frame from being overwritten
-#: unseen while the executor is busy for a moment (with one, 30 Hz frames were lost whenever
-#: a callback ran longer than a frame period)
-IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
+#: camera images: best effort, keep only the newest (a stale frame is worse than none)
+IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                        reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE)
 #: other sensors (scan, point clouds): ROS's sensor-data profile

@@ -111,6 +111,8 @@ class RunnerThread:
         self._inflight_cond = threading.Condition()
         self.ticks_waited = 0                      # ticks that waited for their call (at most tick_wait)
         self.ticks_missed = 0                      # ticks whose call was still running after the wait
+        self.ticks_reused_chunk = 0                # ticks of a policy called every tick that got no new chunk
+        self._last_stamp: float | None = None
 
     # -- node side ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -136,7 +138,12 @@ class RunnerThread:
         with self._tick_lock:
             self._last_tick = t = self._clock()
         self._wait_for_call(t)
-        return self.runner.tick(now)
+        tick = self.runner.tick(now)
+        stamp = tick.command.stamp if tick.command is not None else None
+        if stamp is not None and stamp == self._last_stamp and self.runner.call_ticks == 1:
+            self.ticks_reused_chunk += 1           # called every tick, yet no new chunk for this one
+        self._last_stamp = stamp
+        return tick
 
     def _wait_for_call(self, tick: float) -> None:
         """Give the phased call that serves this tick up to ``tick_wait`` to store its chunk."""

@@ -220,6 +220,7 @@ class InferenceNode(Node):
                   'control_jitter_p99_s': self._stats.rate.jitter_p99(1.0 / self._p['control_rate_hz']),
                   'call_lead_s': self._worker.estimate() + self.runner.config.call_margin,
                   'ticks_waited_for_call': self._worker.ticks_waited, 'ticks_call_late': self._worker.ticks_missed,
+                  'ticks_reused_chunk': self._worker.ticks_reused_chunk,
                   **values}
         if reason:
             level, message = diagnostics.WARN, f'no action published: {reason}'

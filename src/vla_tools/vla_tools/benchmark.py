@@ -111,7 +111,8 @@ def main(argv=None) -> int:
           f"   ours / floor: p50 {r['ratio_p50']:.2f}x  p99 {r['ratio_p99']:.2f}x\n"
           f"   inference latency in the node p50 {r['inference_latency_p50_ms']:.1f} ms  "
           f"p99 {r['inference_latency_p99_ms']:.1f} ms; a call starts {r['call_lead_ms']:.1f} ms before its tick; "
-          f"ticks that waited for their call {r['ticks_waited_for_call']}, still late {r['ticks_call_late']} "
+          f"ticks that waited for their call {r['ticks_waited_for_call']}, still late {r['ticks_call_late']}, "
+          f"with no new chunk {r['ticks_reused_chunk']} "
           f"(of {r['ticks']})", flush=True)
     if not a.skip_flood:
         print(f'== memory under a 1920x1080 @ 100 Hz flood ({a.flood_duration:g} s)', flush=True)

@@ -61,7 +61,8 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
                 'call_lead_ms': float(obs.diag.get('call_lead_s', 'nan')) * 1e3,
                 'ticks': int(obs.diag.get('ticks', 0)),
                 'ticks_waited_for_call': int(obs.diag.get('ticks_waited_for_call', 0)),
-                'ticks_call_late': int(obs.diag.get('ticks_call_late', 0))}
+                'ticks_call_late': int(obs.diag.get('ticks_call_late', 0)),
+                'ticks_reused_chunk': int(obs.diag.get('ticks_reused_chunk', 0))}
     finally:
         obs.close()
         suite.stop()
