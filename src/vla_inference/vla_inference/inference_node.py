@@ -32,8 +32,8 @@ from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
 from vla_inference.action_server import ExecuteInstructionServer
 from vla_inference.instruction import InstructionError, clean_instruction
-from vla_inference.node_stats import NodeStats
-from vla_inference.messages import Proposal, seconds, vla_action
+from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
+from vla_inference.messages import Proposal, image_stamp, seconds, vla_action
 from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_core.embodiment import load_embodiment
@@ -96,12 +96,7 @@ class InferenceNode(Node):
 
     def _on_image(self, msg) -> None:
         now = self._now()
-        stamp = seconds(msg.header.stamp)
-        # A camera stamped with another clock (or not at all) would break latency compensation:
-        # fall back to the arrival time.
-        if stamp <= 0.0 or abs(now - stamp) > 1.0:
-            stamp = now
-        frame = Frame(msg, stamp, now)
+        frame = Frame(msg, image_stamp(msg.header.stamp, now), now)
         with self._lock:
             self._last_frame = frame
         self._stats.count('frames_received')
@@ -177,7 +172,8 @@ class InferenceNode(Node):
         tick = self._worker.tick(now)
         with self._lock:
             frame = self._last_frame
-        outcome, reason = self._outcome(frame, tick, now)
+        outcome, reason = tick_outcome(frame, tick, now, self._p['stale_image_timeout'],
+                                       self._stats.counts['inferences'])
         self._stats.tick(outcome, reason)
         if reason:
             return
@@ -188,17 +184,6 @@ class InferenceNode(Node):
             return
         self.last_confidence = tick.command.confidence
         self._publish(Proposal.of_tick(tick), seq)
-
-    def _outcome(self, frame: Frame | None, tick, now: float) -> tuple[str, str]:
-        """(counter, why no action is published: '' when one is)."""
-        if frame is None:
-            return 'ticks_stale', 'no image received yet'
-        if now - frame.received > self._p['stale_image_timeout']:
-            return 'ticks_stale', f'newest image is {now - frame.received:.2f} s old'
-        if tick.instruction and tick.command is None:
-            return 'ticks_no_action', ('waiting for the policy' if self._stats.counts['inferences'] == 0
-                                       else 'no fresh action chunk (policy slower than max_action_age?)')
-        return 'published', ''
 
     def _publish(self, proposal: Proposal, seq: int) -> None:
         msg: VlaAction = vla_action(proposal, seq, self._p['base_frame'], self.policy.name, self.embodiment.ee_frame)
@@ -211,24 +196,8 @@ class InferenceNode(Node):
 
     # -- diagnostics ------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        values = self._stats.values()
-        reason = values.pop('no_action_reason')
-        instr = self.runner.instruction
-        rate = self._stats.rate.rate_hz
-        values = {'instruction': instr or '(idle)', 'policy': self.policy.name,
-                  'control_rate_hz': rate, 'control_period_p99_s': self._stats.rate.period_p99,
-                  'control_jitter_p99_s': self._stats.rate.jitter_p99(1.0 / self._p['control_rate_hz']),
-                  'call_lead_s': self._worker.estimate() + self.runner.config.call_margin,
-                  'ticks_waited_for_call': self._worker.ticks_waited, 'ticks_call_late': self._worker.ticks_missed,
-                  'ticks_reused_chunk': self._worker.ticks_reused_chunk,
-                  **values}
-        if reason:
-            level, message = diagnostics.WARN, f'no action published: {reason}'
-        elif abs(rate - self._p['control_rate_hz']) > 0.1 * self._p['control_rate_hz']:
-            level, message = diagnostics.WARN, f'control rate {rate:.1f} Hz off target'
-        else:
-            level, message = diagnostics.OK, 'publishing actions' if instr else 'idle'
-        self._diag.publish(level, message, values)
+        self._diag.publish(*diagnostics_report(self._stats, self._worker, self.runner.instruction, self.policy.name,
+                                               self._p['control_rate_hz']))
 
     def destroy_node(self) -> None:
         if hasattr(self, '_worker'):          # absent when __init__ failed (a bad parameter)

@@ -14,6 +14,13 @@ def seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def image_stamp(stamp, now: float) -> float:
+    """An image's stamp in seconds, or its arrival time ``now`` when it is unset or more than 1 s
+    away from it: a camera on another clock would break latency compensation."""
+    t = seconds(stamp)
+    return now if t <= 0.0 or abs(now - t) > 1.0 else t
+
+
 def set_stamp(stamp, t: float) -> None:
     """Write float seconds ``t`` into a builtin_interfaces/Time."""
     sec = int(t)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from vla_common import diagnostics
 from vla_common.stats import RateMeter, RollingWindow
-from vla_core.runner import CallResult
+from vla_core.runner import CallResult, Tick
+from vla_core.runner_thread import Frame, RunnerThread
 
 #: CallResult.error_kind -> the counter it raises (others: policy_errors)
 ERROR_COUNTER = {'decode': 'frames_rejected', 'non_finite': 'non_finite'}
@@ -59,3 +61,34 @@ class NodeStats:
             return {'inference_latency_p50_s': self.latency.percentile(50),
                     'inference_latency_p99_s': self.latency.percentile(99),
                     **self.counts, 'last_error': self.last_error, 'no_action_reason': self.no_action_reason}
+
+
+def tick_outcome(frame: Frame | None, tick: Tick, now: float, stale_after: float, inferences: int) -> tuple[str, str]:
+    """A control tick's counter and why nothing is published ('' when something is)."""
+    if frame is None:
+        return 'ticks_stale', 'no image received yet'
+    if now - frame.received > stale_after:
+        return 'ticks_stale', f'newest image is {now - frame.received:.2f} s old'
+    if tick.instruction and tick.command is None:
+        return 'ticks_no_action', ('waiting for the policy' if inferences == 0
+                                   else 'no fresh action chunk (policy slower than max_action_age?)')
+    return 'published', ''
+
+
+def diagnostics_report(stats: NodeStats, worker: RunnerThread, instruction: str, policy_name: str,
+                       rate_hz: float) -> tuple[int, str, dict[str, Any]]:
+    """(level, message, values) of the node's /diagnostics status; ``rate_hz`` is the target rate."""
+    values = stats.values()
+    reason = values.pop('no_action_reason')
+    rate = stats.rate.rate_hz
+    values = {'instruction': instruction or '(idle)', 'policy': policy_name,
+              'control_rate_hz': rate, 'control_period_p99_s': stats.rate.period_p99,
+              'control_jitter_p99_s': stats.rate.jitter_p99(1.0 / rate_hz),
+              'call_lead_s': worker.estimate() + worker.runner.config.call_margin,
+              'ticks_waited_for_call': worker.ticks_waited, 'ticks_call_late': worker.ticks_missed,
+              'ticks_reused_chunk': worker.ticks_reused_chunk, **values}
+    if reason:
+        return diagnostics.WARN, f'no action published: {reason}', values
+    if abs(rate - rate_hz) > 0.1 * rate_hz:
+        return diagnostics.WARN, f'control rate {rate:.1f} Hz off target', values
+    return diagnostics.OK, 'publishing actions' if instruction else 'idle', values
