@@ -308,15 +308,7 @@ class Runner:
 
 def _figures_dict(f: Figures) -> dict:
     """The figures as JSON values: infinity (never stopped / resumed) becomes 'inf'."""
-    def plain(v):
-        if isinstance(v, float) and math.isinf(v):
-            return 'inf'
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-    return plain(asdict(f))
+    return plain_json(asdict(f))
 
 
 def main(argv=None) -> int:
