@@ -88,8 +88,7 @@ class Demo:
         self._safety_overrides = safety or {}
         self._camera_size = camera_size
         self._world = world
-        self.frames: list = []
-        self._snapshot = None            # the MjData copy GIF frames are rendered from
+        self._states: list = []          # what each GIF frame shows (see _capture)
         self.path: list[tuple[float, float, float]] = []
         self._statuses: list = []
         self._proposals: list = []    # (sequence, instruction, chunk stamp, confidence, inference_time) of vla/action
@@ -301,17 +300,29 @@ class Demo:
             return self._statuses[-1] if self._statuses else None
 
     def _capture(self) -> None:
-        """One GIF frame. The state is copied under the lock (well under a millisecond) and
-        rendered from the copy, so the simulator's physics never waits for the GIF."""
+        """Keep the state of one GIF frame (the pose of everything: joints, base and objects),
+        copied under the lock in microseconds. Frames are rendered after the tasks
+        (:meth:`render_frames`): rendering them during the run took about a third of a core from
+        the process that steps the physics."""
         sim = self.sim
         with self.sim_node.state_lock:
-            if self._snapshot is None:
-                self._snapshot = mujoco.MjData(sim.model)
-            mujoco.mj_copyData(self._snapshot, sim.model, sim.data)
-            pose = sim.base_pose()
-        head = self.sim_node._gl.submit(sim.camera.render, self._snapshot, 240, 180).result()
-        third = self._third.render(self._snapshot, pose, 320, 180)
-        self.frames.append(np.concatenate([head, third], axis=1))
+            d = sim.data
+            self._states.append((sim.model, d.qpos.copy(), d.mocap_pos.copy(), d.mocap_quat.copy(),
+                                 tuple(sim.base_pose())))
+
+    def render_frames(self) -> list:
+        """The GIF's frames (head camera beside a third-person view) of the kept states."""
+        sim = self.sim
+        data = mujoco.MjData(sim.model)
+        kept = [s for s in self._states if s[0] is sim.model]        # a state of another world's model: dropped
+
+        def draw(state):
+            _, qpos, mocap_pos, mocap_quat, pose = state
+            data.qpos[:], data.mocap_pos[:], data.mocap_quat[:] = qpos, mocap_pos, mocap_quat
+            mujoco.mj_forward(sim.model, data)
+            head = sim.camera.render(data, 240, 180)
+            return np.concatenate([head, self._third.draw(data, pose, 320, 180)], axis=1)
+        return [self.sim_node._gl.submit(draw, st).result() for st in kept]
 
     def write_outputs(self, out: Path, results: list[TaskResult]) -> dict[str, Path]:
         """results.json, results.md, the GIF and the path plot under ``out``."""
@@ -320,7 +331,7 @@ class Demo:
                    'cpu_share': getattr(self, 'cpu_share', {}),
                    'succeeded': sum(r.success for r in results), 'tasks': len(results),
                    'results': [asdict(r) for r in results]}
-        return write_outputs(out, summary, self.frames if self.record else [], self.path, self.sim.world)
+        return write_outputs(out, summary, self.render_frames() if self.record else [], self.path, self.sim.world)
 
 
 def main(argv=None) -> int:
@@ -343,8 +354,6 @@ def main(argv=None) -> int:
     results = []
     show = progress_printer()
     with demo.sim_node.state_lock:
-        if demo.record:
-            demo._capture()      # the GIF's renderers are made now (an EGL context takes a second), not mid-task
         sim_t0, wall_t0 = demo.sim.time, time.monotonic()
     cpu_t0 = {'demo (sim_node, monitor, GIF)': time.process_time(), **demo.suite.group.cpu_seconds()}
     try:

@@ -67,7 +67,9 @@ class ThirdPersonCamera:
         self._node = sim_node
         self._renderers = {}
 
-    def _render(self, data, pose, width, height):
+    def draw(self, data, pose, width, height):
+        """The view of ``data`` (an MjData of the sim's model) around the robot at ``pose``; call it
+        on the simulator's render thread (the EGL context is current there)."""
         sim = self._node.sim
         r = self._renderers.get((width, height))
         if r is None:
@@ -81,10 +83,6 @@ class ThirdPersonCamera:
         cam.elevation = -28.0
         r.update_scene(data, camera=cam)
         return r.render().copy()
-
-    def render(self, data, pose, width, height):
-        """The view of ``data`` (an MjData of the sim's model) around the robot at ``pose``."""
-        return self._node._gl.submit(self._render, data, pose, width, height).result()
 
     def close(self) -> None:
         for r in self._renderers.values():
