@@ -25,21 +25,19 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_common import diagnostics
-from vla_common.image_compressed import decode_compressed
-from vla_common.image_conversion import image_msg_to_rgb
 from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
-from vla_inference.action_server import ExecuteInstructionServer
-from vla_inference.instruction import InstructionError, clean_instruction
-from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
-from vla_inference.messages import Proposal, image_stamp, seconds, vla_action
-from vla_inference.params import PARAMS, runner_config
-from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_core.embodiment import load_embodiment
-from vla_policy.registry import make_policy
 from vla_core.runner import CallResult, PolicyRunner
 from vla_core.runner_thread import Frame, RunnerThread
+from vla_inference.action_server import ExecuteInstructionServer
+from vla_inference.instruction import InstructionError, clean_instruction
+from vla_inference.messages import Proposal, frame_rgb, image_stamp, seconds, vla_action
+from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
+from vla_inference.params import PARAMS, runner_config
+from vla_interfaces.msg import SafetyStatus, VlaAction
+from vla_policy.registry import make_policy
 
 
 class InferenceNode(Node):
@@ -85,7 +83,7 @@ class InferenceNode(Node):
         ticks = self.runner.call_ticks
         self.get_logger().info('policy calls: ' + (f'every {ticks} control tick(s), phased to finish just before '
                                                    'the tick' if ticks else 'on every new frame'))
-        self._worker = RunnerThread(self.runner, self._decode, self._on_result)
+        self._worker = RunnerThread(self.runner, frame_rgb, self._on_result)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
@@ -102,12 +100,6 @@ class InferenceNode(Node):
         self._stats.count('frames_received')
         if self._worker.put_frame(frame):
             self._stats.count('frames_skipped')
-
-    def _decode(self, frame: Frame):
-        msg = frame.msg
-        if isinstance(msg, CompressedImage):
-            return decode_compressed(msg.format, msg.data)
-        return image_msg_to_rgb(msg)
 
     def _on_joint_states(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position):

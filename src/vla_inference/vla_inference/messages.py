@@ -1,17 +1,32 @@
-"""vla_inference's plain values <-> its ROS messages: stamps and the VlaAction of one control tick."""
+"""vla_inference's plain values <-> its ROS messages: camera frames, stamps and the VlaAction of one
+control tick."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
 
-from vla_interfaces.msg import VlaAction
+import numpy as np
+from sensor_msgs.msg import CompressedImage
+
+from vla_common.image_compressed import decode_compressed
+from vla_common.image_conversion import image_msg_to_rgb
 from vla_core.embodiment import ZERO_TWIST
 from vla_core.runner import Tick
+from vla_interfaces.msg import VlaAction
 
 
 def seconds(stamp) -> float:
     """A builtin_interfaces/Time as float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def frame_rgb(frame) -> np.ndarray:
+    """A camera frame (vla_core.runner_thread.Frame of an Image or CompressedImage) as HxWx3 uint8
+    RGB; raises ValueError (with the reason) on anything malformed."""
+    msg = frame.msg
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, msg.data)
+    return image_msg_to_rgb(msg)
 
 
 def image_stamp(stamp, now: float) -> float:
