@@ -1,6 +1,6 @@
 """sim_node over real DDS, in process: topics, rates, message contents, commands.
 
-The node spins on its own MultiThreadedExecutor in a background thread (as in its main());
+The node spins on its own SingleThreadedExecutor in a background thread (as in its main());
 a probe node on a SingleThreadedExecutor in the test thread subscribes and counts.
 """
 import math
@@ -16,7 +16,7 @@ rclpy = pytest.importorskip('rclpy')
 from geometry_msgs.msg import PoseStamped, Twist  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan  # noqa: E402
@@ -35,7 +35,7 @@ class Harness:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=int(os.environ.get("ROS_DOMAIN_ID") or random.randint(101, 230)))
         self.node = SimNode(context=self.context)
-        self.node_executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.node_executor = SingleThreadedExecutor(context=self.context)
         self.node_executor.add_node(self.node)
         self.thread = threading.Thread(target=self.node_executor.spin, daemon=True)
         self.thread.start()

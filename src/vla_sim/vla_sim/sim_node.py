@@ -12,12 +12,15 @@ Gazebo provide it). Subscribes cmd_vel (Twist: linear.x, linear.y, angular.z) an
 (JointState: name + position targets for the head and arm joints).
 
 Threads (why): one timer advances physics to keep pace with the wall clock and publishes the
-sensors that are due; it and the reset service share a mutually exclusive group because both
-touch the MuJoCo state. Command subscriptions sit in a group of their own on a two-thread
-executor so they are taken in while a frame renders; they only write the newest command under
-a lock. Frames are rendered on one dedicated thread, because an EGL context can be current in
-only one thread and the executor may run the timer on either of its threads. Timers run on the
-steady clock so the node works when use_sim_time is true (it is the one that publishes /clock).
+sensors that are due. The node spins on a single-threaded executor: command callbacks are taken
+between ticks (a tick takes 1-10 ms) and only write the newest command under a lock. rclpy's
+MultiThreadedExecutor cost three times the CPU here and starved the physics thread of the GIL
+(ticks late by up to 0.8 s, the simulation behind real time; see the README's demo figures).
+The timer and the reset service share a mutually exclusive group, so the node stays correct on a
+multi-threaded executor too. Frames are rendered on one dedicated thread, because an EGL
+context can be current in only one thread and an executor may run the timer on any of its
+threads. Timers run on the steady clock so the node works when use_sim_time is true (it is the
+one that publishes /clock).
 
 Time: the ~/reset service restarts simulated time at 0 (Gazebo's reset_simulation).
 :meth:`SimNode.reset_world` keeps ROS time running (Gazebo's reset_world): /clock and the
@@ -38,7 +41,6 @@ from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -335,7 +337,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    run_node(SimNode, args, lambda: MultiThreadedExecutor(num_threads=2), description=__doc__)
+    run_node(SimNode, args, description=__doc__)
 
 
 if __name__ == '__main__':

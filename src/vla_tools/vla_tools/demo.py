@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import String
@@ -113,7 +113,8 @@ class Demo:
         self.monitor.create_subscription(SafetyStatus, 'vla/safety_status', self._on_status, RELIABLE_QOS)
         self.monitor.create_subscription(VlaAction, 'vla/action', self._on_action, RELIABLE_QOS)
         self._stop_client = self.monitor.create_client(Trigger, 'vla/stop')
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.ctx)
+        # one thread, as sim_node's main() spins it (its docstring says why)
+        self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.sim_node)
         self.executor.add_node(self.monitor)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
@@ -381,7 +382,7 @@ def main(argv=None) -> int:
     ok = sum(r.success for r in results)
     wall = time.monotonic() - t_start
     print(f'{ok}/{len(results)} tasks succeeded in {wall:.0f} s wall time; the simulation ran at '
-          f'{getattr(demo, "real_time_factor", float("nan")):.2f}x real time (target 1.0), '
+          f'{getattr(demo, "real_time_factor", float("nan")):.3f}x real time (target 1.0), '
           f'{demo.sim_node.pacer.slips} slips (physics more than 0.25 s behind the wall clock)')
     if getattr(demo, 'cpu_share', None):
         print('  CPU while the tasks ran (1.0 = one core): '
