@@ -39,3 +39,24 @@ def test_inference_node_killed_robot_stops_within_timeout():
     finally:
         probe.close()
         suite.stop()
+
+
+def test_on_sim_time_before_the_first_clock_message_vla_safety_holds_the_robot_with_zeros():
+    """With use_sim_time the node's clock stands at 0 until /clock arrives, and its timers with it;
+    a (re)started vla_safety must not be silent meanwhile. Nothing publishes /clock here."""
+    from vla_interfaces.msg import SafetyStatus
+    domain = fresh_domain_id()
+    suite = Suite({'policy': 'keyword', 'use_sim_time': 'true'}, domain_id=domain, quiet=QUIET)
+    probe = Probe(domain)
+    try:
+        suite.start()
+        assert probe.wait_for(lambda: probe.latest(probe.cmd_vel) is not None, 60), 'vla_safety never published'
+        probe.command('walk forward')
+        t0 = time.monotonic()
+        time.sleep(1.5)
+        msgs = probe.since(probe.cmd_vel, t0)
+        assert len(msgs) >= 10 and all(twist_is_zero(m) for _, m in msgs), f'{len(msgs)} commands in 1.5 s'
+        assert probe.latest(probe.status).state == SafetyStatus.STOP
+    finally:
+        probe.close()
+        suite.stop()

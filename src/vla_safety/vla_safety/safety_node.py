@@ -38,6 +38,7 @@ import time
 import traceback
 
 from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan, PointCloud2
 from std_msgs.msg import Bool
@@ -132,6 +133,11 @@ class SafetyNode(Node):
         # fires only when no decision went out for 1.5 periods (proposals stopped), then every period
         self._watchdog_period = 1.5 * self._period
         self._watchdog = self.create_timer(self._watchdog_period, self._on_watchdog)
+        # The node's timers run on its clock, which with use_sim_time stands at 0 until the first
+        # /clock message (a restarted vla_safety waited 2-3 s for it, cmd_vel silent). Until then
+        # this steady-clock timer holds the robot with STOP at control_rate_hz.
+        self._until_clock = self.create_timer(self._period, self._on_until_clock,
+                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
         fp = self.params.footprint or f'radius {self.params.footprint_radius} m'
         self.get_logger().info(
@@ -281,6 +287,13 @@ class SafetyNode(Node):
         # stream going at control_rate_hz
         if self._watchdog_period != self._period:
             self._set_watchdog(self._period)
+        self._decide_and_publish()
+
+    @guarded
+    def _on_until_clock(self) -> None:
+        if self.get_clock().now().nanoseconds > 0:       # the clock runs: the watchdog takes over
+            self._until_clock.cancel()
+            return
         self._decide_and_publish()
 
     def _set_watchdog(self, period: float) -> None:
