@@ -42,7 +42,8 @@ def middleware_env() -> dict[str, str]:
 
 #: seconds before a dead suite node is started again (launch_ros respawn_delay). Short: while
 #: vla_safety is down nothing gates the base (no obstacle stop, no e-stop) but the base's own
-#: cmd_vel timeout, and a restart takes 1.5-3 s of start-up on top of this. launch_ros's default
+#: cmd_vel timeout, and a restarted vla_safety's zeros reach the robot 0.7-1.2 s after the crash
+#: (start-up and DDS discovery). launch_ros's default
 #: is 0 s; 0.1 s (systemd's RestartSec default) keeps a crash loop from restarting back to back,
 #: and vla_launch gives up after QUICK_EXITS quick exits.
 RESPAWN_DELAY = 0.1
