@@ -188,3 +188,23 @@ def test_stale_camera_stops_and_diagnoses(loop):
         assert probe.wait_for(lambda: twist_is_zero(probe.latest(probe.cmd_vel)), 2)
     finally:
         probe.camera_on = True
+
+
+def test_an_instruction_naming_an_unknown_colour_is_refused_and_the_robot_stands_still(loop):
+    """'walk' alone would walk (keyword); the purple box is not in the arena's vocabulary, so the
+    node proposes with confidence 0 and vla_safety holds the robot (vla_core.grounding)."""
+    suite, probe = loop
+    _reset(probe)
+    probe.command('walk to the purple box')
+    assert probe.wait_for(lambda: (a := probe.latest(probe.actions)) is not None
+                          and a.instruction == 'walk to the purple box', 5)
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    actions = [a for _, a in probe.since(probe.actions, t0)]
+    assert actions and all(a.confidence == 0.0 for a in actions)
+    msgs = probe.since(probe.cmd_vel, t0)
+    assert msgs and all(twist_is_zero(m) for _, m in msgs)
+    assert probe.latest(probe.status).state == SafetyStatus.STOP
+    probe.command('walk forward')
+    assert probe.wait_for(lambda: _walking(probe, time.monotonic() - 0.3), 10), 'a known command did not move it'
+    _reset(probe)

@@ -12,6 +12,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config/embodiments', glob('config/embodiments/*.yaml')),
+        ('share/' + package_name + '/config/vocabularies', glob('config/vocabularies/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -223,16 +223,21 @@ class Embodiment:
             raise ValueError(f"embodiment '{self.name}' has {self.action_dim} action dims, got an array of shape {a.shape}")
 
 
-def embodiments_dir() -> Path:
-    """Directory of the embodiment YAMLs bundled with vla_core."""
+def bundled_config_dir(kind: str) -> Path:
+    """Directory of vla_core's bundled YAMLs of one ``kind`` ('embodiments', 'vocabularies')."""
     try:  # installed through colcon / a ROS install
         from ament_index_python.packages import get_package_share_directory
-        d = Path(get_package_share_directory('vla_core')) / 'config' / 'embodiments'
+        d = Path(get_package_share_directory('vla_core')) / 'config' / kind
         if d.is_dir():
             return d
     except Exception:  # noqa: BLE001 - ament index absent or package not installed: use the source tree
         pass
-    return Path(__file__).resolve().parent.parent / 'config' / 'embodiments'
+    return Path(__file__).resolve().parent.parent / 'config' / kind
+
+
+def embodiments_dir() -> Path:
+    """Directory of the embodiment YAMLs bundled with vla_core."""
+    return bundled_config_dir('embodiments')
 
 
 def bundled_embodiments() -> list[str]:

@@ -94,6 +94,10 @@ class Policy(abc.ABC):
     n_action_steps: int | None = None
     #: seconds between the steps of its chunks (with ``n_action_steps``)
     chunk_step_dt: float = 0.1
+    #: the vocabulary its language was trained on (vla_core.grounding; a bundled name such as
+    #: 'vla_arena' or a YAML path): the PolicyRunner refuses instructions naming colours or objects
+    #: outside it. None: no check (a general VLA, a scripted expert)
+    vocabulary: str | None = None
 
     def reset(self) -> None:
         """Forget any history (called when a new instruction starts)."""

@@ -24,6 +24,10 @@ What it owns, in order:
 * smoothing (:class:`~vla_core.scheduler.ActionSmoother`), then the embodiment's decode
   (unnormalisation included) into an :class:`~vla_core.embodiment.EmbodiedAction`.
 * done: a chunk that says the instruction is done ends it at the next tick (idle, stand still).
+* grounding (:mod:`vla_core.grounding`): an instruction naming a colour or object outside the
+  vocabulary, or asking to handle an object, is refused: its chunks get confidence 0, so
+  vla_safety holds the robot. The vocabulary is the policy's own (``Policy.vocabulary``, the
+  words it was trained on) unless ``RunnerConfig.vocabulary`` names another ('' = no check).
 
 :class:`~vla_core.runner_thread.RunnerThread` adds the newest-frame slot and the worker thread the node needs, and phases
 the calls against the control tick: a call starts on the newest frame just early enough to finish
@@ -36,13 +40,14 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from vla_core.policy import Observation, Policy, PolicyOutput, declared_action_steps
 from vla_core.embodiment import EmbodiedAction, Embodiment
+from vla_core.grounding import Vocabulary, load_vocabulary, unknown_references
 from vla_core.scheduler import ActionScheduler, ActionSmoother, SchedulerParams
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,12 @@ class RunnerConfig:
     smoothing_window: int = 3
     smoothing_alpha: float = 0.5
 
+    # --- language
+    #: instructions naming what is outside this vocabulary are refused (vla_core.grounding):
+    #: 'auto' = the policy's own (Policy.vocabulary; none declared: no check), '' = no check, or
+    #: a bundled name ('vla_arena') or YAML path
+    vocabulary: str = 'auto'
+
     def __post_init__(self) -> None:
         if not (isinstance(self.control_rate_hz, (int, float)) and 0 < self.control_rate_hz <= 1000):
             raise ValueError(f'control_rate_hz must be in (0, 1000] Hz, got {self.control_rate_hz!r}')
@@ -90,6 +101,8 @@ class RunnerConfig:
             raise ValueError(f'call_margin must be >= 0 s and shorter than a control period, got {self.call_margin!r}')
         if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait < 1.0 / self.control_rate_hz):
             raise ValueError(f'tick_wait must be >= 0 s and shorter than a control period, got {self.tick_wait!r}')
+        if not isinstance(self.vocabulary, str):
+            raise ValueError(f"vocabulary must be 'auto', '' or a vocabulary name or YAML path, got {self.vocabulary!r}")
         self.scheduler_params()                                    # raises with a fix
         ActionSmoother(self.smoothing, self.smoothing_window, self.smoothing_alpha)
 
@@ -207,6 +220,9 @@ class PolicyRunner:
         self._last_call_time = -math.inf     # ``now`` of the newest synchronous call
         self._reset_generation = -1          # generation the policy was last reset for
         self._joints: dict[str, float] = {}
+        name = getattr(policy, 'vocabulary', None) if self.config.vocabulary == 'auto' else self.config.vocabulary
+        self.vocabulary: Vocabulary | None = load_vocabulary(name) if name else None
+        self._ungrounded: tuple[str, str, tuple[str, ...]] = ('', '', ())    # (vocabulary, text, unknown)
 
     # -- instruction ---------------------------------------------------------------------------
     def set_instruction(self, text: str, now: float) -> int:
@@ -226,6 +242,17 @@ class PolicyRunner:
     @property
     def instruction(self) -> str:
         return self._instruction
+
+    def unknown_references(self, text: str) -> tuple[str, ...]:
+        """What ``text`` names outside the vocabulary ('colour:purple', ...); empty when grounded
+        or when there is no vocabulary. A non-empty answer means every chunk gets confidence 0."""
+        if self.vocabulary is None or not text:
+            return ()
+        name, cached, unknown = self._ungrounded
+        if cached != text or name != self.vocabulary.name:
+            unknown = unknown_references(text, self.vocabulary)
+            self._ungrounded = (self.vocabulary.name, text, unknown)
+        return unknown
 
     @property
     def instruction_time(self) -> float:
@@ -291,6 +318,8 @@ class PolicyRunner:
         if not out.is_finite:
             return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, 'non_finite',
                               f'policy {self.policy.name} returned non-finite actions or confidence')
+        if self.unknown_references(ctx.instruction):
+            out = replace(out, confidence=0.0)           # refused: vla_safety holds the robot
         return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt)
 
     def accept(self, result: CallResult | None) -> str | None:

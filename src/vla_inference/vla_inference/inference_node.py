@@ -61,7 +61,13 @@ class InferenceNode(Node):
         self._sequence = 0
         self.last_confidence = math.nan
         self.safety_state, self.safety_stamp = SafetyStatus.STOP, 0.0   # newest vla/safety_status (state, stamp)
-        self.runner = PolicyRunner(self.policy, self.embodiment, runner_config(p))
+        try:
+            self.runner = PolicyRunner(self.policy, self.embodiment, runner_config(p))
+        except ValueError as exc:           # e.g. an unknown instruction_vocabulary
+            raise SystemExit(f'vla_inference: {exc}') from None
+        vocab = self.runner.vocabulary
+        self.get_logger().info(f"instructions checked against vocabulary '{vocab.name}' (vla_core.grounding)"
+                               if vocab else 'instructions are not checked against a vocabulary')
         self._stats = NodeStats()   # for /diagnostics
 
         if p['use_compressed']:
@@ -136,6 +142,11 @@ class InferenceNode(Node):
         self.set_instruction(text)
 
     def set_instruction(self, text: str) -> int:
+        unknown = self.runner.unknown_references(text)
+        if unknown:
+            self._stats.count('instructions_refused')
+            self.get_logger().warning(f"refusing '{text}': it names {', '.join(unknown)}, outside the vocabulary "
+                                      f"'{self.runner.vocabulary.name}'; confidence 0, the robot stands still")
         return self._worker.set_instruction(text, self._now())
 
     def _on_stop(self, request, response):

@@ -44,6 +44,10 @@ PARAMS = [
               read_only=True),
     ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50, read_only=True),
     ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
+    ParamSpec('instruction_vocabulary', _D('vocabulary'), "Instructions naming a colour or object outside this "
+              "vocabulary, or asking to handle an object, are refused (confidence 0): 'auto' = the policy's own "
+              "(the default checkpoint's: vla_arena), '' = no check, or a bundled name or YAML path",
+              read_only=True),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
     ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
@@ -61,4 +65,5 @@ def runner_config(p: Mapping[str, Any]) -> RunnerConfig:
         call_margin=p['call_margin'], tick_wait=p['tick_wait'],
         max_action_age=p['max_action_age'], temporal_ensembling=p['temporal_ensembling'],
         ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
-        smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'])
+        smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'],
+        vocabulary=p['instruction_vocabulary'])

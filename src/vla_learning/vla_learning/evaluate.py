@@ -75,29 +75,28 @@ def policy_image_size(policy) -> int:
 
 
 class RecordingPolicy:
-    """Wraps a Policy: same interface, records each output's confidence and the inference latency."""
+    """Wraps a Policy: same interface (its vocabulary too), records each call's inference latency.
+    (The confidences an episode is judged by are the runner's: EpisodeResult.confidences.)"""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.name = inner.name
         self.privileged = getattr(inner, 'privileged', False)
+        self.vocabulary = getattr(inner, 'vocabulary', None)
         if hasattr(inner, 'sim'):
             self.sim = inner.sim
         if hasattr(inner, 'embodiment'):
             self.embodiment = inner.embodiment
-        self.confidences: list[float] = []
         self.latencies_ms: list[float] = []
 
     def reset(self) -> None:
         self.inner.reset()
-        self.confidences = []
         self.latencies_ms = []
 
     def infer(self, obs):
         t0 = time.perf_counter()
         out = self.inner.infer(obs)
         self.latencies_ms.append(1e3 * (time.perf_counter() - t0))
-        self.confidences.append(float(out.confidence))
         return out
 
 
@@ -125,7 +124,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
         r = run_episode(policy, case_task(c, case_world(c.seed)), c.seed, sim=sim, embodiment=emb, config=lc)
-        out.append(case_outcome(c, r.success, r.time, r.collisions, policy.confidences, policy.latencies_ms,
+        out.append(case_outcome(c, r.success, r.time, r.collisions, list(r.confidences), policy.latencies_ms,
                                 r.gate_counts))
     sim.close()
     return out, chunk_steps

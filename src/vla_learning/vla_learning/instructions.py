@@ -20,24 +20,20 @@ Everything here is deterministic given a ``numpy.random.Generator``.
 from __future__ import annotations
 
 import re
+
 import numpy as np
+
+from vla_core.grounding import load_vocabulary
 
 #: tasks with a target object (the instruction names a colour and a shape)
 OBJECT_TASKS = ('walk_to', 'look_at')
 
-#: colour -> words used for it in instructions (first = the simulator's word)
-COLOUR_WORDS: dict[str, tuple[str, ...]] = {
-    'red': ('red', 'crimson', 'scarlet'),
-    'green': ('green', 'emerald', 'lime'),
-    'blue': ('blue', 'navy', 'azure'),
-    'yellow': ('yellow', 'golden', 'lemon'),
-}
-#: shape -> words used for it
-SHAPE_WORDS: dict[str, tuple[str, ...]] = {
-    'box': ('box', 'crate', 'cube'),
-    'ball': ('ball', 'sphere', 'globe'),
-    'cylinder': ('cylinder', 'pillar', 'column'),
-}
+#: colour -> words used for it in instructions (first = the simulator's word), and shape -> words:
+#: the arena's vocabulary (vla_core/config/vocabularies/vla_arena.yaml), which the PolicyRunner
+#: also checks instructions against (vla_core.grounding)
+_VOCABULARY = load_vocabulary('vla_arena')
+COLOUR_WORDS: dict[str, tuple[str, ...]] = dict(_VOCABULARY.colours)
+SHAPE_WORDS: dict[str, tuple[str, ...]] = dict(_VOCABULARY.objects)
 
 #: (colour, shape) pairs never used as a target in training (each colour and shape appears once)
 HELD_OUT_COMBOS: tuple[tuple[str, str], ...] = (('red', 'ball'), ('green', 'cylinder'), ('blue', 'box'))

@@ -117,6 +117,8 @@ class EpisodeResult:
     collisions:  contacts begun between the robot and an object or wall.
     invalid_actions: policy calls whose output was not used (non-finite); the robot stops on them.
     gate_counts: control steps per vla_safety GateStatus name (PASS, LIMITED, SLOWDOWN, STOP, ...).
+    confidences: the confidence of each policy call's chunk as the runner proposed it (0 for an
+                 instruction it refused: vla_core.grounding), in call order.
     """
 
     task: str
@@ -134,6 +136,7 @@ class EpisodeResult:
     wall_time: float
     trajectory: Trajectory | None = None
     gate_counts: dict[str, int] = field(default_factory=dict)
+    confidences: tuple[float, ...] = ()
 
     @property
     def path_length(self) -> float:
@@ -184,6 +187,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     path = [state.base_pose[:2].copy()]
     touching: frozenset[str] = frozenset()
     collisions = steps = calls = invalid = 0
+    confidences: list[float] = []
     proposal: Proposal | None = None
     done = False
     success_time: float | None = None           # set once the check passes; the episode is a success
@@ -213,6 +217,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
             elif problem:
                 raise ValueError(problem)
             done = done or bool(result.output is not None and result.output.done)
+            if result.output is not None and not result.error_kind:
+                confidences.append(float(result.output.confidence))
         tick = runner.tick(now)
         cmd = tick.command
         if cmd is not None or not tick.instruction:    # a command, or idle (stand still)
@@ -249,7 +255,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
                          time_limit=task.time_limit, path=np.array(path), collisions=collisions, steps=steps,
                          policy_calls=calls, policy_done=done, invalid_actions=invalid,
                          wall_time=_time.perf_counter() - t0, trajectory=traj,
-                         gate_counts=dict(gate.counts) if gate is not None else {})
+                         gate_counts=dict(gate.counts) if gate is not None else {},
+                         confidences=tuple(confidences))
 
 
 _DEFAULT_GATE: list[SimGate] = []

@@ -190,6 +190,8 @@ class KeywordPolicy(Policy):
     """
 
     name = 'keyword'
+    #: the arena's colours and objects: instructions naming others are refused
+    vocabulary = 'vla_arena'
 
     def __init__(self, embodiment: Embodiment, *, confidence: float = 1.0, unknown_confidence: float = 0.0,
                  speed: float = 0.5, turn_speed: float = 0.5, chunk_size: int = 10, step_dt: float = 0.1,

@@ -47,6 +47,9 @@ class OnnxPolicy(Policy):
     """
 
     name = 'onnx'
+    #: the words vla_learning trains on (vla_learning.instructions): instructions naming other colours
+    #: or objects are refused (a checkpoint taught other words: the node's instruction_vocabulary)
+    vocabulary = 'vla_arena'
 
     def __init__(self, embodiment: Embodiment, checkpoint: str | os.PathLike | None = None, *,
                  onnx_path: str | os.PathLike | None = None,

@@ -53,6 +53,9 @@ class SeedVLAPolicy(Policy):
     """
 
     name = 'seed_vla'
+    #: the words vla_learning trains on (vla_learning.instructions): instructions naming other colours
+    #: or objects are refused (a checkpoint taught other words: the node's instruction_vocabulary)
+    vocabulary = 'vla_arena'
 
     def __init__(self, embodiment: Embodiment, *, config: SeedVLAConfig | Mapping[str, Any] | None = None,
                  seed: int = 0, num_threads: int | None = DEFAULT_NUM_THREADS, model: SeedVLAModel | None = None,
