@@ -31,7 +31,10 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
         n_frames = int(duration * rate)
         cam = suite.start_process('camera', [sys.executable, '-m', 'vla_tools.synthetic_camera', '--ros-args',
                                              '-p', f'width:={width}', '-p', f'height:={height}',
-                                             '-p', f'rate_hz:={rate}', '-p', f'max_frames:={n_frames}'])
+                                             '-p', f'rate_hz:={rate}', '-p', f'max_frames:={n_frames}',
+                                             # the inference node and the floor relay: no frame is sent
+                                             # before discovery, so every lost frame is a real loss
+                                             '-p', 'wait_for_subscribers:=2'])
         if not wait_until(lambda: 'frames_received' in obs.diag and int(obs.diag['frames_received']) > 0, 30):
             raise RuntimeError('the inference node received no frame within 30 s')
         time.sleep(2.0)                    # settle

@@ -3,7 +3,8 @@
     ros2 run vla_tools synthetic_camera --ros-args -p width:=640 -p height:=480 -p rate_hz:=30.0
 
 Frames are a moving colour pattern in rgb8 on camera/image_raw (sensor-data QoS), stamped
-with the publish time; `published` is logged at exit so receivers can count losses.
+with the publish time; `published` is logged at exit so receivers can count losses. With
+``wait_for_subscribers`` the first frame waits until that many subscriptions have matched.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ PARAMS = [
     ParamSpec('rate_hz', 30.0, 'Frame rate, Hz', 0.1, 1000.0, read_only=True),
     ParamSpec('frame_id', 'head_camera_optical_frame', 'frame_id of the images', read_only=True),
     ParamSpec('max_frames', 0, 'Stop after this many frames (0 = never)', 0, 10**9, read_only=True),
+    ParamSpec('wait_for_subscribers', 0, 'Publish no frame until this many subscriptions have matched (a '
+              'benchmark counts every frame; those sent before discovery completes reach nobody)', 0, 100,
+              read_only=True),
 ]
 
 
@@ -43,6 +47,8 @@ class SyntheticCamera(Node):
     def _tick(self) -> None:
         if self.p['max_frames'] and self.published >= self.p['max_frames']:
             self.done = True
+            return
+        if self.published == 0 and self.pub.get_subscription_count() < self.p['wait_for_subscribers']:
             return
         frame = np.roll(self._base, self.published * 4, axis=1)
         msg = Image(height=frame.shape[0], width=frame.shape[1], encoding='rgb8', is_bigendian=0,
