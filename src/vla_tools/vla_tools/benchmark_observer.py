@@ -30,8 +30,10 @@ class Observer:
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(n)
         self.action_times: list[float] = []
-        self.latencies: list[float] = []
-        self.floor: list[float] = []
+        # (received, frame stamp) of each gated command and of each floor sample, ROS seconds
+        self._latency_samples: list[tuple[float, float]] = []
+        self._floor_samples: list[tuple[float, float]] = []
+        self._end = math.inf
         self.diag: dict[str, str] = {}
         self._last_seq = 0
         self.recording = False
@@ -74,12 +76,29 @@ class Observer:
             ps = msg.proposal_stamp.sec + msg.proposal_stamp.nanosec * 1e-9
             hs = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
             if ps > 0:
-                self.latencies.append(hs - ps)
+                self._latency_samples.append((hs, ps))
 
     def _on_floor(self, msg):
         if self.recording:
             now = self.node.get_clock().now().nanoseconds * 1e-9
-            self.floor.append(now - (msg.stamp.sec + msg.stamp.nanosec * 1e-9))
+            self._floor_samples.append((now, msg.stamp.sec + msg.stamp.nanosec * 1e-9))
+
+    def end_with_camera(self, period: float) -> None:
+        """Keep only the samples taken while the camera still sent frames: up to one frame period
+        after its last frame (the newest frame stamp seen). Later ticks can only repeat that frame,
+        their latency growing by 0.1 s a tick: the end of the stream, not the pipeline."""
+        stamps = [f for _, f in self._latency_samples + self._floor_samples]
+        self._end = max(stamps) + period if stamps else math.inf
+
+    @property
+    def latencies(self) -> list[float]:
+        """Image stamp -> gated command, s."""
+        return [r - f for r, f in self._latency_samples if r <= self._end]
+
+    @property
+    def floor(self) -> list[float]:
+        """Image stamp -> the floor relay's tick, s."""
+        return [r - f for r, f in self._floor_samples if r <= self._end]
 
     def _on_diag(self, msg):
         for st in msg.status:

@@ -42,6 +42,7 @@ def bench_pipeline(policy_spec: str, duration: float, width=640, height=480, rat
         cam_output_wait = duration + 10
         cam.wait(cam_output_wait)
         obs.recording = False
+        obs.end_with_camera(1.0 / rate)
         time.sleep(2.5)                    # let the last diagnostics arrive
         received = int(obs.diag.get('frames_received', 0))
         t = np.diff(np.asarray(obs.action_times))
