@@ -102,6 +102,7 @@ class _Perturbed:
         self._camera = self.sim.camera_intrinsics(image_size, image_size)
         self._hold = np.zeros(3, dtype=np.float32)
         self._head = np.zeros(2, dtype=np.float32)
+        self.report_done = True
 
     def reset(self) -> None:
         self.teacher.reset()
@@ -130,7 +131,9 @@ class _Perturbed:
             if self.rng.random() < self.HEAD_KICK_RATE:
                 self._head += self.rng.uniform(-self.head_kick, self.head_kick, 2).astype(np.float32)
             noisy[self._head_idx] = np.clip(noisy[self._head_idx] + self._head, -1, 1)
-        return PolicyOutput(noisy[None, :], confidence=1.0, step_dt=out.step_dt, done=out.done)
+        # while the episode holds after its success the teacher must go on (the wave, the raised
+        # arm): its done would end the instruction and leave the held frames without labels
+        return PolicyOutput(noisy[None, :], confidence=1.0, step_dt=out.step_dt, done=out.done and self.report_done)
 
 
 def _randomise_lighting(sim, rng: np.random.Generator) -> dict:
@@ -214,6 +217,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always',
                         hold_after_success=(float(rng.uniform(0.0, cfg.hold_after_success_s))
                                             if cfg.hold_after_success_s > 0 else 0.0))
+    policy.report_done = lc.hold_after_success == 0
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
     if not r.success:
