@@ -418,3 +418,25 @@ def test_paraphrase_split_holds_out_frames_not_words():
             assert frame not in train_templates(task)
             missing = set(re.findall('[a-z]+', frame.replace('{obj}', ''))) - words
             assert not missing, f"'{frame}' ({task}) uses {missing}, never seen in training"
+
+
+def test_held_episodes_go_on_after_success_with_a_label_for_every_frame(tmp_path):
+    """hold_after_success_s: the wave goes on after its success (the teacher is still called, every
+    held frame has its action and grounding label), instead of the episode ending at success."""
+    from vla_learning.collect import CollectConfig, collect
+    from vla_learning.dataset import LeRobotDataset
+    out = tmp_path / 'held'
+    collect(out, CollectConfig(episodes=4, workers=1, image_size=32, dart_fraction=0.0, val_fraction=0.25,
+                               start_pose_fraction=0.0, hold_after_success_s=2.0, task_weights={'wave': 1.0}),
+            progress=False)
+    ds = LeRobotDataset(out)
+    def length(d, e):
+        f = d.episode_frames(e)
+        return f.stop - f.start
+    lengths = [length(ds, e) for e in range(ds.num_episodes)]
+    plain = tmp_path / 'plain'
+    collect(plain, CollectConfig(episodes=4, workers=1, image_size=32, dart_fraction=0.0, val_fraction=0.25,
+                                 start_pose_fraction=0.0, task_weights={'wave': 1.0}), progress=False)
+    ds0 = LeRobotDataset(plain)
+    assert ds.num_episodes == ds0.num_episodes == 4
+    assert sum(lengths) > sum(length(ds0, e) for e in range(4)), 'nothing was held after success'
