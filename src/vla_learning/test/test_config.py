@@ -15,10 +15,11 @@ SHIPPED = Path(__file__).resolve().parents[2] / 'vla_policy' / 'checkpoints' / '
 def test_default_yaml_gives_the_training_config_the_shipped_checkpoint_was_trained_with():
     """configs/default.yaml no longer lists the train: block, yet its effective config is the one the
     shipped checkpoint's metadata records (written by the training command that made it)."""
-    shipped = json.loads(SHIPPED.read_text())['metadata']
+    shipped = json.loads(SHIPPED.read_text())['metadata']['training_config']
     run = load_config(CONFIGS / 'default.yaml')
-    assert run.to_dict()['train'] == shipped['train_config']
-    assert (run.dataset, run.seed) == (shipped['dataset'], shipped['seed'])
+    effective = run.to_dict()
+    for key in ('dataset', 'seed', 'embodiment', 'collect', 'model', 'train'):
+        assert effective[key] == shipped[key], key
     assert run.export_dir == 'src/vla_policy/checkpoints/default'
 
 
@@ -26,7 +27,9 @@ def test_yaml_files_hold_overrides_only():
     """No key of the shipped YAML files restates a dataclass default."""
     import yaml
     default = yaml.safe_load((CONFIGS / 'default.yaml').read_text())
-    assert set(default) == {'dataset', 'output_dir', 'export_dir', 'model'}
+    assert set(default) == {'dataset', 'output_dir', 'export_dir', 'collect', 'model'}
+    for key, value in default['collect'].items():
+        assert getattr(CollectConfig(), key) != value, key
     ablation = yaml.safe_load((CONFIGS / 'ablation.yaml').read_text())
     for key, value in ablation['train'].items():
         assert getattr(TrainConfig(), key) != value, key
