@@ -68,7 +68,7 @@ class RunnerConfig:
     call_every_ticks: int = 0
     #: a phased call (RunnerThread) aims to finish this long before the tick it serves, s
     call_margin: float = 0.001
-    #: a tick whose phased call is still running waits up to this long for it, s, and never more
+    #: a tick whose phased call is still pending (planned or running) waits up to this long for it, s, and never more
     #: than a quarter of a control period (0 = never: the tick then uses the previous chunk)
     tick_wait: float = 0.004
 

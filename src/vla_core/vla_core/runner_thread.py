@@ -110,7 +110,7 @@ class RunnerThread:
         self._inflight: float | None = None        # clock() of the tick the running phased call serves
         self._inflight_cond = threading.Condition()
         self.ticks_waited = 0                      # ticks that waited for their call (at most tick_wait)
-        self.ticks_missed = 0                      # ticks whose call was still running after the wait
+        self.ticks_missed = 0                      # ticks whose call was still pending after the wait
         self.ticks_reused_chunk = 0                # ticks of a policy called every tick that got no new chunk
         self._last_stamp: float | None = None
 
@@ -194,35 +194,43 @@ class RunnerThread:
                 return
             wait = start - self._clock()
             if wait > 0:
+                if wait <= 0.05 and self._target is not None:
+                    # the tick this call serves waits for it (up to tick_wait) from now on: a worker
+                    # that wakes a few ms late still makes that tick
+                    self._set_inflight(self._target)
                 self._wake.wait(min(wait, 0.05))
                 self._wake.clear()
                 if wait > 0.05 or self.runner.generation != ctx.generation:
+                    self._set_inflight(None)
                     return                                # not yet (or a new instruction): look again
             frame = self.slot.latest()
             self._served = self._target
             planned = start
-        if frame is None:
-            return
-        ctx = self.runner.context()
-        if ctx is None:
-            return
-        self._generation_seen = ctx.generation
         phased = planned is not None and self._target is not None
-        if phased:
-            with self._inflight_cond:
-                self._inflight = self._target
         try:
+            if frame is None:
+                return
+            ctx = self.runner.context()
+            if ctx is None:
+                return
+            self._generation_seen = ctx.generation
+            if phased:
+                self._set_inflight(self._target)
             result = self._call(frame, ctx)
             problem = self.runner.accept(result)
         finally:
-            if phased:
-                with self._inflight_cond:
-                    self._inflight = None
-                    self._inflight_cond.notify_all()
+            self._set_inflight(None)
         self._durations.append(self._clock() - planned if phased else result.inference_time)
         if new_instruction and self.runner.call_ticks is not None:
             self._served = self._tick_after(self._clock())
         self._on_result(result, problem)
+
+    def _set_inflight(self, tick: float | None) -> None:
+        """The tick a call is planned or running for (None: none); a tick waits only for its own."""
+        with self._inflight_cond:
+            self._inflight = tick
+            if tick is None:
+                self._inflight_cond.notify_all()
 
     def _call(self, frame: Frame, ctx: Context) -> CallResult:
         t0 = time.perf_counter()

@@ -30,7 +30,7 @@ PARAMS = [
               0.0, 1000.0, read_only=True),
     ParamSpec('call_margin', _D('call_margin'), 'A phased policy call aims to finish this long before the control '
               'tick it serves, s (its duration is learned from the recent calls)', 0.0, 0.05, read_only=True),
-    ParamSpec('tick_wait', _D('tick_wait'), 'A control tick whose policy call is still running waits up to this '
+    ParamSpec('tick_wait', _D('tick_wait'), 'A control tick whose policy call is still pending (planned or running) waits up to this '
               'long for it, s (0 = never: the tick then uses the previous chunk)', 0.0, 0.025, read_only=True),
     ParamSpec('max_action_age', _D('max_action_age'), 'An action chunk computed from an image older than this is never '
               'used, s', 0.01, 60.0, read_only=True),
