@@ -68,8 +68,9 @@ class RunnerConfig:
     call_every_ticks: int = 0
     #: a phased call (RunnerThread) aims to finish this long before the tick it serves, s
     call_margin: float = 0.001
-    #: a tick whose phased call is still pending (planned or running) waits up to this long for it, s, and never more
-    #: than a quarter of a control period (0 = never: the tick then uses the previous chunk)
+    #: a tick whose phased call is still pending (planned or running) waits up to this long for
+    #: it, s, and never more than a quarter of a control period (0 = never: the tick then uses
+    #: the previous chunk)
     tick_wait: float = 0.004
 
     # --- scheduler (see vla_core.scheduler)
@@ -222,7 +223,7 @@ class PolicyRunner:
         self._joints: dict[str, float] = {}
         name = getattr(policy, 'vocabulary', None) if self.config.vocabulary == 'auto' else self.config.vocabulary
         self.vocabulary: Vocabulary | None = load_vocabulary(name) if name else None
-        self._ungrounded: tuple[str, str, tuple[str, ...]] = ('', '', ())    # (vocabulary, text, unknown)
+        self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
 
     # -- instruction ---------------------------------------------------------------------------
     def set_instruction(self, text: str, now: float) -> int:
@@ -248,10 +249,10 @@ class PolicyRunner:
         or when there is no vocabulary. A non-empty answer means every chunk gets confidence 0."""
         if self.vocabulary is None or not text:
             return ()
-        name, cached, unknown = self._ungrounded
-        if cached != text or name != self.vocabulary.name:
+        cached, unknown = self._ungrounded
+        if cached != text:
             unknown = unknown_references(text, self.vocabulary)
-            self._ungrounded = (self.vocabulary.name, text, unknown)
+            self._ungrounded = (text, unknown)
         return unknown
 
     @property
