@@ -16,6 +16,7 @@ from collections import deque
 import numpy as np
 import rclpy
 from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -65,6 +66,7 @@ class Probe:
         self.command_pub = n.create_publisher(String, 'vla/command', COMMAND_QOS)
         self.estop_pub = n.create_publisher(Bool, 'vla/estop', RELIABLE_QOS)
         self.action_pub = n.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
+        self.odom_pub = n.create_publisher(Odometry, 'odom', RELIABLE_QOS)     # as a base driver publishes it
         self.lock = threading.Lock()
         self.cmd_vel: deque = deque(maxlen=2000)       # (monotonic time, Twist)
         self.joint_cmds: deque = deque(maxlen=2000)
@@ -88,9 +90,11 @@ class Probe:
         self.camera_on = True
         self.scan_ranges: float | list | None = math.inf   # obstacle-free; None = lidar silent
         self.joints = {'head_pan_joint': 0.0, 'head_tilt_joint': 0.0}
+        self.base_pose: tuple[float, float, float] | None = (0.0, 0.0, 0.0)   # x, y, yaw on odom; None = silent
         n.create_timer(1 / 30, self._publish_camera)
         n.create_timer(1 / 20, self._publish_scan)
         n.create_timer(1 / 50, self._publish_joints)
+        n.create_timer(1 / 20, self._publish_odometry)
         self._spin = threading.Thread(target=self._spin_forever, daemon=True)
         self._running = True
         self._spin.start()
@@ -132,6 +136,18 @@ class Probe:
         msg.name = list(self.joints)
         msg.position = [float(v) for v in self.joints.values()]
         self.joint_pub.publish(msg)
+
+    def _publish_odometry(self) -> None:
+        pose = self.base_pose
+        if pose is None:
+            return
+        msg = Odometry()
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.header.frame_id, msg.child_frame_id = 'odom', 'base_footprint'
+        x, y, yaw = pose
+        msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)
+        msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+        self.odom_pub.publish(msg)
 
     def obstacle_ahead(self, distance: float, width_deg: int = 20) -> None:
         """A wall segment straight ahead (+x) at ``distance`` m from the laser."""

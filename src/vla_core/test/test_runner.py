@@ -287,3 +287,44 @@ def test_a_tick_waits_up_to_tick_wait_for_its_running_call(slow_delay, expect_fr
     else:
         assert worker.ticks_missed >= 1
         assert used[11] is not None and used[11] < 10, f'the previous chunk, not the unfinished one: {used}'
+
+
+def test_a_policy_that_reads_odometry_is_refused_until_a_base_pose_arrives_and_after_it_is_lost():
+    """Policy.reads_odometry: a call without Observation.base_pose gets confidence 0 (refused
+    'no_odometry'); the runner's newest pose goes into the next call's context; None forgets it."""
+    from vla_core.embodiment import load_embodiment
+    from vla_core.policy import Observation, Policy, PolicyOutput
+    from vla_core.runner import PolicyRunner
+
+    class ReadsOdometry(Policy):
+        name = 'reads_odometry'
+        reads_odometry = True
+
+        def __init__(self, dim):
+            self.dim, self.poses = dim, []
+
+        def infer(self, obs):
+            self.poses.append(obs.base_pose)
+            return PolicyOutput(np.full((1, self.dim), 0.2, np.float32), 0.9)
+
+    emb = load_embodiment('vla_humanoid')
+    policy = ReadsOdometry(emb.action_dim)
+    runner = PolicyRunner(policy, emb)
+    runner.set_instruction('turn left', 0.0)
+    image = np.zeros((8, 8, 3), np.uint8)
+
+    def call(now):
+        res = runner.call(lambda ctx: Observation(image, ctx.instruction, ctx.joints, now, base_pose=ctx.base_pose))
+        assert runner.accept(res) is None
+        return res
+
+    res = call(0.0)
+    assert res.refused == 'no_odometry' and res.output.confidence == 0.0
+    runner.update_base_pose((1.0, 2.0, 0.5))
+    res = call(0.1)
+    assert res.refused == '' and res.output.confidence == pytest.approx(0.9)
+    assert policy.poses[-1] == (1.0, 2.0, 0.5)
+    runner.update_base_pose(None)
+    assert call(0.2).refused == 'no_odometry'
+    policy.reads_odometry = False
+    assert call(0.3).refused == '', 'a policy that does not read odometry never needs it'

@@ -25,6 +25,8 @@ class Observation:
     joint_positions:  joint name -> position (rad or m), as measured.
     stamp:            seconds; the stamp of the image (ROS time in the node).
     depth:            optional H x W float32 metres (NaN where unknown).
+    base_pose:        x, y (m), yaw (rad) of the base in its odometry frame (nav_msgs/Odometry on
+                      ``odom``, REP 105), the newest measured; None when no odometry arrived.
     """
 
     image: np.ndarray
@@ -32,6 +34,7 @@ class Observation:
     joint_positions: Mapping[str, float] = field(default_factory=dict)
     stamp: float = 0.0
     depth: np.ndarray | None = None
+    base_pose: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -98,6 +101,9 @@ class Policy(abc.ABC):
     #: 'vla_arena' or a YAML path): the PolicyRunner refuses instructions naming colours or objects
     #: outside it. None: no check (a general VLA, a scripted expert)
     vocabulary: str | None = None
+    #: True for policies that read ``Observation.base_pose`` (how far the base has moved and turned
+    #: since the instruction began): without odometry the PolicyRunner refuses (confidence 0)
+    reads_odometry: bool = False
 
     def reset(self) -> None:
         """Forget any history (called when a new instruction starts)."""

@@ -28,6 +28,9 @@ What it owns, in order:
   vocabulary, or asking to handle an object, is refused: its chunks get confidence 0, so
   vla_safety holds the robot. The vocabulary is the policy's own (``Policy.vocabulary``, the
   words it was trained on) unless ``RunnerConfig.vocabulary`` names another ('' = no check).
+* odometry: the newest base pose (:meth:`PolicyRunner.update_base_pose`) goes into each call's
+  Observation; a policy that reads it (``Policy.reads_odometry``) called without one is refused
+  the same way (confidence 0) until odometry arrives.
 
 :class:`~vla_core.runner_thread.RunnerThread` adds the newest-frame slot and the worker thread the node needs, and phases
 the calls against the control tick: a call starts on the newest frame just early enough to finish
@@ -148,6 +151,7 @@ class Context:
     instruction: str
     generation: int
     joints: Mapping[str, float]
+    base_pose: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ class CallResult:
     inference_time: float           # wall seconds of decode + policy
     error_kind: str = ''
     error: str = ''
+    refused: str = ''               # PolicyRunner.refusal: 'vocabulary', 'no_odometry' or ''
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,7 @@ class PolicyRunner:
         self._last_call_time = -math.inf     # ``now`` of the newest synchronous call
         self._reset_generation = -1          # generation the policy was last reset for
         self._joints: dict[str, float] = {}
+        self._base_pose: tuple[float, float, float] | None = None
         name = getattr(policy, 'vocabulary', None) if self.config.vocabulary == 'auto' else self.config.vocabulary
         self.vocabulary: Vocabulary | None = load_vocabulary(name) if name else None
         self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
@@ -274,12 +280,27 @@ class PolicyRunner:
         with self._lock:
             self._joints.update(joints)
 
+    def update_base_pose(self, pose: tuple[float, float, float] | None) -> None:
+        """The newest measured base pose x, y, yaw in the odometry frame (the next call's
+        Observation.base_pose); None forgets it (odometry lost: a policy that reads it is refused)."""
+        with self._lock:
+            self._base_pose = None if pose is None else tuple(float(v) for v in pose)
+
     def context(self) -> Context | None:
         """What a call starting now would follow; None when idle."""
         with self._lock:
             if not self._instruction:
                 return None
-            return Context(self._instruction, self._generation, dict(self._joints))
+            return Context(self._instruction, self._generation, dict(self._joints), self._base_pose)
+
+    def refusal(self, instruction: str, base_pose) -> str:
+        """Why a call for ``instruction`` with ``base_pose`` gets confidence 0: 'vocabulary' (it names
+        something unknown), 'no_odometry' (the policy reads odometry and none arrived), or ''."""
+        if self.unknown_references(instruction):
+            return 'vocabulary'
+        if base_pose is None and getattr(self.policy, 'reads_odometry', False):
+            return 'no_odometry'
+        return ''
 
     # -- calls -----------------------------------------------------------------------------------
     def call_due(self, now: float) -> bool:
@@ -319,9 +340,10 @@ class PolicyRunner:
         if not out.is_finite:
             return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, 'non_finite',
                               f'policy {self.policy.name} returned non-finite actions or confidence')
-        if self.unknown_references(ctx.instruction):
+        refused = self.refusal(ctx.instruction, o.base_pose)
+        if refused:
             out = replace(out, confidence=0.0)           # refused: vla_safety holds the robot
-        return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt)
+        return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, refused=refused)
 
     def accept(self, result: CallResult | None) -> str | None:
         """Store a call's chunk; returns why it was not used (None when it was). A result of an

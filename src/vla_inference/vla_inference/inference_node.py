@@ -19,6 +19,7 @@ import threading
 import time
 
 from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -33,7 +34,7 @@ from vla_core.runner import CallResult, PolicyRunner
 from vla_core.runner_thread import Frame, RunnerThread
 from vla_inference.action_server import ExecuteInstructionServer
 from vla_inference.instruction import InstructionError, clean_instruction
-from vla_inference.messages import Proposal, frame_rgb, image_stamp, seconds, vla_action
+from vla_inference.messages import Proposal, base_pose, frame_rgb, image_stamp, seconds, vla_action
 from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
 from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
@@ -76,6 +77,8 @@ class InferenceNode(Node):
             self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
+        self._odom_received: float | None = None      # node-clock time of the newest usable odometry
+        self.create_subscription(Odometry, 'odom', self._on_odometry, SENSOR_QOS)
         self.create_subscription(SafetyStatus, 'vla/safety_status', self._on_safety_status, RELIABLE_QOS)
         self._action_pub = self.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
         self._twist_pub = self.create_publisher(Twist, 'vla/cmd_vel', RELIABLE_QOS)
@@ -113,6 +116,24 @@ class InferenceNode(Node):
                                    throttle_duration_sec=5.0)
             return
         self.runner.update_joints({n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)})
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        pose = base_pose(msg)
+        if pose is None:
+            self.get_logger().warning('odom with a non-finite pose ignored', throttle_duration_sec=5.0)
+            return
+        self.runner.update_base_pose(pose)
+        self._odom_received = self._now()
+
+    def _check_odometry(self, now: float) -> None:
+        """Odometry older than odometry_timeout is forgotten: a policy that reads it is refused."""
+        received = self._odom_received
+        if received is not None and now - received > self._p['odometry_timeout']:
+            self._odom_received = None
+            self.runner.update_base_pose(None)
+            if self.policy.reads_odometry:
+                self.get_logger().warning(f"odometry on 'odom' lost (the newest is {now - received:.2f} s old): "
+                                          'the policy is refused (the robot holds) until it returns')
 
     def _on_safety_status(self, msg: SafetyStatus) -> None:
         stamp = seconds(msg.header.stamp)
@@ -164,6 +185,10 @@ class InferenceNode(Node):
         error = self._stats.result(r, problem)
         if error:
             self.get_logger().error(error, throttle_duration_sec=2.0)
+        elif r.refused == 'no_odometry':
+            self.get_logger().warning(f"no odometry on 'odom': policy '{self.policy.name}' reads it, so "
+                                      f"'{r.instruction}' is refused (confidence 0) until odometry arrives",
+                                      throttle_duration_sec=5.0)
         elif problem is None and not r.error_kind and r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
 
@@ -171,6 +196,7 @@ class InferenceNode(Node):
     def _on_tick(self) -> None:
         self._actions.on_tick()
         now = self._now()
+        self._check_odometry(now)
         self._stats.rate.tick(time.monotonic())
         tick = self._worker.tick(now)
         with self._lock:

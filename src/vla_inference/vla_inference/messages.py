@@ -2,6 +2,7 @@
 control tick."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +19,15 @@ from vla_interfaces.msg import VlaAction
 def seconds(stamp) -> float:
     """A builtin_interfaces/Time as float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def base_pose(odom) -> tuple[float, float, float] | None:
+    """A nav_msgs/Odometry as the base's planar pose x, y, yaw (the yaw of its orientation about z,
+    REP 103), or None when any of it is not finite."""
+    p, q = odom.pose.pose.position, odom.pose.pose.orientation
+    yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+    pose = (float(p.x), float(p.y), yaw)
+    return pose if all(math.isfinite(v) for v in pose) else None
 
 
 def frame_rgb(frame) -> np.ndarray:

@@ -21,6 +21,9 @@ PARAMS = [
     ParamSpec('control_rate_hz', _D('control_rate_hz'), 'Rate at which vla/action is published, Hz', 1.0, 100.0, read_only=True),
     ParamSpec('stale_image_timeout', 0.5, 'No action is published while the newest image arrived longer ago '
               'than this, s', 0.01, 10.0),
+    ParamSpec('odometry_timeout', 0.5, 'A policy that reads odometry (odom, nav_msgs/Odometry) is refused '
+              '(confidence 0: vla_safety holds the robot) while the newest odometry arrived longer ago than this, s',
+              0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
     ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction, '

@@ -256,3 +256,24 @@ def test_format_1_is_read_and_upgraded(tmp_path):
 def test_fps_is_a_whole_number(tmp_path):
     with pytest.raises(DatasetError, match='whole number'):
         DatasetWriter(tmp_path / 'ds', fps=7.5, image_shape=(8, 8, 3), state_names=['a'], action_names=['x'])
+
+
+def test_base_pose_round_trip_and_append(tmp_path):
+    """observation.base_pose (odometry: x, y, yaw) is written per frame, NaN for episodes without it,
+    kept by appends and by an upgrade; a wrong shape is refused."""
+    from vla_learning.dataset import BASE_POSE_KEY, upgrade
+    rng = np.random.default_rng(3)
+    w = _writer(tmp_path / 'ds', base_pose=True)
+    ep = _episode(rng, 3, 'turn left', task='turn_left')
+    pose = np.array([[0.0, 0.0, 0.1], [0.1, 0.0, 0.2], [0.2, 0.1, 0.3]], np.float32)
+    w.add_episode(Episode(ep.images, ep.state, ep.actions, ep.timestamps, ep.instruction, ep.info, base_pose=pose))
+    w.add_episode(_episode(rng, 2, 'wave'))
+    w.close(val_fraction=0.0)
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.info['features'][BASE_POSE_KEY]['names'] == ['x', 'y', 'yaw']
+    assert np.allclose(ds.frames[BASE_POSE_KEY][:3], pose) and np.isnan(ds.frames[BASE_POSE_KEY][3:]).all()
+    assert _writer(tmp_path / 'ds').base_pose, 'appending keeps the column'
+    up = LeRobotDataset(upgrade(tmp_path / 'ds', tmp_path / 'up'))
+    assert np.allclose(up.frames[BASE_POSE_KEY][:3], pose)
+    with pytest.raises(DatasetError, match='base_pose'):
+        Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', base_pose=np.zeros((2, 3)))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from vla_learning.config import AugmentConfig, ConfidenceConfig
 from vla_learning.training_data import TrainingData
 from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, OBS_ELAPSED, OBS_IMAGE,
-                                         OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+                                         OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
 
 NO_NEGATIVES = ConfidenceConfig(oos_fraction=0.0, unknown_word_rate=0.0, object_negatives=0.0)
 
@@ -44,13 +44,26 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         tokens[oos] = _out_of_scope(data, instructions, oos, gen, confidence, vocab_size)
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
-    batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[rows_t],
+    measured = torch.from_numpy(_late_rows(data, rows, gen, augment))     # the state as a late loop reads it
+    batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[measured],
              ACTION: actions, OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
     if model_cfg.elapsed_horizon_s:
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
+    if data.odometry is not None:
+        batch[OBS_ODOMETRY] = data.odometry[measured]
     if data.objects_in_image is not None and loss_cfg is not None and loss_cfg.attribute_weight > 0:
         batch.update(_attribute_queries(data, rows_t, gen, shift))
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def _late_rows(data: TrainingData, rows: np.ndarray, gen: np.random.Generator,
+               augment: AugmentConfig | None) -> np.ndarray:
+    """The rows whose joint state and odometry each sample reads: up to ``augment.state_lag_s`` earlier
+    (whole frames, never before the episode's first), so the policy acts on late measurements too."""
+    lag = int(round(augment.state_lag_s * data.fps)) if augment is not None else 0
+    if lag <= 0:
+        return rows
+    return np.maximum(rows - gen.integers(0, lag + 1, size=len(rows)), data.episode_start[rows])
 
 
 def _augment_words(tokens, gen: np.random.Generator, augment: AugmentConfig | None, vocab_size: int):

@@ -229,7 +229,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     joint_idx = [tr.joint_names.index(j) for j in emb.joint_names]
     base.update(images=_camera_noise(arr['images'], rng, cfg), state=arr['joint_positions'][:, joint_idx],
                 actions=emb.unnormalize(labels).astype(np.float32), timestamps=arr['stamps'],
-                instruction=task.instruction,
+                instruction=task.instruction, base_pose=arr['base_poses'],
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
                       'source': f'sim:observable_teacher{":dart" if dart else ""}:gated', 'split_group': 'seen'},
                 light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
@@ -247,7 +247,7 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     assert tuple(emb.joint_names) == tuple(COMMANDED_JOINTS) or set(emb.joint_names) == set(COMMANDED_JOINTS)
     writer = DatasetWriter(out, fps=10.0, image_shape=(cfg.image_size, cfg.image_size, 3),
                            state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims],
-                           target_annotations=True, object_names=ALL_OBJECTS)
+                           target_annotations=True, object_names=ALL_OBJECTS, base_pose=True)
     plan = _episode_plan(cfg)
     t0 = time.perf_counter()
     fails: dict[str, int] = {}
@@ -267,7 +267,7 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
                 continue
             writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
                                        res['instruction'], res['info'], res['target_in_image'],
-                                       res['objects_in_image']))
+                                       res['objects_in_image'], base_pose=res['base_pose']))
             frames += len(res['images'])
     finally:
         if pool is not None:

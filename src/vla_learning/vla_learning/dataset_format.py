@@ -24,6 +24,9 @@ Frame columns (LeRobot names):
     action                          float32[D]  the command sent, in PHYSICAL units (m/s, rad/s, rad),
                                                 one column per embodiment dimension, names in info.json
     timestamp                       float32     seconds since the episode start
+    observation.base_pose           float32[3]  optional: x, y (m), yaw (rad) of the base in its odometry
+                                                frame (nav_msgs/Odometry, REP 105), as measured; the
+                                                policy reads how far it moved since the episode began
     frame_index, episode_index, index, task_index   int64
     annotation.target_in_view       float32[3]  optional (simulated demonstrations): in_view (0/1), x, y of
                                                 the named object's centre in the image ([-1, 1], x right,
@@ -69,6 +72,8 @@ VLA_FORMAT_VERSION = 2
 IMAGE_KEY = 'observation.images.head_camera'
 STATE_KEY = 'observation.state'
 ACTION_KEY = 'action'
+BASE_POSE_KEY = 'observation.base_pose'
+BASE_POSE_NAMES = ['x', 'y', 'yaw']
 TARGET_KEY = 'annotation.target_in_view'
 TARGET_NAMES = ['in_view', 'x', 'y']
 OBJECTS_KEY = 'annotation.objects_in_view'
@@ -155,6 +160,7 @@ class Episode:
     target_in_image: optional (N, 3) float32 label, written as TARGET_KEY (NaN rows: no object named)
     objects_in_image: optional (N, K, 3) float32 labels, written as OBJECTS_KEY (objects in the writer's
                    ``object_names`` order; NaN rows: not in the scene)
+    base_pose:     optional (N, 3) float32 x, y, yaw in the odometry frame, written as BASE_POSE_KEY
     """
 
     images: np.ndarray
@@ -165,11 +171,14 @@ class Episode:
     info: dict[str, Any] = field(default_factory=dict)
     target_in_image: np.ndarray | None = None
     objects_in_image: np.ndarray | None = None
+    base_pose: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
         if n == 0:
             raise DatasetError('an episode needs at least one frame')
+        if self.base_pose is not None and np.shape(self.base_pose) != (n, 3):
+            raise DatasetError(f'base_pose must be ({n}, 3), got {np.shape(self.base_pose)}')
         if self.target_in_image is not None and np.shape(self.target_in_image) != (n, 3):
             raise DatasetError(f'target_in_image must be ({n}, 3), got {np.shape(self.target_in_image)}')
         if self.objects_in_image is not None and (np.ndim(self.objects_in_image) != 3

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vla_learning.dataset_format import (ACTION_KEY, CODEBASE_VERSION, DATA_PATH, EPISODE_INFO_COLUMNS,
+from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, BASE_POSE_NAMES, CODEBASE_VERSION, DATA_PATH, EPISODE_INFO_COLUMNS,
                                          EPISODES_PATH, FRAMES_PER_FILE, IMAGE_KEY, INDEX_FEATURES, OBJECTS_KEY,
                                          STATE_KEY, TARGET_KEY, TARGET_NAMES, TASKS_PATH, VLA_FORMAT_VERSION,
                                          DatasetError, Episode, encode_png, write_tasks)
@@ -28,12 +28,13 @@ class DatasetWriter:
 
     ``target_annotations``: also write the TARGET_KEY column (NaN for episodes without it).
     ``object_names``: also write the OBJECTS_KEY column for these objects (NaN for episodes without it).
+    ``base_pose``: also write the BASE_POSE_KEY column (odometry; NaN for episodes without it).
     """
 
     def __init__(self, root: str | Path, *, fps: float, image_shape: Sequence[int], state_names: Sequence[str],
                  action_names: Sequence[str], robot_type: str = 'vla_humanoid',
                  frames_per_file: int = FRAMES_PER_FILE, target_annotations: bool = False,
-                 object_names: Sequence[str] = ()) -> None:
+                 object_names: Sequence[str] = (), base_pose: bool = False) -> None:
         self.root = Path(root)
         if not float(fps).is_integer() or fps <= 0:
             raise DatasetError(f'fps must be a positive whole number of frames per second (LeRobot stores an '
@@ -46,6 +47,7 @@ class DatasetWriter:
         self.frames_per_file = int(frames_per_file)
         self.target_annotations = bool(target_annotations)
         self.object_names = list(object_names)
+        self.base_pose = bool(base_pose)
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
         self._buffer: list[dict[str, Any]] = []
@@ -71,6 +73,7 @@ class DatasetWriter:
             raise DatasetError(f'{self.root} holds {ds.image_shape} images, not {self.image_shape}')
         self.target_annotations = TARGET_KEY in ds.info['features']
         self.object_names = list(ds.object_names)
+        self.base_pose = BASE_POSE_KEY in ds.info['features']
         self._episodes = ds.episodes_rows()
         if any(not any(k.startswith('stats/') for k in r) for r in self._episodes):
             full = LeRobotDataset(self.root)             # written without per-episode statistics
@@ -119,9 +122,10 @@ class DatasetWriter:
                 'timestamp': np.asarray(ep.timestamps, np.float32), 'frame_index': np.arange(n),
                 'episode_index': np.full(n, idx), 'index': np.arange(start, start + n),
                 'task_index': np.full(n, task_index)}
+        if self.base_pose:
+            cols[BASE_POSE_KEY] = _rows3(ep.base_pose, n)
         if self.target_annotations:
-            cols[TARGET_KEY] = np.asarray(ep.target_in_image if ep.target_in_image is not None
-                                          else np.full((n, 3), np.nan), np.float32)
+            cols[TARGET_KEY] = _rows3(ep.target_in_image, n)
         if self.object_names:
             o = ep.objects_in_image if ep.objects_in_image is not None else np.full((n, len(self.object_names), 3),
                                                                                      np.nan)
@@ -145,9 +149,10 @@ class DatasetWriter:
             cols['episode_index'] += [b['index']] * n
             cols['index'] += list(range(b['start'], b['start'] + n))
             cols['task_index'] += [b['task_index']] * n
+            if self.base_pose:
+                cols.setdefault(BASE_POSE_KEY, []).extend(_rows3(ep.base_pose, n).tolist())
             if self.target_annotations:
-                t = ep.target_in_image if ep.target_in_image is not None else np.full((n, 3), np.nan)
-                cols.setdefault(TARGET_KEY, []).extend(np.asarray(t, dtype=np.float32).tolist())
+                cols.setdefault(TARGET_KEY, []).extend(_rows3(ep.target_in_image, n).tolist())
             if self.object_names:
                 k = len(self.object_names)
                 o = ep.objects_in_image if ep.objects_in_image is not None else np.full((n, k, 3), np.nan)
@@ -164,6 +169,8 @@ class DatasetWriter:
             'index': pa.array(cols['index'], type=pa.int64()),
             'task_index': pa.array(cols['task_index'], type=pa.int64()),
         })
+        if self.base_pose:
+            table = table.append_column(BASE_POSE_KEY, pa.array(cols[BASE_POSE_KEY], type=pa.list_(pa.float32())))
         if self.target_annotations:
             table = table.append_column(TARGET_KEY, pa.array(cols[TARGET_KEY], type=pa.list_(pa.float32())))
         if self.object_names:
@@ -209,6 +216,8 @@ class DatasetWriter:
                 **{k: dict(v) for k, v in INDEX_FEATURES.items()},
             },
         }
+        if self.base_pose:
+            info['features'][BASE_POSE_KEY] = {'dtype': 'float32', 'shape': [3], 'names': BASE_POSE_NAMES}
         if self.target_annotations:
             info['features'][TARGET_KEY] = {'dtype': 'float32', 'shape': [3], 'names': TARGET_NAMES}
         if self.object_names:
@@ -238,3 +247,8 @@ class DatasetWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
 
+
+
+def _rows3(x: np.ndarray | None, n: int) -> np.ndarray:
+    """An optional (n, 3) column of an episode as float32 (NaN rows when the episode has none)."""
+    return np.asarray(x if x is not None else np.full((n, 3), np.nan), dtype=np.float32)

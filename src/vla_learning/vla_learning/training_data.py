@@ -13,10 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vla_learning.dataset import ACTION_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
+from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
 from vla_policy.models.normalization import ActionRescaler, StateNormalizer
-from vla_policy.models.processor_seed_vla import SeedVLAProcessor
+from vla_policy.models.processor_seed_vla import SeedVLAProcessor, odometry_since
 
 STATE_STD_FLOOR = 0.1   # rad: joints that barely move in the data are not blown up by a tiny std
 
@@ -67,6 +67,12 @@ class TrainingData:
         acts = np.clip(embodiment.normalize(f[ACTION_KEY]), -1, 1).astype(np.float32)     # (N, D)
         self.episode = f['episode_index']
         spans = {int(e): ds.episode_frames(int(e)) for e in np.unique(self.episode)}
+        #: the first row of each row's episode (how far a late state may reach back)
+        self.episode_start = np.zeros(n, dtype=np.int64)
+        for sl in spans.values():
+            self.episode_start[sl] = sl.start
+        self.fps = float(ds.fps)
+        self.odometry = self._odometry(f, spans, n) if model_cfg.odometry_input else None
         self.chunks = torch.from_numpy(acts[chunk_rows(self.episode, spans, model_cfg.chunk_size)])
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
         self._tokens(ds)
@@ -83,6 +89,24 @@ class TrainingData:
             rescale = ActionRescaler.from_stats(stats[ACTION_KEY], embodiment)
             self.chunks = torch.from_numpy(rescale.to_model(self.chunks.numpy()).astype(np.float32))
             self.hold = torch.from_numpy(rescale.to_model(self.hold.numpy()).astype(np.float32))
+
+    @staticmethod
+    def _odometry(f, spans: dict[int, slice], n: int) -> torch.Tensor:
+        """(N, 3) OBS_ODOMETRY of each frame: how far the base went since its episode's first frame
+        (the instruction's start), computed from the dataset's base poses as the processor does."""
+        if BASE_POSE_KEY not in f:
+            raise ValueError(f"the model reads odometry (odometry_input) but the dataset has no '{BASE_POSE_KEY}' "
+                             'column: collect it again with this vla_learning, or set model.odometry_input false')
+        pose = f[BASE_POSE_KEY].astype(np.float64)
+        out = np.zeros((n, 3), dtype=np.float32)
+        for sl in spans.values():
+            p = pose[sl]
+            if not np.isfinite(p).all():
+                raise ValueError(f"'{BASE_POSE_KEY}' has NaN rows (frames {sl.start}..{sl.stop - 1}): every "
+                                 'episode must have odometry to train a model that reads it')
+            yaw = np.unwrap(p[:, 2])
+            out[sl] = odometry_since(p[0], p, yaw - yaw[0])
+        return torch.from_numpy(out)
 
     def _tokens(self, ds) -> None:
         """Token ids of the dataset's instructions, of the out-of-scope ones, and (hashed words) of

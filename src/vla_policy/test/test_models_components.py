@@ -658,3 +658,58 @@ def test_crop_keeps_the_aspect_ratio_of_a_wide_camera(humanoid):
     assert red(crop.image(image)) < red(stretch.image(image)), 'the red margins are cropped away'
     square = np.full((32, 32, 3), 90, np.uint8)
     assert torch.equal(crop.image(square), stretch.image(square)), 'a square image is left alone'
+
+
+def test_instruction_odometry_in_the_start_frame_unwrapped_and_restarted():
+    """OBS_ODOMETRY: forward / left in the base frame of the pose when the instruction began, the turn
+    summed step by step (across +-pi, beyond one turn), restarted like the clock; zeros without a pose."""
+    from vla_policy.models.processor_seed_vla import InstructionOdometry
+    odo = InstructionOdometry()
+    np.testing.assert_allclose(odo('walk', 0.0, None), [0, 0, 0])
+    np.testing.assert_allclose(odo('walk', 0.0, (1.0, 2.0, math.pi / 2)), [0, 0, 0])
+    np.testing.assert_allclose(odo('walk', 0.1, (1.0, 3.0, math.pi / 2)), [1.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(odo('walk', 0.2, (0.0, 3.0, math.pi / 2)), [1.0, 1.0, 0.0], atol=1e-9)
+    yaws = np.linspace(3.0, 3.0 + 2.5 * math.pi, 40)          # counter-clockwise through +-pi, past a full turn
+    for k, yaw in enumerate(yaws):
+        out = odo('turn left', 1.0 + 0.1 * k, (0.0, 0.0, math.atan2(math.sin(yaw), math.cos(yaw))))
+    assert out[2] == pytest.approx(2.5 * math.pi, abs=1e-9)
+    assert odo('turn left', 0.5, (5.0, 5.0, 0.3))[2] == 0.0, 'stamps went backwards: restarted'
+    odo.reset()
+    np.testing.assert_allclose(odo('turn left', 9.0, (7.0, 7.0, 1.0)), [0, 0, 0])
+    np.testing.assert_allclose(odo('turn left', 9.1, (7.0, 7.0, float('nan'))), [0, 0, 0])
+
+
+def test_odometry_reaches_the_model_and_the_training_data_computes_it_as_the_processor(humanoid):
+    """odometry_input: the model reads OBS_ODOMETRY (a batch without it is refused with the reason),
+    the policy keeps it from Observation.base_pose, and odometry_since (the training data's) gives
+    what the processor's tracker gives over a trajectory."""
+    from vla_core.policy import Observation
+    from vla_policy.models.constants import OBS_ODOMETRY
+    from vla_policy.models.processor_seed_vla import InstructionOdometry, odometry_since
+    from vla_policy.policies.seed_vla import SeedVLAPolicy
+    cfg = _cfg(humanoid, odometry_input=True)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    assert model.input_keys[-1] == OBS_ODOMETRY and cfg.context_dim == cfg.state_dim + 3
+    batch = _batch(cfg, b=1)
+    with pytest.raises(KeyError, match=OBS_ODOMETRY):
+        model(batch)
+    with torch.no_grad():
+        still = model({**batch, OBS_ODOMETRY: torch.zeros(1, 3)})[ACTION]
+        turned = model({**batch, OBS_ODOMETRY: torch.tensor([[0.0, 0.0, math.pi / 2]])})[ACTION]
+    assert not torch.allclose(still, turned), 'how far the base turned changes the actions'
+
+    policy = SeedVLAPolicy(humanoid, model=model)
+    assert policy.reads_odometry
+    image = np.zeros((cfg.vision.image_size, cfg.vision.image_size, 3), np.uint8)
+    first = policy.infer(Observation(image, 'turn left', {}, 1.0, base_pose=(0.0, 0.0, 0.0))).actions
+    later = policy.infer(Observation(image, 'turn left', {}, 1.1, base_pose=(0.0, 0.0, 1.0))).actions
+    assert np.abs(later - first).max() > 1e-4, 'the same frame after a turn: another answer'
+
+    rng = np.random.default_rng(0)
+    poses = np.cumsum(rng.normal(0.0, 0.3, size=(30, 3)), axis=0)
+    tracker = InstructionOdometry()
+    online = np.array([tracker('walk', 0.1 * k, tuple(p)) for k, p in enumerate(poses)])
+    wrapped = poses.copy()
+    wrapped[:, 2] = np.arctan2(np.sin(poses[:, 2]), np.cos(poses[:, 2]))
+    yaw = np.unwrap(wrapped[:, 2])
+    np.testing.assert_allclose(odometry_since(wrapped[0], wrapped, yaw - yaw[0]), online, atol=1e-9)

@@ -183,3 +183,25 @@ def test_hold_after_success_goes_on_and_keeps_the_success_time(sim, expert):
     assert held.trajectory.stamps[-1] > plain.time + 0.85
     with pytest.raises(ValueError, match='hold_after_success'):
         LockstepConfig(hold_after_success=-1.0)
+
+
+def test_the_policy_reads_odometry_and_a_state_delay_makes_it_late(sim):
+    """Observation.base_pose is the base's pose (x, y, yaw) as the joint states are its joints;
+    state_delay hands both to the policy that many seconds late, the image still current."""
+    cfg = LockstepConfig(image_size=(32, 32), record=True)
+    p = Recorder(twist=(0.0, 0.0, 0.5))
+    r = run_episode(p, 'turn_left', 5, sim=sim, config=cfg)
+    poses = r.trajectory.as_arrays()['base_poses']
+    for k in (0, 20, 40):
+        np.testing.assert_allclose(p.seen[k].base_pose, poses[k], atol=1e-6)
+    late = Recorder(twist=(0.0, 0.0, 0.5))
+    r2 = run_episode(late, 'turn_left', 5, sim=sim, config=LockstepConfig(image_size=(32, 32), record=True,
+                                                                           state_delay=0.3))
+    poses2 = r2.trajectory.as_arrays()['base_poses']
+    assert late.seen[2].base_pose == pytest.approx(tuple(poses2[0]), abs=1e-6), 'before 0.3 s: the first pose'
+    for k in (20, 40):
+        np.testing.assert_allclose(late.seen[k].base_pose, poses2[k - 3], atol=1e-6)
+        assert late.seen[k].stamp == pytest.approx(r2.trajectory.stamps[k])
+    assert abs(poses2[40][2] - poses2[37][2]) > 0.05, 'the base turns: three steps late is another pose'
+    with pytest.raises(ValueError, match='state_delay'):
+        LockstepConfig(state_delay=-0.1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time as _time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,8 @@ class LockstepConfig:
                   the task is done (keep waving, keep the arm up, stay turned).
     record:       keep images, actions and joint states in the result (for datasets).
     depth:        also render depth into Observation.depth (metres, NaN = nothing) when rendering.
+    state_delay:  seconds by which the policy's joint states and odometry (Observation.base_pose)
+                  lag the image, as in a loop whose state topics arrive late (whole control steps).
     """
 
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -66,8 +69,11 @@ class LockstepConfig:
     hold_after_success: float = 0.0
     record: bool = False
     depth: bool = False
+    state_delay: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (self.state_delay >= 0.0 and math.isfinite(self.state_delay)):
+            raise ValueError(f'LockstepConfig.state_delay must be seconds >= 0, got {self.state_delay}')
         if self.render not in RENDER_MODES:
             raise ValueError(f"LockstepConfig.render must be one of {RENDER_MODES}, got '{self.render}'")
         if not isinstance(self.runner, RunnerConfig):
@@ -185,6 +191,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     traj = Trajectory(task.instruction, joint_names=sim.joint_names) if config.record else None
     nan_action = np.full(embodiment.action_dim, np.nan, dtype=np.float32)
     path = [state.base_pose[:2].copy()]
+    lag = int(round(config.state_delay / config.control_dt))
+    measured: deque = deque(maxlen=lag + 1)      # (joints, base pose) of the last lag + 1 steps
     touching: frozenset[str] = frozenset()
     collisions = steps = calls = invalid = 0
     confidences: list[float] = []
@@ -202,12 +210,14 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
             break
         now = state.time
         image = None
+        measured.append((state.joint_positions, tuple(float(v) for v in state.base_pose)))
         if runner.call_due(now):
+            joints, pose = measured[0]               # state_delay late (the oldest kept)
             image = sim.render(w, h) if render else blank
             depth = sim.render_depth(w, h) if render and config.depth else None
             result = runner.call(lambda ctx: Observation(image=image, instruction=ctx.instruction,
-                                                         joint_positions=state.joint_positions, stamp=now,
-                                                         depth=depth))
+                                                         joint_positions=joints, stamp=now, depth=depth,
+                                                         base_pose=pose))
             calls += 1
             if result.error_kind == 'policy':
                 raise RuntimeError(f"policy '{policy.name}' failed: {result.error}")

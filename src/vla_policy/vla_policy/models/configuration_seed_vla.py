@@ -288,6 +288,12 @@ class SeedVLAConfig(ConfigBlock):
     """Seconds (0 = off, else in (0, 600]): the policy also reads how long ago its instruction began
     (OBS_ELAPSED) as min(t, horizon) / horizon beside the state; a turn or a wave is a motion in time.
     The processor keeps the clock (restarted when the instruction changes or on reset)."""
+    odometry_input: bool = False
+    """The policy also reads the base's odometry (OBS_ODOMETRY): how far it has moved forward and
+    left and how far it has turned since its instruction began, so a turn or an approach slowed by
+    the safety gate still ends where asked. The processor keeps it from Observation.base_pose."""
+    odometry_scale_m: float = 2.0
+    """Metres that read as 1 in the odometry input (the turn reads in units of pi rad); (0, 100]."""
     action_dim: int = 11
     """Dimensions of one normalised action; must equal the embodiment's action_dim (1..256)."""
     chunk_size: int = 8
@@ -326,6 +332,9 @@ class SeedVLAConfig(ConfigBlock):
             dup = sorted({j for j in joints if joints.count(j) > 1})
             raise ValueError(f'SeedVLAConfig.state_joints lists {dup} more than once; list each joint once')
         check_real(self, 'elapsed_horizon_s', 0.0, 600.0, 'e.g. 6, or 0 to disable it', unit='seconds')
+        if not isinstance(self.odometry_input, bool):
+            raise ValueError(f'SeedVLAConfig.odometry_input must be true or false, got {self.odometry_input!r}')
+        check_real(self, 'odometry_scale_m', 0.0, 100.0, 'e.g. 2', unit='metres', lo_open=True)
         check_int(self, 'action_dim', 1, 256, "it must equal the embodiment's action_dim; "
                                               'SeedVLAConfig.for_embodiment(embodiment) fills it in')
         check_int(self, 'chunk_size', 1, 256, 'e.g. 8 actions per inference')
@@ -350,6 +359,12 @@ class SeedVLAConfig(ConfigBlock):
     @property
     def state_dim(self) -> int:
         return len(self.state_joints)
+
+    @property
+    def context_dim(self) -> int:
+        """Width of what the fusion reads beside vision and language: the state, the elapsed time
+        (1 with ``elapsed_horizon_s``) and the odometry (3 with ``odometry_input``)."""
+        return self.state_dim + (1 if self.elapsed_horizon_s else 0) + (3 if self.odometry_input else 0)
 
     @property
     def image_size(self) -> int:

@@ -6,6 +6,7 @@ Model inputs (the processor writes them; :meth:`SeedVLAProcessor.language` gives
 key the configured tokenizer uses)::
 
     OBS_IMAGE, OBS_STATE (when config.state_joints), OBS_ELAPSED (when config.elapsed_horizon_s),
+    OBS_ODOMETRY (when config.odometry_input),
     and one of OBS_LANGUAGE_TOKENS (tokenizer 'hash_words') or OBS_LANGUAGE_EMBEDDING (tokenizer 'minilm_l6')
 
 Training targets read by :meth:`SeedVLAModel.compute_loss`::
@@ -36,6 +37,10 @@ OBS_STATE = 'observation.state'
 #: (B, 1) float32, seconds since the instruction began (the policy keeps the clock; datasets: the
 #: frame's timestamp in its episode)
 OBS_ELAPSED = 'observation.elapsed'
+#: (B, 3) float32, how far the base has gone since the instruction began, in the base frame of its
+#: pose then: forward (m), left (m), turned (rad, counter-clockwise, unwrapped) (the policy keeps
+#: it from the odometry; datasets: from each frame's observation.odometry and its episode's first)
+OBS_ODOMETRY = 'observation.odometry'
 #: (B, L) int64 token ids, 0 = padding (tokenizer 'hash_words')
 OBS_LANGUAGE_TOKENS = 'observation.language.tokens'
 #: (B, 384) float32, L2-normalised sentence embedding of the instruction (tokenizer 'minilm_l6')

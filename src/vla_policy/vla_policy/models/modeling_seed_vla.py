@@ -6,6 +6,8 @@ are described in :mod:`vla_policy.models.constants`.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,7 +16,7 @@ from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODER
 from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
-                                         OBS_ELAPSED, OBS_IMAGE, OBS_STATE, OUT_OF_SCOPE,
+                                         OBS_ELAPSED, OBS_IMAGE, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
                                          TARGET_IN_IMAGE)
 from vla_policy.models.fusion import Grounding, attribute_grounding_loss, grounding_loss, point_loss
 from vla_policy.models.heads import ConfidenceHead
@@ -31,7 +33,7 @@ class SeedVLAModel(nn.Module):
         self.vision = VISION_ENCODERS.get(config.vision.encoder)(config)
         self.language = LANGUAGE_ENCODERS.get(config.language.encoder)(config)
         self.fusion = FUSIONS.get(config.fusion.type)(config, self.vision.out_dim, self.language.out_dim,
-                                                      config.state_dim + (1 if config.elapsed_horizon_s else 0))
+                                                      config.context_dim)
         self.action_head = ACTION_HEADS.get(config.head.type)(config, self.fusion.out_dim)
         self.confidence_head = ConfidenceHead(self.fusion.out_dim)
         if config.residual_joints:
@@ -59,7 +61,8 @@ class SeedVLAModel(nn.Module):
         """Batch keys ``forward`` reads, in the order of the ONNX graph's inputs."""
         keys = [OBS_IMAGE, self.language.input_key]
         keys += [OBS_STATE] if self.config.state_dim else []
-        return keys + [OBS_ELAPSED] if self.config.elapsed_horizon_s else keys
+        keys += [OBS_ELAPSED] if self.config.elapsed_horizon_s else []
+        return keys + [OBS_ODOMETRY] if self.config.odometry_input else keys
 
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Grounding | None]:
         """Batch -> (fused features (B, fusion.out_dim), the grounded pooling's map or None)."""
@@ -73,18 +76,33 @@ class SeedVLAModel(nn.Module):
         return self.fusion(vision, text, mask, self._state(batch))
 
     def _state(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """OBS_STATE, and with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon after it."""
+        """OBS_STATE, then with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon,
+        then with ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi."""
         state = batch.get(OBS_STATE)
+        if self.config.state_dim and state is None:
+            return None                           # the fusion says what is missing
+        parts = [state] if self.config.state_dim else []
+        dtype = batch[OBS_IMAGE].dtype
         horizon = self.config.elapsed_horizon_s
-        if not horizon:
-            return state
-        if OBS_ELAPSED not in batch:
-            raise KeyError(f"the batch has no '{OBS_ELAPSED}': this model (elapsed_horizon_s={horizon}) reads the "
-                           'seconds since its instruction began; the policy keeps that clock (training: the '
-                           "frames' timestamps)")
-        elapsed = batch[OBS_ELAPSED].reshape(-1, 1).to(batch[OBS_IMAGE].dtype)
-        elapsed = torch.nan_to_num(elapsed, nan=0.0).clamp(0.0, horizon) / horizon
-        return elapsed if state is None else torch.cat([state, elapsed], dim=-1)
+        if horizon:
+            elapsed = self._input(batch, OBS_ELAPSED, f'elapsed_horizon_s={horizon}', 'the seconds since its '
+                                  "instruction began; the policy keeps that clock (training: the frames' timestamps)")
+            parts.append(torch.nan_to_num(elapsed.reshape(-1, 1).to(dtype), nan=0.0).clamp(0.0, horizon) / horizon)
+        if self.config.odometry_input:
+            odom = self._input(batch, OBS_ODOMETRY, 'odometry_input', 'how far the base has moved and turned since '
+                               'its instruction began; the policy keeps it from Observation.base_pose')
+            odom = torch.nan_to_num(odom.reshape(-1, 3).to(dtype), nan=0.0)
+            scale = torch.tensor([self.config.odometry_scale_m, self.config.odometry_scale_m, math.pi], dtype=dtype)
+            parts.append((odom / scale).clamp(-5.0, 5.0))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    @staticmethod
+    def _input(batch: dict[str, torch.Tensor], key: str, because: str, what: str) -> torch.Tensor:
+        if key not in batch:
+            raise KeyError(f"the batch has no '{key}': this model ({because}) reads {what}")
+        return batch[key]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features, _ = self.encode(batch)

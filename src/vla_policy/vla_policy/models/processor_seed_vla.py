@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from vla_core.policy import Observation
 from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_STATE
+from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_ODOMETRY, OBS_STATE
 from vla_policy.models.normalization import StateNormalizer
 
 
@@ -68,11 +68,57 @@ class InstructionClock:
         return stamp - self._start
 
 
+def wrap_angle(a):
+    """Angle(s) in radians -> [-pi, pi)."""
+    return (np.asarray(a) + math.pi) % (2.0 * math.pi) - math.pi
+
+
+def odometry_since(start, poses: np.ndarray, turned: np.ndarray) -> np.ndarray:
+    """(N, 3) poses x, y, yaw in the odometry frame, and how far the base has turned since ``start``
+    (N,) (unwrapped) -> (N, 3) OBS_ODOMETRY: forward, left (m) in the base frame of ``start`` (its
+    x, y, yaw), turned (rad). The one place the policy's odometry input is computed (the processor
+    at inference, the training data from the datasets' poses)."""
+    poses = np.asarray(poses, dtype=np.float64).reshape(-1, 3)
+    x0, y0, yaw0 = (float(v) for v in start)
+    dx, dy = poses[:, 0] - x0, poses[:, 1] - y0
+    c, s = math.cos(yaw0), math.sin(yaw0)
+    return np.stack([c * dx + s * dy, -s * dx + c * dy, np.asarray(turned, dtype=np.float64)], axis=1)
+
+
+class InstructionOdometry:
+    """How far the base has moved and turned since the current instruction began (OBS_ODOMETRY),
+    from the observations' base poses; it restarts like :class:`InstructionClock`. The turn is
+    summed from one pose to the next (each step's change wrapped to [-pi, pi)), so two full turns
+    read 4 pi. No pose yet: zeros (the PolicyRunner refuses such calls)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._instruction: str | None = None
+        self._start: tuple[float, float, float] | None = None
+        self._yaw = self._turned = 0.0
+        self._last = -math.inf
+
+    def __call__(self, instruction: str, stamp: float, pose) -> np.ndarray:
+        if pose is None or not all(math.isfinite(float(v)) for v in pose):
+            return np.zeros(3)
+        stamp = float(stamp) if math.isfinite(stamp) else self._last
+        if instruction != self._instruction or self._start is None or stamp < self._last:
+            self._instruction, self._start = instruction, tuple(float(v) for v in pose)
+            self._yaw, self._turned = self._start[2], 0.0
+        self._last = stamp
+        self._turned += float(wrap_angle(float(pose[2]) - self._yaw))
+        self._yaw = float(pose[2])
+        return odometry_since(self._start, np.asarray(pose), np.array([self._turned]))[0]
+
+
 class SeedVLAProcessor:
     """Turns observations into the batch dict :class:`SeedVLAModel` expects.
 
-    With ``elapsed_horizon_s`` it also keeps an :class:`InstructionClock` (OBS_ELAPSED): consecutive
-    calls are one stream of observations; :meth:`reset` restarts it.
+    With ``elapsed_horizon_s`` it also keeps an :class:`InstructionClock` (OBS_ELAPSED), with
+    ``odometry_input`` an :class:`InstructionOdometry` (OBS_ODOMETRY): consecutive calls are one
+    stream of observations; :meth:`reset` restarts them.
     """
 
     def __init__(self, config: SeedVLAConfig, state_normalizer: StateNormalizer | None = None) -> None:
@@ -91,11 +137,13 @@ class SeedVLAProcessor:
                                  f'config state_joints {list(config.state_joints)}')
         self.state_normalizer = state_normalizer if config.state_dim else None
         self.clock = InstructionClock() if config.elapsed_horizon_s else None
+        self.odometry = InstructionOdometry() if config.odometry_input else None
 
     def reset(self) -> None:
-        """A new episode / command: the elapsed time starts again from the next observation."""
-        if self.clock is not None:
-            self.clock.reset()
+        """A new episode / command: the elapsed time and the odometry start again from the next observation."""
+        for tracker in (self.clock, self.odometry):
+            if tracker is not None:
+                tracker.reset()
 
     # -- pieces -------------------------------------------------------------------------------
     def image(self, image: np.ndarray) -> torch.Tensor:
@@ -142,6 +190,9 @@ class SeedVLAProcessor:
             batch[OBS_STATE] = state
         if self.clock is not None:
             batch[OBS_ELAPSED] = torch.tensor([[self.clock(obs.instruction, obs.stamp)]], dtype=torch.float32)
+        if self.odometry is not None:
+            odom = self.odometry(obs.instruction, obs.stamp, obs.base_pose)
+            batch[OBS_ODOMETRY] = torch.tensor(odom, dtype=torch.float32).reshape(1, 3)
         return batch
 
     def batch(self, observations: Sequence[Observation]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,58 @@
+"""A policy that reads odometry, in the real loop: vla_inference subscribes to odom
+(nav_msgs/Odometry, as a base driver publishes it) and is refused (confidence 0: vla_safety holds
+the robot) while no odometry arrives or once the newest is older than odometry_timeout.
+
+The policy is a small seed_vla checkpoint written by the test (odometry_input on, untrained: its
+actions mean nothing, its confidence is some fixed value above 0).
+"""
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+from ros_harness import running_suite, twist_is_zero  # noqa: E402
+
+from vla_interfaces.msg import SafetyStatus  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def odometry_checkpoint(tmp_path_factory):
+    from vla_core.embodiment import load_embodiment
+    from vla_policy.checkpoint import save_checkpoint
+    from vla_policy.policies.seed_vla import SeedVLAPolicy
+    emb = load_embodiment('vla_humanoid')
+    policy = SeedVLAPolicy.untrained(emb, config={
+        'odometry_input': True, 'n_action_steps': 1, 'chunk_size': 4,
+        'vision': {'image_size': 32, 'channels': [8, 8], 'strides': [2, 2]},
+        'fusion': {'hidden_dim': 32, 'layers': 1}, 'language': {'dim': 16}})
+    return save_checkpoint(policy, tmp_path_factory.mktemp('ckpt') / 'odometry_policy', trained=True)
+
+
+def _confidences(probe, t0):
+    return [a.confidence for _, a in probe.since(probe.actions, t0) if a.instruction == 'turn left']
+
+
+def test_no_odometry_refuses_and_odometry_lets_the_policy_act(odometry_checkpoint):
+    with running_suite({'policy': str(odometry_checkpoint), 'policy_backend': 'torch'},
+                       {'command_timeout': 0.3}) as (suite, probe):
+        probe.base_pose = None                       # the base driver is silent
+        time.sleep(0.8)                              # longer than odometry_timeout: any earlier pose is forgotten
+        probe.command('turn left')
+        assert probe.wait_for(lambda: _confidences(probe, time.monotonic() - 0.2), 5)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        refused = _confidences(probe, t0)
+        assert refused and all(c == 0.0 for c in refused), f'confidences without odometry: {refused[:5]}'
+        assert all(twist_is_zero(m) for _, m in probe.since(probe.cmd_vel, t0))
+        assert probe.latest(probe.status).state == SafetyStatus.STOP
+
+        probe.base_pose = (0.0, 0.0, 0.0)            # odometry arrives: the policy's own confidence
+        assert probe.wait_for(lambda: any(c > 0.0 for c in _confidences(probe, time.monotonic() - 0.3)), 5), \
+            'odometry arrived but the policy stayed refused'
+
+        probe.base_pose = None                       # lost again: refused within odometry_timeout (0.5 s)
+        t_lost = time.monotonic()
+        assert probe.wait_for(lambda: (c := _confidences(probe, time.monotonic() - 0.25)) and max(c) == 0.0, 5), \
+            'odometry lost but the policy kept acting'
+        assert time.monotonic() - t_lost < 2.0
