@@ -1,7 +1,10 @@
 """Pure units of the remote protocol: packing, key mapping, reply checks, action mapping, backoff."""
 from __future__ import annotations
 
+import dataclasses
+
 import msgpack
+
 import numpy as np
 import pytest
 
@@ -12,7 +15,8 @@ from vla_policy.remote import protocol as P
 from vla_policy.remote.link import Backoff, LinkHealth, LinkState
 from vla_policy.remote.protocol import ProtocolError
 from vla_policy.remote.reply import ActionMapping, decode_reply, encode_reply
-from vla_policy.remote.wire import StateField, WireFormat, decode_observation, encode_observation, resize_with_pad
+from vla_policy.remote.wire import (WIRE_PRESETS, StateField, WireFormat, decode_observation, encode_observation,
+                                   resize_with_pad)
 
 
 def _obs(h=48, w=64, instruction='Turn left', joints=None, stamp=12.5):
@@ -74,6 +78,12 @@ def test_our_observation_round_trip():
     assert back.image.flags.writeable
     assert back.instruction == 'Turn left' and back.stamp == 12.5
     assert dict(back.joint_positions) == obs.joint_positions
+    assert back.base_pose is None, 'no odometry sent, none read'
+    moved = decode_observation(P.unpackb(P.packb(encode_observation(dataclasses.replace(obs, base_pose=(1, 2, 0.5))))))
+    assert moved.base_pose == (1.0, 2.0, 0.5)
+    assert 'observation/base_pose' not in encode_observation(moved, WIRE_PRESETS['libero']), 'openpi: not ours'
+    with pytest.raises(ProtocolError, match='base_pose'):
+        decode_observation({**encode_observation(obs), 'observation/base_pose': [1.0, 2.0]})
 
 
 def test_state_vector_names_joints_by_the_servers_embodiment():

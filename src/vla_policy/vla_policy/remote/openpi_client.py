@@ -148,6 +148,11 @@ class RemotePolicy(Policy):
         return self._ws is not None
 
     @property
+    def reads_odometry(self) -> bool:
+        """The served policy reads the base pose (vla-serve's metadata says so once connected)."""
+        return bool(self.server_metadata.get('reads_odometry'))
+
+    @property
     def server_is_ours(self) -> bool:
         return self.server_metadata.get('server') == SERVER_ID
 

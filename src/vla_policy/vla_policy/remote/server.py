@@ -106,7 +106,9 @@ class PolicyServer:
             'state_joints': list(self._state_joints),
             'observation_keys': {'image': 'observation/image', 'prompt': 'prompt',
                                  'joint_positions': 'observation/joint_positions',
-                                 'state': 'observation/state', 'stamp': 'observation/stamp'},
+                                 'state': 'observation/state', 'stamp': 'observation/stamp',
+                                 'base_pose': 'observation/base_pose'},
+            'reads_odometry': bool(getattr(policy, 'reads_odometry', False)),
             'reply_keys': ['actions', 'confidence', 'step_dt', 'done', 'policy_name', 'server_timing'],
             **(metadata or {}),
         }

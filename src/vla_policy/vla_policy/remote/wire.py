@@ -70,6 +70,8 @@ class WireFormat:
     joints_key:        map joint name -> position (our protocol); None to leave it out.
     state:             float32 state vectors to send (openpi's ``observation/state`` ...).
     stamp_key:         image stamp in seconds; None to leave it out.
+    base_pose_key:     the base's odometry pose [x, y, yaw] (our protocol; sent when the observation
+                       has one); None to leave it out.
     """
 
     image_key: str = 'observation/image'
@@ -80,6 +82,7 @@ class WireFormat:
     joints_key: str | None = 'observation/joint_positions'
     state: tuple[StateField, ...] = ()
     stamp_key: str | None = 'observation/stamp'
+    base_pose_key: str | None = 'observation/base_pose'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'extra_image_keys', tuple(self.extra_image_keys))
@@ -93,7 +96,7 @@ class WireFormat:
         if self.image_layout not in IMAGE_LAYOUTS:
             raise ValueError(f"WireFormat.image_layout '{self.image_layout}' unknown; use one of {IMAGE_LAYOUTS}")
         keys = [self.image_key, *self.extra_image_keys, self.prompt_key, self.joints_key, self.stamp_key,
-                *(s.key for s in self.state)]
+                self.base_pose_key, *(s.key for s in self.state)]
         keys = [k for k in keys if k is not None]
         if any(not isinstance(k, str) or not k for k in keys):
             raise ValueError(f'WireFormat keys must be non-empty strings, got {keys}')
@@ -130,16 +133,16 @@ class WireFormat:
 WIRE_PRESETS: dict[str, WireFormat] = {
     'vla_ros2': WireFormat(),
     'libero': WireFormat(image_key='observation/image', extra_image_keys=('observation/wrist_image',),
-                         image_size=(224, 224), joints_key=None, stamp_key=None,
+                         image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None,
                          state=(StateField('observation/state', dim=8),)),
     'droid': WireFormat(image_key='observation/exterior_image_1_left',
                         extra_image_keys=('observation/wrist_image_left',),
-                        image_size=(224, 224), joints_key=None, stamp_key=None,
+                        image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None,
                         state=(StateField('observation/joint_position', dim=7),
                                StateField('observation/gripper_position', dim=1))),
     'aloha': WireFormat(image_key='images.cam_high',
                         extra_image_keys=('images.cam_low', 'images.cam_left_wrist', 'images.cam_right_wrist'),
-                        image_size=(224, 224), image_layout='chw', joints_key=None, stamp_key=None,
+                        image_size=(224, 224), image_layout='chw', joints_key=None, stamp_key=None, base_pose_key=None,
                         state=(StateField('state', dim=14),)),
 }
 
@@ -194,6 +197,8 @@ def encode_observation(obs: Observation, wire: WireFormat = WireFormat()) -> dic
         _put(msg, s.key, s.pack(obs.joint_positions))
     if wire.stamp_key is not None:
         _put(msg, wire.stamp_key, float(obs.stamp))
+    if wire.base_pose_key is not None and obs.base_pose is not None:
+        _put(msg, wire.base_pose_key, [float(v) for v in obs.base_pose])
     return msg
 
 
@@ -217,6 +222,7 @@ def decode_observation(msg: Any, state_joints: tuple[str, ...] = ()) -> Observat
 
     Joint positions come from ``observation/joint_positions``; without it, from
     ``observation/state`` when ``state_joints`` (the server's embodiment joints) has its length.
+    The base pose (odometry) from ``observation/base_pose`` when sent.
     """
     if not isinstance(msg, dict):
         raise ProtocolError(f'an observation must be a map, got {type(msg).__name__}')
@@ -250,7 +256,15 @@ def decode_observation(msg: Any, state_joints: tuple[str, ...] = ()) -> Observat
         stamp = float(stamp)
     except (TypeError, ValueError):
         raise ProtocolError(f"'observation/stamp' must be a number, got {type(stamp).__name__}") from None
-    return Observation(image=image, instruction=prompt, joint_positions=joints, stamp=stamp)
+    pose = msg.get('observation/base_pose')
+    if pose is not None:
+        try:
+            pose = tuple(float(v) for v in np.asarray(pose, dtype=np.float64).reshape(-1))
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"'observation/base_pose' must be [x, y, yaw] ({exc})") from None
+        if len(pose) != 3:
+            raise ProtocolError(f"'observation/base_pose' must be [x, y, yaw], got {len(pose)} numbers")
+    return Observation(image=image, instruction=prompt, joint_positions=joints, stamp=stamp, base_pose=pose)
 
 
 __all__ = ['IMAGE_LAYOUTS', 'StateField', 'WIRE_PRESETS', 'WireFormat', 'decode_observation',
