@@ -131,7 +131,7 @@ def _launch_setup(context):
                   remappings=_renamed([('camera/image_raw', a['camera_topic']),
                                        ('camera/camera_info', camera_info_topic(a['camera_topic'])),
                                        ('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
-                                       ('cmd_vel', BRIDGE_CMD_VEL)]))
+                                       ('odom', a['odom_topic']), ('cmd_vel', BRIDGE_CMD_VEL)]))
     base_timeout = Node(package='vla_tools', executable='base_command_timeout', output='screen',
                         parameters=[{'use_sim_time': sim_time}],
                         remappings=_renamed([('cmd_vel', a['cmd_vel_topic']), ('cmd_vel_out', BRIDGE_CMD_VEL)]))

@@ -80,7 +80,7 @@ def test_commands_go_to_the_overlays_topics_one_per_commanded_joint(entries):
 def test_covers_every_topic_the_suite_needs(entries):
     default = {k: d for k, (d, _) in SUITE_ARGUMENTS.items()}
     out, into = by_direction(entries, 'GZ_TO_ROS'), by_direction(entries, 'ROS_TO_GZ')
-    for arg in ('camera_topic', 'scan_topic', 'joint_states_topic'):
+    for arg in ('camera_topic', 'scan_topic', 'joint_states_topic', 'odom_topic'):
         assert default[arg] in out, arg
     assert '/clock' in out                       # use_sim_time
     assert default['cmd_vel_topic'] in into      # vla_safety's base output, through base_command_timeout

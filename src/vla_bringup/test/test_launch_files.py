@@ -219,16 +219,18 @@ def test_gazebo_launch_default_topics_need_no_remapping(gazebo):
 def test_gazebo_launch_topic_arguments_remap_bridge_relay_and_suite(gazebo):
     ev = Evaluated(gazebo.generate_launch_description(), {
         'camera_topic': '/robot/head/image_raw', 'scan_topic': '/robot/scan', 'joint_states_topic': '/robot/js',
-        'cmd_vel_topic': '/robot/cmd_vel', 'joint_commands_topic': '/robot/joint_targets'})
+        'cmd_vel_topic': '/robot/cmd_vel', 'joint_commands_topic': '/robot/joint_targets', 'odom_topic': '/robot/odom'})
     assert ev.remaps('gz_bridge') == {'camera/image_raw': '/robot/head/image_raw',
                                       'camera/camera_info': '/robot/head/camera_info',
-                                      'scan': '/robot/scan', 'joint_states': '/robot/js', 'cmd_vel': 'gz/cmd_vel'}
+                                      'scan': '/robot/scan', 'joint_states': '/robot/js', 'odom': '/robot/odom',
+                                      'cmd_vel': 'gz/cmd_vel'}
     assert ev.remaps('base_command_timeout') == {'cmd_vel': '/robot/cmd_vel', 'cmd_vel_out': 'gz/cmd_vel'}
     assert ev.remaps('joint_command_relay') == {'joint_commands': '/robot/joint_targets'}
     assert ev.remaps('robot_state_publisher') == {'joint_states': '/robot/js'}
     assert ev.remaps('vla_safety') == {'scan': '/robot/scan', 'joint_states': '/robot/js',
                                        'cmd_vel': '/robot/cmd_vel', 'joint_commands': '/robot/joint_targets'}
     assert ev.remaps('vla_inference')['camera/image_raw'] == '/robot/head/image_raw'
+    assert ev.remaps('vla_inference')['odom'] == '/robot/odom'
 
 
 def test_gazebo_launch_rejects_a_bad_spawn_pose(gazebo):
