@@ -1,5 +1,6 @@
-"""The held-out free phrasings (configs/free_phrasings.tsv): valid, covering every task, and held
-out: no training or paraphrase template, with any colour and shape word, makes one of them."""
+"""The held-out free phrasings (configs/free_phrasings.tsv, free_phrasings_b.tsv): valid, covering
+every task, and held out: no training or paraphrase template, with any colour and shape word,
+makes one of them."""
 import itertools
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from vla_learning.instructions import (COLOUR_WORDS, OOS_EVAL, OOS_TRAIN, PARAPH
                                        SHAPE_WORDS, TRAIN_TEMPLATES, train_templates)
 from vla_sim.tasks import TASKS  # noqa: E402
 
-FILE = Path(__file__).resolve().parents[1] / 'configs' / 'free_phrasings.tsv'
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
+FILE = CONFIGS / 'free_phrasings.tsv'
+HELD_OUT = [FILE, CONFIGS / 'free_phrasings_b.tsv']
 
 
 def _normal(text):
@@ -30,15 +33,17 @@ def _templated():
     return out | {_normal(t) for t in OOS_TRAIN + OOS_EVAL}
 
 
-def test_every_line_is_a_valid_case_and_every_task_is_asked():
-    cases = read_instruction_file(FILE, episodes=1)
+@pytest.mark.parametrize('path', HELD_OUT, ids=lambda p: p.name)
+def test_every_line_is_a_valid_case_and_every_task_is_asked(path):
+    cases = read_instruction_file(path, episodes=1)
     assert {c.task for c in cases} == set(TASKS) | {'out_of_scope'}
     assert sum(c.task == 'out_of_scope' for c in cases) >= 10
 
 
-def test_no_template_makes_any_of_them():
+@pytest.mark.parametrize('path', HELD_OUT, ids=lambda p: p.name)
+def test_no_template_makes_any_of_them(path):
     templated = _templated()
-    made = [c.instruction for c in read_instruction_file(FILE, episodes=1) if _normal(c.instruction) in templated]
+    made = [c.instruction for c in read_instruction_file(path, episodes=1) if _normal(c.instruction) in templated]
     assert not made, f'these are template sentences, not held-out phrasings: {made}'
 
 
