@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from vla_learning.config import AugmentConfig, ConfidenceConfig
 from vla_learning.training_data import TrainingData
 from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, OBS_ELAPSED, OBS_IMAGE,
-                                         OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+                                         OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
+                                         TARGET_IN_IMAGE)
 
 NO_NEGATIVES = ConfidenceConfig(oos_fraction=0.0, unknown_word_rate=0.0, object_negatives=0.0)
 
@@ -39,14 +40,19 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     vocab_size = int(model_cfg.language.vocab_size)
     tokens = _augment_words(instructions.clone(), gen, augment, vocab_size)
     actions = data.chunks[rows_t].clone()
+    sentences = _sentences(data, rows_t, gen, augment)
     oos = torch.from_numpy(gen.random(len(rows)) < confidence.oos_fraction)
     if bool(oos.any()):
-        tokens[oos] = _out_of_scope(data, instructions, oos, gen, confidence, vocab_size)
+        tokens[oos], oos_sentences = _out_of_scope(data, instructions, oos, gen, confidence, vocab_size)
+        if sentences is not None:
+            sentences[oos] = oos_sentences
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
     measured = torch.from_numpy(_late_rows(data, rows, gen, augment))     # the state as a late loop reads it
     batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[measured],
              ACTION: actions, OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
+    if sentences is not None:
+        batch[OBS_LANGUAGE_EMBEDDING] = sentences
     if model_cfg.elapsed_horizon_s:
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
     if data.odometry is not None:
@@ -66,6 +72,17 @@ def _late_rows(data: TrainingData, rows: np.ndarray, gen: np.random.Generator,
     return np.maximum(rows - gen.integers(0, lag + 1, size=len(rows)), data.episode_start[rows])
 
 
+def _sentences(data: TrainingData, rows_t, gen: np.random.Generator, augment: AugmentConfig | None):
+    """The rows' sentence embeddings (None when the model reads none); in training a share
+    (``augment.sentence_dropout``) zeroed, as the made-up out-of-scope instructions have none."""
+    if data.sentences is None:
+        return None
+    sentences = data.sentences[data.task_index[rows_t]].clone()
+    if augment is not None and augment.sentence_dropout > 0:
+        sentences[torch.from_numpy(gen.random(len(rows_t)) < augment.sentence_dropout)] = 0.0
+    return sentences
+
+
 def _augment_words(tokens, gen: np.random.Generator, augment: AugmentConfig | None, vocab_size: int):
     """Word dropout and one unknown word (hashed words only; sentence embeddings are not augmented)."""
     if augment is None or tokens.is_floating_point():
@@ -80,11 +97,16 @@ def _augment_words(tokens, gen: np.random.Generator, augment: AugmentConfig | No
 def _out_of_scope(data: TrainingData, instructions, oos, gen: np.random.Generator, confidence: ConfidenceConfig,
                   vocab_size: int):
     """Token ids of the ``oos`` rows' out-of-scope instructions: ``OOS_TRAIN`` ones with unknown
-    words, and a share made from the sample's own instruction (:func:`_object_negatives`)."""
+    words, and a share made from the sample's own instruction (:func:`_object_negatives`); and their
+    sentence embeddings (None when the model reads none; zeros for the made-up ones, which have no text)."""
     n = len(oos)
-    pick = torch.from_numpy(gen.integers(0, len(data.oos_tokens), int(oos.sum())))
+    chosen = torch.from_numpy(gen.integers(0, len(data.oos_tokens), int(oos.sum())))
     tokens = instructions.clone()
-    tokens[oos] = data.oos_tokens[pick]
+    tokens[oos] = data.oos_tokens[chosen]
+    sentences = None
+    if data.oos_sentences is not None:
+        sentences = torch.zeros(n, data.oos_sentences.shape[1])
+        sentences[oos] = data.oos_sentences[chosen]
     word_ids = not tokens.is_floating_point()
     if confidence.unknown_word_rate > 0 and word_ids:
         tokens[oos] = _unknown_words(tokens[oos], gen, confidence.unknown_word_rate, vocab_size)
@@ -94,7 +116,9 @@ def _out_of_scope(data: TrainingData, instructions, oos, gen: np.random.Generato
         if bool(pick.any()):
             tokens[pick] = _object_negatives(instructions[pick], gen, data.object_word_ids, data.article_ids,
                                              vocab_size)
-    return tokens[oos]
+            if sentences is not None:
+                sentences[pick] = 0.0
+    return tokens[oos], (sentences[oos] if sentences is not None else None)
 
 
 def _attribute_queries(data: TrainingData, rows_t, gen: np.random.Generator, shift) -> dict:

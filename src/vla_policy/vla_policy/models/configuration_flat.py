@@ -20,7 +20,7 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     'language_encoder': ('language', 'encoder'), 'tokenizer': ('language', 'tokenizer'),
     'text_dim': ('language', 'dim'), 'vocab_size': ('language', 'vocab_size'),
     'max_tokens': ('language', 'max_tokens'), 'text_ngrams': ('language', 'ngrams'),
-    'text_cache_size': ('language', 'cache_size'),
+    'text_cache_size': ('language', 'cache_size'), 'sentence_dim': ('language', 'sentence_dim'),
     'fusion': ('fusion', 'type'), 'hidden_dim': ('fusion', 'hidden_dim'), 'fusion_layers': ('fusion', 'layers'),
     'dropout': ('fusion', 'dropout'), 'spatial_pooling': ('fusion', 'pooling'),
     'grounding_keys': ('fusion', 'grounding_keys'), 'point_features': ('fusion', 'point_features'),

@@ -108,7 +108,8 @@ class LanguageConfig(ConfigBlock):
     _applies: ClassVar[dict] = {'vocab_size': lambda c: c.tokenizer == 'hash_words',
                                 'max_tokens': lambda c: c.tokenizer == 'hash_words',
                                 'ngrams': lambda c: c.tokenizer == 'hash_words',
-                                'cache_size': lambda c: c.tokenizer == 'minilm_l6'}
+                                'cache_size': lambda c: c.tokenizer == 'minilm_l6' or c.sentence_dim > 0,
+                                'sentence_dim': lambda c: c.tokenizer == 'hash_words'}
 
     encoder: str = 'hash_bag'
     """A name in components.LANGUAGE_ENCODERS: 'hash_bag' (an embedding bag over hashed words) or
@@ -126,8 +127,13 @@ class LanguageConfig(ConfigBlock):
     ngrams: int = 2
     """hash_words: longest word n-gram hashed (1 = words only, 2 = + bigrams, at most 3)."""
     cache_size: int = 1024
-    """minilm_l6: instructions whose embeddings are kept (LRU; 1..1000000), so MiniLM runs once
-    per new instruction, not once per frame."""
+    """minilm_l6 (or sentence_dim): instructions whose embeddings are kept (LRU; 1..1000000), so
+    MiniLM runs once per new instruction, not once per frame."""
+    sentence_dim: int = 0
+    """hash_words: also read the instruction's frozen all-MiniLM-L6-v2 sentence embedding
+    (OBS_LANGUAGE_EMBEDDING, pretrained language understanding: "spin to your left" lies near
+    "turn left"), projected to this many features beside the words and the state; the words still
+    query the image. 0 = off (0..1024)."""
 
     @classmethod
     def _resolve(cls, probe) -> None:
@@ -149,6 +155,7 @@ class LanguageConfig(ConfigBlock):
         check_int(self, 'max_tokens', 1, 512, 'e.g. 32')
         check_int(self, 'ngrams', 1, 3, '1 = words, 2 = words + bigrams')
         check_int(self, 'cache_size', 1, 1_000_000, 'e.g. 1024 instructions')
+        check_int(self, 'sentence_dim', 0, 1024, 'e.g. 32, or 0 for words only')
 
 
 @dataclass(frozen=True)
@@ -362,9 +369,11 @@ class SeedVLAConfig(ConfigBlock):
 
     @property
     def context_dim(self) -> int:
-        """Width of what the fusion reads beside vision and language: the state, the elapsed time
-        (1 with ``elapsed_horizon_s``) and the odometry (3 with ``odometry_input``)."""
-        return self.state_dim + (1 if self.elapsed_horizon_s else 0) + (3 if self.odometry_input else 0)
+        """Width of what the fusion reads beside the image and the words: the state, the elapsed time
+        (1 with ``elapsed_horizon_s``), the odometry (3 with ``odometry_input``) and the projected
+        sentence embedding (``language.sentence_dim``)."""
+        return (self.state_dim + (1 if self.elapsed_horizon_s else 0) + (3 if self.odometry_input else 0)
+                + self.language.sentence_dim)
 
     @property
     def image_size(self) -> int:

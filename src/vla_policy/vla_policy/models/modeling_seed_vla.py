@@ -16,10 +16,11 @@ from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODER
 from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
-                                         OBS_ELAPSED, OBS_IMAGE, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
-                                         TARGET_IN_IMAGE)
+                                         OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE,
+                                         OUT_OF_SCOPE, TARGET_IN_IMAGE)
 from vla_policy.models.fusion import Grounding, attribute_grounding_loss, grounding_loss, point_loss
 from vla_policy.models.heads import ConfidenceHead
+from vla_policy.models.language_minilm import EMBED_DIM
 
 
 class SeedVLAModel(nn.Module):
@@ -36,6 +37,8 @@ class SeedVLAModel(nn.Module):
                                                       config.context_dim)
         self.action_head = ACTION_HEADS.get(config.head.type)(config, self.fusion.out_dim)
         self.confidence_head = ConfidenceHead(self.fusion.out_dim)
+        if config.language.sentence_dim:     # the frozen MiniLM sentence embedding, projected
+            self.sentence = nn.Sequential(nn.LayerNorm(EMBED_DIM), nn.Linear(EMBED_DIM, config.language.sentence_dim))
         if config.residual_joints:
             # set by set_residual_reference (training) and restored with the weights (a checkpoint);
             # NaN until then, so a model that never got them proposes nothing usable
@@ -60,6 +63,7 @@ class SeedVLAModel(nn.Module):
     def input_keys(self) -> list[str]:
         """Batch keys ``forward`` reads, in the order of the ONNX graph's inputs."""
         keys = [OBS_IMAGE, self.language.input_key]
+        keys += [OBS_LANGUAGE_EMBEDDING] if self.config.language.sentence_dim else []
         keys += [OBS_STATE] if self.config.state_dim else []
         keys += [OBS_ELAPSED] if self.config.elapsed_horizon_s else []
         return keys + [OBS_ODOMETRY] if self.config.odometry_input else keys
@@ -76,8 +80,10 @@ class SeedVLAModel(nn.Module):
         return self.fusion(vision, text, mask, self._state(batch))
 
     def _state(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """OBS_STATE, then with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon,
-        then with ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi."""
+        """What the fusion reads beside the image and the words (``config.context_dim`` wide): OBS_STATE,
+        then with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon, then with
+        ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi, then with
+        ``language.sentence_dim`` the projected sentence embedding."""
         state = batch.get(OBS_STATE)
         if self.config.state_dim and state is None:
             return None                           # the fusion says what is missing
@@ -94,6 +100,10 @@ class SeedVLAModel(nn.Module):
             odom = torch.nan_to_num(odom.reshape(-1, 3).to(dtype), nan=0.0)
             scale = torch.tensor([self.config.odometry_scale_m, self.config.odometry_scale_m, math.pi], dtype=dtype)
             parts.append((odom / scale).clamp(-5.0, 5.0))
+        if self.config.language.sentence_dim:
+            sentence = self._input(batch, OBS_LANGUAGE_EMBEDDING, 'language.sentence_dim', "the instruction's "
+                                   'MiniLM sentence embedding; the processor adds it to the language input')
+            parts.append(self.sentence(sentence.reshape(-1, EMBED_DIM).to(dtype)))
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)

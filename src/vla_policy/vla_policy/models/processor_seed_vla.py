@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from vla_core.policy import Observation
 from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
-from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_TOKENS, OBS_ODOMETRY, OBS_STATE
+from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS,
+                                         OBS_ODOMETRY, OBS_STATE)
 from vla_policy.models.normalization import StateNormalizer
 
 
@@ -124,6 +125,8 @@ class SeedVLAProcessor:
     def __init__(self, config: SeedVLAConfig, state_normalizer: StateNormalizer | None = None) -> None:
         self.config = config
         self.tokenizer = TOKENIZERS.get(config.language.tokenizer).from_config(config)
+        # language.sentence_dim: the MiniLM sentence embedding too, beside the words
+        self.sentence = TOKENIZERS.get('minilm_l6').from_config(config) if config.language.sentence_dim else None
         std = torch.tensor(config.vision.image_std, dtype=torch.float32).view(1, 3, 1, 1)
         mean = torch.tensor(config.vision.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
         self._pixel_scale = 1.0 / (255.0 * std)   # (u8 / 255 - mean) / std == u8 * scale - shift
@@ -172,9 +175,13 @@ class SeedVLAProcessor:
         """One instruction or a list -> ``{language_key: (B, ...) tensor}``, the model's language input.
 
         Datasets and training loops should build the language part of a batch with this, so
-        the configured tokenizer (and its cache, for 'minilm_l6') is used.
+        the configured tokenizer (and its cache, for 'minilm_l6') is used. With
+        ``language.sentence_dim`` it also holds OBS_LANGUAGE_EMBEDDING, the sentence embedding.
         """
-        return {self.language_key: torch.from_numpy(self.tokenizer(instructions))}
+        out = {self.language_key: torch.from_numpy(self.tokenizer(instructions))}
+        if self.sentence is not None:
+            out[OBS_LANGUAGE_EMBEDDING] = torch.from_numpy(self.sentence(instructions))
+        return out
 
     def state(self, joint_positions: Mapping[str, float]) -> torch.Tensor | None:
         """Joint name -> position  ->  (1, state_dim) float32, or None when the model takes no state."""

@@ -25,7 +25,7 @@ from vla_policy.checkpoint import WEIGHTS_FILE, CheckpointContents, read_checkpo
 from vla_core.policy import Observation, Policy, PolicyOutput
 from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_ODOMETRY, OBS_STATE
+from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE
 from vla_policy.models.normalization import make_action_rescaler
 from vla_policy.models.optional import require
 from vla_policy.models.processor_seed_vla import make_processor
@@ -141,4 +141,4 @@ class OnnxPolicy(Policy):
         return f'<OnnxPolicy {self.description}>'
 
 
-_BASE_INPUTS = (OBS_IMAGE, OBS_STATE, OBS_ELAPSED, OBS_ODOMETRY)
+_BASE_INPUTS = (OBS_IMAGE, OBS_STATE, OBS_ELAPSED, OBS_ODOMETRY, OBS_LANGUAGE_EMBEDDING)
