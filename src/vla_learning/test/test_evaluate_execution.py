@@ -7,6 +7,9 @@ def test_evaluate_runs_a_policy_with_ensembling(tmp_path):
                       out=tmp_path, progress=False, ensemble_coeff=0.01)
     assert report['ensemble_coeff'] == 0.01 and report['splits']['seen']['successes'] == 1
     assert 'ACT ensembling 0.01' in to_markdown(report, 'x')
+    late = evaluate('keyword', splits=['seen'], tasks=['raise_left_arm'], episodes=1, progress=False, state_delay=0.3)
+    assert late['state_delay_s'] == 0.3 and 'odometry 0.3 s late' in to_markdown(late, 'x')
+    assert late['splits']['seen']['successes'] == 1, 'the arm still goes up with its state read late'
 
 
 def test_evaluate_is_gated_and_reports_what_the_gate_did():

@@ -108,7 +108,7 @@ def summarise(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
 def make_report(outcomes: list[Outcome], threshold: float, policy: str, episodes: int, chunk_steps: int,
                 first_seed: int, wall_s: float, **meta) -> dict[str, Any]:
     """:func:`summarise` plus what :func:`to_markdown` states about the run (``meta``: backend,
-    ensemble_coeff, state_delay_steps, ... as they apply)."""
+    ensemble_coeff, state_delay_s, ... as they apply)."""
     report = summarise(outcomes, threshold)
     report.update(policy=policy, episodes_per_case=episodes, chunk_steps=chunk_steps, first_seed=first_seed,
                   wall_s=wall_s, simulated_s=float(sum(o.time for o in outcomes)), **meta)
@@ -167,12 +167,14 @@ def _fmt_gate(share: dict[str, float]) -> str:
 
 def to_markdown(report: dict[str, Any], title: str) -> str:
     s = report['summary']
+    late = f", joint states and odometry {report['state_delay_s']} s late" if report.get('state_delay_s') else ''
     lines = [f'# {title}', '',
              f"policy `{report['policy']}`{BACKEND_NOTE.get(report.get('backend'), '')}, "
              f"{report['episodes_per_case']} episodes per task and split, chunk_steps "
              f"{report['chunk_steps']}"
              f"{'' if report.get('ensemble_coeff') is None else ', ACT ensembling ' + str(report['ensemble_coeff'])}"
              f", {GATED if report.get('gate', True) else UNGATED}"
+             f"{late}"
              f", confidence threshold {s['threshold']}, seeds from {report['first_seed']}, "
              f"wall {report['wall_s']:.0f} s", '',
              '| split | task | success | 95% CI | mean time to success (s) | collisions | mean conf | refused '

@@ -102,8 +102,10 @@ class RecordingPolicy:
 
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
               progress: bool = True, backend: str = 'auto', ensemble_coeff: float | None = None,
-              gate: bool = True, threshold: float | None = None) -> tuple[list[Outcome], int]:
+              gate: bool = True, threshold: float | None = None,
+              state_delay: float = 0.0) -> tuple[list[Outcome], int]:
     """Run every case; (outcomes, the control steps per call: :func:`policy_chunk_steps`).
+    ``state_delay``: joint states and odometry reach the policy that many seconds late.
     ``ensemble_coeff``: the runner blends overlapping chunks (ACT temporal ensembling, the node's
     ``temporal_ensembling: true``). ``gate``: through vla_safety's gate, its confidence_threshold
     ``threshold`` (None: its default)."""
@@ -120,7 +122,7 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if gate and threshold is not None:
         safety = replace(default_safety_params(), confidence_threshold=threshold)
     lc = LockstepConfig(runner=rc, gate=gate, safety=safety, image_size=(image_size, image_size),
-                        render='always' if not policy.privileged else 'auto')
+                        render='always' if not policy.privileged else 'auto', state_delay=state_delay)
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
         r = run_episode(policy, case_task(c, case_world(c.seed)), c.seed, sim=sim, embodiment=emb, config=lc)
@@ -134,14 +136,15 @@ def evaluate(policy: str, splits=DEFAULTS.splits, tasks=DEFAULTS.tasks, episodes
              chunk_steps: int = DEFAULTS.chunk_steps, threshold: float = DEFAULTS.confidence_threshold,
              out: str | Path | None = None, instructions: str | None = None, first_seed: int = DEFAULTS.first_seed,
              image_size: int | None = None, progress: bool = True, backend: str = 'auto',
-             ensemble_coeff: float | None = None, gate: bool = True) -> dict:
+             ensemble_coeff: float | None = None, gate: bool = True, state_delay: float = 0.0) -> dict:
     """Run the cases (:func:`select_cases`) and return the report; with ``out``, write it there."""
     cases = select_cases(splits, tasks, episodes, first_seed, instructions)
     t0 = time.perf_counter()
     outcomes, chunk_steps = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
-                                      gate, threshold)
+                                      gate, threshold, state_delay)
+    meta = {'state_delay_s': state_delay} if state_delay else {}
     report = make_report(outcomes, threshold, policy, episodes, chunk_steps, first_seed, time.perf_counter() - t0,
-                         backend=backend, ensemble_coeff=ensemble_coeff, gate=gate)
+                         backend=backend, ensemble_coeff=ensemble_coeff, gate=gate, **meta)
     if out:
         write_report(Path(out), report, outcomes, 'Evaluation')
     return report
@@ -187,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                          "ensemble_coeff (a call every --chunk-steps steps; e.g. --chunk-steps 1 --ensemble-coeff 0.01)")
     ap.add_argument('--no-gate', action='store_true',
                     help="apply the policy's commands as proposed, without vla_safety's gate (not what the robot does)")
+    ap.add_argument('--state-delay', type=float, default=0.0,
+                    help='seconds by which joint states and odometry reach the policy late (whole control steps), '
+                         'as in a loop whose state topics lag the camera')
     ap.add_argument('--image-size', type=int, help="default: the policy config's image_size")
     ap.add_argument('--threads', type=int, default=1, help='torch threads')
     ap.add_argument('--backend', choices=('auto', 'torch', 'onnx'), default='auto',
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     splits, tasks = parse_case_arguments(ap, args)
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
-                      ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate)
+                      ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate, state_delay=args.state_delay)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0
