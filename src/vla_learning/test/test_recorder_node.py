@@ -1,4 +1,4 @@
-"""The recorder node over DDS: published camera, command, joint states and cmd_vel become an episode."""
+"""The recorder node over DDS: published camera, command, joint states, odometry and cmd_vel become an episode."""
 import time
 
 import numpy as np
@@ -9,13 +9,14 @@ rclpy = pytest.importorskip('rclpy')
 
 def test_recorder_node_records_an_episode(tmp_path):
     from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import String
     from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
     from vla_core.embodiment import load_embodiment
-    from vla_learning.dataset import ACTION_KEY, LeRobotDataset
+    from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, LeRobotDataset
     from vla_learning.recorder_node import RecorderNode
 
     rclpy.init()
@@ -28,6 +29,7 @@ def test_recorder_node_records_an_episode(tmp_path):
         p_cmd = pub.create_publisher(String, 'vla/command', COMMAND_QOS)
         p_js = pub.create_publisher(JointState, 'joint_states', SENSOR_QOS)
         p_tw = pub.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
+        p_odom = pub.create_publisher(Odometry, 'odom', RELIABLE_QOS)
         ex = SingleThreadedExecutor()
         ex.add_node(node)
         ex.add_node(pub)
@@ -40,6 +42,10 @@ def test_recorder_node_records_an_episode(tmp_path):
             tw = Twist()
             tw.angular.z = 0.5
             p_tw.publish(tw)
+            odom = Odometry()
+            odom.pose.pose.position.x = 1.5
+            odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = np.sin(0.25), np.cos(0.25)   # yaw 0.5
+            p_odom.publish(odom)
 
         import threading
         spinner = threading.Thread(target=ex.spin, daemon=True)
@@ -63,6 +69,8 @@ def test_recorder_node_records_an_episode(tmp_path):
         assert ds.tasks == ['turn left'] and ds.total_frames >= 3
         assert ds.image_shape == (16, 16, 3)
         np.testing.assert_allclose(ds.frames[ACTION_KEY][:, 2], 0.5, atol=1e-6)
+        pose = ds.frames[BASE_POSE_KEY]
+        np.testing.assert_allclose(pose[-1], [1.5, 0.0, 0.5], atol=1e-5)
         ex.shutdown()
         node.destroy_node()
         pub.destroy_node()

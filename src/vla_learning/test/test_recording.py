@@ -16,6 +16,8 @@ def test_episodes_from_a_stream():
     assert not rec.tick(0.05)                                  # no image yet
     for k in range(5):
         t = 0.1 * (k + 1)
+        if k >= 1:
+            rec.on_odometry((0.1 * k, 0.0, 0.05 * k))             # odometry from the second frame on
         rec.on_image(np.full((48, 64, 3), 10 * k, np.uint8), t)
         rec.on_cmd_vel((0.3, 0.0, 0.0, 0.0, 0.0, -0.5), t)
         rec.on_joint_command(['head_pan_joint'], [0.4])
@@ -32,6 +34,8 @@ def test_episodes_from_a_stream():
     np.testing.assert_allclose(ep.actions[:, names.index('left_elbow')], 0.1, atol=1e-6)   # held at measured
     np.testing.assert_allclose(ep.timestamps, [0.11, 0.21, 0.31, 0.41, 0.51], atol=1e-9)
     assert ep.info['task_name'] == 'walk_to'
+    assert np.isnan(ep.base_pose[0]).all(), 'no odometry yet: NaN'
+    np.testing.assert_allclose(ep.base_pose[1:], [[0.1 * k, 0.0, 0.05 * k] for k in range(1, 5)], atol=1e-6)
     rec.on_instruction('wave', 3.0)
     rec.on_image(np.zeros((8, 8, 3), np.uint8), 3.0)
     rec.tick(3.05)

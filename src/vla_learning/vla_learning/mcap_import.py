@@ -5,7 +5,7 @@
 
 Reads the topics the recorder node records (names configurable): ``/camera/image_raw``
 (sensor_msgs/Image), ``/vla/command`` (std_msgs/String), ``/joint_states`` (JointState),
-``/cmd_vel`` (Twist) and ``/joint_commands`` (JointState), decoded with ``mcap-ros2-support``
+``/odom`` (nav_msgs/Odometry, optional), ``/cmd_vel`` (Twist) and ``/joint_commands`` (JointState), decoded with ``mcap-ros2-support``
 (the schemas are stored in the bag). Messages are replayed in log-time order through the same
 :class:`~vla_learning.recording.EpisodeRecorder` the live recorder uses, ticking at ``--rate`` Hz
 of bag time, so a bag and a live recording give the same episodes.
@@ -17,11 +17,12 @@ import sys
 from pathlib import Path
 
 from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
+from vla_inference.messages import base_pose
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
 from vla_core.embodiment import load_embodiment
 
 DEFAULT_TOPICS = {'image': '/camera/image_raw', 'command': '/vla/command', 'joint_states': '/joint_states',
-                  'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}
+                  'odom': '/odom', 'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}
 
 
 def _mcap_files(paths) -> list[Path]:
@@ -75,6 +76,8 @@ def import_bags(paths, out: str | Path, *, topics: dict[str, str] | None = None,
                     rec.on_instruction(msg.data, t)
                 elif kind == 'joint_states':
                     rec.on_joint_states(msg.name, msg.position)
+                elif kind == 'odom':
+                    rec.on_odometry(base_pose(msg))
                 elif kind == 'cmd_vel':
                     rec.on_cmd_vel(twist_tuple(msg), t)
                 elif kind == 'joint_commands':

@@ -3,8 +3,9 @@
     ros2 run vla_learning recorder --ros-args -p dataset_dir:=data/teleop -p task_name:=walk_to
 
 Records, at ``record_rate_hz`` from its own timer, the camera (``camera/image_raw``), the
-instruction (``vla/command``), the measured joints (``joint_states``) and the commands sent to
-the robot (``cmd_vel``, ``joint_commands``), e.g. while a person teleoperates. A new instruction
+instruction (``vla/command``), the measured joints (``joint_states``), the odometry (``odom``)
+and the commands sent to the robot (``cmd_vel``, ``joint_commands``), e.g. while a person
+teleoperates. A new instruction
 starts an episode; an empty one ("stop") or another instruction ends it; ``~/end_episode`` ends
 it too. Finished episodes are appended to ``dataset_dir`` (created if missing); meta/ is
 rewritten on every episode, so the dataset is readable while recording goes on.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import threading
 
 from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -38,6 +40,7 @@ from std_srvs.srv import Trigger
 
 from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
+from vla_inference.messages import base_pose
 from vla_common.run import run_node
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
 from vla_core.embodiment import load_embodiment
@@ -76,6 +79,7 @@ class RecorderNode(Node):
         self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS, callback_group=inputs)
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS, callback_group=inputs)
         self.create_subscription(JointState, 'joint_states', self._on_joints, SENSOR_QOS, callback_group=inputs)
+        self.create_subscription(Odometry, 'odom', self._on_odometry, SENSOR_QOS, callback_group=inputs)
         self.create_subscription(Twist, 'cmd_vel', self._on_twist, RELIABLE_QOS, callback_group=inputs)
         self.create_subscription(JointState, 'joint_commands', self._on_joint_cmd, RELIABLE_QOS,
                                  callback_group=inputs)
@@ -107,6 +111,10 @@ class RecorderNode(Node):
     def _on_joints(self, msg) -> None:
         with self._lock:
             self._rec.on_joint_states(msg.name, msg.position)
+
+    def _on_odometry(self, msg) -> None:
+        with self._lock:
+            self._rec.on_odometry(base_pose(msg))
 
     def _on_twist(self, msg) -> None:
         with self._lock:

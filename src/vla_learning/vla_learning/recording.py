@@ -5,8 +5,9 @@ Shared by the live recorder node (:mod:`vla_learning.recorder_node`) and the MCA
 give the same dataset. Time is always passed in (seconds, on the clock of the message stamps).
 
 Inputs (already converted from messages): camera frames (H x W x 3 uint8), the instruction
-(``vla/command``), measured joint positions (``joint_states``), and the commands sent to the robot
-(``cmd_vel`` Twist and ``joint_commands`` JointState positions). :meth:`EpisodeRecorder.tick` is
+(``vla/command``), measured joint positions (``joint_states``), the base's odometry pose (``odom``:
+x, y, yaw; stored as ``observation.base_pose``, NaN while none arrived), and the commands sent to
+the robot (``cmd_vel`` Twist and ``joint_commands`` JointState positions). :meth:`EpisodeRecorder.tick` is
 called at the recording rate (10 Hz); each tick with an instruction, a fresh image and joint
 states adds one frame: the newest image (resized to ``image_size``), the measured joints and the
 newest command (physical units; joints without a command count as holding their measured position,
@@ -54,6 +55,7 @@ class _Open:
     state: list = field(default_factory=list)
     actions: list = field(default_factory=list)
     stamps: list = field(default_factory=list)
+    base_pose: list = field(default_factory=list)
 
 
 class EpisodeRecorder:
@@ -75,6 +77,7 @@ class EpisodeRecorder:
         self._twist = (0.0,) * 6
         self._twist_t = -np.inf
         self._joint_cmd: dict[str, float] = {}
+        self._base_pose: tuple[float, float, float] = (np.nan, np.nan, np.nan)
         self._instruction = ''
         self._open: _Open | None = None
         self.episodes_written = 0
@@ -92,6 +95,11 @@ class EpisodeRecorder:
         for n, p in zip(names, positions):
             if np.isfinite(p):
                 self._joints[str(n)] = float(p)
+
+    def on_odometry(self, pose: tuple[float, float, float] | None) -> None:
+        """The base's pose x, y, yaw in its odometry frame (None: not finite, ignored)."""
+        if pose is not None:
+            self._base_pose = tuple(float(v) for v in pose)
 
     def on_cmd_vel(self, twist6, t: float) -> None:
         self._twist = tuple(float(x) for x in twist6)
@@ -129,6 +137,7 @@ class EpisodeRecorder:
         ep.state.append([self._joints[j] for j in self.state_names])
         ep.actions.append(x)
         ep.stamps.append(now - ep.start)
+        ep.base_pose.append(self._base_pose)
         return True
 
     def finish(self) -> None:
@@ -141,7 +150,8 @@ class EpisodeRecorder:
             return
         self.sink(Episode(np.stack(ep.images), np.asarray(ep.state, np.float32), np.asarray(ep.actions, np.float32),
                           np.asarray(ep.stamps, np.float64), ep.instruction,
-                          {'task_name': self.task_name, 'source': self.config.source, 'split_group': 'recorded'}))
+                          {'task_name': self.task_name, 'source': self.config.source, 'split_group': 'recorded'},
+                          base_pose=np.asarray(ep.base_pose, np.float32)))
         self.episodes_written += 1
 
 
@@ -153,7 +163,8 @@ def twist_tuple(msg) -> tuple[float, float, float, float, float, float]:
 def make_writer(dataset_dir, embodiment, image_size: int):
     """A DatasetWriter for recorder output (creates the dataset or appends to it)."""
     return DatasetWriter(dataset_dir, fps=10.0, image_shape=(image_size, image_size, 3),
-                         state_names=list(embodiment.joint_names), action_names=[d.name for d in embodiment.dims])
+                         state_names=list(embodiment.joint_names), action_names=[d.name for d in embodiment.dims],
+                         base_pose=True)
 
 
 def stamp_seconds(header_stamp) -> float:
