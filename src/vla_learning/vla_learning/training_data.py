@@ -41,6 +41,18 @@ def chunk_rows(episode: np.ndarray, starts_stops: dict[int, slice], chunk_size: 
     return np.minimum(np.arange(n)[:, None] + np.arange(chunk_size)[None, :], ends[:, None])
 
 
+def _filled(pose: np.ndarray) -> np.ndarray | None:
+    """An episode's (n, 3) poses with NaN rows (before the first odometry, or gaps) taken from the
+    nearest earlier row, else the first later one; None when no row has a pose."""
+    ok = np.isfinite(pose).all(1)
+    if not ok.any():
+        return None
+    idx = np.where(ok, np.arange(len(pose)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = int(np.argmax(ok))
+    return pose[idx]
+
+
 class TrainingData:
     """The dataset in memory, as tensors ready for batches.
 
@@ -101,10 +113,10 @@ class TrainingData:
         pose = f[BASE_POSE_KEY].astype(np.float64)
         out = np.zeros((n, 3), dtype=np.float32)
         for sl in spans.values():
-            p = pose[sl]
-            if not np.isfinite(p).all():
-                raise ValueError(f"'{BASE_POSE_KEY}' has NaN rows (frames {sl.start}..{sl.stop - 1}): every "
-                                 'episode must have odometry to train a model that reads it')
+            p = _filled(pose[sl])
+            if p is None:
+                raise ValueError(f"'{BASE_POSE_KEY}' is NaN for all of frames {sl.start}..{sl.stop - 1} (recorded "
+                                 'without odom?): every episode needs odometry to train a model that reads it')
             yaw = np.unwrap(p[:, 2])
             out[sl] = odometry_since(p[0], p, yaw - yaw[0])
         return torch.from_numpy(out)

@@ -1,6 +1,6 @@
 """The main job: the whole loop in ROS 2 on the embedded simulator, headless.
 
-    python -m vla_tools.demo [--seed 3] [--out out/demo] [--policy auto|expert|<spec>]
+    python -m vla_tools.demo [--seed 3] [--out out/demo] [--policy default|expert|<spec>]
 
 The simulator node (vla_sim) runs in this process; vla_inference and vla_safety run as their
 own processes, started like `vla_launch` starts them. The demo sends a sequence of language
@@ -9,11 +9,11 @@ simulator's true state), how long it took, and what the safety node did. It then
 --out a GIF of the head camera beside a third-person view, a top-down plot of the path among
 the objects, and results.json / results.md.
 
-Policy: the best one available. Until the learned default checkpoint meets its evaluation
-targets, that is the scripted expert (--policy default runs the learned one; any policy spec of
-vla_inference works). The expert is privileged: it reads the simulator's true state, so it is
-served from this process over the openpi protocol (vla_policy.remote) and the inference node
-reaches it as ws://127.0.0.1:<port>. The demo says which policy it uses.
+Policy: the learned default checkpoint (camera, instruction, joint states and odometry, as on a
+real robot); any policy spec of vla_inference works. --policy expert runs the scripted expert
+instead: it is privileged (it reads the simulator's true state), so it is served from this
+process over the openpi protocol (vla_policy.remote) and the inference node reaches it as
+ws://127.0.0.1:<port>. The demo says which policy it uses.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class _LockedPolicy:
 class Demo:
     """Sim node (in process) + the suite's nodes (processes) + a monitor that judges tasks."""
 
-    def __init__(self, seed: int = 3, policy: str = 'auto', real_time_factor: float = 1.0,
+    def __init__(self, seed: int = 3, policy: str = 'default', real_time_factor: float = 1.0,
                  record: bool = True, domain_id: int | None = None, quiet: bool = True,
                  safety: dict | None = None, camera_size=(320, 240), world=None) -> None:
         self.seed = seed
@@ -129,22 +129,17 @@ class Demo:
         self._wait_ready()
 
     def _resolve_policy(self) -> str:
-        choice = self._policy_choice
-        why = 'chosen with --policy expert'
-        if choice == 'auto':
-            # The learned default drives the demo once it meets its evaluation targets (README,
-            # "Learning"); until then the privileged expert shows the loop, and the learned one
-            # runs with --policy default.
-            choice, why = 'expert', 'the learned default checkpoint does not meet its targets yet; --policy default runs it'
+        choice = 'default' if self._policy_choice == 'auto' else self._policy_choice   # 'auto': the old name
         if choice != 'expert':
-            self.policy_label = f'{choice} (learned: camera + instruction)'
+            self.policy_label = ('default: the learned checkpoint (camera, instruction, joint states, odometry; '
+                                 'not privileged)' if choice == 'default' else choice)
             return choice
         emb = load_embodiment('vla_humanoid')
         expert = _LockedPolicy(ScriptedExpert(emb, sim=self.sim), self.sim_node.state_lock).policy
         self.server = PolicyServer(expert, host='127.0.0.1', port=0, embodiment=emb)
         self.server.start()
-        self.policy_label = (f"scripted_expert (PRIVILEGED: reads the simulator's true state; {why}), "
-                             f'served at {self.server.url}')
+        self.policy_label = (f"scripted_expert (PRIVILEGED: reads the simulator's true state; chosen with "
+                             f'--policy expert), served at {self.server.url}')
         return self.server.url
 
     def _wait_ready(self, timeout: float = 120.0) -> None:
@@ -338,9 +333,9 @@ class Demo:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='vla_demo', description=__doc__.split('\n')[0])
     ap.add_argument('--seed', type=int, default=3, help='world layout and task targets')
-    ap.add_argument('--policy', default='auto',
-                    help="auto (the expert until the learned default meets its targets) | expert | default "
-                         '(the learned checkpoint) | any policy spec of vla_inference')
+    ap.add_argument('--policy', default='default',
+                    help="default (the learned checkpoint) | expert (the privileged scripted expert) | any policy "
+                         'spec of vla_inference')
     ap.add_argument('--tasks', default=','.join(DEFAULT_TASKS), help='comma-separated task kinds')
     ap.add_argument('--out', default='out/demo')
     ap.add_argument('--no-record', action='store_true', help='no GIF (faster)')
