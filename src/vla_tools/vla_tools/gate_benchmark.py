@@ -11,6 +11,7 @@ control rate. ``vla_benchmark`` (vla_tools.benchmark) reports the same figure.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import time
@@ -64,8 +65,11 @@ def benchmark_gate(decisions: int = 2000, seed: int = 0) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    n = int(argv[0]) if argv else 2000
+    ap = argparse.ArgumentParser(prog='python -m vla_tools.gate_benchmark', description=__doc__.split('\n')[0])
+    ap.add_argument('decisions', nargs='?', type=int, default=2000, help='gate decisions timed (after 20 warm-up)')
+    n = ap.parse_args(argv).decisions
+    if n < 1:
+        ap.error('decisions must be >= 1')
     t = np.asarray(benchmark_gate(n)) * 1e3
     p50, p99, p999 = np.percentile(t, [50, 99, 99.9])
     print(f'safety gate, {SCAN_POINTS}-point scan, {n} decisions: '
