@@ -38,6 +38,19 @@ def test_expert_behind_the_real_nodes_reaches_the_named_object(demo_factory):
     assert sum(result.safety_states.values()) == pytest.approx(1.0, abs=0.01)
 
 
+def test_the_learned_default_behind_the_real_nodes_turns_by_its_odometry(demo_factory):
+    """The main job's policy: the learned default checkpoint (camera, instruction, joint states and
+    the odometry the sim node publishes on odom), through the real nodes, turns as asked."""
+    from vla_sim.tasks import make_task
+    demo = demo_factory(seed=3)
+    assert demo.policy_label.startswith('default: the learned checkpoint')
+    for name in ('turn_left', 'raise_right_arm'):
+        task = make_task(name, demo.sim.world, seed=11)
+        result = demo.run_task(task)
+        assert result.success, f"'{task.instruction}' not done in {task.time_limit} s: {result}"
+        demo.settle(1.0)
+
+
 def test_walking_at_a_box_the_safety_node_stops_before_contact(demo_factory):
     from vla_sim.world import COLOURS, World, WorldObject
     box = WorldObject('red', 'box', (2.0, 0.0), 0.0, (*COLOURS['red'], 1.0))

@@ -65,9 +65,10 @@ def camera_side(policy: str) -> int:
 
 def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, real_time_factor: float = 1.0,
                   camera: int | None = None, domain_id: int | None = None, quiet: bool = True,
-                  progress: bool = True) -> tuple[list[Outcome], str]:
+                  progress: bool = True, state_delay: float = 0.0) -> tuple[list[Outcome], str]:
     """Run every case through the closed ROS loop; (outcomes, the demo's description of the policy).
-    ``camera``: side of the square head-camera image (default :func:`camera_side`)."""
+    ``camera``: side of the square head-camera image (default :func:`camera_side`). ``state_delay``:
+    the simulator node publishes joint_states and odom that many seconds late."""
     from tqdm import tqdm
     from vla_tools.demo import Demo
     from vla_sim.world import sample_world
@@ -79,7 +80,7 @@ def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, rea
     side = camera or camera_side(policy)
     demo = Demo(seed=cases[0].seed, policy=spec, real_time_factor=real_time_factor, record=False,
                 domain_id=domain_id, quiet=quiet, safety={'confidence_threshold': float(threshold)},
-                camera_size=(side, side))
+                camera_size=(side, side), state_delay=state_delay)
     out: list[Outcome] = []
     demo.start()
     try:
@@ -162,9 +163,10 @@ def _verdict(success: bool, refused: bool) -> str:
 def ros_evaluate(policy: str = 'default', splits=None, tasks=None, episodes: int = 5, threshold: float = 0.5,
                  out: str | Path | None = None, instructions: str | None = None, first_seed: int | None = None,
                  real_time_factor: float = 1.0, domain_id: int | None = None, quiet: bool = True,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, state_delay: float = 0.0) -> dict[str, Any]:
     """Lockstep, then the closed ROS loop, on the same cases; the closed-loop report with
-    ``lockstep`` (that report) and ``comparison`` (:func:`compare`) added. Writes both under ``out``."""
+    ``lockstep`` (that report) and ``comparison`` (:func:`compare`) added. Writes both under ``out``.
+    ``state_delay``: joint states and odometry reach the policy that many seconds late in both."""
     from vla_learning.evaluate import FIRST_SEED, SPLITS
     first_seed = FIRST_SEED if first_seed is None else first_seed
     cases = select_cases(SPLITS if splits is None else splits, tasks, episodes, first_seed, instructions)
@@ -172,15 +174,16 @@ def ros_evaluate(policy: str = 'default', splits=None, tasks=None, episodes: int
         raise ValueError('no cases to run: choose splits and tasks, or give --instructions')
     t0 = time.perf_counter()
     lock_outcomes, chunk_steps = run_cases(policy, cases, CHUNK_STEPS, progress=progress, gate=True,
-                                           threshold=threshold)
+                                           threshold=threshold, state_delay=state_delay)
+    late = {'state_delay_s': state_delay} if state_delay else {}
     lockstep = make_report(lock_outcomes, threshold, policy, episodes, chunk_steps, first_seed,
-                           time.perf_counter() - t0, loop='lockstep', gate=True)
+                           time.perf_counter() - t0, loop='lockstep', gate=True, **late)
     t0 = time.perf_counter()
     ros_outcomes, label = run_cases_ros(policy, cases, threshold=threshold, real_time_factor=real_time_factor,
-                                        domain_id=domain_id, quiet=quiet, progress=progress)
+                                        domain_id=domain_id, quiet=quiet, progress=progress, state_delay=state_delay)
     report = make_report(ros_outcomes, threshold, policy, episodes, chunk_steps, first_seed,
                          time.perf_counter() - t0, loop='ros', gate=True, policy_served=label,
-                         real_time_factor=real_time_factor)
+                         real_time_factor=real_time_factor, **late)
     cmp = compare(report, lockstep, ros_outcomes, lock_outcomes)
     if out:
         out = Path(out)
@@ -195,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     add_case_arguments(ap, policy='default', episodes=5, out='data/eval/ros')
     ap.add_argument('--real-time-factor', type=float, default=1.0,
                     help="simulated seconds per wall-clock second (1.0: a real robot's pace)")
+    ap.add_argument('--state-delay', type=float, default=0.0,
+                    help='seconds by which joint states and odometry arrive late (the simulator node publishes '
+                         'them so; lockstep reads them as late)')
     ap.add_argument('--domain-id', type=int, help='ROS_DOMAIN_ID of the run (default: a random one in 100-200)')
     ap.add_argument('--threads', type=int, default=1, help='torch threads of the lockstep run')
     ap.add_argument('--verbose', action='store_true', help="show the nodes' logs")
@@ -202,13 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     splits, tasks = parse_case_arguments(ap, args)
     if not math.isfinite(args.real_time_factor) or args.real_time_factor <= 0:
         ap.error(f'--real-time-factor must be > 0, got {args.real_time_factor}')
+    if not 0.0 <= args.state_delay <= 2.0:
+        ap.error(f'--state-delay must be in [0, 2] s, got {args.state_delay}')
     if not splits and not args.instructions:
         ap.error('no cases to run: choose --splits, or give --instructions')
     import torch
     torch.set_num_threads(args.threads)
     report = ros_evaluate(args.policy, splits, tasks, args.episodes, args.confidence_threshold, args.out,
                           args.instructions, args.first_seed, args.real_time_factor, args.domain_id,
-                          quiet=not args.verbose)
+                          quiet=not args.verbose, state_delay=args.state_delay)
     print(to_markdown(report, f'Closed-loop ROS evaluation of {args.policy}'))
     print(comparison_markdown(report['comparison']))
     print(f"wall time: lockstep {report['lockstep']['wall_s']:.0f} s, closed ROS loop {report['wall_s']:.0f} s "

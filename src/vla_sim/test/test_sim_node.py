@@ -241,3 +241,29 @@ def test_reset_world_keeps_ros_time_running(h):
     poses = [m.pose.position for _, m in h.msgs['pose']]
     x, y, _ = world.robot_start
     assert math.hypot(poses[-1].x - x, poses[-1].y - y) < 0.05     # the new world's start pose
+
+
+def test_state_delay_holds_back_joint_states_and_odometry(h):
+    """state_delay (settable live): joint_states and odom arrive that many simulated seconds after
+    their stamp, as from a slow driver; the camera and /clock are not held back."""
+    from rclpy.parameter import Parameter
+    h.node.set_parameters([Parameter('state_delay', value=0.3)])
+    try:
+        h.spin(0.6)
+        h.clear()
+        h.spin(1.0)
+        for key in ('joints', 'odom'):
+            lags = []
+            for t_rx, msg in h.msgs[key]:
+                clock = [_stamp(c) for t, c in h.msgs['clock'] if t <= t_rx]
+                if clock:
+                    lags.append(clock[-1] - _stamp(msg))
+            assert len(lags) > 20 and 0.25 < sorted(lags)[len(lags) // 2] < 0.4, (key, lags[:5])
+    finally:
+        h.node.set_parameters([Parameter('state_delay', value=0.0)])
+    h.spin(0.5)
+    h.clear()
+    h.spin(0.5)
+    t_rx, msg = h.msgs['joints'][-1]
+    clock = [_stamp(c) for t, c in h.msgs['clock'] if t <= t_rx][-1]
+    assert clock - _stamp(msg) < 0.1, 'back to on time'

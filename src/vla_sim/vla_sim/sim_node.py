@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,6 +73,9 @@ PARAMS = [
     ParamSpec('scan_noise_std', 0.01, 'Gaussian lidar range noise, m', 0.0, 1.0, read_only=True),
     ParamSpec('joint_state_rate', 50.0, 'joint_states and ground_truth_pose per simulated second, Hz',
               1.0, 500.0, read_only=True),
+    ParamSpec('state_delay', 0.0, 'joint_states and odom are published this many simulated seconds after they '
+              'are measured (stamped when measured), as a slow driver delivers them; for robustness checks, s',
+              0.0, 2.0),
     ParamSpec('cmd_vel_timeout', 0.3, 'The base stops when no cmd_vel arrived for this long (wall clock), s; '
               '0 = keep the last command forever (Gazebo behaviour)', 0.0, 60.0),
     ParamSpec('camera_frame_id', CAMERA_FRAME, 'frame_id of images and camera_info', read_only=True),
@@ -98,6 +102,7 @@ class SimNodeParams:
     scan_range_max: float
     scan_noise_std: float
     joint_state_rate: float
+    state_delay: float
     cmd_vel_timeout: float
     camera_frame_id: str
     laser_frame_id: str
@@ -126,6 +131,7 @@ class SimNode(Node):
         self._twist = TwistCommand()
         self._joint_targets: dict[str, float] = {}
         self._warned: set[str] = set()
+        self._late: deque = deque()      # (due ROS time, [(publisher, message)]) held back by state_delay
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.pacer = RealTimePacer(self.sim.timestep, p.real_time_factor)
         self.intrinsics = self.sim.camera_intrinsics(p.camera_width, p.camera_height)
@@ -162,7 +168,7 @@ class SimNode(Node):
         if 'real_time_factor' in changes:
             with self._lock:
                 self.pacer.set_real_time_factor(float(changes['real_time_factor']), self._wall(), self.sim.time)
-        kept = {k: v for k, v in changes.items() if k in ('seed', 'cmd_vel_timeout', 'real_time_factor')}
+        kept = {k: v for k, v in changes.items() if k in ('seed', 'cmd_vel_timeout', 'real_time_factor', 'state_delay')}
         self.p = SimNodeParams(**{**self.p.__dict__, **kept})
 
     def _on_reset(self, request, response):
@@ -252,6 +258,9 @@ class SimNode(Node):
         self.published['clock'] += 1
         if self._schedules['joints'].due(t):
             self._publish_joints(now)
+        while self._late and self._late[0][0] <= now + 1e-9:     # state_delay: what is due now
+            for pub, msg in self._late.popleft()[1]:
+                pub.publish(msg)
         muted = self._muted
         if self._schedules['scan'].due(t) and 'scan' not in muted:
             self._publish_scan(now)
@@ -266,7 +275,7 @@ class SimNode(Node):
         msg.position = list(sim.joint_positions().values())
         msg.velocity = list(sim.joint_velocities().values())
         msg.effort = list(sim.joint_efforts().values())
-        self.joint_pub.publish(msg)
+        late = [(self.joint_pub, msg)]
         self.published['joint_states'] += 1
         x, y, yaw = sim.base_pose()
         pose = PoseStamped()
@@ -280,8 +289,13 @@ class SimNode(Node):
         odom.pose.pose = pose.pose
         vx, vy, wz = sim.base_twist()
         odom.twist.twist.linear.x, odom.twist.twist.linear.y, odom.twist.twist.angular.z = float(vx), float(vy), float(wz)
-        self.odom_pub.publish(odom)
+        late.append((self.odom_pub, odom))
         self.published['odom'] += 1
+        if self.p.state_delay > 0:
+            self._late.append((t + self.p.state_delay, late))
+        else:
+            for pub, m in late:
+                pub.publish(m)
 
     def _publish_scan(self, t: float) -> None:
         c = self.sim.lidar.config

@@ -78,7 +78,7 @@ class Demo:
 
     def __init__(self, seed: int = 3, policy: str = 'default', real_time_factor: float = 1.0,
                  record: bool = True, domain_id: int | None = None, quiet: bool = True,
-                 safety: dict | None = None, camera_size=(320, 240), world=None) -> None:
+                 safety: dict | None = None, camera_size=(320, 240), world=None, state_delay: float = 0.0) -> None:
         self.seed = seed
         self.domain_id = domain_id if domain_id is not None else random.randint(100, 200)
         self.record = record
@@ -88,6 +88,7 @@ class Demo:
         self._safety_overrides = safety or {}
         self._camera_size = camera_size
         self._world = world
+        self._state_delay = float(state_delay)     # the sim node's: joint_states and odom arrive this late
         self._states: list = []          # what each GIF frame shows (see _capture)
         self.path: list[tuple[float, float, float]] = []
         self._statuses: list = []
@@ -104,7 +105,8 @@ class Demo:
         w, h = self._camera_size
         self.sim_node = SimNode(context=self.ctx, parameter_overrides=[
             Parameter('seed', value=self.seed), Parameter('real_time_factor', value=float(self._rtf)),
-            Parameter('camera_width', value=w), Parameter('camera_height', value=h)])
+            Parameter('camera_width', value=w), Parameter('camera_height', value=h),
+            Parameter('state_delay', value=self._state_delay)])
         self.sim = self.sim_node.sim
         if self._world is not None:
             self.sim_node.reset_world(self._world)
