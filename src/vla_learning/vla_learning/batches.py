@@ -48,15 +48,14 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
             sentences[oos] = oos_sentences
         actions[oos] = data.hold[rows_t[oos]].unsqueeze(1).expand(-1, actions.shape[1], -1)
         target[oos] = float('nan')
-    measured = torch.from_numpy(_late_rows(data, rows, gen, augment))     # the state as a late loop reads it
-    batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[measured],
+    batch = {OBS_IMAGE: data.processor.pixels(img), data.language_key: tokens, OBS_STATE: data.state[rows_t],
              ACTION: actions, OUT_OF_SCOPE: oos, TARGET_IN_IMAGE: target}
     if sentences is not None:
         batch[OBS_LANGUAGE_EMBEDDING] = sentences
     if model_cfg.elapsed_horizon_s:
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
-    if data.odometry is not None:
-        batch[OBS_ODOMETRY] = data.odometry[measured]
+    if data.odometry is not None:         # as a late odometry reads
+        batch[OBS_ODOMETRY] = data.odometry[torch.from_numpy(_late_rows(data, rows, gen, augment))]
     if data.objects_in_image is not None and loss_cfg is not None and loss_cfg.attribute_weight > 0:
         batch.update(_attribute_queries(data, rows_t, gen, shift))
     return {k: v.to(device) for k, v in batch.items()}
@@ -64,9 +63,9 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
 
 def _late_rows(data: TrainingData, rows: np.ndarray, gen: np.random.Generator,
                augment: AugmentConfig | None) -> np.ndarray:
-    """The rows whose joint state and odometry each sample reads: up to ``augment.state_lag_s`` earlier
-    (whole frames, never before the episode's first), so the policy acts on late measurements too."""
-    lag = int(round(augment.state_lag_s * data.fps)) if augment is not None else 0
+    """The rows whose odometry each sample reads: up to ``augment.odometry_lag_s`` earlier (whole
+    frames, never before the episode's first), so the policy acts on late odometry too."""
+    lag = int(round(augment.odometry_lag_s * data.fps)) if augment is not None else 0
     if lag <= 0:
         return rows
     return np.maximum(rows - gen.integers(0, lag + 1, size=len(rows)), data.episode_start[rows])

@@ -127,14 +127,16 @@ class AugmentConfig:
     brightness: float = 0.15             # image gain U(1 - b, 1 + b)
     word_dropout: float = 0.1            # each word dropped with this probability (at least one kept)
     unknown_word: float = 0.3            # share of instructions given one random, never-seen word
-    state_lag_s: float = 0.3             # joint state and odometry read U{0, .., lag} s late (whole frames, not
-                                         # before the episode's start), as a real loop's arrive late
+    odometry_lag_s: float = 0.3          # odometry read U{0, .., lag} s late (whole frames, not before the
+                                         # episode's start), as a real base's arrives late. Not the joint state:
+                                         # read late, it no longer says where a wave is in its cycle (run v25:
+                                         # wave 0/10 with both lagged)
     sentence_dropout: float = 0.1        # model.sentence_dim: share of samples whose sentence embedding is zeroed
                                          # (the made-up out-of-scope instructions have none: not a refusal cue)
 
     def __post_init__(self) -> None:
         _non_negative('train.augment', shift_px=self.shift_px, brightness=self.brightness,
-                      state_lag_s=self.state_lag_s)
+                      odometry_lag_s=self.odometry_lag_s)
         _fraction('train.augment', word_dropout=self.word_dropout, unknown_word=self.unknown_word,
                   sentence_dropout=self.sentence_dropout)
 
