@@ -9,6 +9,7 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -44,6 +45,7 @@ class Observer:
         self.cmd = n.create_publisher(String, 'vla/command', COMMAND_QOS)
         scan_pub = n.create_publisher(LaserScan, 'scan', SENSOR_QOS)
         joint_pub = n.create_publisher(JointState, 'joint_states', SENSOR_QOS)
+        odom_pub = n.create_publisher(Odometry, 'odom', RELIABLE_QOS)    # a base standing still
 
         def scan():
             m = LaserScan(angle_min=-math.pi, angle_max=math.pi, angle_increment=2 * math.pi / 720,
@@ -56,6 +58,10 @@ class Observer:
             m = JointState(name=['head_pan_joint'], position=[0.0])
             m.header.stamp = n.get_clock().now().to_msg()
             joint_pub.publish(m)
+            o = Odometry()
+            o.header.stamp, o.header.frame_id, o.child_frame_id = m.header.stamp, 'odom', 'base_footprint'
+            o.pose.pose.orientation.w = 1.0
+            odom_pub.publish(o)
         n.create_timer(0.05, scan)
         n.create_timer(0.02, joints)
         self._run = True
