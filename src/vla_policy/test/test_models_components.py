@@ -705,6 +705,16 @@ def test_odometry_reaches_the_model_and_the_training_data_computes_it_as_the_pro
     later = policy.infer(Observation(image, 'turn left', {}, 1.1, base_pose=(0.0, 0.0, 1.0))).actions
     assert np.abs(later - first).max() > 1e-4, 'the same frame after a turn: another answer'
 
+    turn = SeedVLAModel.from_seed(_cfg(humanoid, odometry_input=True, odometry_features='turn'), 0).eval()
+    assert turn.config.context_dim == cfg.state_dim + 1
+    with torch.no_grad():
+        moved = turn({**batch, OBS_ODOMETRY: torch.tensor([[1.5, -0.5, 0.0]])})[ACTION]
+        still = turn({**batch, OBS_ODOMETRY: torch.zeros(1, 3)})[ACTION]
+        turned = turn({**batch, OBS_ODOMETRY: torch.tensor([[0.0, 0.0, 1.0]])})[ACTION]
+    assert torch.equal(moved, still) and not torch.allclose(turned, still), "'turn' reads only how far it turned"
+    with pytest.raises(ValueError, match='odometry_features'):
+        _cfg(humanoid, odometry_input=True, odometry_features='yaw')
+
     rng = np.random.default_rng(0)
     poses = np.cumsum(rng.normal(0.0, 0.3, size=(30, 3)), axis=0)
     tracker = InstructionOdometry()

@@ -82,7 +82,8 @@ class SeedVLAModel(nn.Module):
     def _state(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """What the fusion reads beside the image and the words (``config.context_dim`` wide): OBS_STATE,
         then with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon, then with
-        ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi, then with
+        ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi ('turn': only
+        the last), then with
         ``language.sentence_dim`` the projected sentence embedding."""
         state = batch.get(OBS_STATE)
         if self.config.state_dim and state is None:
@@ -98,8 +99,11 @@ class SeedVLAModel(nn.Module):
             odom = self._input(batch, OBS_ODOMETRY, 'odometry_input', 'how far the base has moved and turned since '
                                'its instruction began; the policy keeps it from Observation.base_pose')
             odom = torch.nan_to_num(odom.reshape(-1, 3).to(dtype), nan=0.0)
-            scale = torch.tensor([self.config.odometry_scale_m, self.config.odometry_scale_m, math.pi], dtype=dtype)
-            parts.append((odom / scale).clamp(-5.0, 5.0))
+            if self.config.odometry_features == 'turn':
+                parts.append((odom[:, 2:] / math.pi).clamp(-5.0, 5.0))
+            else:
+                scale = torch.tensor([self.config.odometry_scale_m, self.config.odometry_scale_m, math.pi], dtype=dtype)
+                parts.append((odom / scale).clamp(-5.0, 5.0))
         if self.config.language.sentence_dim:
             sentence = self._input(batch, OBS_LANGUAGE_EMBEDDING, 'language.sentence_dim', "the instruction's "
                                    'MiniLM sentence embedding; the processor adds it to the language input')
