@@ -24,7 +24,8 @@ def run(tmp_path_factory):
     instructions.write_text('# my phrasings\nlift your right arm\traise_right_arm\nplease juggle\tout_of_scope\n')
     out = tmp / 'out'
     assert main(['--policy', 'keyword', '--episodes', '1', '--instructions', str(instructions),
-                 '--real-time-factor', '1', '--domain-id', str(fresh_domain_id()), '--out', str(out)]) == 0
+                 '--real-time-factor', '1', '--state-delay', '0.2', '--domain-id', str(fresh_domain_id()),
+                 '--out', str(out)]) == 0
     return out
 
 
@@ -38,6 +39,7 @@ def test_every_case_runs_in_both_loops_and_the_reports_have_evaluates_structure(
     cases = select_cases(SPLITS, None, 1, FIRST_SEED, run.parent / 'mine.tsv')
     for report in (ros, lockstep):
         assert {'summary', 'splits', 'rows', 'episodes', 'policy', 'wall_s'} <= set(report)
+        assert report['state_delay_s'] == 0.2, 'joint states and odometry late in both loops'
         # the same cases, in order, in both: splits, tasks, instructions, seeds
         assert [(e['split'], e['task'], e['instruction'], e['seed']) for e in report['episodes']] == \
             [(c.split, c.task, c.instruction, c.seed) for c in cases]
