@@ -19,6 +19,7 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.context import Context
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, LaserScan
@@ -91,6 +92,7 @@ class Probe:
         self.scan_ranges: float | list | None = math.inf   # obstacle-free; None = lidar silent
         self.joints = {'head_pan_joint': 0.0, 'head_tilt_joint': 0.0}
         self.base_pose: tuple[float, float, float] | None = (0.0, 0.0, 0.0)   # x, y, yaw on odom; None = silent
+        self.odom_age = 0.0                     # s: odom stamped this long before it is sent (a late driver)
         n.create_timer(1 / 30, self._publish_camera)
         n.create_timer(1 / 20, self._publish_scan)
         n.create_timer(1 / 50, self._publish_joints)
@@ -142,7 +144,7 @@ class Probe:
         if pose is None:
             return
         msg = Odometry()
-        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.header.stamp = (self.node.get_clock().now() - Duration(seconds=self.odom_age)).to_msg()
         msg.header.frame_id, msg.child_frame_id = 'odom', 'base_footprint'
         x, y, yaw = pose
         msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)

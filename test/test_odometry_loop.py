@@ -1,6 +1,7 @@
 """A policy that reads odometry, in the real loop: vla_inference subscribes to odom
 (nav_msgs/Odometry, as a base driver publishes it) and is refused (confidence 0: vla_safety holds
-the robot) while no odometry arrives or once the newest is older than odometry_timeout.
+the robot) while no odometry arrives, once the newest is older than odometry_timeout, and while
+it arrives measured (stamped) longer ago than that.
 
 The policy is a small seed_vla checkpoint written by the test (odometry_input on, untrained: its
 actions mean nothing, its confidence is some fixed value above 0).
@@ -56,3 +57,12 @@ def test_no_odometry_refuses_and_odometry_lets_the_policy_act(odometry_checkpoin
         assert probe.wait_for(lambda: (c := _confidences(probe, time.monotonic() - 0.25)) and max(c) == 0.0, 5), \
             'odometry lost but the policy kept acting'
         assert time.monotonic() - t_lost < 2.0
+
+        probe.odom_age = 1.0                         # streaming again, but each pose measured 1 s ago: ignored
+        probe.base_pose = (0.0, 0.0, 0.0)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        late = _confidences(probe, t0)
+        assert late and max(late) == 0.0, f'acted on odometry 1 s old: {late[:5]}'
+        probe.odom_age = 0.0
+        assert probe.wait_for(lambda: any(c > 0.0 for c in _confidences(probe, time.monotonic() - 0.3)), 5)

@@ -77,7 +77,7 @@ class InferenceNode(Node):
             self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
-        self._odom_received: float | None = None      # node-clock time of the newest usable odometry
+        self._odom_received: float | None = None      # when the newest usable odometry was measured (its stamp)
         self.create_subscription(Odometry, 'odom', self._on_odometry, SENSOR_QOS)
         self.create_subscription(SafetyStatus, 'vla/safety_status', self._on_safety_status, RELIABLE_QOS)
         self._action_pub = self.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
@@ -122,8 +122,15 @@ class InferenceNode(Node):
         if pose is None:
             self.get_logger().warning('odom with a non-finite pose ignored', throttle_duration_sec=5.0)
             return
+        now = self._now()
+        stamp = seconds(msg.header.stamp)
+        measured = stamp if 0.0 < stamp <= now else now     # unstamped, or from the future: its arrival
+        if now - measured > self._p['odometry_timeout']:
+            self.get_logger().warning(f"odom is {now - measured:.2f} s old (odometry_timeout "
+                                      f"{self._p['odometry_timeout']:g} s): ignored", throttle_duration_sec=5.0)
+            return
         self.runner.update_base_pose(pose)
-        self._odom_received = self._now()
+        self._odom_received = measured
 
     def _check_odometry(self, now: float) -> None:
         """Odometry older than odometry_timeout is forgotten: a policy that reads it is refused."""

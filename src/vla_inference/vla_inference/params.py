@@ -22,7 +22,8 @@ PARAMS = [
     ParamSpec('stale_image_timeout', 0.5, 'No action is published while the newest image arrived longer ago '
               'than this, s', 0.01, 10.0),
     ParamSpec('odometry_timeout', 0.5, 'A policy that reads odometry (odom, nav_msgs/Odometry) is refused '
-              '(confidence 0: vla_safety holds the robot) while the newest odometry arrived longer ago than this, s',
+              '(confidence 0: vla_safety holds the robot) while the newest odometry was measured (its stamp; its arrival '
+              'when unstamped) longer ago than this; older messages are ignored, s',
               0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
