@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from vla_learning.config import AugmentConfig, ConfidenceConfig
 from vla_learning.training_data import TrainingData
-from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, OBS_ELAPSED, OBS_IMAGE,
-                                         OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
+from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, OBJECTS_IN_IMAGE, OBS_ELAPSED,
+                                         OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
                                          TARGET_IN_IMAGE)
 
 NO_NEGATIVES = ConfidenceConfig(oos_fraction=0.0, unknown_word_rate=0.0, object_negatives=0.0)
@@ -25,7 +25,8 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
     """A training batch: normalised pixels (augmented; the policy's processor normalises them),
     tokens, state, action chunks, OOS mask, and the named object's place in the (shifted) image.
     ``confidence`` None: no out-of-scope samples; ``augment`` None: no augmentation (validation);
-    attribute queries when ``loss_cfg`` (a SeedVLALossConfig) weighs the attribute loss."""
+    attribute queries and every object's place when ``loss_cfg`` (a SeedVLALossConfig) weighs the
+    attribute and objectness losses."""
     confidence = confidence or NO_NEGATIVES
     rows_t = torch.from_numpy(rows)
     img = data.images[rows_t].float()
@@ -56,8 +57,11 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
     if data.odometry is not None:         # as a late odometry reads
         batch[OBS_ODOMETRY] = data.odometry[torch.from_numpy(_late_rows(data, rows, gen, augment))]
-    if data.objects_in_image is not None and loss_cfg is not None and loss_cfg.attribute_weight > 0:
-        batch.update(_attribute_queries(data, rows_t, gen, shift))
+    if data.objects_in_image is not None and loss_cfg is not None:
+        if loss_cfg.attribute_weight > 0:
+            batch.update(_attribute_queries(data, rows_t, gen, shift))
+        if loss_cfg.objectness_weight > 0:
+            batch[OBJECTS_IN_IMAGE] = _objects_in_image(data, rows_t, shift)
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -123,15 +127,22 @@ def _out_of_scope(data: TrainingData, instructions, oos, gen: np.random.Generato
 def _attribute_queries(data: TrainingData, rows_t, gen: np.random.Generator, shift) -> dict:
     """One random colour or shape word per sample and the place of every object in view that has
     its attribute (ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; the labels move with the image ``shift``)."""
-    objects = data.objects_in_image[rows_t].clone()                               # (B, K, 3)
+    objects = _objects_in_image(data, rows_t, shift)                                 # (B, K, 3)
     labelled = ~torch.isnan(objects[..., 0]).all(1)
-    if shift is not None:
-        objects[..., 1:] += shift.unsqueeze(1)
-        objects[..., 0] = objects[..., 0].masked_fill((objects[..., 1:].abs() > 1.0).any(-1), 0.0)
     pick = torch.from_numpy(gen.integers(0, len(data.attribute_tokens), len(rows_t)))
     in_view = torch.nan_to_num(objects[..., 0], nan=0.0) * data.attribute_objects[pick]
     objects[..., 0] = torch.where(labelled.unsqueeze(1), in_view, torch.full_like(in_view, float('nan')))
     return {ATTRIBUTE_QUERY: data.attribute_tokens[pick], ATTRIBUTE_IN_IMAGE: objects}
+
+
+def _objects_in_image(data: TrainingData, rows_t, shift) -> torch.Tensor:
+    """(B, K, 3) in_view, x, y of every catalogue object in the rows' images, moved with the image
+    ``shift`` (an object shifted out of the image is out of view)."""
+    objects = data.objects_in_image[rows_t].clone()
+    if shift is not None:
+        objects[..., 1:] += shift.unsqueeze(1)
+        objects[..., 0] = objects[..., 0].masked_fill((objects[..., 1:].abs() > 1.0).any(-1), 0.0)
+    return objects
 
 
 def _drop_words(tokens, gen: np.random.Generator, p: float):

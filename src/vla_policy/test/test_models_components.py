@@ -332,6 +332,52 @@ def test_grounded_point_is_the_map_alone():
     assert 0.2 < float(moved[0, 0] - out[0, 0]) <= 1 / side + 1e-6, 'at most half a cell (1 / side)'
 
 
+def test_objectness_map_marks_every_object_and_the_policy_reads_it_pooled(humanoid):
+    """obstacle_cells: an objectness logit per cell, no word involved; its label is 1 on the cells of
+    every object in view (the named one or not), 0 elsewhere; all-NaN rows have none. The policy reads
+    it max-pooled to obstacle_cells x obstacle_cells, after the point; training moves it to the objects."""
+    from vla_policy.models.constants import OBJECTS_IN_IMAGE
+    from vla_policy.models.fusion import objectness_loss
+    nan = float('nan')
+    side = 4
+    labels = torch.tensor([[[1.0, -0.9, 0.9], [1.0, 0.6, -0.6], [0.0, 0.1, 0.1]],   # cells 12 and 3
+                           [[nan, nan, nan]] * 3])                                    # no label
+    logits = torch.full((2, side * side), -8.0)
+    logits[0, 12] = logits[0, 3] = 8.0
+    per, labelled = objectness_loss(logits, labels)
+    assert labelled.tolist() == [True, False] and float(per[0]) < 0.01
+    logits[0, 3] = -8.0
+    assert float(objectness_loss(logits, labels)[0][0]) > 0.4, 'an object left out costs'
+
+    pool = SpatialPool('grounded_point', channels=4, text_dim=4, point_features='normalised', obstacle_cells=2)
+    assert pool.out_dim == 3 + 4
+    with torch.no_grad():
+        pool.objectness.weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 20.0]]))
+        pool.objectness.bias.fill_(-10.0)
+        tokens = torch.zeros(1, side * side, 4)
+        tokens[0, 13, 3] = 1.0                                 # row 3, col 1: the bottom-left quarter
+        out, grounding = pool(tokens, torch.ones(1, 4))
+    assert grounding.objectness.shape == (1, side * side)
+    np.testing.assert_allclose(out[0, 3:].numpy(), [0.0, 0.0, 1.0, 0.0], atol=1e-3)
+    with pytest.raises(ValueError, match='obstacle_cells=3 must divide'):
+        SpatialPool('grounded_point', channels=4, text_dim=4, obstacle_cells=3)(tokens, torch.ones(1, 4))
+
+    cfg = _cfg(humanoid, fusion=dict(pooling='grounded_point', obstacle_cells=4), vision=dict(strides=(2, 2)))
+    model = SeedVLAModel.from_seed(cfg, 0)
+    batch = _batch(cfg, b=2)
+    batch[OBJECTS_IN_IMAGE] = torch.tensor([[[1.0, 0.9, 0.9], [1.0, -0.9, -0.9]], [[0.0, nan, nan], [1.0, 0.0, 0.6]]])
+    assert 'objectness_loss' not in model.compute_loss(batch)[1], 'off unless weighed'
+    first, last = fit(model, batch, steps=150, loss_config=SeedVLALossConfig(objectness_weight=1.0))
+    assert last['objectness_loss'] < 0.5 * first['objectness_loss']
+    model.eval()
+    with torch.no_grad():
+        seen = torch.sigmoid(model.encode(batch)[1].objectness)
+    n = math.isqrt(seen.shape[1])                             # 8 x 8 cells: x, y 0.9 -> (7, 7); 0, 0.6 -> (4, 6)
+    assert (seen[0, [7 * n + 7, 0]] > 0.5).all() and seen[1, 6 * n + 4] > 0.5 and seen.sum() < 6
+    with pytest.raises(ValueError, match='obstacle_cells'):
+        cfg.updated(fusion=dict(obstacle_cells=-1))
+
+
 def test_grounded_point_normalised_features_ignore_the_match_strength():
     """point_features 'normalised': (B, 3) = the point renormalised over the grid and the in-view
     weight. A weaker match (a pair never named together) moves neither the point nor, while its

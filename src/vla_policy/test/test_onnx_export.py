@@ -30,7 +30,8 @@ COMBOS = [dict(fusion=dict(type='concat')),
           dict(fusion=dict(type='film'), head=dict(type='flow_matching', dim=32)),
           dict(fusion=dict(type='film', pooling='spatial_softmax'), vision=dict(strides=(2, 1))),
           dict(fusion=dict(type='concat', pooling='language_query'), vision=dict(strides=(2, 1))),
-          dict(fusion=dict(type='concat', pooling='grounded_point', point_features='normalised', in_view_jitter=3.0),
+          dict(fusion=dict(type='concat', pooling='grounded_point', point_features='normalised', in_view_jitter=3.0,
+                           obstacle_cells=4),
                elapsed_horizon_s=6.0, vision=dict(strides=(2, 1)),
                residual_joints=('head_pan_joint', 'head_tilt_joint'))]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']

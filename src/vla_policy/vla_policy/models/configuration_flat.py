@@ -25,11 +25,12 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     'fusion': ('fusion', 'type'), 'hidden_dim': ('fusion', 'hidden_dim'), 'fusion_layers': ('fusion', 'layers'),
     'dropout': ('fusion', 'dropout'), 'spatial_pooling': ('fusion', 'pooling'),
     'grounding_keys': ('fusion', 'grounding_keys'), 'point_features': ('fusion', 'point_features'),
-    'in_view_jitter': ('fusion', 'in_view_jitter'),
+    'in_view_jitter': ('fusion', 'in_view_jitter'), 'obstacle_cells': ('fusion', 'obstacle_cells'),
     'action_head': ('head', 'type'), 'action_bins': ('head', 'bins'), 'head_dim': ('head', 'dim'),
     'head_layers': ('head', 'layers'), 'flow_steps': ('head', 'steps'), 'sampling_seed': ('head', 'sampling_seed'),
     'confidence_loss_weight': ('loss', 'confidence_weight'), 'agreement_threshold': ('loss', 'agreement_threshold'),
     'grounding_loss_weight': ('loss', 'grounding_weight'), 'grounding_attribute_weight': ('loss', 'attribute_weight'),
+    'objectness_loss_weight': ('loss', 'objectness_weight'),
 }
 #: removed old flat keys -> the value that behaves as the model does now (other values: an error)
 REMOVED_FLAT_KEYS = {'map_query': 'sentence', 'in_view_jitter_mean': 0.0, 'chunk_basis': 0, 'vision_finetune': False,

@@ -30,9 +30,13 @@ class SeedVLALossConfig(ConfigBlock):
     attribute_weight: float = 0.0
     """Weight (>= 0) of the attribute grounding loss: the map of a lone colour or shape word ("red")
     is pulled toward every object in view that has it (ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE). 0 = off."""
+    objectness_weight: float = 0.0
+    """fusion.obstacle_cells: weight (>= 0) of the objectness map's per-cell binary cross-entropy against
+    the cells holding an object's centre, every object in view (OBJECTS_IN_IMAGE). 0 = off (the map then
+    learns from the action loss alone)."""
 
     def _check(self) -> None:
-        for name in ('confidence_weight', 'grounding_weight', 'attribute_weight'):
+        for name in ('confidence_weight', 'grounding_weight', 'attribute_weight', 'objectness_weight'):
             check_real(self, name, 0.0, float('inf'), 'e.g. 0.5, or 0 to turn it off')
         check_real(self, 'agreement_threshold', 0.0, float('inf'), 'e.g. 0.1', lo_open=True,
                    unit='a number (RMS distance in normalised action units)')

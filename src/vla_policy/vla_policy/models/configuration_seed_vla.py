@@ -171,7 +171,8 @@ class FusionConfig(ConfigBlock):
         'grounding_keys': lambda c: c.type == 'film' and c.pooling in _QUERY_POOLINGS,
         'point_features': lambda c: c.pooling == 'grounded_point' and c.type in ('concat', 'film'),
         'in_view_jitter': lambda c: (c.pooling == 'grounded_point' and c.type in ('concat', 'film')
-                                     and c.point_features == 'normalised')}
+                                     and c.point_features == 'normalised'),
+        'obstacle_cells': lambda c: c.pooling == 'grounded_point' and c.type in ('concat', 'film')}
 
     type: str = 'concat'
     """A name in components.FUSIONS: 'concat' (late fusion: pooled features concatenated, then an
@@ -205,6 +206,12 @@ class FusionConfig(ConfigBlock):
     logit the policy reads is shifted per sample by a uniform draw in [-in_view_jitter,
     in_view_jitter] (logits, [0, 20]; the grounding losses see the map unchanged), so the policy acts
     on the map's point over a range of in-view weights. 0 = off."""
+    obstacle_cells: int = 0
+    """grounded_point: the policy also reads where things are in the image, whatever the words name:
+    a learned objectness map over the grid of visual tokens (one logit per token, trained on every
+    object's cell: SeedVLALossConfig.objectness_weight), max-pooled to obstacle_cells x obstacle_cells
+    values in (0, 1) (a divisor of the grid's side). Without it the policy cannot see what stands
+    between it and the named object. 0 = off."""
 
     def _check(self) -> None:
         FUSIONS.check(self.type, 'fusion.type')
@@ -219,6 +226,7 @@ class FusionConfig(ConfigBlock):
         check_choice(self, 'grounding_keys', GROUNDING_KEYS)
         check_choice(self, 'point_features', POINT_FEATURES)
         check_real(self, 'in_view_jitter', 0.0, 20.0, 'e.g. 3, or 0 to disable it', unit='logits')
+        check_int(self, 'obstacle_cells', 0, 64, 'e.g. 8 (an 8 x 8 map), or 0 to disable it')
 
 
 @dataclass(frozen=True)

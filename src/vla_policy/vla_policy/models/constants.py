@@ -20,6 +20,8 @@ Training targets read by :meth:`SeedVLAModel.compute_loss`::
     ATTRIBUTE_QUERY + ATTRIBUTE_IN_IMAGE  optional   one attribute word per sample ("red", "ball")
                                and where the objects that have it are, for the attribute
                                grounding loss (SeedVLALossConfig.attribute_weight)
+    OBJECTS_IN_IMAGE optional  where every object is in the image, for the objectness map of
+                               fusion.obstacle_cells (SeedVLALossConfig.objectness_weight)
 
 Confidence target of a sample, first rule that applies:
 1. ``OUT_OF_SCOPE`` true -> 0 (e.g. "make me a sandwich", or an instruction swapped for another
@@ -62,3 +64,6 @@ ATTRIBUTE_QUERY = 'grounding.attribute_query'
 #: (B, K, 3) float32 (training only, optional): in_view, x, y of K objects; in_view 1 for the objects
 #: in the image that have ATTRIBUTE_QUERY's attribute, 0 for the others; all NaN = no label
 ATTRIBUTE_IN_IMAGE = 'grounding.attribute_in_image'
+#: (B, K, 3) float32 (training only, optional): in_view, x, y of K objects, whichever the instruction
+#: names or not; all NaN = no label. What the objectness map (FusionConfig.obstacle_cells) learns.
+OBJECTS_IN_IMAGE = 'grounding.objects_in_image'

@@ -28,6 +28,8 @@ class Grounding(NamedTuple):
     keys: torch.Tensor
     #: (B, 2) 'grounded_point': the map's point renormalised over the grid (:func:`point_loss`); else None
     point: torch.Tensor | None
+    #: (B, N) ``obstacle_cells``: the objectness logit of each grid cell (:func:`objectness_loss`); else None
+    objectness: torch.Tensor | None = None
 
 
 class SpatialPool(nn.Module):
@@ -53,6 +55,10 @@ class SpatialPool(nn.Module):
     within the cell (from the key tokens, at most half a cell), so the point is finer than the grid.
     Whatever the policy does with the image goes through where the instruction's map points, so a
     pair never named together in training is acted on like any other once the map finds it.
+    ``obstacle_cells`` > 0 ('grounded_point'): also an objectness map that no word queries, one
+    logit per cell from its key token (trained on every object's cell: :func:`objectness_loss`),
+    max-pooled to obstacle_cells x obstacle_cells sigmoid values (B, obstacle_cells ** 2) after the
+    point: where things stand in the view, the ones in the way included.
 
     ``forward`` returns (features, :class:`Grounding` or None): the grounded poolings' map for the
     grounding losses (:func:`grounding_loss`, :func:`point_loss`), and :meth:`query_logits` scores
@@ -60,13 +66,15 @@ class SpatialPool(nn.Module):
     """
 
     def __init__(self, kind: str, channels: int, text_dim: int = 0, key_dim: int | None = None,
-                 point_features: str = 'scaled', in_view_jitter: float = 0.0) -> None:
+                 point_features: str = 'scaled', in_view_jitter: float = 0.0, obstacle_cells: int = 0) -> None:
         super().__init__()
         self.kind = kind
         self.point_features = point_features
         self.in_view_jitter = in_view_jitter
+        self.obstacle_cells = obstacle_cells if kind == 'grounded_point' else 0
         self.out_dim = {'mean': channels, 'spatial_softmax': 3 * channels, 'grounded_query': 4 * channels + 4,
                         'grounded_point': 4 if point_features == 'scaled' else 3}.get(kind, 4 * channels + 3)
+        self.out_dim += self.obstacle_cells ** 2
         self.grounded = kind in ('grounded_query', 'grounded_point')
         if kind not in ('mean', 'grounded_point'):
             self.log_temperature = nn.Parameter(torch.zeros(channels))
@@ -80,6 +88,15 @@ class SpatialPool(nn.Module):
             self.not_in_view = nn.Linear(text_dim, 1)
         if kind == 'grounded_point':
             self.offset = nn.Linear(key_dim or channels, 2)
+        if self.obstacle_cells:
+            self.objectness = nn.Linear(key_dim or channels, 1)
+
+    @classmethod
+    def from_config(cls, fusion_config, channels: int, text_dim: int, key_dim: int | None = None) -> 'SpatialPool':
+        """The pooling a FusionConfig describes (its pooling, point_features, in_view_jitter, obstacle_cells)."""
+        fc = fusion_config
+        return cls(fc.pooling, channels, text_dim, key_dim=key_dim, point_features=fc.point_features,
+                   in_view_jitter=fc.in_view_jitter, obstacle_cells=fc.obstacle_cells)
 
     def forward(self, tokens: torch.Tensor, text: torch.Tensor | None = None,
                 key_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, Grounding | None]:
@@ -106,7 +123,11 @@ class SpatialPool(nn.Module):
         logits = torch.cat([scores, not_in_view], dim=1)                                     # (B, N + 1)
         if self.kind == 'grounded_point':
             features, point = self._point_features(scores, logits[:, -1], peak, coords, key_tokens)
-            return features, Grounding(logits, keys, point)
+            if not self.obstacle_cells:
+                return features, Grounding(logits, keys, point)
+            objectness = self.objectness(key_tokens).squeeze(-1)                             # (B, N)
+            return (torch.cat([features, self._obstacle_features(objectness)], dim=-1),
+                    Grounding(logits, keys, point, objectness))
         where = torch.softmax(logits, dim=1)[:, :-1]
         return self._pooled(tokens, where, coords, [mean, keypoints], peak, True), Grounding(logits, keys, None)
 
@@ -135,6 +156,17 @@ class SpatialPool(nn.Module):
             in_view_logit = in_view_logit + (torch.rand_like(in_view_logit) * 2 - 1) * self.in_view_jitter
         in_view = torch.sigmoid(in_view_logit).unsqueeze(1)
         return torch.cat([point, in_view], dim=-1), point
+
+    def _obstacle_features(self, objectness: torch.Tensor) -> torch.Tensor:
+        """(B, N) objectness logits on the side x side grid -> (B, obstacle_cells ** 2) max-pooled sigmoids."""
+        side, cells = math.isqrt(objectness.shape[1]), self.obstacle_cells
+        if side % cells:
+            raise ValueError(f'fusion.obstacle_cells={cells} must divide the side of the grid of visual tokens '
+                             f'({side} x {side} at this image size and these strides); e.g. {side}')
+        grid = torch.sigmoid(objectness).reshape(-1, 1, side, side)
+        if side != cells:
+            grid = nn.functional.max_pool2d(grid, side // cells)
+        return grid.flatten(1)
 
     def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return torch.einsum('bnc,bc->bn', keys, self.query(text)) * self.scale
@@ -197,6 +229,21 @@ def attribute_grounding_loss(logits: torch.Tensor, labels: torch.Tensor) -> tupl
     return -(target * torch.log_softmax(logits, dim=1)).sum(1), labelled
 
 
+def objectness_loss(logits: torch.Tensor, objects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary cross-entropy of an objectness map (B, N) against OBJECTS_IN_IMAGE (B, K, 3) labels: a
+    cell's target is 1 when it holds the centre of an object in view (any of the K), 0 otherwise.
+    Returns (per-sample mean over the cells (B,), labelled (B,) bool); rows whose in_view are all NaN
+    have no label."""
+    b, n = logits.shape
+    labelled = ~torch.isnan(objects[..., 0]).all(1)
+    hit = _in_view(objects)                                                                   # (B, K)
+    cell = _cells(torch.nan_to_num(objects[..., 1:], nan=0.0), math.isqrt(n))                # (B, K)
+    target = torch.zeros(b, n + 1, dtype=logits.dtype, device=logits.device)
+    target.scatter_(1, torch.where(hit, cell, torch.full_like(cell, n)), 1.0)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target[:, :n], reduction='none')
+    return bce.mean(1), labelled
+
+
 def _grid(tokens: torch.Tensor) -> torch.Tensor:
     """(N, 2) x, y in [-1, 1] of the cells of a square grid of N tokens (row-major, y down)."""
     n = tokens.shape[1]
@@ -230,8 +277,7 @@ class ConcatMLPFusion(TextNormFusion):
         fc = config.fusion
         self.text_norm = nn.LayerNorm(text_dim)
         self.state_dim = state_dim
-        self.pool = SpatialPool(fc.pooling, vision_dim, text_dim, point_features=fc.point_features,
-                                in_view_jitter=fc.in_view_jitter)
+        self.pool = SpatialPool.from_config(fc, vision_dim, text_dim)
         self.mlp = mlp(self.pool.out_dim + text_dim + state_dim, fc.hidden_dim, fc.layers, fc.dropout)
         self.out_dim = fc.hidden_dim
 

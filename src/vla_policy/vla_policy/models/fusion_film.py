@@ -53,8 +53,7 @@ class FiLMFusion(TextNormFusion):
         self.layers = nn.ModuleList(FiLMLayer(vision_dim if i == 0 else d, d, text_dim, fc.dropout)
                                     for i in range(fc.layers))
         self.encoder_keys = fc.grounding_keys == 'encoder'
-        self.pool = SpatialPool(fc.pooling, d, text_dim, key_dim=vision_dim if self.encoder_keys else None,
-                                point_features=fc.point_features, in_view_jitter=fc.in_view_jitter)
+        self.pool = SpatialPool.from_config(fc, d, text_dim, key_dim=vision_dim if self.encoder_keys else None)
         self.out = nn.Sequential(nn.Linear(self.pool.out_dim + text_dim + state_dim, d), nn.ReLU(inplace=True),
                                  nn.Dropout(fc.dropout))
         self.out_dim = d

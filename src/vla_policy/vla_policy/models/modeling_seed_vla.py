@@ -16,9 +16,10 @@ from vla_policy.models.components import ACTION_HEADS, FUSIONS, LANGUAGE_ENCODER
 from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
-                                         OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE,
-                                         OUT_OF_SCOPE, TARGET_IN_IMAGE)
-from vla_policy.models.fusion import Grounding, attribute_grounding_loss, grounding_loss, point_loss
+                                         OBJECTS_IN_IMAGE, OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY,
+                                         OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+from vla_policy.models.fusion import (Grounding, attribute_grounding_loss, grounding_loss, objectness_loss,
+                                      point_loss)
 from vla_policy.models.heads import ConfidenceHead
 from vla_policy.models.language_minilm import EMBED_DIM
 
@@ -172,11 +173,13 @@ class SeedVLAModel(nn.Module):
         x the grounding cross-entropy, pooling 'grounded_query' / 'grounded_point' with TARGET_IN_IMAGE
         labels; logged as 'grounding_loss'; with 'grounded_point' also the same weight x the smooth L1 of
         the map's point to the object's centre, 'point_loss'; + ``attribute_weight`` x the attribute
-        grounding cross-entropy, with ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; logged as 'attribute_loss');
+        grounding cross-entropy, with ATTRIBUTE_QUERY / ATTRIBUTE_IN_IMAGE; logged as 'attribute_loss'; +
+        ``objectness_weight`` x the objectness map's cross-entropy, fusion.obstacle_cells with OBJECTS_IN_IMAGE;
+        logged as 'objectness_loss');
         and floats to log. The weights are ``loss_config``'s (default: SeedVLALossConfig()).
 
-        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE, TARGET_IN_IMAGE and the
-        ATTRIBUTE_* keys (optional); see
+        Reads ACTION (required), ACTION_IS_PAD, CONFIDENCE, OUT_OF_SCOPE, TARGET_IN_IMAGE, the
+        ATTRIBUTE_* keys and OBJECTS_IN_IMAGE (optional); see
         :mod:`vla_policy.models.constants` for how the confidence target is chosen. The action
         loss is the head's per-sample loss averaged over in-scope samples. Logs: 'action_loss',
         'loss', and when the confidence head has targets, 'confidence_loss'; with computed
@@ -209,6 +212,10 @@ class SeedVLAModel(nn.Module):
             logits = self.fusion.pool.query_logits(self.fusion.instruction_vector(text, mask), grounding.keys)
             per, labelled = attribute_grounding_loss(logits, batch[ATTRIBUTE_IN_IMAGE].to(logits.dtype))
             loss = loss + self._weighted(per, labelled, lc.attribute_weight, 'attribute_loss', logs)
+        if (OBJECTS_IN_IMAGE in batch and grounding is not None and grounding.objectness is not None
+                and lc.objectness_weight > 0):
+            per, labelled = objectness_loss(grounding.objectness, batch[OBJECTS_IN_IMAGE].to(grounding.objectness.dtype))
+            loss = loss + self._weighted(per, labelled, lc.objectness_weight, 'objectness_loss', logs)
 
         conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope,
                                                           lc.agreement_threshold, logs)
