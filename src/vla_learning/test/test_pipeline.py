@@ -209,6 +209,26 @@ def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
     assert len(make_cases(['seen'], None, 1)) == 9                               # None: every task
 
 
+def test_obstructed_cases_have_an_object_in_the_way():
+    """'obstructed': walk_to only, to a seen pair, with another object closer than OBSTRUCTION_GAP
+    to the straight way there; an object beside the way or beyond the target does not count."""
+    from vla_learning.eval_cases import OBSTRUCTION_GAP, case_world, make_cases, obstructed
+    from vla_learning.instructions import is_held_out_combo
+    from vla_sim.world import World, WorldObject
+    cases = make_cases(['obstructed'], None, 4)
+    assert [c.task for c in cases] == ['walk_to'] * 4 and all(c.split == 'obstructed' for c in cases)
+    for c in cases:
+        world = case_world(c.seed)
+        target = world.get(c.target)
+        assert obstructed(world, target) and not is_held_out_combo(target.colour, target.shape)
+    grey = (0.5, 0.5, 0.5, 1.0)
+    ball = WorldObject('red', 'ball', (3.0, 0.0), 0.0, grey)
+    for other_xy, blocks in [((1.5, 0.0), True), ((1.5, 1.5), False), ((4.5, 0.0), False)]:
+        world = World(0, (0.0, 0.0, 0.0), (ball, WorldObject('blue', 'box', other_xy, 0.0, grey)))
+        assert obstructed(world, ball) == blocks, other_xy
+    assert OBSTRUCTION_GAP > 0.4, "wider than vla_safety's default stop zone (0.4 m from the base's centre)"
+
+
 @pytest.mark.parametrize('task, gaze_gain', [('turn_left', 0.5), ('turn_right', 0.5), ('turn_right', 0.0),
                                              ('wave', 0.5)])
 def test_teacher_solves_memoryless_variants(task, gaze_gain):
@@ -393,6 +413,12 @@ def test_collected_frames_label_every_object_and_train_the_attribute_map(tiny):
     assert marked.any()
     assert not (marked & ~data.attribute_objects[torch.tensor(words)]).any()
     assert not (marked & ~torch.from_numpy(objects[..., 0] == 1.0)).any()
+    # the objectness map's labels: every object's place, whichever the instruction names
+    from vla_policy.models.constants import OBJECTS_IN_IMAGE
+    plain = make_batch(data, rows, np.random.default_rng(0), None, cfg, None, 'cpu',
+                       SeedVLALossConfig(objectness_weight=1.0))
+    assert OBJECTS_IN_IMAGE not in batch and ATTRIBUTE_QUERY not in plain
+    np.testing.assert_array_equal(plain[OBJECTS_IN_IMAGE].numpy(), objects)
     rows_logged = read_metrics(root / 'run' / 'metrics.jsonl')
     assert any('attribute_loss' in r for r in rows_logged), 'the default config trains the attribute map'
     from vla_policy.models.constants import OBS_ELAPSED

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 #: evaluation splits (see :mod:`vla_learning.eval_cases`); 'custom' comes from an instruction file
-SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'out_of_scope')
+SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'obstructed', 'out_of_scope')
 #: first evaluation seed: disjoint from the collection seeds (``CollectConfig.seed * 1_000_003 + i``)
 FIRST_SEED = 10_000_000
 #: control steps per policy call; 0 = the runner's default, the policy's own n_action_steps
