@@ -212,9 +212,9 @@ def test_evaluation_refuses_unknown_splits_and_tasks(capsys):
 def test_obstructed_cases_have_an_object_in_the_way():
     """'obstructed': walk_to only, to a seen pair, with another object closer than OBSTRUCTION_GAP
     to the straight way there; an object beside the way or beyond the target does not count."""
-    from vla_learning.eval_cases import OBSTRUCTION_GAP, case_world, make_cases, obstructed
+    from vla_learning.eval_cases import case_world, make_cases
     from vla_learning.instructions import is_held_out_combo
-    from vla_sim.world import World, WorldObject
+    from vla_sim.world import OBSTRUCTION_GAP, World, WorldObject, way_obstructed as obstructed
     cases = make_cases(['obstructed'], None, 4)
     assert [c.task for c in cases] == ['walk_to'] * 4 and all(c.split == 'obstructed' for c in cases)
     for c in cases:
@@ -227,6 +227,20 @@ def test_obstructed_cases_have_an_object_in_the_way():
         world = World(0, (0.0, 0.0, 0.0), (ball, WorldObject('blue', 'box', other_xy, 0.0, grey)))
         assert obstructed(world, ball) == blocks, other_xy
     assert OBSTRUCTION_GAP > 0.4, "wider than vla_safety's default stop zone (0.4 m from the base's centre)"
+
+
+def test_obstructed_walk_to_demonstrations_go_around_what_is_in_the_way():
+    """collect.walk_to_obstructed_fraction 1: every walk_to episode's target lies past another object,
+    and the teacher, through vla_safety's gate, mostly still gets there (only successes are written)."""
+    from vla_learning.collect import CollectConfig, _init_worker, collect_one
+    from vla_sim.world import sample_world, way_obstructed
+    _init_worker(CollectConfig(image_size=32, walk_to_obstructed_fraction=1.0, task_weights={'walk_to': 1.0}))
+    episodes = [collect_one((i, 'walk_to')) for i in range(4)]
+    written = [e for e in episodes if e['success']]
+    assert len(written) >= 3, [e['success'] for e in episodes]
+    for episode in written:
+        world = sample_world(episode['info']['seed'])
+        assert way_obstructed(world, world.get(episode['info']['target']))
 
 
 @pytest.mark.parametrize('task, gaze_gain', [('turn_left', 0.5), ('turn_right', 0.5), ('turn_right', 0.0),

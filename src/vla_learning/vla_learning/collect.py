@@ -14,7 +14,9 @@ On a share of the episodes the executed command is perturbed (DART: the robot vi
 the teacher's path, the label stays the teacher's clean action); in look_at's, the head's targets also get decaying kicks (``dart_head_kick``). On
 ``look_at_facing_fraction`` of the look_at episodes the robot starts turned toward the target. On
 ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
-arm or both raised and the head turned, as a previous command may leave it. Camera noise (gain,
+arm or both raised and the head turned, as a previous command may leave it. On
+``walk_to_obstructed_fraction`` of the walk_to episodes another object stands in the straight way
+to the target (``vla_sim.world.way_obstructed``), and the teacher goes around it. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_view``: whether and where the named object is in the
 image, from the simulator's state), a training signal for where to look; every frame also
@@ -46,7 +48,7 @@ from vla_sim.expert import ARM_UP
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.sim import COMMANDED_JOINTS, HumanoidSim, SimConfig
 from vla_sim.tasks import TASKS, Task, make_task
-from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world
+from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world, way_obstructed
 
 def _episode_plan(cfg: CollectConfig) -> list[tuple[int, str]]:
     weights = cfg.task_weights
@@ -157,10 +159,14 @@ def _camera_noise(images: np.ndarray, rng: np.random.Generator, cfg: CollectConf
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held_out: bool, split: str = 'train'):
-    """A walk_to / look_at Task on an eligible object of ``world`` (None if there is none)."""
+def make_object_task(name: str, world, rng: np.random.Generator, *, exclude_held_out: bool, split: str = 'train',
+                     obstructed: bool = False):
+    """A walk_to / look_at Task on an eligible object of ``world`` (None if there is none); with
+    ``obstructed`` only an object whose straight way from the start another object blocks."""
     objs = [o for o in world.objects if is_held_out_combo(o.colour, o.shape) != exclude_held_out] \
         if exclude_held_out else list(world.objects)
+    if obstructed:
+        objs = [o for o in objs if way_obstructed(world, o)]
     if not objs:
         return None
     o = objs[int(rng.integers(len(objs)))]
@@ -195,10 +201,12 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     sim, emb = _W['sim'], _W['emb']
     rng = np.random.default_rng([cfg.seed, i, 7])
     seed = cfg.seed * 1_000_003 + i
-    for attempt in range(20):
+    obstructed = (name == 'walk_to' and cfg.walk_to_obstructed_fraction > 0
+                  and rng.random() < cfg.walk_to_obstructed_fraction)
+    for attempt in range(100):       # about 1 world in 6 has an obstructed target
         world = sample_world(seed, sim.config.world)
         if name in ('walk_to', 'look_at'):
-            task = make_object_task(name, world, rng, exclude_held_out=True)
+            task = make_object_task(name, world, rng, exclude_held_out=True, obstructed=obstructed)
         else:
             task = make_task(name, world, seed)
             task = dataclasses.replace(task, instruction=phrase(name, rng, 'train'))

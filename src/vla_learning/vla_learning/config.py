@@ -99,6 +99,9 @@ class CollectConfig:
                                          # it commands itself (robust to joint-state latency)
     hold_after_success_s: float = 0.0    # each episode goes on (recorded) U(0, this) s after its success, so the
                                          # data shows what to do once the task is done
+    walk_to_obstructed_fraction: float = 0.0  # share of walk_to episodes whose target lies past another object
+                                         # (vla_sim.world.way_obstructed: the straight way blocked, the teacher goes
+                                         # around); in random worlds about 5 % are
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'light_range', tuple(float(v) for v in self.light_range))
@@ -106,7 +109,8 @@ class CollectConfig:
         _positive('collect', episodes=self.episodes, image_size=self.image_size, workers=self.workers)
         _fraction('collect', val_fraction=self.val_fraction, dart_fraction=self.dart_fraction,
                   look_at_facing_fraction=self.look_at_facing_fraction, start_pose_fraction=self.start_pose_fraction,
-                  dart_head_kick_decay=self.dart_head_kick_decay)
+                  dart_head_kick_decay=self.dart_head_kick_decay,
+                  walk_to_obstructed_fraction=self.walk_to_obstructed_fraction)
         _non_negative('collect', colour_jitter=self.colour_jitter, camera_noise_std=self.camera_noise_std,
                       camera_gain=self.camera_gain, dart_std=self.dart_std, dart_head_kick=self.dart_head_kick,
                       turn_gaze_gain=self.turn_gaze_gain, hold_after_success_s=self.hold_after_success_s)

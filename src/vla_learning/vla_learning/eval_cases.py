@@ -3,8 +3,8 @@ vla_sim Task each one is.
 
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
 ``obstructed`` (walk_to only: seen instructions whose straight way to the target passes another
-object closer than :data:`OBSTRUCTION_GAP`, which vla_safety's stop zone blocks: the robot must go
-around it), ``out_of_scope``, and ``custom`` (an instruction file: one pair per line, ``instruction<TAB>task``
+object closer than ``vla_sim.world.OBSTRUCTION_GAP``, 0.45 m, which vla_safety's stop zone blocks:
+the robot must go around it), ``out_of_scope``, and ``custom`` (an instruction file: one pair per line, ``instruction<TAB>task``
 or ``instruction,task``, optionally a third column ``colour_shape`` target; or a JSON/YAML list of
 {instruction, task, target}). The target of walk_to / look_at is read from the instruction
 (colour and shape words, synonyms included) when not given; the episode seeds are the first ones
@@ -21,13 +21,10 @@ import yaml
 from vla_learning.config import FIRST_SEED, SPLITS
 from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, parse_object, phrase
 from vla_sim.tasks import TASKS, Task, make_task
-from vla_sim.world import sample_world
+from vla_sim.world import sample_world, way_obstructed
 
 #: simulated seconds an out-of-scope instruction is watched (as a 'stop' episode)
 OUT_OF_SCOPE_TIME = 3.0
-#: 'obstructed': another object's surface is closer than this to the straight way to the target, m
-#: (vla_safety's default stop zone reaches 0.4 m from the base's centre: footprint 0.3 + margin 0.1)
-OBSTRUCTION_GAP = 0.45
 #: tasks of the 'obstructed' split (the ones that move the base to an object)
 OBSTRUCTED_TASKS = ('walk_to',)
 
@@ -46,18 +43,6 @@ class Case:
 def case_world(seed: int):
     """The world of a case's seed (the simulator's default randomisation)."""
     return sample_world(seed)
-
-
-def obstructed(world, target, gap: float = OBSTRUCTION_GAP, arrive: float = 0.7) -> bool:
-    """Whether another object's surface comes closer than ``gap`` to the straight line from the
-    robot's start to ``arrive`` m short of ``target``'s centre (where a walk_to ends)."""
-    start, goal = np.asarray(world.robot_start[:2]), np.asarray(target.xy, dtype=float)
-    length = float(np.linalg.norm(goal - start))
-    if length <= arrive:
-        return False
-    end = start + (goal - start) * (1.0 - arrive / length)
-    line = [start + t * (end - start) for t in np.linspace(0.0, 1.0, max(2, int(length / 0.05)))]
-    return any(o.surface_distance(p) < gap for o in world.objects if o is not target for p in line)
 
 
 def check_selection(splits, tasks=None) -> None:
@@ -97,7 +82,7 @@ def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> li
                     held = split == 'unseen_combo'
                     objs = [o for o in world.objects if is_held_out_combo(o.colour, o.shape) == held]
                     if split == 'obstructed':
-                        objs = [o for o in objs if obstructed(world, o)]
+                        objs = [o for o in objs if way_obstructed(world, o)]
                     if not objs:
                         continue
                     o = objs[int(rng.integers(len(objs)))]

@@ -359,7 +359,12 @@ def test_objectness_map_marks_every_object_and_the_policy_reads_it_pooled(humano
         out, grounding = pool(tokens, torch.ones(1, 4))
     assert grounding.objectness.shape == (1, side * side)
     np.testing.assert_allclose(out[0, 3:].numpy(), [0.0, 0.0, 1.0, 0.0], atol=1e-3)
-    with pytest.raises(ValueError, match='obstacle_cells=3 must divide'):
+    with torch.no_grad():
+        pool8 = SpatialPool('grounded_point', channels=4, text_dim=4, point_features='normalised', obstacle_cells=8)
+        pool8.objectness.load_state_dict(pool.objectness.state_dict())
+        finer = pool8(tokens, torch.ones(1, 4))[0][0, 3:].reshape(8, 8)      # a 4 x 4 grid read as 8 x 8
+    assert finer[6:, 2:4].min() > 0.99 and finer.sum() < 4.01
+    with pytest.raises(ValueError, match='obstacle_cells=3 and the grid'):
         SpatialPool('grounded_point', channels=4, text_dim=4, obstacle_cells=3)(tokens, torch.ones(1, 4))
 
     cfg = _cfg(humanoid, fusion=dict(pooling='grounded_point', obstacle_cells=4), vision=dict(strides=(2, 2)))

@@ -28,6 +28,11 @@ SHAPES: dict[str, tuple[float, ...]] = {
 }
 
 
+#: another object's surface closer than this to the straight way to a target blocks it, m (vla_safety's
+#: default stop zone reaches 0.4 m from the base's centre: footprint 0.3 + margin 0.1): :func:`way_obstructed`
+OBSTRUCTION_GAP = 0.45
+
+
 def object_name(colour: str, shape: str) -> str:
     return f'{colour}_{shape}'
 
@@ -130,6 +135,18 @@ class World:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.objects)
+
+
+def way_obstructed(world: World, target: WorldObject, gap: float = OBSTRUCTION_GAP, arrive: float = 0.7) -> bool:
+    """Whether another object's surface comes closer than ``gap`` to the straight line from the
+    robot's start to ``arrive`` m short of ``target``'s centre (where a walk_to ends)."""
+    start, goal = np.asarray(world.robot_start[:2]), np.asarray(target.xy, dtype=float)
+    length = float(np.linalg.norm(goal - start))
+    if length <= arrive:
+        return False
+    end = start + (goal - start) * (1.0 - arrive / length)
+    line = [start + t * (end - start) for t in np.linspace(0.0, 1.0, max(2, int(length / 0.05)))]
+    return any(o.surface_distance(p) < gap for o in world.objects if o is not target for p in line)
 
 
 def sample_world(seed: int | None, config: WorldConfig | None = None) -> World:

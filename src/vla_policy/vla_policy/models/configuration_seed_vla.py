@@ -210,7 +210,7 @@ class FusionConfig(ConfigBlock):
     """grounded_point: the policy also reads where things are in the image, whatever the words name:
     a learned objectness map over the grid of visual tokens (one logit per token, trained on every
     object's cell: SeedVLALossConfig.objectness_weight), max-pooled to obstacle_cells x obstacle_cells
-    values in (0, 1) (a divisor of the grid's side). Without it the policy cannot see what stands
+    values in (0, 1) (a divisor or a multiple of the grid's side). Without it the policy cannot see what stands
     between it and the named object. 0 = off."""
 
     def _check(self) -> None:

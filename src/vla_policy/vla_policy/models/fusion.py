@@ -158,14 +158,17 @@ class SpatialPool(nn.Module):
         return torch.cat([point, in_view], dim=-1), point
 
     def _obstacle_features(self, objectness: torch.Tensor) -> torch.Tensor:
-        """(B, N) objectness logits on the side x side grid -> (B, obstacle_cells ** 2) max-pooled sigmoids."""
+        """(B, N) objectness logits on the side x side grid -> (B, obstacle_cells ** 2) sigmoids: the
+        grid max-pooled to obstacle_cells x obstacle_cells, or its cells repeated when it is coarser."""
         side, cells = math.isqrt(objectness.shape[1]), self.obstacle_cells
-        if side % cells:
-            raise ValueError(f'fusion.obstacle_cells={cells} must divide the side of the grid of visual tokens '
-                             f'({side} x {side} at this image size and these strides); e.g. {side}')
         grid = torch.sigmoid(objectness).reshape(-1, 1, side, side)
-        if side != cells:
-            grid = nn.functional.max_pool2d(grid, side // cells)
+        if side % cells == 0:
+            grid = nn.functional.max_pool2d(grid, side // cells) if side != cells else grid
+        elif cells % side == 0:
+            grid = grid.repeat_interleave(cells // side, dim=2).repeat_interleave(cells // side, dim=3)
+        else:
+            raise ValueError(f'fusion.obstacle_cells={cells} and the grid of visual tokens ({side} x {side} at '
+                             f'this image size and these strides) must divide one another; e.g. {side}')
         return grid.flatten(1)
 
     def _scores(self, keys: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
