@@ -226,6 +226,8 @@ def test_obstructed_cases_have_an_object_in_the_way():
     for other_xy, blocks in [((1.5, 0.0), True), ((1.5, 1.5), False), ((4.5, 0.0), False)]:
         world = World(0, (0.0, 0.0, 0.0), (ball, WorldObject('blue', 'box', other_xy, 0.0, grey)))
         assert obstructed(world, ball) == blocks, other_xy
+    assert not obstructed(World(0, (0.0, 0.0, 0.0), (ball,)), WorldObject('red', 'ball', (3.0, 0.0), 0.0, grey)), \
+        'the target is known by its name: the same object of another copy of the world is not in the way'
     assert OBSTRUCTION_GAP > 0.4, "wider than vla_safety's default stop zone (0.4 m from the base's centre)"
 
 

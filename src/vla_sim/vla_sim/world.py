@@ -146,7 +146,7 @@ def way_obstructed(world: World, target: WorldObject, gap: float = OBSTRUCTION_G
         return False
     end = start + (goal - start) * (1.0 - arrive / length)
     line = [start + t * (end - start) for t in np.linspace(0.0, 1.0, max(2, int(length / 0.05)))]
-    return any(o.surface_distance(p) < gap for o in world.objects if o is not target for p in line)
+    return any(o.surface_distance(p) < gap for o in world.objects if o.name != target.name for p in line)
 
 
 def sample_world(seed: int | None, config: WorldConfig | None = None) -> World:
