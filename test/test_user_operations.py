@@ -16,8 +16,8 @@ SAFETY = {'max_linear_decel': 5.0, 'max_angular_decel': 10.0}
 #: every node executable of the suite, as `ros2 run` would start it: name -> python module
 OTHER_NODES = {
     'sim_node': 'vla_sim.sim_node',
-    'joint_command_relay': 'vla_tools.joint_command_relay',
-    'base_command_timeout': 'vla_tools.base_command_timeout',
+    'joint_command_relay': 'vla_bringup.joint_command_relay',
+    'base_command_timeout': 'vla_bringup.base_command_timeout',
     'synthetic_camera': 'vla_tools.synthetic_camera',
     'floor_relay': 'vla_tools.floor_relay',
     'recorder': 'vla_learning.recorder_node',
@@ -206,7 +206,7 @@ def test_a_whole_number_for_a_double_parameter_at_start_and_a_bad_value_refused_
     import subprocess
     from rcl_interfaces.msg import ParameterType
     suite, probe = loop
-    node = 'vla_tools.base_command_timeout'
+    node = 'vla_bringup.base_command_timeout'
     proc = suite.start_process('timeout_int', [sys.executable, '-m', node, '--ros-args', '-r',
                                                '__node:=timeout_int', '-p', 'cmd_vel_timeout:=1'])
     try:
@@ -324,7 +324,7 @@ def test_the_gazebo_base_relay_zeros_the_base_when_gated_commands_stop(loop):
     from geometry_msgs.msg import Twist
     from vla_common.qos import RELIABLE_QOS, wait_for_subscribers
     proc = suite.start_process('base_command_timeout', [
-        sys.executable, '-m', 'vla_tools.base_command_timeout', '--ros-args', '-p', 'cmd_vel_timeout:=0.3',
+        sys.executable, '-m', 'vla_bringup.base_command_timeout', '--ros-args', '-p', 'cmd_vel_timeout:=0.3',
         '-r', 'cmd_vel:=relay_in', '-r', 'cmd_vel_out:=relay_out'])
     out = []
     sub = probe.node.create_subscription(Twist, 'relay_out', lambda m: out.append((time.monotonic(), m)), RELIABLE_QOS)

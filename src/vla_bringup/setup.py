@@ -24,5 +24,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'vla_launch = vla_bringup.launcher:main',
+        'joint_command_relay = vla_bringup.joint_command_relay:main',
+        'base_command_timeout = vla_bringup.base_command_timeout:main',
     ]},
 )

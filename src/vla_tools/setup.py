@@ -14,16 +14,14 @@ setup(
     zip_safe=True,
     maintainer='VLA suite maintainers',
     maintainer_email='maintainers@vla-ros2.dev',
-    description='Tools around the VLA suite: the demo, the benchmarks, and the relays and synthetic camera '
-                'used in bring-up.',
+    description='Tools around the VLA suite: the demo, the benchmarks, and the synthetic camera and '
+                'latency-floor relay for trying it out.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'synthetic_camera = vla_tools.synthetic_camera:main',
         'vla_benchmark = vla_tools.benchmark:main',
         'vla_demo = vla_tools.demo:main',
-        'joint_command_relay = vla_tools.joint_command_relay:main',
-        'base_command_timeout = vla_tools.base_command_timeout:main',
         'sim_benchmark = vla_tools.sim_benchmark:main',
         'vla_safety_benchmark = vla_tools.safety_benchmark:main',
     ]},

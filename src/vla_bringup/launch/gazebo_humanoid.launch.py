@@ -132,10 +132,10 @@ def _launch_setup(context):
                                        ('camera/camera_info', camera_info_topic(a['camera_topic'])),
                                        ('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),
                                        ('odom', a['odom_topic']), ('cmd_vel', BRIDGE_CMD_VEL)]))
-    base_timeout = Node(package='vla_tools', executable='base_command_timeout', output='screen',
+    base_timeout = Node(package='vla_bringup', executable='base_command_timeout', output='screen',
                         parameters=[{'use_sim_time': sim_time}],
                         remappings=_renamed([('cmd_vel', a['cmd_vel_topic']), ('cmd_vel_out', BRIDGE_CMD_VEL)]))
-    relay = Node(package='vla_tools', executable='joint_command_relay', output='screen',
+    relay = Node(package='vla_bringup', executable='joint_command_relay', output='screen',
                  parameters=[{'joint_names': list(joints), 'topic_pattern': RELAY_TOPIC_PATTERN,
                               'use_sim_time': sim_time}],
                  remappings=_renamed([('joint_commands', a['joint_commands_topic'])]))

@@ -1,6 +1,6 @@
 """Per-joint command topics: where one joint's target goes when a robot takes one topic per joint.
 
-vla_tools' joint_command_relay publishes one std_msgs/Float64 per joint on these topics, and
+vla_bringup's joint_command_relay publishes one std_msgs/Float64 per joint on these topics, and
 vla_bringup's Gazebo bringup (gazebo_humanoid.launch.py, config/gz_bridge.yaml) bridges them to
 Gazebo's JointPositionController. Both read the rule here. Plain Python (no rclpy).
 """

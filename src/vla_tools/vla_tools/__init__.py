@@ -1,4 +1,4 @@
-"""Tools around the VLA suite: the demo, benchmarks, and the relays and camera stand-ins for bring-up.
+"""Tools around the VLA suite: the demo, benchmarks, and camera and relay stand-ins for trying it out.
 
     demo                  the whole loop on the embedded simulator (vla_demo, scripts/demo.sh)
     benchmark             vla_benchmark: policy, gate, pipeline, memory and decode figures
@@ -15,6 +15,6 @@
     gate_benchmark        cost of one safety-gate decision with a 720-point scan
     floor_relay           the latency floor vla_benchmark compares the pipeline with
     synthetic_camera      camera frames without a camera
-    joint_command_relay   JointState targets -> one Float64 topic per joint (Gazebo bringup)
-    base_command_timeout  the gated base command, zeroed once it stops coming (Gazebo bringup)
+
+(The Gazebo bringup's relays, joint_command_relay and base_command_timeout, are vla_bringup's.)
 """

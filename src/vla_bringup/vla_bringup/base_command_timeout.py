@@ -1,6 +1,6 @@
 """base_command_timeout: forwards the gated base command and sends zeros once it stops coming.
 
-    ros2 run vla_tools base_command_timeout --ros-args -p cmd_vel_timeout:=0.3 -r cmd_vel_out:=/model/cmd_vel
+    ros2 run vla_bringup base_command_timeout --ros-args -p cmd_vel_timeout:=0.3 -r cmd_vel_out:=/model/cmd_vel
 
 Why: Gazebo's VelocityControl system (and many bases) hold the last twist they were sent. If
 vla_safety dies, its zeros stop with it and such a base drives on. This relay, on the robot side

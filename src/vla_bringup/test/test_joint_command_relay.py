@@ -9,7 +9,7 @@ import time
 import pytest
 
 from vla_common.joint_topics import topic_for
-from vla_tools.joint_command_relay import Split, split_joint_command
+from vla_bringup.joint_command_relay import Split, split_joint_command
 
 JOINTS = ('head_pan_joint', 'left_elbow_joint')
 
@@ -57,7 +57,7 @@ def test_node_splits_joint_commands_over_dds():
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64
 
-    from vla_tools.joint_command_relay import JointCommandRelay
+    from vla_bringup.joint_command_relay import JointCommandRelay
     from vla_common.qos import RELIABLE_QOS
 
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -94,7 +94,7 @@ def test_node_takes_the_embodiments_joints_by_default():
     from rclpy.context import Context
 
     from vla_bringup.gazebo_description import commanded_joints
-    from vla_tools.joint_command_relay import JointCommandRelay
+    from vla_bringup.joint_command_relay import JointCommandRelay
 
     ctx = Context()
     rclpy.init(context=ctx, domain_id=random.randint(1, 200))

@@ -1,6 +1,6 @@
 """joint_command_relay: JointState targets -> one std_msgs/Float64 topic per joint.
 
-    ros2 run vla_tools joint_command_relay --ros-args -p embodiment:=vla_humanoid
+    ros2 run vla_bringup joint_command_relay --ros-args -p embodiment:=vla_humanoid
 
 Why: vla_safety publishes the gated joint targets as one sensor_msgs/JointState (name + position)
 on joint_commands. Gazebo's JointPositionController takes one gz.msgs.Double per joint, and
