@@ -43,8 +43,8 @@ def test_every_case_runs_in_both_loops_and_the_reports_have_evaluates_structure(
         # the same cases, in order, in both: splits, tasks, instructions, seeds
         assert [(e['split'], e['task'], e['instruction'], e['seed']) for e in report['episodes']] == \
             [(c.split, c.task, c.instruction, c.seed) for c in cases]
-        assert set(report['splits']) == {'seen', 'paraphrase', 'unseen_combo', 'obstructed', 'out_of_scope',
-                                         'custom'}
+        assert set(report['splits']) == {'seen', 'paraphrase', 'unseen_combo', 'obstructed', 'beside_object',
+                                         'out_of_scope', 'custom'}
     assert (ros['loop'], lockstep['loop']) == ('ros', 'lockstep')
     for f in ('results.md', 'plots/success.png', 'plots/confidence.png', 'lockstep/results.md'):
         assert (run / f).is_file(), f

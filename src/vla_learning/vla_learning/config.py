@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 #: evaluation splits (see :mod:`vla_learning.eval_cases`); 'custom' comes from an instruction file
-SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'obstructed', 'out_of_scope')
+SPLITS = ('seen', 'paraphrase', 'unseen_combo', 'obstructed', 'beside_object', 'out_of_scope')
 #: first evaluation seed: disjoint from the collection seeds (``CollectConfig.seed * 1_000_003 + i``)
 FIRST_SEED = 10_000_000
 #: control steps per policy call; 0 = the runner's default, the policy's own n_action_steps
@@ -102,6 +102,11 @@ class CollectConfig:
     walk_to_obstructed_fraction: float = 0.0  # share of walk_to episodes whose target lies past another object
                                          # (vla_sim.world.way_obstructed: the straight way blocked, the teacher goes
                                          # around); in random worlds about 5 % are
+    walk_to_from_object_fraction: float = 0.0  # share of walk_to episodes starting where a walk to another object
+                                         # ended (0.42-0.55 m from its surface, facing it): commands in a row
+    range_sectors: int = 0               # record the waist lidar as the nearest range (m, up to 5: RANGES_RECORDED_MAX)
+                                         # in this many sectors per frame (observation.range_sectors), for a model
+                                         # with as many model.range_sectors; 0 = not recorded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'light_range', tuple(float(v) for v in self.light_range))
@@ -110,7 +115,10 @@ class CollectConfig:
         _fraction('collect', val_fraction=self.val_fraction, dart_fraction=self.dart_fraction,
                   look_at_facing_fraction=self.look_at_facing_fraction, start_pose_fraction=self.start_pose_fraction,
                   dart_head_kick_decay=self.dart_head_kick_decay,
-                  walk_to_obstructed_fraction=self.walk_to_obstructed_fraction)
+                  walk_to_obstructed_fraction=self.walk_to_obstructed_fraction,
+                  walk_to_from_object_fraction=self.walk_to_from_object_fraction)
+        if not (isinstance(self.range_sectors, int) and 0 <= self.range_sectors <= 64):
+            raise ConfigError(f'collect.range_sectors must be a whole number in [0, 64], not {self.range_sectors!r}')
         _non_negative('collect', colour_jitter=self.colour_jitter, camera_noise_std=self.camera_noise_std,
                       camera_gain=self.camera_gain, dart_std=self.dart_std, dart_head_kick=self.dart_head_kick,
                       turn_gaze_gain=self.turn_gaze_gain, hold_after_success_s=self.hold_after_success_s)

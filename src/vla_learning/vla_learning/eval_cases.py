@@ -4,7 +4,9 @@ vla_sim Task each one is.
 Splits (see :mod:`vla_learning.instructions`): ``seen``, ``paraphrase``, ``unseen_combo``,
 ``obstructed`` (walk_to only: seen instructions whose straight way to the target passes another
 object closer than ``vla_sim.world.OBSTRUCTION_GAP``, 0.45 m, which vla_safety's stop zone blocks:
-the robot must go around it), ``out_of_scope``, and ``custom`` (an instruction file: one pair per line, ``instruction<TAB>task``
+the robot must go around it), ``beside_object`` (walk_to only: seen instructions, the robot starting
+where a walk to another object ended, 0.42-0.55 m from its surface and facing it:
+``vla_sim.world.start_beside``, as when commands follow one another), ``out_of_scope``, and ``custom`` (an instruction file: one pair per line, ``instruction<TAB>task``
 or ``instruction,task``, optionally a third column ``colour_shape`` target; or a JSON/YAML list of
 {instruction, task, target}). The target of walk_to / look_at is read from the instruction
 (colour and shape words, synonyms included) when not given; the episode seeds are the first ones
@@ -21,12 +23,12 @@ import yaml
 from vla_learning.config import FIRST_SEED, SPLITS
 from vla_learning.instructions import OBJECT_TASKS, OOS_EVAL, is_held_out_combo, object_phrase, parse_object, phrase
 from vla_sim.tasks import TASKS, Task, make_task
-from vla_sim.world import sample_world, way_obstructed
+from vla_sim.world import sample_world, start_beside, way_obstructed
 
 #: simulated seconds an out-of-scope instruction is watched (as a 'stop' episode)
 OUT_OF_SCOPE_TIME = 3.0
-#: tasks of the 'obstructed' split (the ones that move the base to an object)
-OBSTRUCTED_TASKS = ('walk_to',)
+#: the tasks of the splits that hold only some (the ones that move the base to an object)
+SPLIT_TASKS = {'obstructed': ('walk_to',), 'beside_object': ('walk_to',)}
 
 
 @dataclass
@@ -38,11 +40,13 @@ class Case:
     instruction: str
     seed: int
     target: str | None = None
+    start: tuple[float, float, float] | None = None    # the robot's start (x, y, yaw) when not the world's own
 
 
-def case_world(seed: int):
-    """The world of a case's seed (the simulator's default randomisation)."""
-    return sample_world(seed)
+def case_world(seed: int, start: tuple[float, float, float] | None = None):
+    """The world of a case's seed (the simulator's default randomisation), the robot at ``start`` if given."""
+    world = sample_world(seed)
+    return world if start is None else replace(world, robot_start=tuple(float(v) for v in start))
 
 
 def check_selection(splits, tasks=None) -> None:
@@ -68,8 +72,7 @@ def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> li
                 cases.append(Case(split, 'out_of_scope', OOS_EVAL[i % len(OOS_EVAL)], first_seed + i))
             continue
         for task in tasks:
-            if (split == 'unseen_combo' and task not in OBJECT_TASKS) or (split == 'obstructed'
-                                                                         and task not in OBSTRUCTED_TASKS):
+            if (split == 'unseen_combo' and task not in OBJECT_TASKS) or task not in SPLIT_TASKS.get(split, (task,)):
                 continue
             rng = np.random.default_rng([first_seed, SPLITS.index(split),
                                          list(TASKS).index(task)])
@@ -86,13 +89,19 @@ def make_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED) -> li
                     if not objs:
                         continue
                     o = objs[int(rng.integers(len(objs)))]
+                    start = None
+                    if split == 'beside_object':
+                        moved = start_beside(world, o.name, rng)
+                        if moved is None:
+                            continue
+                        start = moved.robot_start
                     if held:
                         t = str(rng.choice(TASKS[task].templates))
                         instr = t.format(obj=object_phrase(o.colour, o.shape, None))
                     else:
                         instr = phrase(task, rng, 'paraphrase' if split == 'paraphrase' else 'train', o.colour,
                                        o.shape)
-                    cases.append(Case(split, task, instr, seed, o.name))
+                    cases.append(Case(split, task, instr, seed, o.name, start))
                 else:
                     instr = phrase(task, rng, 'paraphrase' if split == 'paraphrase' else 'train')
                     cases.append(Case(split, task, instr, seed))
@@ -153,7 +162,7 @@ def select_cases(splits, tasks, episodes: int, first_seed: int = FIRST_SEED,
 
 
 def case_task(case: Case, world):
-    """The vla_sim Task a case runs in ``world`` (``case_world(case.seed)``): an out-of-scope case as a
+    """The vla_sim Task a case runs in ``world`` (``case_world(case.seed, case.start)``): an out-of-scope case as a
     3 s 'stop' episode (never a success: only its refusal counts), an object task with the case's
     target, any other task as ``make_task`` draws it, with the case's instruction."""
     if case.task == 'out_of_scope':

@@ -125,7 +125,8 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
                         render='always' if not policy.privileged else 'auto', state_delay=state_delay)
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
-        r = run_episode(policy, case_task(c, case_world(c.seed)), c.seed, sim=sim, embodiment=emb, config=lc)
+        world = case_world(c.seed, c.start)
+        r = run_episode(policy, case_task(c, world), c.seed, sim=sim, embodiment=emb, config=lc, world=world)
         out.append(case_outcome(c, r.success, r.time, r.collisions, list(r.confidences), policy.latencies_ms,
                                 r.gate_counts))
     sim.close()

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from vla_learning.eval_report import _fmt
+from vla_learning.eval_cases import case_world
 from vla_learning.evaluate import (CHUNK_STEPS, Case, Outcome, add_case_arguments, case_outcome, case_task,
                                    make_report, parse_case_arguments, policy_image_size, run_cases, select_cases,
                                    to_markdown, write_report)
@@ -71,7 +72,6 @@ def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, rea
     the simulator node publishes joint_states and odom that many seconds late."""
     from tqdm import tqdm
     from vla_tools.demo import Demo
-    from vla_sim.world import sample_world
     if not cases:
         raise ValueError('no cases to run: choose splits and tasks, or give --instructions')
     spec = 'expert' if policy in EXPERT_SPECS else policy
@@ -85,7 +85,7 @@ def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, rea
     demo.start()
     try:
         for c in tqdm(cases, disable=not progress, desc='ros evaluate', unit='ep'):
-            world = sample_world(c.seed)
+            world = case_world(c.seed, c.start)
             demo.request_stop()
             demo.reset_world(world)
             r = demo.run_task(case_task(c, world))

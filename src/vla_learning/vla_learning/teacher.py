@@ -8,7 +8,9 @@ and changes them only where it could not:
 
 * ``walk_to`` / ``look_at``: while the target is outside the camera's view, the expert would turn
   toward it (it knows where it is); the teacher turns LEFT in place at ``search_wz`` with the head
-  at rest, until the target enters the view. Then the expert takes over.
+  at rest, until the target enters the view. Then the expert takes over, until the target is more
+  than ``SEARCH_AGAIN_ANGLE`` off the camera's axis (a way around an object may take it out of the
+  view for a while; without the hysteresis the search and the expert's turn undo each other).
 * ``turn_left`` / ``turn_right``: the angle already turned is invisible in one frame. The teacher
   keeps the expert's base command and turns the head against the body's rotation
   (``head_pan = -gaze_gain * turned``): the robot keeps looking toward where it started, as
@@ -38,6 +40,8 @@ from vla_sim.sim import HumanoidSim, SimState
 
 #: half of the camera's field of view (70 deg) minus a margin, rad: "the target is in the image"
 VISIBLE_HALF_ANGLE = 0.5
+#: once seen, the target is searched for again only when it is this far off the camera's axis, rad
+SEARCH_AGAIN_ANGLE = 1.2
 
 
 def _in_camera_frame(s: SimState, target: str) -> np.ndarray:
@@ -82,9 +86,11 @@ class ObservableTeacher(Policy):
         self.control_dt = control_dt
         self.search_wz = search_wz
         self.gaze_gain = gaze_gain
+        self._seen = False             # the target entered the view since the instruction began
 
     def reset(self) -> None:
         self.expert.reset()
+        self._seen = False
 
     def infer(self, obs: Observation) -> PolicyOutput:
         out = self.expert.infer(obs)          # keeps the expert's own bookkeeping (turned angle, check)
@@ -94,7 +100,9 @@ class ObservableTeacher(Policy):
         action = out.actions[0]
         if name in ('walk_to', 'look_at'):
             near = name == 'walk_to' and s.world.get(task.target).surface_distance(s.base_pose[:2]) <= 0.6
-            if not near and not target_in_view(s, task.target):
+            self._seen = (target_in_view(s, task.target)
+                          or (self._seen and target_in_view(s, task.target, SEARCH_AGAIN_ANGLE)))
+            if not near and not self._seen:
                 action = self._encode((0.0, 0.0, self.search_wz), dict(REST))
         elif name in ('turn_left', 'turn_right'):
             x = self.embodiment.decode(action)

@@ -140,3 +140,35 @@ def test_walk_to_and_look_at_checks(sim):
     tilt = math.atan2(sim.state().camera_position[2] - 0.3, 2.0 - 0.13)
     sim.reset(world=World(None, (0.0, 0.0, 0.0), (ball,)), joint_positions={'head_tilt_joint': tilt})
     assert look_error(sim.state(), 'yellow_ball') < 0.05
+
+
+def test_the_experts_way_keeps_out_of_the_gates_stop_zone():
+    """The expert's way to a target keeps KEEP_OFF from every other object's surface (not from the
+    target's, which it must reach): at least vla_safety's default STOP zone, so the gate never holds
+    the expert on its way; a field without obstacle_radius keeps only the robot's radius."""
+    import numpy as np
+    from vla_safety.params import SafetyParams
+    from vla_sim.expert import KEEP_OFF
+    from vla_sim.navigation import NavigationField
+    from vla_sim.world import World, WorldObject
+    p = SafetyParams()
+    assert KEEP_OFF >= p.footprint_radius + p.stop_margin
+    grey = (0.5, 0.5, 0.5)
+    box = WorldObject('blue', 'box', (1.5, 0.05), 0.0, grey)
+    ball = WorldObject('red', 'ball', (3.0, 0.0), 0.0, grey)
+    world = World(0, (0.0, 0.0, 0.0), (box, ball))
+
+    def closest_pass(field):
+        xy, gaps = np.array([0.0, 0.0]), []
+        for _ in range(80):                   # follow the lookahead in 0.1 m steps
+            goal = field.lookahead(xy)
+            if np.linalg.norm(goal - xy) < 0.05:
+                break
+            xy = xy + 0.1 * (goal - xy) / np.linalg.norm(goal - xy)
+            gaps.append(box.surface_distance(xy))
+        return min(gaps), ball.surface_distance(xy)
+
+    gap, left = closest_pass(NavigationField(world, ball.name, obstacle_radius=KEEP_OFF))
+    assert gap >= KEEP_OFF - 0.05 and left <= 0.5, (gap, left)
+    gap_robot, _ = closest_pass(NavigationField(world, ball.name))
+    assert gap_robot < gap

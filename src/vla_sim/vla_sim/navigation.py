@@ -36,10 +36,14 @@ class NavigationField:
     robot_radius:  the robot's footprint radius (arms hanging), m: closer than this to an
                    obstacle is a collision.
     clearance:     width of the penalty band beyond ``robot_radius``, m.
+    obstacle_radius: how near the robot's centre may come to the surface of an object other than the
+                   target, m (default ``robot_radius``): e.g. where vla_safety's STOP zone begins,
+                   so a path never asks for what the gate will not let through.
     """
 
     def __init__(self, world: World, target: str, *, resolution: float = 0.1, robot_radius: float = 0.3,
-                 clearance: float = 0.3, goal_distance: float = 0.45, penalty: float = 15.0) -> None:
+                 clearance: float = 0.3, goal_distance: float = 0.45, penalty: float = 15.0,
+                 obstacle_radius: float | None = None) -> None:
         self.world, self.target, self.resolution = world, world.get(target), resolution
         half = world.config.arena_half_size
         self.half = half
@@ -52,13 +56,15 @@ class NavigationField:
         wall = half - np.maximum(np.abs(X), np.abs(Y))
         lethal |= wall < robot_radius
         cost += penalty * np.clip(1.0 - (wall - robot_radius) / clearance, 0.0, 1.0)
+        keep_off = robot_radius if obstacle_radius is None else obstacle_radius
         for o in world.objects:
             sd = surface_distance_grid(o, X, Y)
-            lethal |= sd < robot_radius
             if o.name == target:
+                lethal |= sd < robot_radius
                 goal = sd <= goal_distance
             else:
-                cost += penalty * np.clip(1.0 - (sd - robot_radius) / clearance, 0.0, 1.0)
+                lethal |= sd < keep_off
+                cost += penalty * np.clip(1.0 - (sd - keep_off) / clearance, 0.0, 1.0)
         cost[lethal] = LETHAL
         goal &= ~lethal
         if not goal.any():

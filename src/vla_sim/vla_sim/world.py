@@ -7,7 +7,7 @@ so a new layout costs a few array writes, not a model compile.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -148,6 +148,31 @@ def way_obstructed(world: World, target: WorldObject, gap: float = OBSTRUCTION_G
     line = [start + t * (end - start) for t in np.linspace(0.0, 1.0, max(2, int(length / 0.05)))]
     return any(o.surface_distance(p) < gap for o in world.objects if o.name != target.name for p in line)
 
+
+def start_beside(world: World, target: str, rng: np.random.Generator, tries: int = 200) -> World | None:
+    """``world`` with the robot starting where a walk to another object than ``target`` ended: 0.42 to
+    0.55 m from that object's surface, facing it (+-0.3 rad), clear of every other object and the
+    walls; None when no place is found."""
+    others = [o for o in world.objects if o.name != target]
+    if not others:
+        return None
+    half = world.config.arena_half_size
+    for _ in range(tries):
+        o = others[int(rng.integers(len(others)))]
+        ang = float(rng.uniform(-math.pi, math.pi))
+        gap = float(rng.uniform(0.42, 0.55))
+        xy = np.asarray(o.xy, dtype=float)
+        for r in np.arange(0.05, 1.5, 0.01):       # out along the ray until the gap to the surface
+            p = xy + r * np.array([math.cos(ang), math.sin(ang)])
+            if o.surface_distance(p) >= gap:
+                break
+        if max(abs(p[0]), abs(p[1])) > half - 0.6:
+            continue
+        if any(q.surface_distance(p) < 0.5 for q in world.objects if q.name != o.name):
+            continue
+        yaw = math.atan2(xy[1] - p[1], xy[0] - p[0]) + float(rng.uniform(-0.3, 0.3))
+        return replace(world, robot_start=(float(p[0]), float(p[1]), math.atan2(math.sin(yaw), math.cos(yaw))))
+    return None
 
 def sample_world(seed: int | None, config: WorldConfig | None = None) -> World:
     """A random scene; the same seed always gives the same scene."""
