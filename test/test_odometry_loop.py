@@ -66,3 +66,53 @@ def test_no_odometry_refuses_and_odometry_lets_the_policy_act(odometry_checkpoin
         assert late and max(late) == 0.0, f'acted on odometry 1 s old: {late[:5]}'
         probe.odom_age = 0.0
         assert probe.wait_for(lambda: any(c > 0.0 for c in _confidences(probe, time.monotonic() - 0.3)), 5)
+
+
+@pytest.fixture(scope='module')
+def scan_checkpoint(tmp_path_factory):
+    from vla_core.embodiment import load_embodiment
+    from vla_policy.checkpoint import save_checkpoint
+    from vla_policy.policies.seed_vla import SeedVLAPolicy
+    emb = load_embodiment('vla_humanoid')
+    policy = SeedVLAPolicy.untrained(emb, config={
+        'range_sectors': 8, 'range_max_m': 1.5, 'n_action_steps': 1, 'chunk_size': 4,
+        'vision': {'image_size': 32, 'channels': [8, 8], 'strides': [2, 2]},
+        'fusion': {'hidden_dim': 32, 'layers': 1}, 'language': {'dim': 16}})
+    return save_checkpoint(policy, tmp_path_factory.mktemp('ckpt') / 'scan_policy', trained=True)
+
+
+def _answers(probe, t0, instruction):
+    return [(a.confidence, round(a.twist.linear.x, 6), round(a.twist.angular.z, 6))
+            for _, a in probe.since(probe.actions, t0) if a.instruction == instruction]
+
+
+def test_a_policy_that_reads_the_scan_gets_it_from_the_lidar_topic(scan_checkpoint):
+    """model.range_sectors: vla_inference subscribes to scan (sensor_msgs/LaserScan, sensor-data QoS,
+    as a lidar driver publishes it), refuses the policy while no scan arrives and once the newest is
+    older than scan_timeout, and the ranges it reads are the lidar's: an obstacle ahead changes the
+    proposal (the policy is untrained: any change shows the input arrives)."""
+    with running_suite({'policy': str(scan_checkpoint), 'policy_backend': 'torch'},
+                       {'command_timeout': 0.3}) as (suite, probe):
+        probe.scan_ranges = None                     # the lidar is silent
+        time.sleep(0.8)
+        probe.command('walk forward')
+        assert probe.wait_for(lambda: _answers(probe, time.monotonic() - 0.2, 'walk forward'), 5)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        refused = [c for c, *_ in _answers(probe, t0, 'walk forward')]
+        assert refused and max(refused) == 0.0, f'confidences without a scan: {refused[:5]}'
+
+        probe.scan_ranges = float('inf')             # the lidar sees nothing near: the policy's own answer
+        assert probe.wait_for(lambda: any(c > 0.0 for c, *_ in _answers(probe, time.monotonic() - 0.3,
+                                                                             'walk forward')), 5), \
+            'a scan arrived but the policy stayed refused'
+        time.sleep(0.5)
+        clear = set(_answers(probe, time.monotonic() - 0.4, 'walk forward'))
+        probe.obstacle_ahead(0.4, width_deg=60)
+        time.sleep(0.8)
+        near = set(_answers(probe, time.monotonic() - 0.4, 'walk forward'))
+        assert clear and near and not clear & near, f'the same proposals with and without an obstacle: {clear}'
+
+        probe.scan_ranges = None                     # lost again: refused within scan_timeout (0.5 s)
+        assert probe.wait_for(lambda: (c := _answers(probe, time.monotonic() - 0.25, 'walk forward'))
+                              and max(a[0] for a in c) == 0.0, 5), 'the scan was lost but the policy kept acting'

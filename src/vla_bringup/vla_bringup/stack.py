@@ -77,7 +77,7 @@ SUITE_ARGUMENTS = {
     'robot_description_file': ('', "URDF whose joint limits vla_safety enforces; '' = the vla_humanoid URDF "
                                    '(vla_description) when installed'),
     'camera_topic': ('camera/image_raw', 'Camera image topic'),
-    'scan_topic': ('scan', 'LaserScan topic for the collision checks'),
+    'scan_topic': ('scan', 'LaserScan topic for the collision checks (and a policy that reads it)'),
     'joint_states_topic': ('joint_states', 'Measured joint states'),
     'odom_topic': ('odom', "The base's odometry (nav_msgs/Odometry; the default policy reads it)"),
     'cmd_vel_topic': ('cmd_vel', "Robot's base velocity command topic (gated Twist)"),
@@ -131,7 +131,8 @@ def suite_nodes(args: dict[str, str]) -> list[NodeSpec]:
         NodeSpec('vla_inference', 'inference_node', 'vla_inference.inference_node', 'vla_inference',
                  (inf_params,), inf_overrides,
                  (('camera/image_raw', camera), ('camera/image_raw/compressed', camera + '/compressed'),
-                  ('joint_states', a['joint_states_topic']), ('odom', a['odom_topic'])), respawn=True),
+                  ('joint_states', a['joint_states_topic']), ('odom', a['odom_topic']), ('scan', a['scan_topic'])),
+                 respawn=True),
         NodeSpec('vla_safety', 'safety_node', 'vla_safety.safety_node', 'vla_safety',
                  (safety_params,), safety_overrides,
                  (('scan', a['scan_topic']), ('joint_states', a['joint_states_topic']),

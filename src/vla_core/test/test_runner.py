@@ -328,3 +328,66 @@ def test_a_policy_that_reads_odometry_is_refused_until_a_base_pose_arrives_and_a
     assert call(0.2).refused == 'no_odometry'
     policy.reads_odometry = False
     assert call(0.3).refused == '', 'a policy that does not read odometry never needs it'
+
+
+def test_a_policy_that_reads_a_scan_is_refused_until_one_arrives_and_after_it_is_lost():
+    """Policy.reads_scan: likewise with Observation.scan (refused 'no_scan'); the runner's newest
+    scan goes into the next call's context, odometry or not."""
+    from vla_core.embodiment import load_embodiment
+    from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput
+    from vla_core.runner import PolicyRunner
+
+    class ReadsScan(Policy):
+        name = 'reads_scan'
+        reads_scan = True
+
+        def __init__(self, dim):
+            self.dim, self.scans = dim, []
+
+        def infer(self, obs):
+            self.scans.append(obs.scan)
+            return PolicyOutput(np.full((1, self.dim), 0.2, np.float32), 0.9)
+
+    emb = load_embodiment('vla_humanoid')
+    policy = ReadsScan(emb.action_dim)
+    runner = PolicyRunner(policy, emb)
+    runner.set_instruction('walk to the red ball', 0.0)
+    image = np.zeros((8, 8, 3), np.uint8)
+
+    def call(now):
+        res = runner.call(lambda ctx: Observation(image, ctx.instruction, ctx.joints, now, scan=ctx.scan))
+        assert runner.accept(res) is None
+        return res
+
+    res = call(0.0)
+    assert res.refused == 'no_scan' and res.output.confidence == 0.0
+    scan = PlanarScan(np.ones(4, np.float32), -np.pi, np.pi / 2)
+    runner.update_scan(scan)
+    res = call(0.1)
+    assert res.refused == '' and res.output.confidence == pytest.approx(0.9)
+    assert policy.scans[-1] is scan
+    runner.update_scan(None)
+    assert call(0.2).refused == 'no_scan'
+
+
+def test_nearest_by_sector_reads_a_laser_scan_as_rep_103_and_117_say():
+    """Sector 0 is straight ahead, counter-clockwise; -inf (too close) is 0, +inf (no return) and
+    NaN (invalid) are nothing; ranges clip at range_max; an empty sector reads range_max."""
+    from vla_core.policy import PlanarScan, nearest_by_sector
+    inc = np.pi / 180
+    r = np.full(360, np.inf, np.float32)
+    angle = lambda deg: int(round((np.radians(deg) + np.pi) / inc))  # noqa: E731 - beam index of an angle
+    r[angle(0)] = 0.7          # ahead
+    r[angle(40)] = 0.9         # left of ahead: sector 0 covers -45..45 deg with 4 sectors
+    r[angle(90)] = 3.0         # left, beyond range_max
+    r[angle(-90)] = np.nan     # right: invalid
+    r[angle(180) % 360] = -np.inf   # behind: too close to measure
+    out = nearest_by_sector(PlanarScan(r, -np.pi, inc), 4, 1.5)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [0.7, 1.5, 0.0, 1.5])
+    # a scan of another layout (forward half only, counter-clockwise from -90 deg), 8 sectors
+    half = np.full(181, 2.0, np.float32)
+    half[90] = 0.4             # straight ahead
+    out8 = nearest_by_sector(PlanarScan(half, -np.pi / 2, inc), 8, 1.0)
+    np.testing.assert_allclose(out8, [0.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert nearest_by_sector(PlanarScan(np.zeros(0, np.float32), 0.0, inc), 3, 2.0).tolist() == [2.0] * 3

@@ -17,6 +17,41 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class PlanarScan:
+    """A planar range scan in sensor_msgs/LaserScan terms, in a frame whose x axis points where the
+    base goes forward (REP 103: angles counter-clockwise from straight ahead).
+
+    ranges:           metres per beam; +inf = no return within range, -inf = too close to measure
+                      (REP 117), NaN = invalid.
+    angle_min:        angle of the first beam, rad.
+    angle_increment:  angle between consecutive beams, rad.
+    """
+
+    ranges: np.ndarray
+    angle_min: float
+    angle_increment: float
+
+
+def nearest_by_sector(scan: PlanarScan, n_sectors: int, range_max: float) -> np.ndarray:
+    """(n_sectors,) float32: the nearest reading in each of ``n_sectors`` equal sectors of the full
+    turn, clipped to ``range_max`` (m). Sector k is centred on the angle 2 pi k / n (k = 0 straight
+    ahead, counter-clockwise); -inf readings (an object too close to measure) count as 0, +inf (no
+    return) and NaN (invalid) as nothing; a sector with nothing in it reads ``range_max``. The one
+    place the policy's range input is computed (run time, collection, recording)."""
+    r = np.asarray(scan.ranges, dtype=np.float64).reshape(-1)
+    out = np.full(n_sectors, float(range_max), dtype=np.float64)
+    if n_sectors < 1 or len(r) == 0:
+        return out.astype(np.float32)
+    angle = scan.angle_min + scan.angle_increment * np.arange(len(r))
+    width = 2.0 * math.pi / n_sectors
+    sector = np.floor(np.mod(angle + width / 2.0, 2.0 * math.pi) / width).astype(np.int64) % n_sectors
+    r = np.where(r == -np.inf, 0.0, r)
+    ok = np.isfinite(r)
+    np.minimum.at(out, sector[ok], np.clip(r[ok], 0.0, range_max))
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
 class Observation:
     """What a policy sees at one instant.
 
@@ -27,6 +62,8 @@ class Observation:
     depth:            optional H x W float32 metres (NaN where unknown).
     base_pose:        x, y (m), yaw (rad) of the base in its odometry frame (nav_msgs/Odometry on
                       ``odom``, REP 105), the newest measured; None when no odometry arrived.
+    scan:             the newest planar range scan (sensor_msgs/LaserScan on ``scan``); None when none
+                      arrived.
     """
 
     image: np.ndarray
@@ -35,6 +72,7 @@ class Observation:
     stamp: float = 0.0
     depth: np.ndarray | None = None
     base_pose: tuple[float, float, float] | None = None
+    scan: PlanarScan | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -104,6 +142,9 @@ class Policy(abc.ABC):
     #: True for policies that read ``Observation.base_pose`` (how far the base has moved and turned
     #: since the instruction began): without odometry the PolicyRunner refuses (confidence 0)
     reads_odometry: bool = False
+    #: True for policies that read ``Observation.scan`` (how near obstacles are around the base):
+    #: without a scan the PolicyRunner refuses (confidence 0)
+    reads_scan: bool = False
 
     def reset(self) -> None:
         """Forget any history (called when a new instruction starts)."""

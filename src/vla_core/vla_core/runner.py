@@ -31,6 +31,8 @@ What it owns, in order:
 * odometry: the newest base pose (:meth:`PolicyRunner.update_base_pose`) goes into each call's
   Observation; a policy that reads it (``Policy.reads_odometry``) called without one is refused
   the same way (confidence 0) until odometry arrives.
+* range scan: likewise the newest planar scan (:meth:`PolicyRunner.update_scan`, Observation.scan)
+  for a policy that reads it (``Policy.reads_scan``).
 
 :class:`~vla_core.runner_thread.RunnerThread` adds the newest-frame slot and the worker thread the node needs, and phases
 the calls against the control tick: a call starts on the newest frame just early enough to finish
@@ -48,7 +50,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from vla_core.policy import Observation, Policy, PolicyOutput, declared_action_steps
+from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput, declared_action_steps
 from vla_core.embodiment import EmbodiedAction, Embodiment
 from vla_core.grounding import Vocabulary, load_vocabulary, unknown_references
 from vla_core.scheduler import ActionScheduler, ActionSmoother, SchedulerParams
@@ -152,6 +154,7 @@ class Context:
     generation: int
     joints: Mapping[str, float]
     base_pose: tuple[float, float, float] | None = None
+    scan: PlanarScan | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class CallResult:
     inference_time: float           # wall seconds of decode + policy
     error_kind: str = ''
     error: str = ''
-    refused: str = ''               # PolicyRunner.refusal: 'vocabulary', 'no_odometry' or ''
+    refused: str = ''               # PolicyRunner.refusal: 'vocabulary', 'no_odometry', 'no_scan' or ''
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ class PolicyRunner:
         self._reset_generation = -1          # generation the policy was last reset for
         self._joints: dict[str, float] = {}
         self._base_pose: tuple[float, float, float] | None = None
+        self._scan: PlanarScan | None = None
         name = getattr(policy, 'vocabulary', None) if self.config.vocabulary == 'auto' else self.config.vocabulary
         self.vocabulary: Vocabulary | None = load_vocabulary(name) if name else None
         self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
@@ -286,20 +290,29 @@ class PolicyRunner:
         with self._lock:
             self._base_pose = None if pose is None else tuple(float(v) for v in pose)
 
+    def update_scan(self, scan: PlanarScan | None) -> None:
+        """The newest planar range scan (the next call's Observation.scan); None forgets it (the
+        scan lost: a policy that reads it is refused)."""
+        with self._lock:
+            self._scan = scan
+
     def context(self) -> Context | None:
         """What a call starting now would follow; None when idle."""
         with self._lock:
             if not self._instruction:
                 return None
-            return Context(self._instruction, self._generation, dict(self._joints), self._base_pose)
+            return Context(self._instruction, self._generation, dict(self._joints), self._base_pose, self._scan)
 
-    def refusal(self, instruction: str, base_pose) -> str:
-        """Why a call for ``instruction`` with ``base_pose`` gets confidence 0: 'vocabulary' (it names
-        something unknown), 'no_odometry' (the policy reads odometry and none arrived), or ''."""
+    def refusal(self, instruction: str, base_pose, scan=None) -> str:
+        """Why a call for ``instruction`` with ``base_pose`` and ``scan`` gets confidence 0: 'vocabulary'
+        (it names something unknown), 'no_odometry' (the policy reads odometry and none arrived),
+        'no_scan' (the policy reads a range scan and none arrived), or ''."""
         if self.unknown_references(instruction):
             return 'vocabulary'
         if base_pose is None and getattr(self.policy, 'reads_odometry', False):
             return 'no_odometry'
+        if scan is None and getattr(self.policy, 'reads_scan', False):
+            return 'no_scan'
         return ''
 
     # -- calls -----------------------------------------------------------------------------------
@@ -340,7 +353,7 @@ class PolicyRunner:
         if not out.is_finite:
             return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, 'non_finite',
                               f'policy {self.policy.name} returned non-finite actions or confidence')
-        refused = self.refusal(ctx.instruction, o.base_pose)
+        refused = self.refusal(ctx.instruction, o.base_pose, o.scan)
         if refused:
             out = replace(out, confidence=0.0)           # refused: vla_safety holds the robot
         return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, refused=refused)

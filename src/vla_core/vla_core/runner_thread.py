@@ -240,7 +240,7 @@ class RunnerThread:
             return CallResult(None, frame.stamp, ctx.instruction, ctx.generation, time.perf_counter() - t0,
                               'decode', str(exc))
         obs = Observation(image=rgb, instruction=ctx.instruction, joint_positions=dict(ctx.joints),
-                          stamp=frame.stamp, base_pose=ctx.base_pose)
+                          stamp=frame.stamp, base_pose=ctx.base_pose, scan=ctx.scan)
         return self.runner.call(obs, context=ctx, decode_time=time.perf_counter() - t0)
 
     def _tick_after(self, t: float) -> float | None:

@@ -21,7 +21,7 @@ import time
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState, LaserScan
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -34,11 +34,17 @@ from vla_core.runner import CallResult, PolicyRunner
 from vla_core.runner_thread import Frame, RunnerThread
 from vla_inference.action_server import ExecuteInstructionServer
 from vla_inference.instruction import InstructionError, clean_instruction
-from vla_inference.messages import Proposal, base_pose, frame_rgb, image_stamp, seconds, vla_action
+from vla_inference.messages import Proposal, base_pose, frame_rgb, image_stamp, planar_scan, seconds, vla_action
 from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
 from vla_inference.params import PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_policy.registry import make_policy
+
+
+#: inputs that time out: topic -> (timeout parameter, PolicyRunner method that forgets it, the
+#: Policy flag of policies that read it, what it is)
+_TIMED_INPUTS = {'odom': ('odometry_timeout', 'update_base_pose', 'reads_odometry', 'odometry'),
+                 'scan': ('scan_timeout', 'update_scan', 'reads_scan', 'range scan')}
 
 
 class InferenceNode(Node):
@@ -77,8 +83,11 @@ class InferenceNode(Node):
             self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
-        self._odom_received: float | None = None      # when the newest usable odometry was measured (its stamp)
+        # topic -> when its newest usable message was measured (its stamp), for the inputs that time out
+        self._received: dict[str, float | None] = {'odom': None, 'scan': None}
         self.create_subscription(Odometry, 'odom', self._on_odometry, SENSOR_QOS)
+        if self.policy.reads_scan:
+            self.create_subscription(LaserScan, 'scan', self._on_scan, SENSOR_QOS)
         self.create_subscription(SafetyStatus, 'vla/safety_status', self._on_safety_status, RELIABLE_QOS)
         self._action_pub = self.create_publisher(VlaAction, 'vla/action', RELIABLE_QOS)
         self._twist_pub = self.create_publisher(Twist, 'vla/cmd_vel', RELIABLE_QOS)
@@ -121,26 +130,40 @@ class InferenceNode(Node):
         pose = base_pose(msg)
         if pose is None:
             self.get_logger().warning('odom with a non-finite pose ignored', throttle_duration_sec=5.0)
-            return
-        now = self._now()
-        stamp = seconds(msg.header.stamp)
-        measured = stamp if 0.0 < stamp <= now else now     # unstamped, or from the future: its arrival
-        if now - measured > self._p['odometry_timeout']:
-            self.get_logger().warning(f"odom is {now - measured:.2f} s old (odometry_timeout "
-                                      f"{self._p['odometry_timeout']:g} s): ignored", throttle_duration_sec=5.0)
-            return
-        self.runner.update_base_pose(pose)
-        self._odom_received = measured
+        elif self._fresh('odom', msg.header.stamp):
+            self.runner.update_base_pose(pose)
 
-    def _check_odometry(self, now: float) -> None:
-        """Odometry older than odometry_timeout is forgotten: a policy that reads it is refused."""
-        received = self._odom_received
-        if received is not None and now - received > self._p['odometry_timeout']:
-            self._odom_received = None
-            self.runner.update_base_pose(None)
-            if self.policy.reads_odometry:
-                self.get_logger().warning(f"odometry on 'odom' lost (the newest is {now - received:.2f} s old): "
-                                          'the policy is refused (the robot holds) until it returns')
+    def _on_scan(self, msg: LaserScan) -> None:
+        scan = planar_scan(msg)
+        if scan is None:
+            self.get_logger().warning('scan with no ranges or non-finite angles ignored', throttle_duration_sec=5.0)
+        elif self._fresh('scan', msg.header.stamp):
+            self.runner.update_scan(scan)
+
+    def _fresh(self, topic: str, stamp) -> bool:
+        """Whether a message on ``topic`` stamped ``stamp`` is new enough to use (logged when not); if so
+        it is the topic's newest measurement (its stamp; its arrival when unstamped or from the future)."""
+        now, t = self._now(), seconds(stamp)
+        measured = t if 0.0 < t <= now else now
+        timeout_param = _TIMED_INPUTS[topic][0]
+        if now - measured > self._p[timeout_param]:
+            self.get_logger().warning(f'{topic} is {now - measured:.2f} s old ({timeout_param} '
+                                      f'{self._p[timeout_param]:g} s): ignored', throttle_duration_sec=5.0)
+            return False
+        self._received[topic] = measured
+        return True
+
+    def _check_inputs(self, now: float) -> None:
+        """Odometry (a scan) older than odometry_timeout (scan_timeout) is forgotten: a policy that reads
+        it is refused."""
+        for topic, (timeout_param, forget, reads, what) in _TIMED_INPUTS.items():
+            received = self._received[topic]
+            if received is not None and now - received > self._p[timeout_param]:
+                self._received[topic] = None
+                getattr(self.runner, forget)(None)
+                if getattr(self.policy, reads, False):
+                    self.get_logger().warning(f"{what} on '{topic}' lost (the newest is {now - received:.2f} s old): "
+                                              'the policy is refused (the robot holds) until it returns')
 
     def _on_safety_status(self, msg: SafetyStatus) -> None:
         stamp = seconds(msg.header.stamp)
@@ -192,9 +215,10 @@ class InferenceNode(Node):
         error = self._stats.result(r, problem)
         if error:
             self.get_logger().error(error, throttle_duration_sec=2.0)
-        elif r.refused == 'no_odometry':
-            self.get_logger().warning(f"no odometry on 'odom': policy '{self.policy.name}' reads it, so "
-                                      f"'{r.instruction}' is refused (confidence 0) until odometry arrives",
+        elif r.refused in ('no_odometry', 'no_scan'):
+            topic, what = ('odom', 'odometry') if r.refused == 'no_odometry' else ('scan', 'range scan')
+            self.get_logger().warning(f"no {what} on '{topic}': policy '{self.policy.name}' reads it, so "
+                                      f"'{r.instruction}' is refused (confidence 0) until it arrives",
                                       throttle_duration_sec=5.0)
         elif problem is None and not r.error_kind and r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
@@ -203,7 +227,7 @@ class InferenceNode(Node):
     def _on_tick(self) -> None:
         self._actions.on_tick()
         now = self._now()
-        self._check_odometry(now)
+        self._check_inputs(now)
         self._stats.rate.tick(time.monotonic())
         tick = self._worker.tick(now)
         with self._lock:

@@ -12,6 +12,7 @@ from sensor_msgs.msg import CompressedImage
 from vla_common.image_compressed import decode_compressed
 from vla_common.image_conversion import image_msg_to_rgb
 from vla_core.embodiment import ZERO_TWIST
+from vla_core.policy import PlanarScan
 from vla_core.runner import Tick
 from vla_interfaces.msg import VlaAction
 
@@ -28,6 +29,18 @@ def base_pose(odom) -> tuple[float, float, float] | None:
     yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
     pose = (float(p.x), float(p.y), yaw)
     return pose if all(math.isfinite(v) for v in pose) else None
+
+
+def planar_scan(msg) -> PlanarScan | None:
+    """A sensor_msgs/LaserScan as a vla_core PlanarScan, or None when its angles are not finite or
+    its ranges empty. Finite readings outside [range_min, range_max] are discarded (NaN), as REP 117
+    asks (drivers that report 0 for "no reading" then read as nothing, not as contact); +-inf stay."""
+    r = np.asarray(msg.ranges, dtype=np.float32)
+    if not (len(r) and math.isfinite(msg.angle_min) and math.isfinite(msg.angle_increment)):
+        return None
+    with np.errstate(invalid='ignore'):
+        r = np.where(np.isfinite(r) & ((r < msg.range_min) | (r > msg.range_max)), np.nan, r).astype(np.float32)
+    return PlanarScan(r, float(msg.angle_min), float(msg.angle_increment))
 
 
 def frame_rgb(frame) -> np.ndarray:

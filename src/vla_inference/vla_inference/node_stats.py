@@ -21,7 +21,7 @@ class NodeStats:
         self.counts = dict(frames_received=0, frames_skipped=0, frames_rejected=0, inferences=0,
                            policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
                            published=0, commands_rejected=0, instructions_refused=0,
-                           calls_without_odometry=0)
+                           calls_without_odometry=0, calls_without_scan=0)
         self.latency = RollingWindow(200)
         self.rate = RateMeter(600)            # the last minute of ticks at 10 Hz
         self.last_error = ''
@@ -50,8 +50,8 @@ class NodeStats:
                 self.last_error = f'{r.error_kind}: {r.error}'
                 return f'{r.error_kind} error, no action from this frame: {r.error}'
             self.counts['inferences'] += 1
-            if r.refused == 'no_odometry':
-                self.counts['calls_without_odometry'] += 1
+            if r.refused in ('no_odometry', 'no_scan'):
+                self.counts['calls_without_' + r.refused[3:]] += 1
             self.latency.add(r.inference_time)
             if problem:   # wrong action dimension, confidence outside 0..1, ...
                 self.counts['policy_errors'] += 1

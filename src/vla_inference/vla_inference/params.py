@@ -25,6 +25,9 @@ PARAMS = [
               '(confidence 0: vla_safety holds the robot) while the newest odometry was measured (its stamp; its arrival '
               'when unstamped) longer ago than this; older messages are ignored, s',
               0.01, 10.0),
+    ParamSpec('scan_timeout', 0.5, 'A policy that reads a range scan (scan, sensor_msgs/LaserScan) is refused '
+              '(confidence 0: vla_safety holds the robot) while the newest scan was measured longer ago than this; '
+              'older messages are ignored, s', 0.01, 10.0),
     ParamSpec('use_compressed', False, 'Subscribe to camera/image_raw/compressed (sensor_msgs/CompressedImage) '
               'instead of camera/image_raw', read_only=True),
     ParamSpec('max_inference_rate_hz', 0.0, 'Upper bound on policy calls per second for one instruction, '

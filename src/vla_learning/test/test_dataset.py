@@ -277,3 +277,29 @@ def test_base_pose_round_trip_and_append(tmp_path):
     assert np.allclose(up.frames[BASE_POSE_KEY][:3], pose)
     with pytest.raises(DatasetError, match='base_pose'):
         Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', base_pose=np.zeros((2, 3)))
+
+
+def test_range_sectors_round_trip_and_append(tmp_path):
+    """observation.range_sectors (the nearest range per sector) is written per frame with as many
+    sectors as the writer's, NaN for episodes without it, kept by appends and by an upgrade; another
+    sector count is refused."""
+    from vla_learning.dataset import RANGES_KEY, upgrade
+    rng = np.random.default_rng(4)
+    w = _writer(tmp_path / 'ds', range_sectors=4)
+    ep = _episode(rng, 3, 'walk to the red ball', task='walk_to')
+    ranges = rng.uniform(0.2, 5.0, (3, 4)).astype(np.float32)
+    w.add_episode(Episode(ep.images, ep.state, ep.actions, ep.timestamps, ep.instruction, ep.info,
+                          range_sectors=ranges))
+    w.add_episode(_episode(rng, 2, 'wave'))
+    with pytest.raises(DatasetError, match='3 sectors, the dataset 4'):
+        w.add_episode(Episode(ep.images, ep.state, ep.actions, ep.timestamps, ep.instruction, ep.info,
+                              range_sectors=ranges[:, :3]))
+    w.close(val_fraction=0.0)
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.info['features'][RANGES_KEY]['shape'] == [4]
+    assert np.allclose(ds.frames[RANGES_KEY][:3], ranges) and np.isnan(ds.frames[RANGES_KEY][3:]).all()
+    assert _writer(tmp_path / 'ds').range_sectors == 4, 'appending keeps the column'
+    up = LeRobotDataset(upgrade(tmp_path / 'ds', tmp_path / 'up'))
+    assert np.allclose(up.frames[RANGES_KEY][:3], ranges)
+    with pytest.raises(DatasetError, match='range_sectors'):
+        Episode(ep.images, ep.state, ep.actions, ep.timestamps, 'x', range_sectors=np.zeros((2, 4)))

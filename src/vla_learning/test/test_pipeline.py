@@ -231,6 +231,30 @@ def test_obstructed_cases_have_an_object_in_the_way():
     assert OBSTRUCTION_GAP > 0.4, "wider than vla_safety's default stop zone (0.4 m from the base's centre)"
 
 
+def test_beside_object_cases_start_where_a_walk_to_another_object_ended():
+    """'beside_object': walk_to only, to a seen pair, the robot starting 0.42-0.55 m from another
+    object's surface and facing it; the case's world (case_world) puts the simulator's robot there."""
+    import math
+    from vla_learning.eval_cases import case_world, make_cases
+    from vla_learning.instructions import is_held_out_combo
+    from vla_sim.sim import HumanoidSim
+    cases = make_cases(['beside_object'], None, 3)
+    assert [c.task for c in cases] == ['walk_to'] * 3 and all(c.start is not None for c in cases)
+    assert cases == make_cases(['beside_object'], None, 3), 'deterministic'
+    for c in cases:
+        world = case_world(c.seed, c.start)
+        assert world.robot_start == c.start and not is_held_out_combo(*c.target.split('_'))
+        x, y, yaw = c.start
+        near = min((o for o in world.objects if o.name != c.target), key=lambda o: o.surface_distance((x, y)))
+        assert 0.42 - 1e-6 <= near.surface_distance((x, y)) <= 0.56
+        bearing = math.atan2(near.xy[1] - y, near.xy[0] - x) - yaw
+        assert abs(math.atan2(math.sin(bearing), math.cos(bearing))) <= 0.3 + 1e-6
+    sim = HumanoidSim()
+    sim.reset(cases[0].seed, world=case_world(cases[0].seed, cases[0].start))
+    np.testing.assert_allclose(sim.state().base_pose, cases[0].start, atol=1e-3)
+    sim.close()
+
+
 def test_obstructed_walk_to_demonstrations_go_around_what_is_in_the_way():
     """collect.walk_to_obstructed_fraction 1: every walk_to episode's target lies past another object,
     and the teacher, through vla_safety's gate, mostly still gets there (only successes are written)."""
@@ -243,6 +267,39 @@ def test_obstructed_walk_to_demonstrations_go_around_what_is_in_the_way():
     for episode in written:
         world = sample_world(episode['info']['seed'])
         assert way_obstructed(world, world.get(episode['info']['target']))
+
+
+def test_walks_from_beside_another_object_start_where_a_walk_there_ended_and_record_the_lidar():
+    """collect.walk_to_from_object_fraction 1: every walk_to starts 0.42-0.55 m from another object's
+    surface, facing it, clear of the rest; the teacher still gets to the target through the gate, and
+    collect.range_sectors records the lidar per frame (an object near at the start, ahead)."""
+    import math
+    from vla_learning.collect import CollectConfig, _init_worker, collect_one
+    from vla_sim.world import start_beside
+    from vla_sim.world import sample_world
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        world = sample_world(seed)
+        target = world.objects[0].name
+        moved = start_beside(world, target, rng)
+        if moved is None:
+            continue
+        x, y, yaw = moved.robot_start
+        gaps = {o.name: o.surface_distance((x, y)) for o in moved.objects}
+        near = min((n for n in gaps if n != target), key=gaps.get)
+        assert 0.42 - 1e-6 <= gaps[near] <= 0.56 and all(g >= 0.5 for n, g in gaps.items() if n != near), gaps
+        o = moved.get(near)
+        bearing = math.atan2(o.xy[1] - y, o.xy[0] - x) - yaw
+        assert abs(math.atan2(math.sin(bearing), math.cos(bearing))) <= 0.3 + 1e-6
+    _init_worker(CollectConfig(image_size=32, walk_to_from_object_fraction=1.0, range_sectors=8,
+                               task_weights={'walk_to': 1.0}))
+    episodes = [collect_one((i, 'walk_to')) for i in range(4)]
+    written = [e for e in episodes if e['success']]
+    assert len(written) >= 3, [e['success'] for e in episodes]
+    for episode in written:
+        r = episode['range_sectors']
+        assert r.shape == (len(episode['images']), 8)
+        assert r[0, 0] < 0.9, f'the object it faces at the start is in the sector ahead: {r[0]}'
 
 
 @pytest.mark.parametrize('task, gaze_gain', [('turn_left', 0.5), ('turn_right', 0.5), ('turn_right', 0.0),

@@ -41,3 +41,31 @@ def test_episodes_from_a_stream():
     rec.tick(3.05)
     rec.finish()                                               # 1 frame < min_frames: dropped
     assert len(out) == 1 and rec.episodes_dropped == 1
+
+
+def test_the_scan_is_recorded_as_range_sectors_when_asked():
+    """RecorderConfig.range_sectors: each frame keeps the newest scan as the nearest range per sector
+    (NaN before the first scan); without it the episode has no range column."""
+    import math
+    from vla_core.policy import PlanarScan
+    emb = load_embodiment('vla_humanoid')
+    joints = list(emb.joint_names)
+    ranges = np.full(8, np.inf, np.float32)
+    ranges[4] = 0.6                                            # the beam at 0 rad: ahead
+    for sectors in (4, 0):
+        out = []
+        rec = EpisodeRecorder(emb, out.append, RecorderConfig(image_size=16, min_frames=2, range_sectors=sectors))
+        rec.on_joint_states(joints, [0.0] * len(joints))
+        rec.on_instruction('walk forward', 0.0)
+        for k in range(3):
+            if k >= 1:
+                rec.on_scan(PlanarScan(ranges, -math.pi, math.pi / 4))
+            rec.on_image(np.zeros((16, 16, 3), np.uint8), 0.1 * k)
+            assert rec.tick(0.1 * k + 0.01)
+        rec.finish()
+        ep = out[0]
+        if sectors:
+            assert ep.range_sectors.shape == (3, 4) and np.isnan(ep.range_sectors[0]).all()
+            np.testing.assert_allclose(ep.range_sectors[1:], [[0.6, 5.0, 5.0, 5.0]] * 2)
+        else:
+            assert ep.range_sectors is None

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from vla_learning.config import AugmentConfig, ConfidenceConfig
 from vla_learning.training_data import TrainingData
 from vla_policy.models.constants import (ACTION, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, OBJECTS_IN_IMAGE, OBS_ELAPSED,
-                                         OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE, OUT_OF_SCOPE,
+                                         OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_RANGES, OBS_STATE, OUT_OF_SCOPE,
                                          TARGET_IN_IMAGE)
 
 NO_NEGATIVES = ConfidenceConfig(oos_fraction=0.0, unknown_word_rate=0.0, object_negatives=0.0)
@@ -57,6 +57,8 @@ def make_batch(data: TrainingData, rows: np.ndarray, gen: np.random.Generator, c
         batch[OBS_ELAPSED] = data.elapsed[rows_t]
     if data.odometry is not None:         # as a late odometry reads
         batch[OBS_ODOMETRY] = data.odometry[torch.from_numpy(_late_rows(data, rows, gen, augment))]
+    if data.ranges is not None:
+        batch[OBS_RANGES] = data.ranges[rows_t]
     if data.objects_in_image is not None and loss_cfg is not None:
         if loss_cfg.attribute_weight > 0:
             batch.update(_attribute_queries(data, rows_t, gen, shift))

@@ -16,7 +16,10 @@ the teacher's path, the label stays the teacher's clean action); in look_at's, t
 ``start_pose_fraction`` of the episodes (not 'stop') the robot starts with an
 arm or both raised and the head turned, as a previous command may leave it. On
 ``walk_to_obstructed_fraction`` of the walk_to episodes another object stands in the straight way
-to the target (``vla_sim.world.way_obstructed``), and the teacher goes around it. Camera noise (gain,
+to the target (``vla_sim.world.way_obstructed``), and the teacher goes around it; on
+``walk_to_from_object_fraction`` the robot starts where a walk to another object ended, facing it
+(commands in a row). With ``range_sectors`` each frame also records the waist lidar as the nearest
+range per sector (``observation.range_sectors``). Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_view``: whether and where the named object is in the
 image, from the simulator's state), a training signal for where to look; every frame also
@@ -40,6 +43,7 @@ from tqdm import tqdm
 
 from vla_learning.config import CollectConfig, ConfigError, from_dict, read_yaml
 from vla_learning.dataset import DatasetWriter, Episode
+from vla_learning.dataset_format import RANGES_RECORDED_MAX
 from vla_learning.instructions import is_held_out_combo, phrase
 from vla_learning.teacher import ObservableTeacher, target_in_image
 from vla_core.policy import PolicyOutput
@@ -48,7 +52,7 @@ from vla_sim.expert import ARM_UP
 from vla_sim.lockstep import LockstepConfig, run_episode
 from vla_sim.sim import COMMANDED_JOINTS, HumanoidSim, SimConfig
 from vla_sim.tasks import TASKS, Task, make_task
-from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world, way_obstructed
+from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world, start_beside, way_obstructed
 
 def _episode_plan(cfg: CollectConfig) -> list[tuple[int, str]]:
     weights = cfg.task_weights
@@ -213,6 +217,9 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         if task is not None:
             break
         seed += 100_000_007
+    if name == 'walk_to' and cfg.walk_to_from_object_fraction > 0 \
+            and rng.random() < cfg.walk_to_from_object_fraction:
+        world = start_beside(world, task.target, rng) or world
     if name == 'look_at' and cfg.look_at_facing_fraction > 0 and rng.random() < cfg.look_at_facing_fraction:
         world = facing(world, task.target, float(rng.uniform(-FACING_BEARING, FACING_BEARING)))
     if name != 'stop' and rng.random() < cfg.start_pose_fraction:
@@ -223,6 +230,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
                         head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0,
                         head_kick_decay=cfg.dart_head_kick_decay)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always',
+                        range_sectors=cfg.range_sectors, range_max=RANGES_RECORDED_MAX,
                         hold_after_success=(float(rng.uniform(0.0, cfg.hold_after_success_s))
                                             if cfg.hold_after_success_s > 0 else 0.0))
     policy.report_done = lc.hold_after_success == 0
@@ -238,6 +246,7 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     base.update(images=_camera_noise(arr['images'], rng, cfg), state=arr['joint_positions'][:, joint_idx],
                 actions=emb.unnormalize(labels).astype(np.float32), timestamps=arr['stamps'],
                 instruction=task.instruction, base_pose=arr['base_poses'],
+                range_sectors=arr['range_sectors'] if cfg.range_sectors else None,
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
                       'source': f'sim:observable_teacher{":dart" if dart else ""}:gated', 'split_group': 'seen'},
                 light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
@@ -255,7 +264,8 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     assert tuple(emb.joint_names) == tuple(COMMANDED_JOINTS) or set(emb.joint_names) == set(COMMANDED_JOINTS)
     writer = DatasetWriter(out, fps=10.0, image_shape=(cfg.image_size, cfg.image_size, 3),
                            state_names=list(emb.joint_names), action_names=[d.name for d in emb.dims],
-                           target_annotations=True, object_names=ALL_OBJECTS, base_pose=True)
+                           target_annotations=True, object_names=ALL_OBJECTS, base_pose=True,
+                           range_sectors=cfg.range_sectors)
     plan = _episode_plan(cfg)
     t0 = time.perf_counter()
     fails: dict[str, int] = {}
@@ -275,7 +285,8 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
                 continue
             writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
                                        res['instruction'], res['info'], res['target_in_image'],
-                                       res['objects_in_image'], base_pose=res['base_pose']))
+                                       res['objects_in_image'], base_pose=res['base_pose'],
+                                       range_sectors=res['range_sectors']))
             frames += len(res['images'])
     finally:
         if pool is not None:

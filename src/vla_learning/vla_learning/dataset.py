@@ -14,13 +14,13 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, CODEBASE_VERSION, EPISODE_INFO_COLUMNS, IMAGE_KEY,
+from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, CODEBASE_VERSION, RANGES_KEY, EPISODE_INFO_COLUMNS, IMAGE_KEY,
                                          LEGACY_KEYS, OBJECTS_KEY, STATE_KEY, TARGET_KEY, TARGET_NAMES,
                                          VLA_FORMAT_VERSION, DatasetError, Episode, decode_png, encode_png)
 from vla_learning.dataset_reader import LeRobotDataset
 from vla_learning.dataset_writer import DatasetWriter
 
-__all__ = ['ACTION_KEY', 'BASE_POSE_KEY', 'CODEBASE_VERSION', 'EPISODE_INFO_COLUMNS', 'IMAGE_KEY', 'LEGACY_KEYS', 'OBJECTS_KEY',
+__all__ = ['ACTION_KEY', 'BASE_POSE_KEY', 'RANGES_KEY', 'CODEBASE_VERSION', 'EPISODE_INFO_COLUMNS', 'IMAGE_KEY', 'LEGACY_KEYS', 'OBJECTS_KEY',
            'STATE_KEY', 'TARGET_KEY', 'TARGET_NAMES', 'VLA_FORMAT_VERSION', 'DatasetError', 'DatasetWriter',
            'Episode', 'LeRobotDataset', 'decode_png', 'encode_png', 'main', 'upgrade']
 
@@ -37,7 +37,8 @@ def upgrade(src: str | Path, dst: str | Path) -> Path:
     extra = {k: old.info[k] for k in ('robot_type', 'splits') if k in old.info}
     w = DatasetWriter(dst, fps=old.fps, image_shape=old.image_shape, state_names=old.state_names,
                       action_names=old.action_names, robot_type=extra.get('robot_type') or 'vla_humanoid',
-                      target_annotations=TARGET_KEY in f, object_names=old.object_names, base_pose=BASE_POSE_KEY in f)
+                      target_annotations=TARGET_KEY in f, object_names=old.object_names, base_pose=BASE_POSE_KEY in f,
+                      range_sectors=f[RANGES_KEY].shape[1] if RANGES_KEY in f else 0)
     for row in old.episodes_rows():
         sl = old.episode_frames(int(row['episode_index']))
         n = sl.stop - sl.start
@@ -46,7 +47,8 @@ def upgrade(src: str | Path, dst: str | Path) -> Path:
             old.tasks[int(f['task_index'][sl.start])], {k: row.get(k) for k in EPISODE_INFO_COLUMNS},
             target_in_image=f[TARGET_KEY][sl] if TARGET_KEY in f else None,
             objects_in_image=f[OBJECTS_KEY][sl].reshape(n, -1, 3) if OBJECTS_KEY in f else None,
-            base_pose=f[BASE_POSE_KEY][sl] if BASE_POSE_KEY in f else None))
+            base_pose=f[BASE_POSE_KEY][sl] if BASE_POSE_KEY in f else None,
+            range_sectors=f[RANGES_KEY][sl] if RANGES_KEY in f else None))
     return w.close(val_fraction=0.0, extra_info={'splits': extra.get('splits') or {'train': f'0:{old.num_episodes}'}})
 
 

@@ -27,6 +27,9 @@ Frame columns (LeRobot names):
     observation.base_pose           float32[3]  optional: x, y (m), yaw (rad) of the base in its odometry
                                                 frame (nav_msgs/Odometry, REP 105), as measured; the
                                                 policy reads how far it moved since the episode began
+    observation.range_sectors       float32[K]  optional: the nearest obstacle (m) in each of K equal sectors
+                                                around the base, from the planar scan (sector 0 straight
+                                                ahead, counter-clockwise; vla_core.policy.nearest_by_sector)
     frame_index, episode_index, index, task_index   int64
     annotation.target_in_view       float32[3]  optional (simulated demonstrations): in_view (0/1), x, y of
                                                 the named object's centre in the image ([-1, 1], x right,
@@ -74,6 +77,10 @@ STATE_KEY = 'observation.state'
 ACTION_KEY = 'action'
 BASE_POSE_KEY = 'observation.base_pose'
 BASE_POSE_NAMES = ['x', 'y', 'yaw']
+RANGES_KEY = 'observation.range_sectors'
+#: metres up to which collections and recordings store the range sectors (a model reads them up to its
+#: range_max_m, which must not be more)
+RANGES_RECORDED_MAX = 5.0
 TARGET_KEY = 'annotation.target_in_view'
 TARGET_NAMES = ['in_view', 'x', 'y']
 OBJECTS_KEY = 'annotation.objects_in_view'
@@ -161,6 +168,7 @@ class Episode:
     objects_in_image: optional (N, K, 3) float32 labels, written as OBJECTS_KEY (objects in the writer's
                    ``object_names`` order; NaN rows: not in the scene)
     base_pose:     optional (N, 3) float32 x, y, yaw in the odometry frame, written as BASE_POSE_KEY
+    range_sectors: optional (N, K) float32 nearest range per sector (m), written as RANGES_KEY
     """
 
     images: np.ndarray
@@ -172,6 +180,7 @@ class Episode:
     target_in_image: np.ndarray | None = None
     objects_in_image: np.ndarray | None = None
     base_pose: np.ndarray | None = None
+    range_sectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -179,6 +188,8 @@ class Episode:
             raise DatasetError('an episode needs at least one frame')
         if self.base_pose is not None and np.shape(self.base_pose) != (n, 3):
             raise DatasetError(f'base_pose must be ({n}, 3), got {np.shape(self.base_pose)}')
+        if self.range_sectors is not None and (np.ndim(self.range_sectors) != 2 or len(self.range_sectors) != n):
+            raise DatasetError(f'range_sectors must be ({n}, K), got {np.shape(self.range_sectors)}')
         if self.target_in_image is not None and np.shape(self.target_in_image) != (n, 3):
             raise DatasetError(f'target_in_image must be ({n}, 3), got {np.shape(self.target_in_image)}')
         if self.objects_in_image is not None and (np.ndim(self.objects_in_image) != 3

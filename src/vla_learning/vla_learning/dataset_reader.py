@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, CODEBASE_VERSION, IMAGE_KEY, INDEX_FEATURES,
+from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, RANGES_KEY, CODEBASE_VERSION, IMAGE_KEY, INDEX_FEATURES,
                                          LEGACY_KEYS, OBJECTS_KEY, STATE_KEY, TARGET_KEY, TASKS_PATH, VLA_FORMAT_VERSION,
                                          DatasetError, decode_png, read_tasks)
 from vla_learning.dataset_stats import aggregate_stats, image_stats, vector_stats
@@ -102,7 +102,7 @@ class LeRobotDataset:
         out = {}
         for k in INDEX_FEATURES:
             out[k] = t.column(k).to_numpy()
-        optional = (BASE_POSE_KEY, TARGET_KEY, OBJECTS_KEY)
+        optional = (BASE_POSE_KEY, RANGES_KEY, TARGET_KEY, OBJECTS_KEY)
         for k in (STATE_KEY, ACTION_KEY) + tuple(k for k in optional if k in self.info['features']):
             col = t.column(k).combine_chunks()
             out[k] = col.flatten().to_numpy().reshape(t.num_rows, -1).astype(np.float32)

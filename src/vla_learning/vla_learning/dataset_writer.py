@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, BASE_POSE_NAMES, CODEBASE_VERSION, DATA_PATH, EPISODE_INFO_COLUMNS,
-                                         EPISODES_PATH, FRAMES_PER_FILE, IMAGE_KEY, INDEX_FEATURES, OBJECTS_KEY,
+                                         EPISODES_PATH, FRAMES_PER_FILE, IMAGE_KEY, INDEX_FEATURES, OBJECTS_KEY, RANGES_KEY,
                                          STATE_KEY, TARGET_KEY, TARGET_NAMES, TASKS_PATH, VLA_FORMAT_VERSION,
                                          DatasetError, Episode, encode_png, write_tasks)
 from vla_learning.dataset_reader import LeRobotDataset
@@ -29,12 +29,13 @@ class DatasetWriter:
     ``target_annotations``: also write the TARGET_KEY column (NaN for episodes without it).
     ``object_names``: also write the OBJECTS_KEY column for these objects (NaN for episodes without it).
     ``base_pose``: also write the BASE_POSE_KEY column (odometry; NaN for episodes without it).
+    ``range_sectors``: also write the RANGES_KEY column of this many sectors (NaN for episodes without it).
     """
 
     def __init__(self, root: str | Path, *, fps: float, image_shape: Sequence[int], state_names: Sequence[str],
                  action_names: Sequence[str], robot_type: str = 'vla_humanoid',
                  frames_per_file: int = FRAMES_PER_FILE, target_annotations: bool = False,
-                 object_names: Sequence[str] = (), base_pose: bool = False) -> None:
+                 object_names: Sequence[str] = (), base_pose: bool = False, range_sectors: int = 0) -> None:
         self.root = Path(root)
         if not float(fps).is_integer() or fps <= 0:
             raise DatasetError(f'fps must be a positive whole number of frames per second (LeRobot stores an '
@@ -48,6 +49,7 @@ class DatasetWriter:
         self.target_annotations = bool(target_annotations)
         self.object_names = list(object_names)
         self.base_pose = bool(base_pose)
+        self.range_sectors = int(range_sectors)
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
         self._buffer: list[dict[str, Any]] = []
@@ -74,6 +76,7 @@ class DatasetWriter:
         self.target_annotations = TARGET_KEY in ds.info['features']
         self.object_names = list(ds.object_names)
         self.base_pose = BASE_POSE_KEY in ds.info['features']
+        self.range_sectors = int(ds.info['features'].get(RANGES_KEY, {}).get('shape', [0])[0])
         self._episodes = ds.episodes_rows()
         if any(not any(k.startswith('stats/') for k in r) for r in self._episodes):
             full = LeRobotDataset(self.root)             # written without per-episode statistics
@@ -124,6 +127,8 @@ class DatasetWriter:
                 'task_index': np.full(n, task_index)}
         if self.base_pose:
             cols[BASE_POSE_KEY] = _rows3(ep.base_pose, n)
+        if self.range_sectors:
+            cols[RANGES_KEY] = self._ranges(ep, n)
         if self.target_annotations:
             cols[TARGET_KEY] = _rows3(ep.target_in_image, n)
         if self.object_names:
@@ -151,6 +156,8 @@ class DatasetWriter:
             cols['task_index'] += [b['task_index']] * n
             if self.base_pose:
                 cols.setdefault(BASE_POSE_KEY, []).extend(_rows3(ep.base_pose, n).tolist())
+            if self.range_sectors:
+                cols.setdefault(RANGES_KEY, []).extend(self._ranges(ep, n).tolist())
             if self.target_annotations:
                 cols.setdefault(TARGET_KEY, []).extend(_rows3(ep.target_in_image, n).tolist())
             if self.object_names:
@@ -171,6 +178,8 @@ class DatasetWriter:
         })
         if self.base_pose:
             table = table.append_column(BASE_POSE_KEY, pa.array(cols[BASE_POSE_KEY], type=pa.list_(pa.float32())))
+        if self.range_sectors:
+            table = table.append_column(RANGES_KEY, pa.array(cols[RANGES_KEY], type=pa.list_(pa.float32())))
         if self.target_annotations:
             table = table.append_column(TARGET_KEY, pa.array(cols[TARGET_KEY], type=pa.list_(pa.float32())))
         if self.object_names:
@@ -181,6 +190,15 @@ class DatasetWriter:
         self._buffer.clear()
         self._buffer_frames = 0
         self._file_index += 1
+
+    def _ranges(self, ep: Episode, n: int) -> np.ndarray:
+        """The episode's (n, range_sectors) ranges (NaN rows without them)."""
+        if ep.range_sectors is None:
+            return np.full((n, self.range_sectors), np.nan, dtype=np.float32)
+        if np.shape(ep.range_sectors)[1] != self.range_sectors:
+            raise DatasetError(f'episode ranges have {np.shape(ep.range_sectors)[1]} sectors, the dataset '
+                               f'{self.range_sectors}')
+        return np.asarray(ep.range_sectors, dtype=np.float32)
 
     def close(self, val_fraction: float = 0.1, extra_info: Mapping[str, Any] | None = None) -> Path:
         """Flush and write meta/: info.json (with splits), stats.json, tasks.parquet, episodes."""
@@ -218,6 +236,9 @@ class DatasetWriter:
         }
         if self.base_pose:
             info['features'][BASE_POSE_KEY] = {'dtype': 'float32', 'shape': [3], 'names': BASE_POSE_NAMES}
+        if self.range_sectors:
+            info['features'][RANGES_KEY] = {'dtype': 'float32', 'shape': [self.range_sectors],
+                                           'names': [f'sector_{k}' for k in range(self.range_sectors)]}
         if self.target_annotations:
             info['features'][TARGET_KEY] = {'dtype': 'float32', 'shape': [3], 'names': TARGET_NAMES}
         if self.object_names:

@@ -5,7 +5,7 @@
 
 Reads the topics the recorder node records (names configurable): ``/camera/image_raw``
 (sensor_msgs/Image), ``/vla/command`` (std_msgs/String), ``/joint_states`` (JointState),
-``/odom`` (nav_msgs/Odometry, optional), ``/cmd_vel`` (Twist) and ``/joint_commands`` (JointState), decoded with ``mcap-ros2-support``
+``/odom`` (nav_msgs/Odometry, optional), ``/scan`` (sensor_msgs/LaserScan, with ``--range-sectors``), ``/cmd_vel`` (Twist) and ``/joint_commands`` (JointState), decoded with ``mcap-ros2-support``
 (the schemas are stored in the bag). Messages are replayed in log-time order through the same
 :class:`~vla_learning.recording.EpisodeRecorder` the live recorder uses, ticking at ``--rate`` Hz
 of bag time, so a bag and a live recording give the same episodes.
@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
-from vla_inference.messages import base_pose
+from vla_inference.messages import base_pose, planar_scan
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
 from vla_core.embodiment import load_embodiment
 
 DEFAULT_TOPICS = {'image': '/camera/image_raw', 'command': '/vla/command', 'joint_states': '/joint_states',
-                  'odom': '/odom', 'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}
+                  'odom': '/odom', 'scan': '/scan', 'cmd_vel': '/cmd_vel', 'joint_commands': '/joint_commands'}
 
 
 def _mcap_files(paths) -> list[Path]:
@@ -41,15 +41,18 @@ def _mcap_files(paths) -> list[Path]:
 
 def import_bags(paths, out: str | Path, *, topics: dict[str, str] | None = None, rate_hz: float = 10.0,
                 image_size: int = 64, task_name: str = '', embodiment: str = 'vla_humanoid',
-                val_fraction: float = 0.1) -> dict:
+                val_fraction: float = 0.1, range_sectors: int = 0) -> dict:
     """Convert bags into (new or existing) dataset ``out``; returns counts."""
     from mcap.reader import make_reader               # lazy: optional, only to read bags
     from mcap_ros2.decoder import DecoderFactory
 
     topics = dict(DEFAULT_TOPICS, **(topics or {}))
+    if not range_sectors:
+        topics.pop('scan')                             # not recorded: not decoded
     emb = load_embodiment(embodiment)
-    writer = make_writer(out, emb, image_size)
-    rec = EpisodeRecorder(emb, writer.add_episode, RecorderConfig(image_size=image_size, source='mcap'), task_name)
+    writer = make_writer(out, emb, image_size, range_sectors)
+    rec = EpisodeRecorder(emb, writer.add_episode, RecorderConfig(image_size=image_size, source='mcap',
+                                                                  range_sectors=range_sectors), task_name)
     period = 1.0 / rate_hz
     counts = {'messages': 0, 'images_rejected': 0}
     by_topic = {v: k for k, v in topics.items()}
@@ -78,6 +81,8 @@ def import_bags(paths, out: str | Path, *, topics: dict[str, str] | None = None,
                     rec.on_joint_states(msg.name, msg.position)
                 elif kind == 'odom':
                     rec.on_odometry(base_pose(msg))
+                elif kind == 'scan':
+                    rec.on_scan(planar_scan(msg))
                 elif kind == 'cmd_vel':
                     rec.on_cmd_vel(twist_tuple(msg), t)
                 elif kind == 'joint_commands':
@@ -98,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--image-size', type=int, default=64)
     ap.add_argument('--task-name', default='', help='task_name column of the episodes (e.g. walk_to)')
     ap.add_argument('--embodiment', default='vla_humanoid')
+    ap.add_argument('--range-sectors', type=int, default=0, help='record /scan as the nearest range in this many '
+                    'sectors (observation.range_sectors), for a model with as many model.range_sectors; 0 = not')
     for k, v in DEFAULT_TOPICS.items():
         ap.add_argument(f"--{k.replace('_', '-')}-topic", default=v)
     args = ap.parse_args(argv)
     topics = {k: getattr(args, f'{k}_topic') for k in DEFAULT_TOPICS}
     counts = import_bags(args.bags, args.out, topics=topics, rate_hz=args.rate, image_size=args.image_size,
-                         task_name=args.task_name, embodiment=args.embodiment)
+                         task_name=args.task_name, embodiment=args.embodiment, range_sectors=args.range_sectors)
     print(f"{args.out}: {counts['episodes']} episodes written ({counts['dropped']} too short), "
           f"{counts['messages']} messages read, {counts['images_rejected']} images rejected")
     return 0

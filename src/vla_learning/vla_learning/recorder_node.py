@@ -3,8 +3,8 @@
     ros2 run vla_learning recorder --ros-args -p dataset_dir:=data/teleop -p task_name:=walk_to
 
 Records, at ``record_rate_hz`` from its own timer, the camera (``camera/image_raw``), the
-instruction (``vla/command``), the measured joints (``joint_states``), the odometry (``odom``)
-and the commands sent to the robot (``cmd_vel``, ``joint_commands``), e.g. while a person
+instruction (``vla/command``), the measured joints (``joint_states``), the odometry (``odom``),
+with ``range_sectors`` the lidar (``scan``, as the nearest range per sector) and the commands sent to the robot (``cmd_vel``, ``joint_commands``), e.g. while a person
 teleoperates. A new instruction
 starts an episode; an empty one ("stop") or another instruction ends it; ``~/end_episode`` ends
 it too. Finished episodes are appended to ``dataset_dir`` (created if missing); meta/ is
@@ -23,6 +23,7 @@ this file only converts messages and time.
 | command_timeout | 0.5 | s | an older cmd_vel is recorded as zero |
 | min_episode_frames | 5 | frames | shorter episodes are dropped |
 | task_name | '' | | written to the episodes' task_name column (e.g. walk_to) |
+| range_sectors | 0 | sectors | record ``scan`` as the nearest range per sector (0 = not; as many as the model's) |
 """
 from __future__ import annotations
 
@@ -34,13 +35,13 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, JointState, LaserScan
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_common.image_conversion import ImageDecodeError, image_msg_to_rgb
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
-from vla_inference.messages import base_pose
+from vla_inference.messages import base_pose, planar_scan
 from vla_common.run import run_node
 from vla_learning.recording import EpisodeRecorder, RecorderConfig, make_writer, twist_tuple
 from vla_core.embodiment import load_embodiment
@@ -67,9 +68,12 @@ class RecorderNode(Node):
                                                 (0.01, 10.0)),
                                 command_timeout_s=p('command_timeout', 0.5, 'older cmd_vel counts as zero, s',
                                                     (0.01, 10.0)),
-                                min_frames=p('min_episode_frames', 5, 'shorter episodes are dropped', (1, 100000)))
+                                min_frames=p('min_episode_frames', 5, 'shorter episodes are dropped', (1, 100000)),
+                                range_sectors=p('range_sectors', 0, 'record the scan (sensor_msgs/LaserScan) as the '
+                                                'nearest range in this many sectors, for a model with as many '
+                                                'model.range_sectors; 0 = not', (0, 64)))
         task_name = p('task_name', '', 'written to the task_name column of each episode')
-        self._writer = make_writer(self.dataset_dir, embodiment, image_size)
+        self._writer = make_writer(self.dataset_dir, embodiment, image_size, config.range_sectors)
         self._lock = threading.Lock()     # the recorder is touched from the subscription and timer groups
         self._rec = EpisodeRecorder(embodiment, self._write, config, task_name)
 
@@ -80,6 +84,8 @@ class RecorderNode(Node):
         self.create_subscription(String, 'vla/command', self._on_command, COMMAND_QOS, callback_group=inputs)
         self.create_subscription(JointState, 'joint_states', self._on_joints, SENSOR_QOS, callback_group=inputs)
         self.create_subscription(Odometry, 'odom', self._on_odometry, SENSOR_QOS, callback_group=inputs)
+        if config.range_sectors:
+            self.create_subscription(LaserScan, 'scan', self._on_scan, SENSOR_QOS, callback_group=inputs)
         self.create_subscription(Twist, 'cmd_vel', self._on_twist, RELIABLE_QOS, callback_group=inputs)
         self.create_subscription(JointState, 'joint_commands', self._on_joint_cmd, RELIABLE_QOS,
                                  callback_group=inputs)
@@ -115,6 +121,10 @@ class RecorderNode(Node):
     def _on_odometry(self, msg) -> None:
         with self._lock:
             self._rec.on_odometry(base_pose(msg))
+
+    def _on_scan(self, msg) -> None:
+        with self._lock:
+            self._rec.on_scan(planar_scan(msg))
 
     def _on_twist(self, msg) -> None:
         with self._lock:

@@ -6,7 +6,9 @@ give the same dataset. Time is always passed in (seconds, on the clock of the me
 
 Inputs (already converted from messages): camera frames (H x W x 3 uint8), the instruction
 (``vla/command``), measured joint positions (``joint_states``), the base's odometry pose (``odom``:
-x, y, yaw; stored as ``observation.base_pose``, NaN while none arrived), and the commands sent to
+x, y, yaw; stored as ``observation.base_pose``, NaN while none arrived), with ``range_sectors`` the
+planar scan (``scan``: the nearest range per sector, ``observation.range_sectors``, NaN while none
+arrived), and the commands sent to
 the robot (``cmd_vel`` Twist and ``joint_commands`` JointState positions). :meth:`EpisodeRecorder.tick` is
 called at the recording rate (10 Hz); each tick with an instruction, a fresh image and joint
 states adds one frame: the newest image (resized to ``image_size``), the measured joints and the
@@ -23,20 +25,24 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from vla_core.policy import PlanarScan, nearest_by_sector
 from vla_learning.dataset import DatasetWriter, Episode
+from vla_learning.dataset_format import RANGES_RECORDED_MAX
 
 
 @dataclass(frozen=True)
 class RecorderConfig:
     """image_size: square side of stored frames, px. stale_image_s: a frame older than this is not
     recorded. command_timeout_s: an older cmd_vel counts as zero. min_frames: shorter episodes are
-    dropped. source: written to the episodes' 'source' column."""
+    dropped. source: written to the episodes' 'source' column. range_sectors: record the scan as the
+    nearest range in this many sectors (for a model with as many model.range_sectors; 0 = not)."""
 
     image_size: int = 64
     stale_image_s: float = 0.5
     command_timeout_s: float = 0.5
     min_frames: int = 5
     source: str = 'ros:recorder'
+    range_sectors: int = 0
 
     def __post_init__(self) -> None:
         if not 16 <= self.image_size <= 512:
@@ -45,6 +51,8 @@ class RecorderConfig:
             raise ValueError('stale_image_s and command_timeout_s must be > 0 s')
         if self.min_frames < 1:
             raise ValueError(f'min_frames must be >= 1, got {self.min_frames}')
+        if not 0 <= self.range_sectors <= 64:
+            raise ValueError(f'range_sectors must be in [0, 64], got {self.range_sectors}')
 
 
 @dataclass
@@ -56,6 +64,7 @@ class _Open:
     actions: list = field(default_factory=list)
     stamps: list = field(default_factory=list)
     base_pose: list = field(default_factory=list)
+    ranges: list = field(default_factory=list)
 
 
 class EpisodeRecorder:
@@ -78,6 +87,7 @@ class EpisodeRecorder:
         self._twist_t = -np.inf
         self._joint_cmd: dict[str, float] = {}
         self._base_pose: tuple[float, float, float] = (np.nan, np.nan, np.nan)
+        self._ranges = np.full(self.config.range_sectors, np.nan, dtype=np.float32)
         self._instruction = ''
         self._open: _Open | None = None
         self.episodes_written = 0
@@ -100,6 +110,11 @@ class EpisodeRecorder:
         """The base's pose x, y, yaw in its odometry frame (None: not finite, ignored)."""
         if pose is not None:
             self._base_pose = tuple(float(v) for v in pose)
+
+    def on_scan(self, scan: PlanarScan | None) -> None:
+        """The newest planar scan (None: unusable, ignored); kept as range_sectors sectors."""
+        if scan is not None and self.config.range_sectors:
+            self._ranges = nearest_by_sector(scan, self.config.range_sectors, RANGES_RECORDED_MAX)
 
     def on_cmd_vel(self, twist6, t: float) -> None:
         self._twist = tuple(float(x) for x in twist6)
@@ -138,6 +153,7 @@ class EpisodeRecorder:
         ep.actions.append(x)
         ep.stamps.append(now - ep.start)
         ep.base_pose.append(self._base_pose)
+        ep.ranges.append(self._ranges)
         return True
 
     def finish(self) -> None:
@@ -151,7 +167,8 @@ class EpisodeRecorder:
         self.sink(Episode(np.stack(ep.images), np.asarray(ep.state, np.float32), np.asarray(ep.actions, np.float32),
                           np.asarray(ep.stamps, np.float64), ep.instruction,
                           {'task_name': self.task_name, 'source': self.config.source, 'split_group': 'recorded'},
-                          base_pose=np.asarray(ep.base_pose, np.float32)))
+                          base_pose=np.asarray(ep.base_pose, np.float32),
+                          range_sectors=np.asarray(ep.ranges, np.float32) if self.config.range_sectors else None))
         self.episodes_written += 1
 
 
@@ -160,11 +177,11 @@ def twist_tuple(msg) -> tuple[float, float, float, float, float, float]:
     return (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z)
 
 
-def make_writer(dataset_dir, embodiment, image_size: int):
+def make_writer(dataset_dir, embodiment, image_size: int, range_sectors: int = 0):
     """A DatasetWriter for recorder output (creates the dataset or appends to it)."""
     return DatasetWriter(dataset_dir, fps=10.0, image_shape=(image_size, image_size, 3),
                          state_names=list(embodiment.joint_names), action_names=[d.name for d in embodiment.dims],
-                         base_pose=True)
+                         base_pose=True, range_sectors=range_sectors)
 
 
 def stamp_seconds(header_stamp) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, OBJECTS_KEY, STATE_KEY, TARGET_KEY
+from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, OBJECTS_KEY, RANGES_KEY, STATE_KEY, TARGET_KEY
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
 from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING
 from vla_policy.models.normalization import ActionRescaler, StateNormalizer
@@ -86,6 +86,7 @@ class TrainingData:
             self.episode_start[sl] = sl.start
         self.fps = float(ds.fps)
         self.odometry = self._odometry(f, spans, n) if model_cfg.odometry_input else None
+        self.ranges = self._ranges(f, model_cfg) if model_cfg.range_sectors else None
         self.chunks = torch.from_numpy(acts[chunk_rows(self.episode, spans, model_cfg.chunk_size)])
         self.task_index = torch.from_numpy(f['task_index'].astype(np.int64))
         self._tokens(ds)
@@ -120,6 +121,20 @@ class TrainingData:
             yaw = np.unwrap(p[:, 2])
             out[sl] = odometry_since(p[0], p, yaw - yaw[0])
         return torch.from_numpy(out)
+
+    @staticmethod
+    def _ranges(f, model_cfg) -> torch.Tensor:
+        """(N, range_sectors) OBS_RANGES of each frame, from the dataset's column of as many sectors."""
+        k = model_cfg.range_sectors
+        if RANGES_KEY not in f or f[RANGES_KEY].shape[1] != k:
+            has = f'{f[RANGES_KEY].shape[1]} sectors' if RANGES_KEY in f else 'none'
+            raise ValueError(f"the model reads {k} range sectors (range_sectors) but the dataset's '{RANGES_KEY}' "
+                             f'has {has}: collect it with collect.range_sectors {k}, or set model.range_sectors to match')
+        r = f[RANGES_KEY].astype(np.float32)
+        if np.isnan(r).all(axis=1).any():
+            raise ValueError(f"'{RANGES_KEY}' is NaN for {int(np.isnan(r).all(axis=1).sum())} frames (recorded "
+                             'without a scan?): every frame needs one to train a model that reads it')
+        return torch.from_numpy(r)
 
     def _tokens(self, ds) -> None:
         """Token ids of the dataset's instructions, of the out-of-scope ones, and (hashed words) of

@@ -776,6 +776,44 @@ def test_odometry_reaches_the_model_and_the_training_data_computes_it_as_the_pro
     np.testing.assert_allclose(odometry_since(wrapped[0], wrapped, yaw - yaw[0]), online, atol=1e-9)
 
 
+def test_range_sectors_reach_the_model_from_the_scan(humanoid):
+    """range_sectors: the model reads OBS_RANGES (a batch without it is refused with the reason) as
+    min(r, range_max_m) / range_max_m; the policy computes the sectors from Observation.scan, reads
+    no scan as nothing near, and says it reads one (the runner refuses it without)."""
+    from vla_core.policy import Observation, PlanarScan
+    from vla_policy.models.constants import OBS_RANGES
+    from vla_policy.policies.seed_vla import SeedVLAPolicy
+    cfg = _cfg(humanoid, range_sectors=4, range_max_m=1.0)
+    assert cfg.context_dim == cfg.state_dim + 4
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    assert model.input_keys[-1] == OBS_RANGES
+    batch = _batch(cfg, b=1)
+    with pytest.raises(KeyError, match=OBS_RANGES):
+        model(batch)
+    with torch.no_grad():
+        clear = model({**batch, OBS_RANGES: torch.full((1, 4), 1.0)})[ACTION]
+        far = model({**batch, OBS_RANGES: torch.tensor([[5.0, float('inf'), float('nan'), 1.0]])})[ACTION]
+        near = model({**batch, OBS_RANGES: torch.tensor([[0.3, 1.0, 1.0, 1.0]])})[ACTION]
+    assert torch.allclose(clear, far), 'beyond range_max_m, no return and invalid all read as nothing near'
+    assert not torch.allclose(clear, near), 'an obstacle ahead changes the actions'
+
+    policy = SeedVLAPolicy(humanoid, model=model)
+    assert policy.reads_scan and not SeedVLAPolicy(humanoid, model=SeedVLAModel.from_seed(_cfg(humanoid), 0)).reads_scan
+    image = np.zeros((cfg.vision.image_size, cfg.vision.image_size, 3), np.uint8)
+    ranges = np.full(360, np.inf, np.float32)
+    ranges[180] = 0.3                                    # the beam at 0 rad: straight ahead
+    scan = PlanarScan(ranges, -math.pi, 2 * math.pi / 360)
+    np.testing.assert_allclose(policy.processor.ranges(scan), [0.3, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(policy.processor.ranges(None), [1.0] * 4)
+    with torch.no_grad():
+        via_scan = policy.infer(Observation(image, 'walk forward', {}, 0.0, scan=scan)).actions
+        direct = model({**policy.processor(Observation(image, 'walk forward', {}, 0.0)), OBS_RANGES:
+                        torch.tensor([[0.3, 1.0, 1.0, 1.0]])})[ACTION][0, :policy.n_action_steps].numpy()
+    np.testing.assert_allclose(via_scan, direct, atol=1e-6)
+    with pytest.raises(ValueError, match='range_sectors'):
+        _cfg(humanoid, range_sectors=65)
+
+
 def test_the_sentence_embedding_reaches_the_model_beside_the_words(humanoid):
     """language.sentence_dim: the processor adds the MiniLM sentence embedding to the language input
     (a paraphrase lies near its template), the model reads it beside the words, a batch without

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vla_policy.checkpoint import load_checkpoint, save_checkpoint
-from vla_core.policy import Observation
+from vla_core.policy import Observation, PlanarScan
 from vla_policy.errors import PolicyLoadError
 from vla_policy.export_onnx import META_WEIGHTS_SHA256, ONNX_FILE, example_inputs, export_checkpoint, main
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
@@ -32,7 +32,7 @@ COMBOS = [dict(fusion=dict(type='concat')),
           dict(fusion=dict(type='concat', pooling='language_query'), vision=dict(strides=(2, 1))),
           dict(fusion=dict(type='concat', pooling='grounded_point', point_features='normalised', in_view_jitter=3.0,
                            obstacle_cells=4),
-               elapsed_horizon_s=6.0, vision=dict(strides=(2, 1)),
+               elapsed_horizon_s=6.0, vision=dict(strides=(2, 1)), range_sectors=8,
                residual_joints=('head_pan_joint', 'head_tilt_joint'))]
 INSTRUCTIONS = ['walk forward', 'raise your left arm', '', 'x\ud800y']
 
@@ -41,7 +41,9 @@ def _observations(policy, n=4, seed=0):
     rng = np.random.default_rng(seed)
     joints = list(policy.trained_for.joint_names)
     return [Observation(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), INSTRUCTIONS[i % len(INSTRUCTIONS)],
-                        {j: float(rng.uniform(-1, 1)) for j in joints[: 2 + i]}) for i in range(n)]
+                        {j: float(rng.uniform(-1, 1)) for j in joints[: 2 + i]},
+                        scan=PlanarScan(rng.uniform(0.1, 3.0, 90).astype(np.float32), -np.pi, 2 * np.pi / 90)
+                        if i % 2 else None) for i in range(n)]
 
 
 def _assert_parity(a_policy, b_policy, observations, atol=1e-5):

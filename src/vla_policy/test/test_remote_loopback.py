@@ -67,7 +67,8 @@ def test_remote_matches_a_direct_call(serve, name):
         assert st.state is LinkState.CONNECTED and not st.confidence_is_default
         assert f"policy '{name}'" in st.reason and st.round_trip_s > 0
         assert remote.server_is_ours and remote.server_metadata['action_dim'] == HUMANOID.action_dim
-        assert remote.reads_odometry is False, "the served policy's own answer (keyword reads none)"
+        assert remote.reads_odometry is False and remote.reads_scan is False, \
+            "the served policy's own answer (keyword reads none)"
 
 
 def test_openpi_client_library_against_our_server(serve):

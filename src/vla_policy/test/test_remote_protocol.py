@@ -8,7 +8,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from vla_core.policy import Observation
+from vla_core.policy import Observation, PlanarScan
 from vla_core.embodiment import load_embodiment
 from vla_policy.remote import (OpenVLARestPolicy, RemotePolicy, is_remote_spec, make_remote_policy)
 from vla_policy.remote import protocol as P
@@ -84,6 +84,16 @@ def test_our_observation_round_trip():
     assert 'observation/base_pose' not in encode_observation(moved, WIRE_PRESETS['libero']), 'openpi: not ours'
     with pytest.raises(ProtocolError, match='base_pose'):
         decode_observation({**encode_observation(obs), 'observation/base_pose': [1.0, 2.0]})
+    assert back.scan is None, 'no scan sent, none read'
+    ranges = np.array([0.5, np.inf, -np.inf, np.nan], np.float32)
+    scanned = decode_observation(P.unpackb(P.packb(encode_observation(
+        dataclasses.replace(obs, scan=PlanarScan(ranges, -np.pi, np.pi / 2))))))
+    np.testing.assert_array_equal(scanned.scan.ranges, ranges)
+    assert (scanned.scan.angle_min, scanned.scan.angle_increment) == (-np.pi, np.pi / 2)
+    assert 'observation/scan' not in encode_observation(scanned, WIRE_PRESETS['libero']), 'openpi: not ours'
+    for bad in ([1.0, 2.0], {'ranges': [1.0]}, {'ranges': [1.0], 'angle_min': float('nan'), 'angle_increment': 1.0}):
+        with pytest.raises(ProtocolError, match='observation/scan'):
+            decode_observation({**encode_observation(obs), 'observation/scan': bad})
 
 
 def test_state_vector_names_joints_by_the_servers_embodiment():

@@ -48,7 +48,7 @@ from vla_policy.errors import PolicyLoadError
 from vla_policy.latency import measure
 from vla_policy.models.components import LANGUAGE_ENCODERS
 from vla_policy.models.constants import (ACTION, CONFIDENCE, OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING,
-                                         OBS_LANGUAGE_TOKENS, OBS_ODOMETRY, OBS_STATE)
+                                         OBS_LANGUAGE_TOKENS, OBS_ODOMETRY, OBS_RANGES, OBS_STATE)
 from vla_policy.models.language_minilm import EMBED_DIM
 from vla_policy.onnx_format import DEFAULT_OPSET, META_CONFIG, META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, \
     weights_sha256
@@ -73,6 +73,8 @@ def example_inputs(config, batch: int = 1) -> dict[str, Any]:
         out[OBS_ELAPSED] = torch.zeros(batch, 1)
     if config.odometry_input:
         out[OBS_ODOMETRY] = torch.zeros(batch, 3)
+    if config.range_sectors:
+        out[OBS_RANGES] = torch.zeros(batch, config.range_sectors)
     return out
 
 

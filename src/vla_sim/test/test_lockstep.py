@@ -205,3 +205,23 @@ def test_the_policy_reads_odometry_and_a_state_delay_makes_it_late(sim):
     assert abs(poses2[40][2] - poses2[37][2]) > 0.05, 'the base turns: three steps late is another pose'
     with pytest.raises(ValueError, match='state_delay'):
         LockstepConfig(state_delay=-0.1)
+
+
+def test_a_policy_that_reads_the_scan_sees_the_waist_lidar_and_recordings_keep_its_sectors(sim):
+    """Observation.scan is the waist lidar's scan at the step (only for a policy that reads one:
+    Policy.reads_scan); record with range_sectors keeps each step's nearest range per sector, the
+    same the policy's processor computes (vla_core.policy.nearest_by_sector)."""
+    from vla_core.policy import nearest_by_sector
+    reads = Recorder(twist=(0.2, 0.0, 0.0))
+    reads.reads_scan = True
+    cfg = LockstepConfig(image_size=(32, 32), record=True, range_sectors=8, range_max=5.0)
+    r = run_episode(reads, 'walk_to', 5, sim=sim, config=cfg)
+    sectors = r.trajectory.as_arrays()['range_sectors']
+    assert sectors.shape == (r.steps, 8) and (sectors <= 5.0).all() and (sectors < 5.0).any()
+    for k in (0, 10, 30):
+        scan = reads.seen[k].scan
+        assert scan is not None and len(scan.ranges) == sim.lidar.config.n_beams
+        np.testing.assert_allclose(nearest_by_sector(scan, 8, 5.0), sectors[k], atol=0.05)   # noise: another draw
+    blind = Recorder(twist=(0.2, 0.0, 0.0))
+    run_episode(blind, 'walk_to', 5, sim=sim, config=LockstepConfig(image_size=(32, 32)))
+    assert all(o.scan is None for o in blind.seen), 'a policy that reads no scan gets none'

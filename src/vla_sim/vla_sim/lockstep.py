@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vla_core.policy import Observation, Policy
+from vla_core.policy import Observation, Policy, nearest_by_sector
 from vla_core.embodiment import ZERO_TWIST, Embodiment, load_embodiment
 from vla_core.runner import PolicyRunner, RunnerConfig
 from vla_safety.gate import Proposal
@@ -58,6 +58,8 @@ class LockstepConfig:
     depth:        also render depth into Observation.depth (metres, NaN = nothing) when rendering.
     state_delay:  seconds by which the policy's joint states and odometry (Observation.base_pose)
                   lag the image, as in a loop whose state topics arrive late (whole control steps).
+    range_sectors: with ``record``, also keep each step's waist-lidar scan as the nearest range in
+                  this many sectors (vla_core.policy.nearest_by_sector, up to ``range_max``); 0 = not.
     """
 
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -70,6 +72,8 @@ class LockstepConfig:
     record: bool = False
     depth: bool = False
     state_delay: float = 0.0
+    range_sectors: int = 0
+    range_max: float = 1.5
 
     def __post_init__(self) -> None:
         if not (self.state_delay >= 0.0 and math.isfinite(self.state_delay)):
@@ -100,6 +104,7 @@ class Trajectory:
     proposed: list[np.ndarray] = field(default_factory=list)        # normalised (D,) float32, the runner's (NaN: none)
     joint_positions: list[np.ndarray] = field(default_factory=list)  # (J,) in ``joint_names`` order
     base_poses: list[np.ndarray] = field(default_factory=list)      # x, y, yaw
+    range_sectors: list[np.ndarray] = field(default_factory=list)   # nearest range per sector, m (range_sectors)
     stamps: list[float] = field(default_factory=list)
     joint_names: tuple[str, ...] = ()
 
@@ -108,6 +113,7 @@ class Trajectory:
                'proposed': np.asarray(self.proposed, dtype=np.float32),
                'joint_positions': np.asarray(self.joint_positions, dtype=np.float32),
                'base_poses': np.asarray(self.base_poses, dtype=np.float32),
+               'range_sectors': np.asarray(self.range_sectors, dtype=np.float32),
                'stamps': np.asarray(self.stamps, dtype=np.float64)}
         if self.images:
             out['images'] = np.stack(self.images)
@@ -191,6 +197,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     traj = Trajectory(task.instruction, joint_names=sim.joint_names) if config.record else None
     nan_action = np.full(embodiment.action_dim, np.nan, dtype=np.float32)
     path = [state.base_pose[:2].copy()]
+    reads_scan = bool(getattr(policy, 'reads_scan', False))
     lag = int(round(config.state_delay / config.control_dt))
     measured: deque = deque(maxlen=lag + 1)      # (joints, base pose) of the last lag + 1 steps
     touching: frozenset[str] = frozenset()
@@ -211,13 +218,14 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
         now = state.time
         image = None
         measured.append((state.joint_positions, tuple(float(v) for v in state.base_pose)))
+        scan = sim.planar_scan() if reads_scan or (traj is not None and config.range_sectors) else None
         if runner.call_due(now):
             joints, pose = measured[0]               # state_delay late (the oldest kept)
             image = sim.render(w, h) if render else blank
             depth = sim.render_depth(w, h) if render and config.depth else None
             result = runner.call(lambda ctx: Observation(image=image, instruction=ctx.instruction,
                                                          joint_positions=joints, stamp=now, depth=depth,
-                                                         base_pose=pose))
+                                                         base_pose=pose, scan=scan if reads_scan else None))
             calls += 1
             if result.error_kind == 'policy':
                 raise RuntimeError(f"policy '{policy.name}' failed: {result.error}")
@@ -253,6 +261,8 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
             traj.proposed.append(cmd.action if cmd is not None else nan_action)
             traj.joint_positions.append(np.array([state.joint_positions[j] for j in sim.joint_names]))
             traj.base_poses.append(state.base_pose.copy())
+            if config.range_sectors:
+                traj.range_sectors.append(nearest_by_sector(scan, config.range_sectors, config.range_max))
             traj.stamps.append(state.time)
         sim.step(n_steps=n_sub)
         steps += 1

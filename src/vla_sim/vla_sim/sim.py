@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Mapping
 import mujoco
 import numpy as np
 
+from vla_core.policy import PlanarScan
 from vla_sim.model_builder import CAMERA_NAME, HIDDEN_Z, ModelConfig, build_model, yaw_quat
 from vla_sim.rendering import CameraIntrinsics, CameraRenderer
 from vla_sim.scan import LaserScanner, ScanConfig
@@ -285,6 +286,11 @@ class HumanoidSim:
     def scan(self, noisy: bool = True) -> np.ndarray:
         """Lidar ranges (float32, +inf = no return), beams as in ``self.lidar.config``."""
         return self.lidar.scan(self.data, self._noise if noisy else None)
+
+    def planar_scan(self, noisy: bool = True) -> PlanarScan:
+        """:meth:`scan` as a vla_core PlanarScan (the laser frame faces forward), as policies read it."""
+        c = self.lidar.config
+        return PlanarScan(self.scan(noisy), c.angle_min, c.angle_increment)
 
     def camera_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Position and rotation (columns: optical x right, y down, z forward) of the camera."""

@@ -13,7 +13,7 @@ from vla_policy.models.configuration_seed_vla import BLOCKS
 #: old flat key -> (block, field): '' = SeedVLAConfig itself, 'loss' = SeedVLALossConfig
 FLAT_KEYS: dict[str, tuple[str, str]] = {
     **{k: ('', k) for k in ('state_joints', 'elapsed_horizon_s', 'odometry_input', 'odometry_features',
-                            'odometry_scale_m', 'action_dim', 'chunk_size', 'n_action_steps',
+                            'odometry_scale_m', 'range_sectors', 'range_max_m', 'action_dim', 'chunk_size', 'n_action_steps',
                             'step_dt', 'action_normalization', 'residual_joints')},
     **{k: ('vision', k) for k in ('image_size', 'image_resize', 'image_mean', 'image_std')},
     'vision_encoder': ('vision', 'encoder'), 'vision_channels': ('vision', 'channels'),

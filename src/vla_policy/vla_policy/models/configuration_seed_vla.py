@@ -295,7 +295,8 @@ class SeedVLAConfig(ConfigBlock):
     policy_type: ClassVar[str] = 'seed_vla'
     _where: ClassVar[str] = 'SeedVLAConfig'
     _applies: ClassVar[dict] = {'odometry_features': lambda c: c.odometry_input,
-                                'odometry_scale_m': lambda c: c.odometry_input and c.odometry_features == 'pose'}
+                                'odometry_scale_m': lambda c: c.odometry_input and c.odometry_features == 'pose',
+                                'range_max_m': lambda c: c.range_sectors > 0}
 
     # ---- the robot: inputs and the action chunk ------------------------------------------------
     state_joints: tuple[str, ...] = ()
@@ -317,6 +318,15 @@ class SeedVLAConfig(ConfigBlock):
     unseen colour x object pairs on walk_to)."""
     odometry_scale_m: float = 2.0
     """'pose': metres that read as 1 in the odometry input (the turn reads in units of pi rad); (0, 100]."""
+    range_sectors: int = 0
+    """0 = off; else the policy also reads a planar range scan (OBS_RANGES; the robot's lidar on
+    ``scan``) as the nearest obstacle in each of this many equal sectors around the base (0..64),
+    each as min(range, range_max_m) / range_max_m: what stands beside or behind the base, which the
+    camera does not see, so a walk can go around it. Datasets hold the sectors per frame
+    (observation.range_sectors, the same count); the processor computes them from Observation.scan."""
+    range_max_m: float = 1.5
+    """With ``range_sectors``: metres beyond which a sector reads as empty (1); (0, 100]. Short, so the
+    policy sees what is near, not the room's layout."""
     action_dim: int = 11
     """Dimensions of one normalised action; must equal the embodiment's action_dim (1..256)."""
     chunk_size: int = 8
@@ -359,6 +369,8 @@ class SeedVLAConfig(ConfigBlock):
             raise ValueError(f'SeedVLAConfig.odometry_input must be true or false, got {self.odometry_input!r}')
         check_real(self, 'odometry_scale_m', 0.0, 100.0, 'e.g. 2', unit='metres', lo_open=True)
         check_choice(self, 'odometry_features', ODOMETRY_FEATURES)
+        check_int(self, 'range_sectors', 0, 64, 'e.g. 16 sectors of the range scan, or 0 to disable it')
+        check_real(self, 'range_max_m', 0.0, 100.0, 'e.g. 1.5', unit='metres', lo_open=True)
         check_int(self, 'action_dim', 1, 256, "it must equal the embodiment's action_dim; "
                                               'SeedVLAConfig.for_embodiment(embodiment) fills it in')
         check_int(self, 'chunk_size', 1, 256, 'e.g. 8 actions per inference')
@@ -387,10 +399,10 @@ class SeedVLAConfig(ConfigBlock):
     @property
     def context_dim(self) -> int:
         """Width of what the fusion reads beside the image and the words: the state, the elapsed time
-        (1 with ``elapsed_horizon_s``), the odometry (``odometry_input``: 3 for 'pose', 1 for 'turn') and the projected
-        sentence embedding (``language.sentence_dim``)."""
+        (1 with ``elapsed_horizon_s``), the odometry (``odometry_input``: 3 for 'pose', 1 for 'turn'), the
+        range sectors (``range_sectors``) and the projected sentence embedding (``language.sentence_dim``)."""
         odometry = (3 if self.odometry_features == 'pose' else 1) if self.odometry_input else 0
-        return (self.state_dim + (1 if self.elapsed_horizon_s else 0) + odometry
+        return (self.state_dim + (1 if self.elapsed_horizon_s else 0) + odometry + self.range_sectors
                 + self.language.sentence_dim)
 
     @property

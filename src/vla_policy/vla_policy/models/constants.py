@@ -6,7 +6,7 @@ Model inputs (the processor writes them; :meth:`SeedVLAProcessor.language` gives
 key the configured tokenizer uses)::
 
     OBS_IMAGE, OBS_STATE (when config.state_joints), OBS_ELAPSED (when config.elapsed_horizon_s),
-    OBS_ODOMETRY (when config.odometry_input),
+    OBS_ODOMETRY (when config.odometry_input), OBS_RANGES (when config.range_sectors),
     and one of OBS_LANGUAGE_TOKENS (tokenizer 'hash_words') or OBS_LANGUAGE_EMBEDDING (tokenizer 'minilm_l6')
 
 Training targets read by :meth:`SeedVLAModel.compute_loss`::
@@ -43,6 +43,10 @@ OBS_ELAPSED = 'observation.elapsed'
 #: pose then: forward (m), left (m), turned (rad, counter-clockwise, unwrapped) (the policy keeps
 #: it from the odometry; datasets: from each frame's observation.odometry and its episode's first)
 OBS_ODOMETRY = 'observation.odometry'
+#: (B, range_sectors) float32, metres: the nearest obstacle in each equal sector of the full turn,
+#: sector 0 straight ahead, counter-clockwise (vla_core.policy.nearest_by_sector; datasets: each
+#: frame's observation.range_sectors)
+OBS_RANGES = 'observation.range_sectors'
 #: (B, L) int64 token ids, 0 = padding (tokenizer 'hash_words')
 OBS_LANGUAGE_TOKENS = 'observation.language.tokens'
 #: (B, 384) float32, L2-normalised sentence embedding of the instruction (tokenizer 'minilm_l6')

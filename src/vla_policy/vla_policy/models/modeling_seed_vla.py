@@ -17,7 +17,7 @@ from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMAGE, ATTRIBUTE_QUERY, CONFIDENCE,
                                          OBJECTS_IN_IMAGE, OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY,
-                                         OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
+                                         OBS_RANGES, OBS_STATE, OUT_OF_SCOPE, TARGET_IN_IMAGE)
 from vla_policy.models.fusion import (Grounding, attribute_grounding_loss, grounding_loss, objectness_loss,
                                       point_loss)
 from vla_policy.models.heads import ConfidenceHead
@@ -67,7 +67,8 @@ class SeedVLAModel(nn.Module):
         keys += [OBS_LANGUAGE_EMBEDDING] if self.config.language.sentence_dim else []
         keys += [OBS_STATE] if self.config.state_dim else []
         keys += [OBS_ELAPSED] if self.config.elapsed_horizon_s else []
-        return keys + [OBS_ODOMETRY] if self.config.odometry_input else keys
+        keys += [OBS_ODOMETRY] if self.config.odometry_input else []
+        return keys + [OBS_RANGES] if self.config.range_sectors else keys
 
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Grounding | None]:
         """Batch -> (fused features (B, fusion.out_dim), the grounded pooling's map or None)."""
@@ -84,8 +85,8 @@ class SeedVLAModel(nn.Module):
         """What the fusion reads beside the image and the words (``config.context_dim`` wide): OBS_STATE,
         then with ``elapsed_horizon_s`` the elapsed time as min(t, horizon) / horizon, then with
         ``odometry_input`` the odometry as (forward, left) / odometry_scale_m, turned / pi ('turn': only
-        the last), then with
-        ``language.sentence_dim`` the projected sentence embedding."""
+        the last), then with ``range_sectors`` each sector's nearest range as min(r, range_max_m) /
+        range_max_m (NaN: empty), then with ``language.sentence_dim`` the projected sentence embedding."""
         state = batch.get(OBS_STATE)
         if self.config.state_dim and state is None:
             return None                           # the fusion says what is missing
@@ -105,6 +106,12 @@ class SeedVLAModel(nn.Module):
             else:
                 scale = torch.tensor([self.config.odometry_scale_m, self.config.odometry_scale_m, math.pi], dtype=dtype)
                 parts.append((odom / scale).clamp(-5.0, 5.0))
+        if self.config.range_sectors:
+            ranges = self._input(batch, OBS_RANGES, f'range_sectors={self.config.range_sectors}', 'the nearest '
+                                 'obstacle per sector around the base; the processor keeps it from Observation.scan')
+            r_max = self.config.range_max_m
+            ranges = torch.nan_to_num(ranges.reshape(-1, self.config.range_sectors).to(dtype), nan=r_max)
+            parts.append(ranges.clamp(0.0, r_max) / r_max)
         if self.config.language.sentence_dim:
             sentence = self._input(batch, OBS_LANGUAGE_EMBEDDING, 'language.sentence_dim', "the instruction's "
                                    'MiniLM sentence embedding; the processor adds it to the language input')

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vla_core.policy import Observation
+from vla_core.policy import Observation, nearest_by_sector
 from vla_policy.models.components import TOKENIZERS
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS,
-                                         OBS_ODOMETRY, OBS_STATE)
+                                         OBS_ODOMETRY, OBS_RANGES, OBS_STATE)
 from vla_policy.models.normalization import StateNormalizer
 
 
@@ -189,6 +189,13 @@ class SeedVLAProcessor:
             return None
         return torch.from_numpy(self.state_normalizer(joint_positions)).unsqueeze(0)
 
+    def ranges(self, scan) -> np.ndarray:
+        """Observation.scan -> (range_sectors,) float32 metres (all ``range_max_m``, empty, without one)."""
+        c = self.config
+        if scan is None:
+            return np.full(c.range_sectors, c.range_max_m, dtype=np.float32)
+        return nearest_by_sector(scan, c.range_sectors, c.range_max_m)
+
     # -- whole observations -------------------------------------------------------------------
     def __call__(self, obs: Observation) -> dict[str, torch.Tensor]:
         batch = {OBS_IMAGE: self.image(obs.image), **self.language(obs.instruction)}
@@ -200,6 +207,8 @@ class SeedVLAProcessor:
         if self.odometry is not None:
             odom = self.odometry(obs.instruction, obs.stamp, obs.base_pose)
             batch[OBS_ODOMETRY] = torch.tensor(odom, dtype=torch.float32).reshape(1, 3)
+        if self.config.range_sectors:
+            batch[OBS_RANGES] = torch.from_numpy(self.ranges(obs.scan)).reshape(1, -1)
         return batch
 
     def batch(self, observations: Sequence[Observation]) -> dict[str, torch.Tensor]:

@@ -25,7 +25,8 @@ from vla_policy.checkpoint import WEIGHTS_FILE, CheckpointContents, read_checkpo
 from vla_core.policy import Observation, Policy, PolicyOutput
 from vla_core.embodiment import Embodiment
 from vla_policy.errors import PolicyLoadError
-from vla_policy.models.constants import OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_STATE
+from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_ODOMETRY, OBS_RANGES,
+                                         OBS_STATE)
 from vla_policy.models.normalization import make_action_rescaler
 from vla_policy.models.optional import require
 from vla_policy.models.processor_seed_vla import make_processor
@@ -98,6 +99,7 @@ class OnnxPolicy(Policy):
         self.trained_for = contents.trained_for
         self.config = cfg
         self.reads_odometry = cfg.odometry_input
+        self.reads_scan = cfg.range_sectors > 0
         self.stats = stats
         self.n_action_steps = cfg.executed_steps
         self.chunk_step_dt = cfg.step_dt
@@ -141,4 +143,4 @@ class OnnxPolicy(Policy):
         return f'<OnnxPolicy {self.description}>'
 
 
-_BASE_INPUTS = (OBS_IMAGE, OBS_STATE, OBS_ELAPSED, OBS_ODOMETRY, OBS_LANGUAGE_EMBEDDING)
+_BASE_INPUTS = (OBS_IMAGE, OBS_STATE, OBS_ELAPSED, OBS_ODOMETRY, OBS_RANGES, OBS_LANGUAGE_EMBEDDING)

@@ -87,6 +87,7 @@ class SeedVLAPolicy(Policy):
         self.stats = validate_stats(stats, cfg.state_joints, cfg.action_dim) if stats is not None else None
         self.config = cfg
         self.reads_odometry = cfg.odometry_input
+        self.reads_scan = cfg.range_sectors > 0
         self.processor = make_processor(cfg, self.stats, self.trained_for)
         self.n_action_steps = cfg.executed_steps
         self.chunk_step_dt = cfg.step_dt

@@ -153,6 +153,11 @@ class RemotePolicy(Policy):
         return bool(self.server_metadata.get('reads_odometry'))
 
     @property
+    def reads_scan(self) -> bool:
+        """The served policy reads the range scan (vla-serve's metadata says so once connected)."""
+        return bool(self.server_metadata.get('reads_scan'))
+
+    @property
     def server_is_ours(self) -> bool:
         return self.server_metadata.get('server') == SERVER_ID
 

@@ -107,8 +107,9 @@ class PolicyServer:
             'observation_keys': {'image': 'observation/image', 'prompt': 'prompt',
                                  'joint_positions': 'observation/joint_positions',
                                  'state': 'observation/state', 'stamp': 'observation/stamp',
-                                 'base_pose': 'observation/base_pose'},
+                                 'base_pose': 'observation/base_pose', 'scan': 'observation/scan'},
             'reads_odometry': bool(getattr(policy, 'reads_odometry', False)),
+            'reads_scan': bool(getattr(policy, 'reads_scan', False)),
             'reply_keys': ['actions', 'confidence', 'step_dt', 'done', 'policy_name', 'server_timing'],
             **(metadata or {}),
         }

@@ -7,12 +7,13 @@ The keys are listed in :mod:`vla_policy.remote.protocol`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
 
-from vla_core.policy import Observation
+from vla_core.policy import Observation, PlanarScan
 from vla_policy.remote.protocol import ProtocolError
 
 
@@ -72,6 +73,8 @@ class WireFormat:
     stamp_key:         image stamp in seconds; None to leave it out.
     base_pose_key:     the base's odometry pose [x, y, yaw] (our protocol; sent when the observation
                        has one); None to leave it out.
+    scan_key:          the planar range scan, a map {ranges: float32 array, angle_min, angle_increment}
+                       (our protocol; sent when the observation has one); None to leave it out.
     """
 
     image_key: str = 'observation/image'
@@ -83,6 +86,7 @@ class WireFormat:
     state: tuple[StateField, ...] = ()
     stamp_key: str | None = 'observation/stamp'
     base_pose_key: str | None = 'observation/base_pose'
+    scan_key: str | None = 'observation/scan'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'extra_image_keys', tuple(self.extra_image_keys))
@@ -96,7 +100,7 @@ class WireFormat:
         if self.image_layout not in IMAGE_LAYOUTS:
             raise ValueError(f"WireFormat.image_layout '{self.image_layout}' unknown; use one of {IMAGE_LAYOUTS}")
         keys = [self.image_key, *self.extra_image_keys, self.prompt_key, self.joints_key, self.stamp_key,
-                self.base_pose_key, *(s.key for s in self.state)]
+                self.base_pose_key, self.scan_key, *(s.key for s in self.state)]
         keys = [k for k in keys if k is not None]
         if any(not isinstance(k, str) or not k for k in keys):
             raise ValueError(f'WireFormat keys must be non-empty strings, got {keys}')
@@ -133,16 +137,17 @@ class WireFormat:
 WIRE_PRESETS: dict[str, WireFormat] = {
     'vla_ros2': WireFormat(),
     'libero': WireFormat(image_key='observation/image', extra_image_keys=('observation/wrist_image',),
-                         image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None,
+                         image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None, scan_key=None,
                          state=(StateField('observation/state', dim=8),)),
     'droid': WireFormat(image_key='observation/exterior_image_1_left',
                         extra_image_keys=('observation/wrist_image_left',),
-                        image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None,
+                        image_size=(224, 224), joints_key=None, stamp_key=None, base_pose_key=None, scan_key=None,
                         state=(StateField('observation/joint_position', dim=7),
                                StateField('observation/gripper_position', dim=1))),
     'aloha': WireFormat(image_key='images.cam_high',
                         extra_image_keys=('images.cam_low', 'images.cam_left_wrist', 'images.cam_right_wrist'),
-                        image_size=(224, 224), image_layout='chw', joints_key=None, stamp_key=None, base_pose_key=None,
+                        image_size=(224, 224), image_layout='chw', joints_key=None, stamp_key=None,
+                        base_pose_key=None, scan_key=None,
                         state=(StateField('state', dim=14),)),
 }
 
@@ -199,6 +204,10 @@ def encode_observation(obs: Observation, wire: WireFormat = WireFormat()) -> dic
         _put(msg, wire.stamp_key, float(obs.stamp))
     if wire.base_pose_key is not None and obs.base_pose is not None:
         _put(msg, wire.base_pose_key, [float(v) for v in obs.base_pose])
+    if wire.scan_key is not None and obs.scan is not None:
+        _put(msg, wire.scan_key, {'ranges': np.asarray(obs.scan.ranges, dtype=np.float32),
+                                  'angle_min': float(obs.scan.angle_min),
+                                  'angle_increment': float(obs.scan.angle_increment)})
     return msg
 
 
@@ -222,7 +231,8 @@ def decode_observation(msg: Any, state_joints: tuple[str, ...] = ()) -> Observat
 
     Joint positions come from ``observation/joint_positions``; without it, from
     ``observation/state`` when ``state_joints`` (the server's embodiment joints) has its length.
-    The base pose (odometry) from ``observation/base_pose`` when sent.
+    The base pose (odometry) from ``observation/base_pose`` and the range scan from
+    ``observation/scan`` when sent.
     """
     if not isinstance(msg, dict):
         raise ProtocolError(f'an observation must be a map, got {type(msg).__name__}')
@@ -264,7 +274,25 @@ def decode_observation(msg: Any, state_joints: tuple[str, ...] = ()) -> Observat
             raise ProtocolError(f"'observation/base_pose' must be [x, y, yaw] ({exc})") from None
         if len(pose) != 3:
             raise ProtocolError(f"'observation/base_pose' must be [x, y, yaw], got {len(pose)} numbers")
-    return Observation(image=image, instruction=prompt, joint_positions=joints, stamp=stamp, base_pose=pose)
+    return Observation(image=image, instruction=prompt, joint_positions=joints, stamp=stamp, base_pose=pose,
+                       scan=_scan(msg.get('observation/scan')))
+
+
+def _scan(raw: Any) -> PlanarScan | None:
+    """``observation/scan`` ({ranges, angle_min, angle_increment}) -> PlanarScan; None when not sent."""
+    if raw is None:
+        return None
+    what = "'observation/scan' must be a map {ranges: float array, angle_min, angle_increment}"
+    if not isinstance(raw, dict):
+        raise ProtocolError(f'{what}, got {type(raw).__name__}')
+    try:
+        ranges = np.asarray(raw['ranges'], dtype=np.float32).reshape(-1)
+        angle_min, increment = float(raw['angle_min']), float(raw['angle_increment'])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f'{what} ({type(exc).__name__}: {exc})') from None
+    if not (math.isfinite(angle_min) and math.isfinite(increment)):
+        raise ProtocolError(f"'observation/scan' angles must be finite, got {angle_min}, {increment}")
+    return PlanarScan(ranges, angle_min, increment)
 
 
 __all__ = ['IMAGE_LAYOUTS', 'StateField', 'WIRE_PRESETS', 'WireFormat', 'decode_observation',
