@@ -83,6 +83,8 @@ class RecordingPolicy:
         self.name = inner.name
         self.privileged = getattr(inner, 'privileged', False)
         self.vocabulary = getattr(inner, 'vocabulary', None)
+        self.reads_odometry = getattr(inner, 'reads_odometry', False)     # the loop hands it what it reads
+        self.reads_scan = getattr(inner, 'reads_scan', False)
         if hasattr(inner, 'sim'):
             self.sim = inner.sim
         if hasattr(inner, 'embodiment'):
