@@ -13,8 +13,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / 'vla_policy' / 'checkpoints' / '
 
 
 #: settings added after the shipped checkpoint was trained -> the value that does what it was trained with
-ADDED_SINCE_THE_SHIPPED_CHECKPOINT = {'collect': {'walk_to_obstructed_fraction': 0.0, 'walk_to_from_object_fraction': 0.0,
-                                                  'range_sectors': 0}}
+ADDED_SINCE_THE_SHIPPED_CHECKPOINT: dict = {}
 
 
 def test_default_yaml_gives_the_training_config_the_shipped_checkpoint_was_trained_with():

@@ -33,7 +33,7 @@ FIRST_SEED = 10_000_000
 CHUNK_STEPS = 0
 
 #: the default policy's task mix (relative number of episodes); look_at is the hardest task
-DEFAULT_TASK_WEIGHTS = {'walk_to': 3.0, 'look_at': 5.5, 'turn_left': 1.5, 'turn_right': 1.5, 'raise_left_arm': 1.0,
+DEFAULT_TASK_WEIGHTS = {'walk_to': 4.0, 'look_at': 5.5, 'turn_left': 1.5, 'turn_right': 1.5, 'raise_left_arm': 1.0,
                         'raise_right_arm': 1.0, 'raise_both_arms': 1.0, 'wave': 1.5, 'stop': 1.5}
 
 

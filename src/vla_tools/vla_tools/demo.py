@@ -9,7 +9,7 @@ simulator's true state), how long it took, and what the safety node did. It then
 --out a GIF of the head camera beside a third-person view, a top-down plot of the path among
 the objects, and results.json / results.md.
 
-Policy: the learned default checkpoint (camera, instruction, joint states and odometry, as on a
+Policy: the learned default checkpoint (camera, instruction, joint states, odometry and lidar, as on a
 real robot); any policy spec of vla_inference works. --policy expert runs the scripted expert
 instead: it is privileged (it reads the simulator's true state), so it is served from this
 process over the openpi protocol (vla_policy.remote) and the inference node reaches it as
@@ -133,8 +133,8 @@ class Demo:
     def _resolve_policy(self) -> str:
         choice = 'default' if self._policy_choice == 'auto' else self._policy_choice   # 'auto': the old name
         if choice != 'expert':
-            self.policy_label = ('default: the learned checkpoint (camera, instruction, joint states, odometry; '
-                                 'not privileged)' if choice == 'default' else choice)
+            self.policy_label = ('default: the learned checkpoint (camera, instruction, joint states, odometry, '
+                                 'lidar; not privileged)' if choice == 'default' else choice)
             return choice
         emb = load_embodiment('vla_humanoid')
         expert = _LockedPolicy(ScriptedExpert(emb, sim=self.sim), self.sim_node.state_lock).policy
