@@ -289,85 +289,53 @@ def test_a_tick_waits_up_to_tick_wait_for_its_running_call(slow_delay, expect_fr
         assert used[11] is not None and used[11] < 10, f'the previous chunk, not the unfinished one: {used}'
 
 
-def test_a_policy_that_reads_odometry_is_refused_until_a_base_pose_arrives_and_after_it_is_lost():
-    """Policy.reads_odometry: a call without Observation.base_pose gets confidence 0 (refused
-    'no_odometry'); the runner's newest pose goes into the next call's context; None forgets it."""
+@pytest.mark.parametrize('reads, field, update, value, refusal', [
+    ('reads_odometry', 'base_pose', 'update_base_pose', (1.0, 2.0, 0.5), 'no_odometry'),
+    ('reads_scan', 'scan', 'update_scan', 'scan', 'no_scan')])
+def test_a_policy_that_reads_a_state_input_is_refused_until_it_arrives_and_after_it_is_lost(
+        reads, field, update, value, refusal):
+    """Policy.reads_odometry / reads_scan: a call without Observation.base_pose / scan gets
+    confidence 0 (refused 'no_odometry' / 'no_scan'); the runner's newest value goes into the next
+    call's context; None forgets it; a policy that does not read it never needs it."""
     from vla_core.embodiment import load_embodiment
-    from vla_core.policy import Observation, Policy, PolicyOutput
+    from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput
     from vla_core.runner import PolicyRunner
 
-    class ReadsOdometry(Policy):
-        name = 'reads_odometry'
-        reads_odometry = True
+    class Reads(Policy):
+        name = 'reads_it'
 
         def __init__(self, dim):
-            self.dim, self.poses = dim, []
+            self.dim, self.seen = dim, []
 
         def infer(self, obs):
-            self.poses.append(obs.base_pose)
+            self.seen.append(getattr(obs, field))
             return PolicyOutput(np.full((1, self.dim), 0.2, np.float32), 0.9)
 
+    if value == 'scan':
+        value = PlanarScan(np.ones(4, np.float32), -np.pi, np.pi / 2)
     emb = load_embodiment('vla_humanoid')
-    policy = ReadsOdometry(emb.action_dim)
+    policy = Reads(emb.action_dim)
+    setattr(policy, reads, True)
     runner = PolicyRunner(policy, emb)
     runner.set_instruction('turn left', 0.0)
     image = np.zeros((8, 8, 3), np.uint8)
 
     def call(now):
-        res = runner.call(lambda ctx: Observation(image, ctx.instruction, ctx.joints, now, base_pose=ctx.base_pose))
+        res = runner.call(lambda ctx: Observation(image, ctx.instruction, ctx.joints, now, base_pose=ctx.base_pose,
+                                                  scan=ctx.scan))
         assert runner.accept(res) is None
         return res
 
     res = call(0.0)
-    assert res.refused == 'no_odometry' and res.output.confidence == 0.0
-    runner.update_base_pose((1.0, 2.0, 0.5))
+    assert res.refused == refusal and res.output.confidence == 0.0
+    getattr(runner, update)(value)
     res = call(0.1)
     assert res.refused == '' and res.output.confidence == pytest.approx(0.9)
-    assert policy.poses[-1] == (1.0, 2.0, 0.5)
-    runner.update_base_pose(None)
-    assert call(0.2).refused == 'no_odometry'
-    policy.reads_odometry = False
-    assert call(0.3).refused == '', 'a policy that does not read odometry never needs it'
-
-
-def test_a_policy_that_reads_a_scan_is_refused_until_one_arrives_and_after_it_is_lost():
-    """Policy.reads_scan: likewise with Observation.scan (refused 'no_scan'); the runner's newest
-    scan goes into the next call's context, odometry or not."""
-    from vla_core.embodiment import load_embodiment
-    from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput
-    from vla_core.runner import PolicyRunner
-
-    class ReadsScan(Policy):
-        name = 'reads_scan'
-        reads_scan = True
-
-        def __init__(self, dim):
-            self.dim, self.scans = dim, []
-
-        def infer(self, obs):
-            self.scans.append(obs.scan)
-            return PolicyOutput(np.full((1, self.dim), 0.2, np.float32), 0.9)
-
-    emb = load_embodiment('vla_humanoid')
-    policy = ReadsScan(emb.action_dim)
-    runner = PolicyRunner(policy, emb)
-    runner.set_instruction('walk to the red ball', 0.0)
-    image = np.zeros((8, 8, 3), np.uint8)
-
-    def call(now):
-        res = runner.call(lambda ctx: Observation(image, ctx.instruction, ctx.joints, now, scan=ctx.scan))
-        assert runner.accept(res) is None
-        return res
-
-    res = call(0.0)
-    assert res.refused == 'no_scan' and res.output.confidence == 0.0
-    scan = PlanarScan(np.ones(4, np.float32), -np.pi, np.pi / 2)
-    runner.update_scan(scan)
-    res = call(0.1)
-    assert res.refused == '' and res.output.confidence == pytest.approx(0.9)
-    assert policy.scans[-1] is scan
-    runner.update_scan(None)
-    assert call(0.2).refused == 'no_scan'
+    assert policy.seen[-1] == value
+    getattr(runner, update)(None)
+    assert call(0.2).refused == refusal
+    setattr(policy, reads, False)
+    assert call(0.3).refused == '', 'a policy that does not read it never needs it'
 
 
 def test_nearest_by_sector_reads_a_laser_scan_as_rep_103_and_117_say():

@@ -41,8 +41,8 @@ from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_policy.registry import make_policy
 
 
-#: inputs that time out: topic -> (timeout parameter, PolicyRunner method that forgets it, the
-#: Policy flag of policies that read it, what it is)
+#: inputs that time out: topic -> (timeout parameter, PolicyRunner method that takes it (None forgets
+#: it), the Policy flag of policies that read it, what it is)
 _TIMED_INPUTS = {'odom': ('odometry_timeout', 'update_base_pose', 'reads_odometry', 'odometry'),
                  'scan': ('scan_timeout', 'update_scan', 'reads_scan', 'range scan')}
 
@@ -127,31 +127,27 @@ class InferenceNode(Node):
         self.runner.update_joints({n: float(v) for n, v in zip(msg.name, msg.position) if math.isfinite(v)})
 
     def _on_odometry(self, msg: Odometry) -> None:
-        pose = base_pose(msg)
-        if pose is None:
-            self.get_logger().warning('odom with a non-finite pose ignored', throttle_duration_sec=5.0)
-        elif self._fresh('odom', msg.header.stamp):
-            self.runner.update_base_pose(pose)
+        self._take('odom', base_pose(msg), msg.header.stamp, 'with a non-finite pose')
 
     def _on_scan(self, msg: LaserScan) -> None:
-        scan = planar_scan(msg)
-        if scan is None:
-            self.get_logger().warning('scan with no ranges or non-finite angles ignored', throttle_duration_sec=5.0)
-        elif self._fresh('scan', msg.header.stamp):
-            self.runner.update_scan(scan)
+        self._take('scan', planar_scan(msg), msg.header.stamp, 'with no ranges or non-finite angles')
 
-    def _fresh(self, topic: str, stamp) -> bool:
-        """Whether a message on ``topic`` stamped ``stamp`` is new enough to use (logged when not); if so
-        it is the topic's newest measurement (its stamp; its arrival when unstamped or from the future)."""
+    def _take(self, topic: str, value, stamp, unusable: str) -> None:
+        """Hand a converted message on ``topic`` (None: unusable, logged) to the runner if it is new
+        enough; it is then the topic's newest measurement (its stamp; its arrival when unstamped or
+        from the future)."""
+        if value is None:
+            self.get_logger().warning(f'{topic} {unusable} ignored', throttle_duration_sec=5.0)
+            return
         now, t = self._now(), seconds(stamp)
         measured = t if 0.0 < t <= now else now
-        timeout_param = _TIMED_INPUTS[topic][0]
+        timeout_param, update = _TIMED_INPUTS[topic][:2]
         if now - measured > self._p[timeout_param]:
             self.get_logger().warning(f'{topic} is {now - measured:.2f} s old ({timeout_param} '
                                       f'{self._p[timeout_param]:g} s): ignored', throttle_duration_sec=5.0)
-            return False
+            return
         self._received[topic] = measured
-        return True
+        getattr(self.runner, update)(value)
 
     def _check_inputs(self, now: float) -> None:
         """Odometry (a scan) older than odometry_timeout (scan_timeout) is forgotten: a policy that reads
