@@ -20,12 +20,13 @@ TEST_COLLECTION = dict(dart_head_kick=0.0, dart_head_kick_decay=0.7, look_at_fac
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    """A 9-episode dataset (one per task) and a 6-step training run on it."""
+    """A 9-episode dataset (one per task, with the lidar's sectors the default model reads) and a
+    6-step training run on it."""
     from vla_learning.collect import CollectConfig, collect
     from vla_learning.train import load_config, train
     root = tmp_path_factory.mktemp('pipeline')
     summary = collect(root / 'ds', CollectConfig(episodes=9, workers=1, image_size=32, val_fraction=0.25,
-                                                 **TEST_COLLECTION), progress=False)
+                                                 range_sectors=16, **TEST_COLLECTION), progress=False)
     conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "run"}', 'export_dir=',
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'train.steps=6',
