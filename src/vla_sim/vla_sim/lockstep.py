@@ -218,8 +218,10 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
         now = state.time
         image = None
         measured.append((state.joint_positions, tuple(float(v) for v in state.base_pose)))
-        scan = sim.planar_scan() if reads_scan or (traj is not None and config.range_sectors) else None
+        scan = sim.planar_scan() if traj is not None and config.range_sectors else None   # recorded every step
         if runner.call_due(now):
+            if reads_scan and scan is None:
+                scan = sim.planar_scan()             # only when the policy is called
             joints, pose = measured[0]               # state_delay late (the oldest kept)
             image = sim.render(w, h) if render else blank
             depth = sim.render_depth(w, h) if render and config.depth else None
