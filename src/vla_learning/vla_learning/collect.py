@@ -19,7 +19,11 @@ arm or both raised and the head turned, as a previous command may leave it. On
 to the target (``vla_sim.world.way_obstructed``), and the teacher goes around it; on
 ``walk_to_from_object_fraction`` the robot starts where a walk to another object ended, facing it
 (commands in a row). With ``range_sectors`` each frame also records the waist lidar as the nearest
-range per sector (``observation.range_sectors``). Camera noise (gain,
+range per sector (``observation.range_sectors``). With ``rollout_policy`` (DAgger: train's ``dagger:``
+round) a learned policy drives instead, through the gate as in the ROS loop, for
+U(``rollout_handover``) x the task's time limit, and the teacher drives after that (with that much
+more time): the frames are the states the policy itself reaches (a walk held facing the wrong
+object, a wave that fades), each labelled with the teacher's clean action there. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_view``: whether and where the named object is in the
 image, from the simulator's state), a training signal for where to look; every frame also
@@ -50,6 +54,7 @@ from vla_core.policy import PolicyOutput
 from vla_core.embodiment import load_embodiment
 from vla_sim.expert import ARM_UP
 from vla_sim.lockstep import LockstepConfig, run_episode
+from vla_sim.policy_spec import build_policy
 from vla_sim.sim import COMMANDED_JOINTS, HumanoidSim, SimConfig
 from vla_sim.tasks import TASKS, Task, make_task
 from vla_sim.world import ALL_OBJECTS, WorldConfig, sample_world, start_beside, way_obstructed
@@ -83,23 +88,30 @@ def _init_worker(cfg: CollectConfig) -> None:
     torch.set_num_threads(1)
     sim = HumanoidSim(SimConfig(world=WorldConfig(colour_jitter=cfg.colour_jitter)))
     emb = load_embodiment('vla_humanoid')
+    driver = build_policy(cfg.rollout_policy, sim, emb) if cfg.rollout_policy else None
     _W.update(cfg=cfg, sim=sim, emb=emb, teacher=ObservableTeacher(emb, sim=sim, gaze_gain=cfg.turn_gaze_gain),
+              driver=driver,
               light0=(sim.model.light_diffuse.copy(), sim.model.light_dir.copy(),
                       np.array(sim.model.vis.headlight.ambient), np.array(sim.model.vis.headlight.diffuse)))
 
 
 class _Perturbed:
-    """Runs the teacher, logs its clean actions, and executes them with noise (DART)."""
+    """Runs the teacher and logs its clean actions (the labels); executes them with noise (DART), or
+    executes a learned ``driver``'s proposals for its first ``driver_calls`` calls (rollouts)."""
 
     HEAD_KICK_RATE = 0.1
     HEAD_JOINTS = ('joint/head_pan_joint', 'joint/head_tilt_joint')
 
     def __init__(self, teacher, rng: np.random.Generator, std: float, image_size: int,
-                 head_kick: float = 0.0, head_kick_decay: float = 0.7) -> None:
+                 head_kick: float = 0.0, head_kick_decay: float = 0.7, driver=None, driver_calls: int = 0) -> None:
         self.teacher, self.rng, self.std, self.head_kick = teacher, rng, std, head_kick
         self.head_kick_decay = head_kick_decay
         self.name, self.privileged, self.sim = 'dart', True, teacher.sim
         self.embodiment = teacher.embodiment
+        self.driver, self.driver_calls, self.calls = driver, driver_calls, 0
+        # the loop hands the driver what it reads (the teacher reads the simulator)
+        self.reads_odometry = bool(getattr(driver, 'reads_odometry', False))
+        self.reads_scan = bool(getattr(driver, 'reads_scan', False))
         targets = [d.target for d in self.embodiment.dims]
         self._head_idx = [targets.index(t) for t in self.HEAD_JOINTS]
         self.clean: list[np.ndarray] = []
@@ -112,6 +124,9 @@ class _Perturbed:
 
     def reset(self) -> None:
         self.teacher.reset()
+        if self.driver is not None:
+            self.driver.reset()
+        self.calls = 0
         self.clean.clear()
         self.targets.clear()
         self.objects.clear()
@@ -127,6 +142,10 @@ class _Perturbed:
                    for o in ALL_OBJECTS]
         self.objects.append(objects)
         self.targets.append(objects[ALL_OBJECTS.index(task.target)] if task.target else (math.nan,) * 3)
+        self.calls += 1
+        if self.driver is not None and self.calls <= self.driver_calls:
+            out = self.driver.infer(obs)          # its confidence reaches the gate, as in the ROS loop
+            return PolicyOutput(out.actions, confidence=out.confidence, step_dt=out.step_dt, done=False)
         noisy = a.copy()
         if self.std > 0:
             # slowly varying noise on the base twist (vx, vy, wz), so it actually moves the robot
@@ -225,14 +244,19 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     if name != 'stop' and rng.random() < cfg.start_pose_fraction:
         task = dataclasses.replace(task, initial_joints=random_start_pose(rng))
     light = _randomise_lighting(sim, rng)
-    dart = name != 'stop' and rng.random() < cfg.dart_fraction
-    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
-                        head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0,
-                        head_kick_decay=cfg.dart_head_kick_decay)
+    driver = _W['driver']
+    dart = driver is None and name != 'stop' and rng.random() < cfg.dart_fraction
+    driven_s = float(rng.uniform(*cfg.rollout_handover)) * task.time_limit if driver is not None else 0.0
+    if driven_s:                  # the teacher gets its own time limit after the handover
+        task = dataclasses.replace(task, time_limit=task.time_limit + driven_s)
     lc = LockstepConfig(image_size=(cfg.image_size, cfg.image_size), record=True, render='always',
                         range_sectors=cfg.range_sectors, range_max=RANGES_RECORDED_MAX,
                         hold_after_success=(float(rng.uniform(0.0, cfg.hold_after_success_s))
                                             if cfg.hold_after_success_s > 0 else 0.0))
+    policy = _Perturbed(_W['teacher'], rng, cfg.dart_std if dart else 0.0, cfg.image_size,
+                        head_kick=cfg.dart_head_kick if dart and name == 'look_at' else 0.0,
+                        head_kick_decay=cfg.dart_head_kick_decay, driver=driver,
+                        driver_calls=int(round(driven_s / lc.control_dt)))
     policy.report_done = lc.hold_after_success == 0
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
@@ -240,15 +264,17 @@ def collect_one(job: tuple[int, str]) -> dict | None:
         return base
     tr = r.trajectory
     arr = tr.as_arrays()
-    # the gated command as applied; DART episodes keep the teacher's clean action (the correction)
-    labels = np.asarray(policy.clean, dtype=np.float32) if dart else arr['actions']
+    # the gated command as applied; DART episodes and rollouts keep the teacher's clean action (the correction)
+    labels = np.asarray(policy.clean, dtype=np.float32) if dart or driver is not None else arr['actions']
     joint_idx = [tr.joint_names.index(j) for j in emb.joint_names]
+    source = (f'sim:rollout:{driver.name}:observable_teacher_labels:gated' if driver is not None
+              else f'sim:observable_teacher{":dart" if dart else ""}:gated')
     base.update(images=_camera_noise(arr['images'], rng, cfg), state=arr['joint_positions'][:, joint_idx],
                 actions=emb.unnormalize(labels).astype(np.float32), timestamps=arr['stamps'],
                 instruction=task.instruction, base_pose=arr['base_poses'],
                 range_sectors=arr['range_sectors'] if cfg.range_sectors else None,
                 info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
-                      'source': f'sim:observable_teacher{":dart" if dart else ""}:gated', 'split_group': 'seen'},
+                      'source': source, 'split_group': 'seen'},
                 light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
                 objects_in_image=np.asarray(policy.objects, dtype=np.float32))
     return base
@@ -271,7 +297,9 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
     fails: dict[str, int] = {}
     frames = 0
     if cfg.workers > 1:
-        ctx = mp.get_context('fork')
+        # workers forked from a parent that trained with torch's threads hang (OpenMP): those of a rollout
+        # collection (train's DAgger round) start from a fresh server process
+        ctx = mp.get_context('forkserver' if cfg.rollout_policy else 'fork')
         pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
         results = pool.imap(collect_one, plan, chunksize=4)
     else:

@@ -59,6 +59,12 @@ def _non_negative(owner: str, **values: float) -> None:
             raise ConfigError(f'{owner}.{name} must be >= 0 (0 turns it off), not {v}')
 
 
+def _handover(key: str, span: tuple[float, ...]) -> None:
+    if len(span) != 2 or not 0 <= span[0] <= span[1]:
+        raise ConfigError(f'{key} must be [low, high] with 0 <= low <= high (shares of the time limit), '
+                          f'not {list(span)}')
+
+
 # -- collection ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CollectConfig:
@@ -107,9 +113,16 @@ class CollectConfig:
     range_sectors: int = 0               # record the waist lidar as the nearest range (m, up to 5: RANGES_RECORDED_MAX)
                                          # in this many sectors per frame (observation.range_sectors), for a model
                                          # with as many model.range_sectors; 0 = not recorded
+    # -- rollouts (DAgger): a learned policy drives, the teacher labels
+    rollout_policy: str = ''             # a checkpoint (or policy spec) whose proposals drive every episode, through
+                                         # the gate, for U(rollout_handover) x the task's time limit (then the teacher
+                                         # drives, with that much more time); each frame's label is the teacher's clean
+                                         # action. '' = the teacher drives (demonstrations). Set by train's dagger:
+    rollout_handover: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'light_range', tuple(float(v) for v in self.light_range))
+        object.__setattr__(self, 'rollout_handover', tuple(float(v) for v in self.rollout_handover))
         object.__setattr__(self, 'task_weights', {str(k): float(v) for k, v in dict(self.task_weights).items()})
         _positive('collect', episodes=self.episodes, image_size=self.image_size, workers=self.workers)
         _fraction('collect', val_fraction=self.val_fraction, dart_fraction=self.dart_fraction,
@@ -124,6 +137,7 @@ class CollectConfig:
                       turn_gaze_gain=self.turn_gaze_gain, hold_after_success_s=self.hold_after_success_s)
         if len(self.light_range) != 2 or not 0 < self.light_range[0] <= self.light_range[1]:
             raise ConfigError(f'collect.light_range must be [low, high] with 0 < low <= high, not {self.light_range}')
+        _handover('collect.rollout_handover', self.rollout_handover)
         if not self.task_weights or any(w < 0 for w in self.task_weights.values()) \
                 or sum(self.task_weights.values()) <= 0:
             raise ConfigError(f'collect.task_weights must map task names to weights >= 0, some > 0, not '
@@ -200,6 +214,29 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DaggerConfig:
+    """One DAgger round after training (``dagger:``): the trained policy drives, the teacher labels
+    the states it reaches (``collect.rollout_policy``), and training goes on over the demonstrations
+    and those rollouts together, from the trained weights, with the demonstrations' normalisation."""
+
+    episodes: int = 0                    # rollout episodes collected (0 = no round: train exports its best)
+    dataset: str = ''                    # where they are written ('' = <dataset>_rollouts); collected if missing
+    seed: int = 1                        # their collection seed (collect.seed; the demonstrations use another)
+    handover: tuple[float, float] = (0.5, 1.0)   # collect.rollout_handover: the policy drives U(a, b) x time limit
+    steps: int = 8000                    # optimiser steps over both datasets
+    lr: float = 0.0005                   # peak learning rate (warm-up, then cosine to 2 % of it)
+    warmup_steps: int = 100
+    time_limit_s: float = 900.0          # as train.time_limit_s
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'handover', tuple(float(v) for v in self.handover))
+        _non_negative('dagger', episodes=self.episodes, warmup_steps=self.warmup_steps,
+                      time_limit_s=self.time_limit_s)
+        _positive('dagger', steps=self.steps, lr=self.lr)
+        _handover('dagger.handover', self.handover)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One training run: ``python -m vla_learning.train --config FILE [--set key.sub=value ...]``."""
 
@@ -214,6 +251,7 @@ class RunConfig:
     model: dict[str, Any] = field(default_factory=dict)
     """overrides of ``SeedVLAConfig.for_embodiment(embodiment)`` (vla_policy validates them)"""
     train: TrainConfig = field(default_factory=TrainConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
 
     def __post_init__(self) -> None:
         for name in ('dataset', 'output_dir'):

@@ -17,10 +17,10 @@ from typing import Sequence
 from vla_learning.dataset_format import (ACTION_KEY, BASE_POSE_KEY, CODEBASE_VERSION, RANGES_KEY, EPISODE_INFO_COLUMNS, IMAGE_KEY,
                                          LEGACY_KEYS, OBJECTS_KEY, STATE_KEY, TARGET_KEY, TARGET_NAMES,
                                          VLA_FORMAT_VERSION, DatasetError, Episode, decode_png, encode_png)
-from vla_learning.dataset_reader import LeRobotDataset
+from vla_learning.dataset_reader import CombinedDataset, LeRobotDataset
 from vla_learning.dataset_writer import DatasetWriter
 
-__all__ = ['ACTION_KEY', 'BASE_POSE_KEY', 'RANGES_KEY', 'CODEBASE_VERSION', 'EPISODE_INFO_COLUMNS', 'IMAGE_KEY', 'LEGACY_KEYS', 'OBJECTS_KEY',
+__all__ = ['ACTION_KEY', 'BASE_POSE_KEY', 'RANGES_KEY', 'CODEBASE_VERSION', 'CombinedDataset', 'EPISODE_INFO_COLUMNS', 'IMAGE_KEY', 'LEGACY_KEYS', 'OBJECTS_KEY',
            'STATE_KEY', 'TARGET_KEY', 'TARGET_NAMES', 'VLA_FORMAT_VERSION', 'DatasetError', 'DatasetWriter',
            'Episode', 'LeRobotDataset', 'decode_png', 'encode_png', 'main', 'upgrade']
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -171,3 +171,81 @@ def _camera_key(feats: Mapping[str, Any], info_path: Path) -> str:
                        f'{ {k: feats[k]["dtype"] for k in cams} }; re-record with one camera, or convert videos '
                        'to images with LeRobot first')
 
+
+
+class CombinedDataset:
+    """Several datasets read as one, for training (a DAgger round: the demonstrations and the
+    rollouts). The reader's interface: frames, images, tasks, episodes and splits, with episode,
+    frame and task indices renumbered after the earlier parts'. They must share fps, image shape,
+    state, action and object names and columns. :meth:`stats` are the first part's: the
+    normalisation a model trained on it keeps when it goes on training on all of them."""
+
+    def __init__(self, parts: Sequence[LeRobotDataset]) -> None:
+        if not parts:
+            raise DatasetError('CombinedDataset needs at least one dataset')
+        first = parts[0]
+        for p in parts[1:]:
+            for what in ('fps', 'image_shape', 'state_names', 'action_names', 'object_names', 'image_key'):
+                if getattr(p, what) != getattr(first, what):
+                    raise DatasetError(f'{p.root} and {first.root} differ in {what} ({getattr(p, what)!r} vs '
+                                       f'{getattr(first, what)!r}): they cannot be trained on together')
+            if set(p.frames) != set(first.frames):
+                raise DatasetError(f'{p.root} and {first.root} hold different columns '
+                                   f'({sorted(set(p.frames) ^ set(first.frames))})')
+        self.parts = list(parts)
+        self.root = first.root
+        self.fps, self.image_shape, self.image_key = first.fps, first.image_shape, first.image_key
+        self.state_names, self.action_names = first.state_names, first.action_names
+        self.object_names = first.object_names
+        self.tasks = list(dict.fromkeys(t for p in parts for t in p.tasks))
+        task_id = {t: i for i, t in enumerate(self.tasks)}
+        frames: dict[str, list] = {k: [] for k in first.frames}
+        self._rows: list[dict[str, Any]] = []
+        self._splits: dict[str, list[int]] = {}
+        ep0 = fr0 = 0
+        for p in parts:
+            f = p.frames
+            for k, v in f.items():
+                if k == 'episode_index':
+                    v = v + ep0
+                elif k == 'index':
+                    v = v + fr0
+                elif k == 'task_index':
+                    v = np.array([task_id[p.tasks[int(t)]] for t in v], dtype=v.dtype)
+                frames[k].append(v)
+            for r in p.episodes_rows():
+                self._rows.append(dict(r, episode_index=r['episode_index'] + ep0,
+                                       dataset_from_index=r['dataset_from_index'] + fr0,
+                                       dataset_to_index=r['dataset_to_index'] + fr0))
+            for name in p.info.get('splits', {}):
+                self._splits.setdefault(name, []).extend(e + ep0 for e in p.split(name))
+            ep0 += p.num_episodes
+            fr0 += p.total_frames
+        self.frames = {k: ([b for part in v for b in part] if k == self.image_key else np.concatenate(v))
+                       for k, v in frames.items()}
+        self.total_frames = fr0
+        self.info = {'fps': self.fps, 'total_frames': fr0, 'splits': {k: f'{len(v)} episodes' for k, v in
+                                                                      self._splits.items()},
+                     'parts': [str(p.root) for p in parts]}
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self._rows)
+
+    def episodes_rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def split(self, name: str) -> list[int]:
+        if name not in self._splits:
+            raise DatasetError(f"none of {self.info['parts']} has a split '{name}'")
+        return list(self._splits[name])
+
+    def images(self, rows: Iterable[int] | None = None) -> np.ndarray:
+        return LeRobotDataset.images(self, rows)
+
+    def episode_frames(self, episode_index: int) -> slice:
+        row = self._rows[episode_index]
+        return slice(row['dataset_from_index'], row['dataset_to_index'])
+
+    def stats(self) -> dict[str, Any]:
+        return self.parts[0].stats()

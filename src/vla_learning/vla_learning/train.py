@@ -13,6 +13,15 @@ defaults under the file's overrides) is printed at the start and written to ``<o
 and, with the dataset, date and git commit, into every checkpoint's metadata
 (:func:`vla_learning.checkpoints.run_metadata`).
 
+With ``dagger: episodes: N`` one DAgger round follows: the best checkpoint drives N episodes in the
+simulator through vla_safety's gate, the teacher labels every state it reaches
+(``collect.rollout_policy``; written to ``dagger.dataset``, default ``<dataset>_rollouts``, and
+reused if it exists), and training goes on from those weights over the demonstrations and the
+rollouts together (``dagger.steps`` at ``dagger.lr``, in ``<output_dir>/dagger``). The round's best
+checkpoint is the one exported. The demonstrations alone never show the states a learned policy
+drifts into (facing the wrong object up close, a wave that fades); the rollouts do, with the action
+that leaves them, and the confidence head learns where the policy still disagrees with the teacher.
+
 Losses (per batch):
 * action: the model's own behaviour-cloning loss (``action_head.loss``: MSE of the chunk in the
   embodiment's normalised action space, [-1, 1] from the URDF bounds, the contract with the nodes).
@@ -40,7 +49,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +65,7 @@ from vla_learning.checkpoints import (export_checkpoint, git_revision, load_trai
                                       save_training_checkpoint)
 from vla_learning.collect import collect
 from vla_learning.config import ConfigError, RunConfig, TrainConfig, load_config
-from vla_learning.dataset import ACTION_KEY, LeRobotDataset
+from vla_learning.dataset import ACTION_KEY, CombinedDataset, LeRobotDataset
 from vla_learning.distributed import DistInfo, barrier, init_distributed, seed_everything, shutdown
 from vla_learning.metrics import append_metrics, auroc, plot_metrics
 from vla_learning.training_data import TrainingData, sample_weights
@@ -156,8 +165,12 @@ def ensure_dataset(run: RunConfig, dist: DistInfo, progress: bool) -> None:
         barrier(dist)
 
 
-def prepare(run: RunConfig, progress: bool) -> Session:
-    """Dataset (collected if missing), model, optimiser, under torchrun or not."""
+def prepare(run: RunConfig, progress: bool, *, extra_datasets: tuple[str, ...] = (), init_from: Path | None = None,
+            record: RunConfig | None = None) -> Session:
+    """Dataset (collected if missing), model, optimiser, under torchrun or not. ``extra_datasets``
+    are trained on with ``run.dataset`` (its statistics normalise them all); ``init_from``: start
+    from that checkpoint's weights; ``record``: the run config the checkpoints' metadata names
+    (default ``run``)."""
     dist, device = init_distributed()
     torch.set_num_threads(run.train.num_threads)
     ensure_dataset(run, dist, progress)
@@ -166,6 +179,8 @@ def prepare(run: RunConfig, progress: bool) -> Session:
     embodiment = load_embodiment(run.embodiment)
     model_cfg, loss_cfg = build_model_config(run, embodiment), build_loss_config(run)
     ds = LeRobotDataset(run.dataset)
+    if extra_datasets:
+        ds = CombinedDataset([ds, *(LeRobotDataset(p) for p in extra_datasets)])
     ds_stats = ds.stats()
     data = TrainingData(ds, model_cfg, embodiment, ds_stats)
     stats = {OBS_STATE: data.state_normalizer.to_stats(),
@@ -177,13 +192,17 @@ def prepare(run: RunConfig, progress: bool) -> Session:
     model = SeedVLAModel.from_seed(model_cfg, run.seed)
     if model_cfg.residual_joints:
         model.set_residual_reference(embodiment, data.state_normalizer.mean, data.state_normalizer.std)
+    if init_from is not None:
+        model.load_state_dict(read_checkpoint(init_from).load_tensors())
     model = model.to(device)
     objective = BCObjective(model, loss_cfg)
     wrapped = objective if dist.world == 1 else DistributedDataParallel(
         objective, device_ids=[device.index] if device.type == 'cuda' else None)
     opt = torch.optim.AdamW(model.parameters(), lr=run.train.lr, weight_decay=run.train.weight_decay)
-    metadata = run_metadata(run, ds.num_episodes, ds.total_frames, dist.world,
+    metadata = run_metadata(record or run, ds.num_episodes, ds.total_frames, dist.world,
                             datetime.datetime.now(datetime.timezone.utc), git_revision())
+    if extra_datasets:
+        metadata.update(extra_datasets=list(extra_datasets), initialised_from=str(init_from))
     metadata['loss'] = loss_cfg.to_dict()          # training-only weights: not in the model's config
     return Session(run, dist, device, embodiment, model_cfg, loss_cfg, data, stats, train_rows, val_rows,
                    sample_weights(data.task_name, train_rows), model, objective, wrapped, opt,
@@ -282,14 +301,9 @@ def report_effective_config(run: RunConfig) -> None:
     (Path(run.output_dir) / 'config.yaml').write_text(text)
 
 
-def train(run: RunConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train ``run``; its summary (steps, stop reason, wall time, best validation loss)."""
-    s = prepare(run, progress)
-    if s.dist.main:
-        report_effective_config(run)
-    if resume:
-        resume_from_last(s)
-    tc = run.train
+def fit(s: Session, progress: bool) -> dict[str, Any]:
+    """Train ``s`` to its steps or time limit, validating and checkpointing; its summary."""
+    tc = s.run.train
     bar = tqdm(total=tc.steps, initial=s.step, disable=not (progress and s.dist.main), desc='train', unit='step',
                dynamic_ncols=True)
     acc: dict[str, float] = {}
@@ -319,25 +333,64 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True) -> dict[s
     bar.close()
     if s.step % tc.val_every != 0 and s.step != tc.steps:
         validate_and_save(s)
-    summary = {'steps': s.step, 'stop_reason': stop_reason, 'train_wall_s': round(s.elapsed(), 1),
-               'best_val': s.best_val, 'output_dir': str(s.out_dir)}
+    return {'steps': s.step, 'stop_reason': stop_reason, 'train_wall_s': round(s.elapsed(), 1),
+            'best_val': s.best_val, 'output_dir': str(s.out_dir)}
+
+
+def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
+    """The DAgger round after ``first`` (``run.dagger``): its best checkpoint drives rollouts the
+    teacher labels (collected unless the dataset exists), and a session that goes on training from
+    those weights over the demonstrations and the rollouts, in ``<output_dir>/dagger``."""
+    d = run.dagger
+    best = first.ckpt_dir / 'best'
+    rollouts = d.dataset or f"{run.dataset.rstrip('/')}_rollouts"
+    if not (Path(rollouts) / 'meta' / 'info.json').exists():
+        if first.dist.main:
+            print(f'dagger: {best} drives {d.episodes} episodes through the gate, the teacher labels them: '
+                  f'{rollouts}', flush=True)
+            collect(rollouts, replace(run.collect, episodes=d.episodes, seed=d.seed, rollout_policy=str(best),
+                                      rollout_handover=d.handover), progress=progress)
+        barrier(first.dist)
+    first.data = None                          # the demonstrations are read again with the rollouts
+    stage = replace(run, output_dir=str(Path(run.output_dir) / 'dagger'),
+                    train=replace(run.train, steps=d.steps, lr=d.lr, warmup_steps=d.warmup_steps,
+                                  time_limit_s=d.time_limit_s))
+    return prepare(stage, progress, extra_datasets=(rollouts,), init_from=best, record=run)
+
+
+def train(run: RunConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train ``run`` (then its DAgger round, if any); the summary (steps, stop reason, wall time,
+    best validation loss; the round's under 'dagger'). ``resume`` goes on with the first training
+    from ``checkpoints/last``; a DAgger round starts over (reusing its rollouts if collected)."""
+    s = prepare(run, progress)
     if s.dist.main:
-        finish(s, summary)
+        report_effective_config(run)
+    if resume:
+        resume_from_last(s)
+    summary = fit(s, progress)
+    stages = [s]
+    if run.dagger.episodes:
+        stages.append(dagger_session(run, s, progress))
+        summary['dagger'] = fit(stages[-1], progress)
+    if s.dist.main:
+        finish(stages, summary)
     barrier(s.dist)
     shutdown(s.dist)
     return summary
 
 
-def finish(s: Session, summary: dict[str, Any]) -> None:
-    """metrics.png, the export of the best checkpoint, summary.json."""
-    try:
-        plot_metrics(s.metrics_path, s.out_dir / 'metrics.png')
-    except Exception as exc:  # noqa: BLE001 - a plot must not lose a finished training run
-        print(f'could not plot metrics: {exc}')
-    if s.run.export_dir:
-        export_checkpoint(s.ckpt_dir / 'best', Path(s.run.export_dir))
-        summary['exported_to'] = s.run.export_dir
-    (s.out_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
+def finish(stages: list[Session], summary: dict[str, Any]) -> None:
+    """metrics.png of each stage, the export of the last stage's best checkpoint, summary.json."""
+    for s in stages:
+        try:
+            plot_metrics(s.metrics_path, s.out_dir / 'metrics.png')
+        except Exception as exc:  # noqa: BLE001 - a plot must not lose a finished training run
+            print(f'could not plot metrics: {exc}')
+    last = stages[-1]
+    if last.run.export_dir:
+        export_checkpoint(last.ckpt_dir / 'best', Path(last.run.export_dir))
+        summary['exported_to'] = last.run.export_dir
+    (stages[0].out_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
