@@ -23,12 +23,13 @@ range per sector (``observation.range_sectors``). With ``rollout_policy`` (DAgge
 round) a learned policy drives instead, through the gate as in the ROS loop, for
 U(``rollout_handover``) x the task's time limit, and the teacher drives after that (with that much
 more time): the frames are the states the policy itself reaches (a walk held facing the wrong
-object, a wave that fades), each labelled with the teacher's clean action there. Camera noise (gain,
+object, a wave that fades), each labelled with the teacher's clean action there; a rollout the
+teacher does not finish is written up to the handover. Camera noise (gain,
 offset, Gaussian) is applied to the recorded frames. Every frame of walk_to / look_at carries a
 grounding label (``annotation.target_in_view``: whether and where the named object is in the
 image, from the simulator's state), a training signal for where to look; every frame also
 carries the same label for each object in the scene (``annotation.objects_in_view``), for the
-per-attribute grounding loss. Only successful episodes are written.
+per-attribute grounding loss. Only successful demonstrations are written.
 """
 from __future__ import annotations
 
@@ -260,12 +261,15 @@ def collect_one(job: tuple[int, str]) -> dict | None:
     policy.report_done = lc.hold_after_success == 0
     r = run_episode(policy, task, seed, sim=sim, embodiment=emb, config=lc, world=world)
     base = {'i': i, 'task_name': name, 'success': bool(r.success), 'steps': r.steps, 'time': r.time}
+    keep = r.steps
     if not r.success:
-        return base
+        if not policy.driver_calls:
+            return base
+        keep = min(policy.driver_calls, r.steps)    # a rollout the teacher did not finish: the driver's part
     tr = r.trajectory
-    arr = tr.as_arrays()
+    arr = {k: v[:keep] for k, v in tr.as_arrays().items()}
     # the gated command as applied; DART episodes and rollouts keep the teacher's clean action (the correction)
-    labels = np.asarray(policy.clean, dtype=np.float32) if dart or driver is not None else arr['actions']
+    labels = np.asarray(policy.clean[:keep], dtype=np.float32) if dart or driver is not None else arr['actions']
     joint_idx = [tr.joint_names.index(j) for j in emb.joint_names]
     source = (f'sim:rollout:{driver.name}:observable_teacher_labels:gated' if driver is not None
               else f'sim:observable_teacher{":dart" if dart else ""}:gated')
@@ -273,10 +277,10 @@ def collect_one(job: tuple[int, str]) -> dict | None:
                 actions=emb.unnormalize(labels).astype(np.float32), timestamps=arr['stamps'],
                 instruction=task.instruction, base_pose=arr['base_poses'],
                 range_sectors=arr['range_sectors'] if cfg.range_sectors else None,
-                info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': True,
+                info={'task_name': name, 'target': task.target or '', 'seed': seed, 'success': bool(r.success),
                       'source': source, 'split_group': 'seen'},
-                light=light, target_in_image=np.asarray(policy.targets, dtype=np.float32),
-                objects_in_image=np.asarray(policy.objects, dtype=np.float32))
+                light=light, target_in_image=np.asarray(policy.targets[:keep], dtype=np.float32),
+                objects_in_image=np.asarray(policy.objects[:keep], dtype=np.float32))
     return base
 
 
@@ -310,6 +314,7 @@ def collect(out: str | Path, cfg: CollectConfig, progress: bool = True) -> dict:
         for res in tqdm(results, total=len(plan), disable=not progress, desc='collect', unit='ep'):
             if not res['success']:
                 fails[res['task_name']] = fails.get(res['task_name'], 0) + 1
+            if 'images' not in res:
                 continue
             writer.add_episode(Episode(res['images'], res['state'], res['actions'], res['timestamps'],
                                        res['instruction'], res['info'], res['target_in_image'],

@@ -348,8 +348,11 @@ def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
         if first.dist.main:
             print(f'dagger: {best} drives {d.episodes} episodes through the gate, the teacher labels them: '
                   f'{rollouts}', flush=True)
-            collect(rollouts, replace(run.collect, episodes=d.episodes, seed=d.seed, rollout_policy=str(best),
-                                      rollout_handover=d.handover), progress=progress)
+            done = collect(rollouts, replace(run.collect, episodes=d.episodes, seed=d.seed, rollout_policy=str(best),
+                                             rollout_handover=d.handover), progress=progress)
+            print(f"dagger: {done['episodes_written']} rollouts, {done['frames']} frames in {done['wall_s']} s "
+                  f"(not finished by the teacher, kept up to the handover: {done['teacher_failures'] or 'none'})",
+                  flush=True)
         barrier(first.dist)
     first.data = None                          # the demonstrations are read again with the rollouts
     stage = replace(run, output_dir=str(Path(run.output_dir) / 'dagger'),
