@@ -24,7 +24,8 @@ def run(tmp_path_factory):
     instructions.write_text('# my phrasings\nlift your right arm\traise_right_arm\nplease juggle\tout_of_scope\n')
     out = tmp / 'out'
     assert main(['--policy', 'keyword', '--episodes', '1', '--instructions', str(instructions),
-                 '--real-time-factor', '1', '--state-delay', '0.2', '--domain-id', str(fresh_domain_id()),
+                 '--real-time-factor', '1', '--state-delay', '0.2', '--hold', '1.5',
+                 '--domain-id', str(fresh_domain_id()),
                  '--out', str(out)]) == 0
     return out
 
@@ -40,6 +41,7 @@ def test_every_case_runs_in_both_loops_and_the_reports_have_evaluates_structure(
     for report in (ros, lockstep):
         assert {'summary', 'splits', 'rows', 'episodes', 'policy', 'wall_s'} <= set(report)
         assert report['state_delay_s'] == 0.2, 'joint states and odometry late in both loops'
+        assert report['hold_s'] == 1.5, 'each success followed 1.5 s more in both loops'
         # the same cases, in order, in both: splits, tasks, instructions, seeds
         assert [(e['split'], e['task'], e['instruction'], e['seed']) for e in report['episodes']] == \
             [(c.split, c.task, c.instruction, c.seed) for c in cases]
@@ -88,3 +90,19 @@ def test_outcomes_are_judged_by_the_task_and_refusals_by_the_published_confidenc
     assert len(oos) == 2 and all(not e['success'] and e['confidences'][0] < 0.5 for e in oos)
     assert ros['summary']['refusal_rate_out_of_scope'] == 1.0
     assert ros['splits']['out_of_scope']['refused'] == 1.0
+
+
+def test_a_success_is_followed_and_judged_kept_in_both_loops(run):
+    """--hold: after the success the loops watch on; the keyword policy's raised arm stays up (kept,
+    confidence 1 after the success too), and the report says so in its 'kept' table."""
+    for path in (run / 'results.json', run / 'lockstep' / 'results.json'):
+        report = _load(path)
+        eps = {(e['split'], e['task']): e for e in report['episodes']}
+        e = eps[('seen', 'raise_left_arm')]
+        assert e['success'] and e['kept'] is True, (path, e)
+        assert all(ep['kept'] is None for ep in report['episodes'] if not ep['success'])
+        row = next(r for r in report['rows'] if (r['split'], r['task']) == ('seen', 'raise_left_arm'))
+        assert row['kept'] == 1
+    md = (run / 'results.md').read_text()
+    assert '## Kept until the next command: 1.5 s after each success' in md
+    assert '| seen | raise_left_arm | 1/1 |' in md

@@ -52,6 +52,8 @@ class Outcome:
     confidences: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     gate_counts: dict[str, int] = field(default_factory=dict)
+    kept: bool | None = None              # --hold: the task's state still kept at the hold's end
+    hold_confidences: list[float] = field(default_factory=list)   # the calls after the success
 
     @property
     def first_conf(self) -> float:
@@ -63,13 +65,15 @@ class Outcome:
 
 
 def case_outcome(case: Case, success: bool, time_s: float, collisions: int, confidences, latencies_ms,
-                 gate_counts=None) -> Outcome:
-    """An Outcome as the report reads it: ``confidences`` one per policy call (the first one
-    decides a refusal), out-of-scope cases never a success; ``gate_counts``: the gate's decisions
-    by state, where they are counted."""
-    return Outcome(case.split, case.task, case.instruction, case.seed,
-                   bool(success) and case.task != 'out_of_scope', float(time_s), int(collisions),
-                   [float(c) for c in confidences], [float(v) for v in latencies_ms], dict(gate_counts or {}))
+                 gate_counts=None, kept: bool | None = None, hold_confidences=()) -> Outcome:
+    """An Outcome as the report reads it: ``confidences`` one per policy call until the success
+    (the first one decides a refusal), out-of-scope cases never a success; ``gate_counts``: the
+    gate's decisions by state, where they are counted; ``kept``, ``hold_confidences``: after the
+    success, with a hold."""
+    success = bool(success) and case.task != 'out_of_scope'
+    return Outcome(case.split, case.task, case.instruction, case.seed, success, float(time_s), int(collisions),
+                   [float(c) for c in confidences], [float(v) for v in latencies_ms], dict(gate_counts or {}),
+                   bool(kept) if success and kept is not None else None, [float(c) for c in hold_confidences])
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -136,7 +140,10 @@ def _row(split: str, task: str, os_: list[Outcome], threshold: float) -> dict[st
             'mean_confidence': float(np.nanmean([o.mean_conf for o in os_])) if n else float('nan'),
             'refused': _rate([o.first_conf < threshold for o in os_]),
             'blocked_any': _rate([any(c < threshold for c in o.confidences) for o in os_]),
-            'gate_share': _gate_share(os_)}
+            'gate_share': _gate_share(os_),
+            # --hold: of the successes, those whose state was kept, and the lowest confidence after each success
+            'kept': sum(bool(o.kept) for o in os_ if o.success),
+            'hold_min_confidence': [min(o.hold_confidences) for o in os_ if o.success and o.hold_confidences]}
 
 
 def _gate_share(os_: list[Outcome]) -> dict[str, float]:
@@ -197,6 +204,18 @@ def to_markdown(report: dict[str, Any], title: str) -> str:
               f"{_fmt(s['auroc_failure_first_conf'], False)}",
               f"- policy latency per inference: p50 {s['latency_ms_p50']:.1f} ms, p99 {s['latency_ms_p99']:.1f} ms",
               '']
+    if report.get('hold_s'):
+        lines += [f"## Kept until the next command: {report['hold_s']:g} s after each success", '',
+                  "the task's state at the end (vla_sim's keep check: still near the object, still looking at it, "
+                  'the arm still up, still waving, no further turn, still at rest)', '',
+                  '| split | task | kept / successes | lowest confidence after the success (median over episodes) |',
+                  '|---|---|---|---|']
+        for r in report['rows']:
+            if r['split'] != 'out_of_scope':
+                lows = r['hold_min_confidence']
+                low = _fmt(float(np.median(lows)), False) if lows else 'n/a'
+                lines.append(f"| {r['split']} | {r['task']} | {r['kept']}/{r['successes']} | {low} |")
+        lines.append('')
     return '\n'.join(lines)
 
 

@@ -105,9 +105,10 @@ class RecordingPolicy:
 def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size: int | None = None,
               progress: bool = True, backend: str = 'auto', ensemble_coeff: float | None = None,
               gate: bool = True, threshold: float | None = None,
-              state_delay: float = 0.0) -> tuple[list[Outcome], int]:
+              state_delay: float = 0.0, hold: float = 0.0) -> tuple[list[Outcome], int]:
     """Run every case; (outcomes, the control steps per call: :func:`policy_chunk_steps`).
-    ``state_delay``: joint states and odometry reach the policy that many seconds late.
+    ``state_delay``: joint states and odometry reach the policy that many seconds late. ``hold``:
+    each success is followed that many seconds more, and judged kept or not (Outcome.kept).
     ``ensemble_coeff``: the runner blends overlapping chunks (ACT temporal ensembling, the node's
     ``temporal_ensembling: true``). ``gate``: through vla_safety's gate, its confidence_threshold
     ``threshold`` (None: its default)."""
@@ -124,13 +125,14 @@ def run_cases(policy_spec: str, cases: list[Case], chunk_steps: int, image_size:
     if gate and threshold is not None:
         safety = replace(default_safety_params(), confidence_threshold=threshold)
     lc = LockstepConfig(runner=rc, gate=gate, safety=safety, image_size=(image_size, image_size),
-                        render='always' if not policy.privileged else 'auto', state_delay=state_delay)
+                        render='always' if not policy.privileged else 'auto', state_delay=state_delay,
+                        hold_after_success=hold)
     out = []
     for c in tqdm(cases, disable=not progress, desc='evaluate', unit='ep'):
         world = case_world(c.seed, c.start)
         r = run_episode(policy, case_task(c, world), c.seed, sim=sim, embodiment=emb, config=lc, world=world)
         out.append(case_outcome(c, r.success, r.time, r.collisions, list(r.confidences), policy.latencies_ms,
-                                r.gate_counts))
+                                r.gate_counts, r.kept, r.hold_confidences))
     sim.close()
     return out, chunk_steps
 
@@ -139,18 +141,24 @@ def evaluate(policy: str, splits=DEFAULTS.splits, tasks=DEFAULTS.tasks, episodes
              chunk_steps: int = DEFAULTS.chunk_steps, threshold: float = DEFAULTS.confidence_threshold,
              out: str | Path | None = None, instructions: str | None = None, first_seed: int = DEFAULTS.first_seed,
              image_size: int | None = None, progress: bool = True, backend: str = 'auto',
-             ensemble_coeff: float | None = None, gate: bool = True, state_delay: float = 0.0) -> dict:
+             ensemble_coeff: float | None = None, gate: bool = True, state_delay: float = 0.0,
+             hold: float = 0.0) -> dict:
     """Run the cases (:func:`select_cases`) and return the report; with ``out``, write it there."""
     cases = select_cases(splits, tasks, episodes, first_seed, instructions)
     t0 = time.perf_counter()
     outcomes, chunk_steps = run_cases(policy, cases, chunk_steps, image_size, progress, backend, ensemble_coeff,
-                                      gate, threshold, state_delay)
-    meta = {'state_delay_s': state_delay} if state_delay else {}
+                                      gate, threshold, state_delay, hold)
+    meta = loop_meta(state_delay, hold)
     report = make_report(outcomes, threshold, policy, episodes, chunk_steps, first_seed, time.perf_counter() - t0,
                          backend=backend, ensemble_coeff=ensemble_coeff, gate=gate, **meta)
     if out:
         write_report(Path(out), report, outcomes, 'Evaluation')
     return report
+
+
+def loop_meta(state_delay: float, hold: float) -> dict[str, float]:
+    """What the report states about the loop: the state's lateness and the hold, where set."""
+    return {**({'state_delay_s': state_delay} if state_delay else {}), **({'hold_s': hold} if hold else {})}
 
 
 def add_case_arguments(ap: argparse.ArgumentParser, policy: str = DEFAULT_POLICY, episodes: int = DEFAULTS.episodes,
@@ -168,6 +176,9 @@ def add_case_arguments(ap: argparse.ArgumentParser, policy: str = DEFAULT_POLICY
                     help="the gate's confidence_threshold; an episode is refused when its first confidence is below "
                          "it (vla_safety's default 0.5)")
     ap.add_argument('--first-seed', type=int, default=DEFAULTS.first_seed)
+    ap.add_argument('--hold', type=float, default=0.0,
+                    help='seconds to go on after each success, judging whether the task keeps its state until the '
+                         "next command (the wave goes on, the arm stays up, ...): the report's 'kept' table")
     ap.add_argument('--out', default=out, help='directory for results.md, results.json, plots/')
 
 
@@ -175,6 +186,8 @@ def parse_case_arguments(ap: argparse.ArgumentParser, args) -> tuple[list[str], 
     """(splits, tasks or None = all) from :func:`add_case_arguments`' options; unknown ones are a usage error."""
     splits = [s for s in args.splits.split(',') if s]
     tasks = [t for t in args.tasks.split(',') if t] or None
+    if not 0.0 <= args.hold <= 60.0:
+        ap.error(f'--hold must be in [0, 60] s, got {args.hold}')
     try:
         check_selection(splits, tasks)
     except ValueError as exc:
@@ -207,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     splits, tasks = parse_case_arguments(ap, args)
     report = evaluate(args.policy, splits, tasks, args.episodes, args.chunk_steps, args.confidence_threshold,
                       args.out, args.instructions, args.first_seed, args.image_size, backend=args.backend,
-                      ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate, state_delay=args.state_delay)
+                      ensemble_coeff=args.ensemble_coeff, gate=not args.no_gate, state_delay=args.state_delay,
+                      hold=args.hold)
     print(to_markdown(report, f'Evaluation of {args.policy}'))
     print(f'wrote {args.out}/results.md, results.json, plots/')
     return 0

@@ -45,8 +45,8 @@ from typing import Any
 from vla_learning.eval_report import _fmt
 from vla_learning.eval_cases import case_world
 from vla_learning.evaluate import (CHUNK_STEPS, Case, Outcome, add_case_arguments, case_outcome, case_task,
-                                   make_report, parse_case_arguments, policy_image_size, run_cases, select_cases,
-                                   to_markdown, write_report)
+                                   loop_meta, make_report, parse_case_arguments, policy_image_size, run_cases,
+                                   select_cases, to_markdown, write_report)
 
 #: policy specs of the privileged scripted expert (the demo serves it to the inference node)
 EXPERT_SPECS = ('scripted_expert', 'expert')
@@ -66,10 +66,12 @@ def camera_side(policy: str) -> int:
 
 def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, real_time_factor: float = 1.0,
                   camera: int | None = None, domain_id: int | None = None, quiet: bool = True,
-                  progress: bool = True, state_delay: float = 0.0) -> tuple[list[Outcome], str]:
+                  progress: bool = True, state_delay: float = 0.0,
+                  hold: float = 0.0) -> tuple[list[Outcome], str]:
     """Run every case through the closed ROS loop; (outcomes, the demo's description of the policy).
     ``camera``: side of the square head-camera image (default :func:`camera_side`). ``state_delay``:
-    the simulator node publishes joint_states and odom that many seconds late."""
+    the simulator node publishes joint_states and odom that many seconds late. ``hold``: each
+    success is followed that many seconds more and judged kept or not."""
     from tqdm import tqdm
     from vla_tools.demo import Demo
     if not cases:
@@ -88,9 +90,9 @@ def run_cases_ros(policy: str, cases: list[Case], *, threshold: float = 0.5, rea
             world = case_world(c.seed, c.start)
             demo.request_stop()
             demo.reset_world(world)
-            r = demo.run_task(case_task(c, world))
+            r = demo.run_task(case_task(c, world), hold=hold)
             out.append(case_outcome(c, r.success, r.time, len(r.collisions), r.confidences, r.latencies_ms,
-                                    r.safety_counts))
+                                    r.safety_counts, r.kept, r.hold_confidences))
     finally:
         demo.close()
     return out, demo.policy_label
@@ -163,10 +165,11 @@ def _verdict(success: bool, refused: bool) -> str:
 def ros_evaluate(policy: str = 'default', splits=None, tasks=None, episodes: int = 5, threshold: float = 0.5,
                  out: str | Path | None = None, instructions: str | None = None, first_seed: int | None = None,
                  real_time_factor: float = 1.0, domain_id: int | None = None, quiet: bool = True,
-                 progress: bool = True, state_delay: float = 0.0) -> dict[str, Any]:
+                 progress: bool = True, state_delay: float = 0.0, hold: float = 0.0) -> dict[str, Any]:
     """Lockstep, then the closed ROS loop, on the same cases; the closed-loop report with
     ``lockstep`` (that report) and ``comparison`` (:func:`compare`) added. Writes both under ``out``.
-    ``state_delay``: joint states and odometry reach the policy that many seconds late in both."""
+    ``state_delay``: joint states and odometry reach the policy that many seconds late in both;
+    ``hold``: each success is followed that many seconds more in both, and judged kept or not."""
     from vla_learning.evaluate import FIRST_SEED, SPLITS
     first_seed = FIRST_SEED if first_seed is None else first_seed
     cases = select_cases(SPLITS if splits is None else splits, tasks, episodes, first_seed, instructions)
@@ -174,13 +177,14 @@ def ros_evaluate(policy: str = 'default', splits=None, tasks=None, episodes: int
         raise ValueError('no cases to run: choose splits and tasks, or give --instructions')
     t0 = time.perf_counter()
     lock_outcomes, chunk_steps = run_cases(policy, cases, CHUNK_STEPS, progress=progress, gate=True,
-                                           threshold=threshold, state_delay=state_delay)
-    late = {'state_delay_s': state_delay} if state_delay else {}
+                                           threshold=threshold, state_delay=state_delay, hold=hold)
+    late = loop_meta(state_delay, hold)
     lockstep = make_report(lock_outcomes, threshold, policy, episodes, chunk_steps, first_seed,
                            time.perf_counter() - t0, loop='lockstep', gate=True, **late)
     t0 = time.perf_counter()
     ros_outcomes, label = run_cases_ros(policy, cases, threshold=threshold, real_time_factor=real_time_factor,
-                                        domain_id=domain_id, quiet=quiet, progress=progress, state_delay=state_delay)
+                                        domain_id=domain_id, quiet=quiet, progress=progress, state_delay=state_delay,
+                                        hold=hold)
     report = make_report(ros_outcomes, threshold, policy, episodes, chunk_steps, first_seed,
                          time.perf_counter() - t0, loop='ros', gate=True, policy_served=label,
                          real_time_factor=real_time_factor, **late)
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     report = ros_evaluate(args.policy, splits, tasks, args.episodes, args.confidence_threshold, args.out,
                           args.instructions, args.first_seed, args.real_time_factor, args.domain_id,
-                          quiet=not args.verbose, state_delay=args.state_delay)
+                          quiet=not args.verbose, state_delay=args.state_delay, hold=args.hold)
     print(to_markdown(report, f'Closed-loop ROS evaluation of {args.policy}'))
     print(comparison_markdown(report['comparison']))
     print(f"wall time: lockstep {report['lockstep']['wall_s']:.0f} s, closed ROS loop {report['wall_s']:.0f} s "

@@ -225,3 +225,14 @@ def test_a_policy_that_reads_the_scan_sees_the_waist_lidar_and_recordings_keep_i
     blind = Recorder(twist=(0.2, 0.0, 0.0))
     run_episode(blind, 'walk_to', 5, sim=sim, config=LockstepConfig(image_size=(32, 32)))
     assert all(o.scan is None for o in blind.seen), 'a policy that reads no scan gets none'
+
+
+@pytest.mark.parametrize('task, kept', [('raise_left_arm', True), ('turn_left', True), ('wave', False)])
+def test_a_hold_after_success_judges_whether_the_task_is_kept(sim, expert, task, kept):
+    """The scripted expert reports done at its success, so the runner then stands the robot still:
+    a raised arm stays up and a turn stays where it ended (kept), but the wave stops (not kept).
+    Confidences are split at the success."""
+    r = run_episode(expert, task, 3, sim=sim, config=LockstepConfig(hold_after_success=4.0))
+    assert r.success and r.kept is kept
+    assert r.policy_calls == len(r.confidences) + len(r.hold_confidences) and r.hold_confidences
+    assert run_episode(expert, task, 3, sim=sim).kept is None, 'no hold: not judged'

@@ -130,7 +130,10 @@ class EpisodeResult:
     invalid_actions: policy calls whose output was not used (non-finite); the robot stops on them.
     gate_counts: control steps per vla_safety GateStatus name (PASS, LIMITED, SLOWDOWN, STOP, ...).
     confidences: the confidence of each policy call's chunk as the runner proposed it (0 for an
-                 instruction it refused: vla_core.grounding), in call order.
+                 instruction it refused: vla_core.grounding), in call order, until the success.
+    kept:        with ``hold_after_success``: whether the task's state was still kept at the end
+                 (``Task.new_keep_check``, reset at the success); None without a hold or a success.
+    hold_confidences: the confidences of the calls after the success.
     """
 
     task: str
@@ -149,6 +152,8 @@ class EpisodeResult:
     trajectory: Trajectory | None = None
     gate_counts: dict[str, int] = field(default_factory=dict)
     confidences: tuple[float, ...] = ()
+    kept: bool | None = None
+    hold_confidences: tuple[float, ...] = ()
 
     @property
     def path_length(self) -> float:
@@ -206,10 +211,17 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
     proposal: Proposal | None = None
     done = False
     success_time: float | None = None           # set once the check passes; the episode is a success
+    keep, kept = None, None                     # after it: is the task's state kept (hold_after_success)
+    hold_confidences: list[float] = []
     t0 = _time.perf_counter()
     while True:
         if success_time is None and check.update(state):
             success_time = state.time
+            if config.hold_after_success > 0:
+                keep = task.new_keep_check()
+                keep.reset(state)
+        elif keep is not None:
+            kept = keep.update(state)
         if success_time is not None:
             if state.time >= success_time + config.hold_after_success - 1e-9:
                 break
@@ -238,7 +250,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
                 raise ValueError(problem)
             done = done or bool(result.output is not None and result.output.done)
             if result.output is not None and not result.error_kind:
-                confidences.append(float(result.output.confidence))
+                (confidences if success_time is None else hold_confidences).append(float(result.output.confidence))
         tick = runner.tick(now)
         cmd = tick.command
         if cmd is not None or not tick.instruction:    # a command, or idle (stand still)
@@ -278,7 +290,7 @@ def run_episode(policy: Policy, task: str | Task, seed: int | None = None, *, si
                          policy_calls=calls, policy_done=done, invalid_actions=invalid,
                          wall_time=_time.perf_counter() - t0, trajectory=traj,
                          gate_counts=dict(gate.counts) if gate is not None else {},
-                         confidences=tuple(confidences))
+                         confidences=tuple(confidences), kept=kept, hold_confidences=tuple(hold_confidences))
 
 
 _DEFAULT_GATE: list[SimGate] = []

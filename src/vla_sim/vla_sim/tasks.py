@@ -68,6 +68,11 @@ class Task:
     def new_check(self) -> SuccessCheck:
         return TASKS[self.name].make_check(self)
 
+    def new_keep_check(self) -> SuccessCheck:
+        """Whether the state the task reached is kept, fed the states after its success (reset
+        at the success): :meth:`TaskKind.make_keep_check`."""
+        return TASKS[self.name].make_keep_check(self)
+
 
 class TaskKind(abc.ABC):
     """A family of tasks: a name, phrasings, a time limit, and how success is judged."""
@@ -83,6 +88,13 @@ class TaskKind(abc.ABC):
     @abc.abstractmethod
     def make_check(self, task: Task) -> SuccessCheck:
         """A fresh success predicate for ``task``."""
+
+    def make_keep_check(self, task: Task) -> SuccessCheck:
+        """After the success, until the next command: the task's state is kept when this check,
+        reset at the success, is true at the end. The success predicate again by default (still
+        near the object, still looking at it, the arm still up, still at rest); a turn stays where
+        it ended, a wave is still swinging (a reversal in the last 2 s)."""
+        return self.make_check(task)
 
 
 def _wrap(a: float) -> float:
@@ -152,6 +164,9 @@ class Turn(TaskKind):
 
     def make_check(self, task: Task) -> SuccessCheck:
         return _TurnCheck(math.pi / 2 * (1 if self.direction == 'left' else -1), math.radians(20), 0.3)
+
+    def make_keep_check(self, task: Task) -> SuccessCheck:
+        return _TurnCheck(0.0, math.radians(20), 0.3)      # no further turn from where it ended, at rest
 
 
 # -- raise arms --------------------------------------------------------------------------------
@@ -233,6 +248,26 @@ class _WaveCheck(SuccessCheck):
         return max(self.count.values()) >= self.reversals
 
 
+class _StillWavingCheck(_WaveCheck):
+    """A wave still going on: the hand raised and its last reversal at most ``within`` s ago."""
+
+    def __init__(self, amplitude: float, within: float) -> None:
+        super().__init__(reversals=1, amplitude=amplitude)
+        self.within = within
+
+    def reset(self, state: SimState) -> None:
+        super().reset(state)
+        self._last_reversal = -math.inf
+
+    def condition(self, s: SimState) -> bool:
+        before = sum(self.count.values())
+        super().condition(s)
+        if sum(self.count.values()) > before:
+            self._last_reversal = s.time
+        raised = any(s.hands[side][2] >= s.shoulders[side][2] + 0.15 for side in ('left', 'right'))
+        return raised and s.time - self._last_reversal <= self.within
+
+
 class Wave(TaskKind):
     name = 'wave'
     templates = ('wave', 'wave your hand', 'wave hello', 'wave at me')
@@ -242,6 +277,9 @@ class Wave(TaskKind):
 
     def make_check(self, task: Task) -> SuccessCheck:
         return _WaveCheck(reversals=4, amplitude=0.10)
+
+    def make_keep_check(self, task: Task) -> SuccessCheck:
+        return _StillWavingCheck(amplitude=0.10, within=2.0)    # still swinging: a reversal in the last 2 s
 
 
 # -- look at -------------------------------------------------------------------------------------

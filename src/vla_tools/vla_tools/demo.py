@@ -213,10 +213,12 @@ class Demo:
     def make_tasks(self, kinds=DEFAULT_TASKS) -> list:
         return [make_task(k, self.sim.world, seed=self.seed * 100 + i) for i, k in enumerate(kinds)]
 
-    def run_task(self, task, progress=None, lead_in: str | None = None) -> TaskResult:
+    def run_task(self, task, progress=None, lead_in: str | None = None, hold: float = 0.0) -> TaskResult:
         """Send ``task.instruction`` and watch the true state until success or the time limit.
         ``lead_in``: a command sent first for a moment (the 'stop' task starts while walking);
-        without one the task starts as lockstep starts it (the base moving at ``initial_twist``)."""
+        without one the task starts as lockstep starts it (the base moving at ``initial_twist``).
+        ``hold``: after a success, watch that many seconds more whether the task's state is kept
+        (``TaskResult.kept``), as lockstep's ``hold_after_success`` does."""
         lock = self.sim_node.state_lock
         if lead_in:
             with lock:
@@ -229,12 +231,14 @@ class Demo:
             if not lead_in and any(task.initial_twist):
                 self.sim.set_base_velocity_state(*task.initial_twist)
             check.reset(self.sim.state())
-        return self.watch(task.instruction, task.time_limit, check.update, task.name, progress)
+        return self.watch(task.instruction, task.time_limit, check.update, task.name, progress,
+                          hold=hold, keep=task.new_keep_check() if hold > 0 else None)
 
     def watch(self, instruction: str, time_limit: float, done=None, name: str = 'command',
-              progress=None) -> TaskResult:
+              progress=None, hold: float = 0.0, keep=None) -> TaskResult:
         """Send ``instruction``; record path, contacts and safety decisions for ``time_limit``
-        simulated seconds, or until ``done(state)`` is true."""
+        simulated seconds, or until ``done(state)`` is true; then, with ``keep`` (a check reset
+        at that state), ``hold`` seconds more, and whether ``keep`` is true at their end."""
         lock = self.sim_node.state_lock
         with self._status_lock:
             first_status = len(self._statuses)
@@ -264,12 +268,30 @@ class Demo:
             if finished:
                 success = True
                 break
+        kept = None
+        with lock:
+            t_success = self.sim_node.ros_time()      # the clock of the proposals' stamps
+        if success and keep is not None:
+            with lock:
+                keep.reset(self.sim.state())
+            t_end = st.time + hold
+            while True:
+                time.sleep(0.02)
+                with lock:
+                    st = self.sim.state()
+                    kept = keep.update(st)
+                collisions |= set(st.contacts)
+                self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
+                if st.time >= t_end:
+                    break
         with self._status_lock:
             seen = self._statuses[first_status:]
             chunks = {}                  # (chunk stamp, inference time) -> confidence, latency: one per chunk
+            held = {}                    # the same for the chunks made after the success
             for seq, text, stamp, conf, latency in self._proposals:
                 if seq > seq0 and text == sent:
-                    chunks.setdefault((stamp, latency), (conf, 1e3 * latency))
+                    (held if kept is not None and stamp > t_success else chunks).setdefault(
+                        (stamp, latency), (conf, 1e3 * latency))
         states = {}
         for s, _, _ in seen:
             states[STATE_NAMES[s]] = states.get(STATE_NAMES[s], 0) + 1
@@ -278,7 +300,7 @@ class Demo:
         return TaskResult(name, instruction, success, round(elapsed, 2), time_limit,
                           {k: round(v / max(len(seen), 1), 3) for k, v in states.items()}, reasons,
                           sorted(collisions), float(dmin), [c for c, _ in chunks.values()],
-                          [v for _, v in chunks.values()], states)
+                          [v for _, v in chunks.values()], states, kept, [c for c, _ in held.values()])
 
     def settle(self, seconds: float = 1.0) -> None:
         self.command('')

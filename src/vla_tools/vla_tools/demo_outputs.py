@@ -36,6 +36,10 @@ class TaskResult:
     confidences: list = field(default_factory=list)
     latencies_ms: list = field(default_factory=list)
     safety_counts: dict = field(default_factory=dict)    # state name -> vla_safety decisions
+    #: with a hold after the success: whether the task's state was still kept at its end
+    #: (Task.new_keep_check), and the confidences of the chunks made after the success
+    kept: bool | None = None
+    hold_confidences: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
