@@ -249,41 +249,18 @@ class Demo:
             t0 = self.sim.time
         sent = clean_instruction(instruction)     # as the inference node echoes it
         self.command(instruction)
-        success, collisions, elapsed = False, set(), 0.0
-        next_frame = 0.0
+        collisions: set = set()
+        self._next_frame = 0.0                   # a GIF frame at once, then every 0.2 s
         job = Job(instruction, time_limit)
-        while elapsed < time_limit:
-            time.sleep(0.02)
-            with lock:
-                st = self.sim.state()
-                finished = done(st) if done is not None else False
-            elapsed = st.time - t0
-            collisions |= set(st.contacts)
-            self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
-            if self.record and st.time >= next_frame:
-                next_frame = st.time + 0.2
-                self._capture()
-            if progress:
-                progress(job, elapsed, self._latest_status())
-            if finished:
-                success = True
-                break
+        st, success = self._follow(done, t0 + time_limit, collisions, job, progress, t0)
+        elapsed = st.time - t0
         kept = None
         with lock:
             t_success = self.sim_node.ros_time()      # the clock of the proposals' stamps
         if success and keep is not None:
             with lock:
                 keep.reset(self.sim.state())
-            t_end = st.time + hold
-            while True:
-                time.sleep(0.02)
-                with lock:
-                    st = self.sim.state()
-                    kept = keep.update(st)
-                collisions |= set(st.contacts)
-                self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
-                if st.time >= t_end:
-                    break
+            _, kept = self._follow(keep.update, st.time + hold, collisions, stop_on_true=False)
         with self._status_lock:
             seen = self._statuses[first_status:]
             chunks = {}                  # (chunk stamp, inference time) -> confidence, latency: one per chunk
@@ -301,6 +278,27 @@ class Demo:
                           {k: round(v / max(len(seen), 1), 3) for k, v in states.items()}, reasons,
                           sorted(collisions), float(dmin), [c for c, _ in chunks.values()],
                           [v for _, v in chunks.values()], states, kept, [c for c, _ in held.values()])
+
+    def _follow(self, judge, t_end: float, collisions: set, job=None, progress=None, t0: float = 0.0,
+                stop_on_true: bool = True):
+        """Every ~20 ms of wall time: the true state, ``judge(state)``, the contacts (into
+        ``collisions``), the path, a GIF frame every 0.2 s; until the simulated time reaches
+        ``t_end`` or (``stop_on_true``) the judge says true. Returns (last state, last judgement)."""
+        lock = self.sim_node.state_lock
+        while True:
+            time.sleep(0.02)
+            with lock:
+                st = self.sim.state()
+                value = bool(judge(st)) if judge is not None else False
+            collisions |= set(st.contacts)
+            self.path.append((st.time, float(st.base_pose[0]), float(st.base_pose[1])))
+            if self.record and st.time >= self._next_frame:
+                self._next_frame = st.time + 0.2
+                self._capture()
+            if progress:
+                progress(job, st.time - t0, self._latest_status())
+            if (stop_on_true and value) or st.time >= t_end:
+                return st, value
 
     def settle(self, seconds: float = 1.0) -> None:
         self.command('')
