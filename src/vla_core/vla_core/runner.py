@@ -265,6 +265,12 @@ class PolicyRunner:
             self._ungrounded = (text, unknown)
         return unknown
 
+    def reading(self, text: str):
+        """How the policy reads ``text`` when it rewrites words it was not trained on (a seed_vla
+        checkpoint with a vocabulary: vla_policy.models.unknown_words.Reading), else None."""
+        read = getattr(getattr(self.policy, 'processor', None), 'reading', None)
+        return read(text) if read is not None and text else None
+
     @property
     def instruction_time(self) -> float:
         """When the current instruction was set (the caller's clock; 0 when idle)."""
@@ -335,6 +341,11 @@ class PolicyRunner:
         ctx = context or self.context()
         if ctx is None:
             return None
+        if ctx.generation != self._reset_generation:
+            try:     # a new instruction: words the policy was not trained on are read now (MiniLM, once),
+                self.reading(ctx.instruction)      # not timed as the policy's call
+            except Exception:  # noqa: BLE001 - the policy's own call below meets and returns the same error
+                pass
         t0 = time.perf_counter()
         if ctx.generation != self._reset_generation:
             self.policy.reset()

@@ -89,6 +89,8 @@ class RecordingPolicy:
             self.sim = inner.sim
         if hasattr(inner, 'embodiment'):
             self.embodiment = inner.embodiment
+        if hasattr(inner, 'processor'):     # the runner reads a new instruction's unknown words through it,
+            self.processor = inner.processor    # before the (timed) call, as in the node
         self.latencies_ms: list[float] = []
 
     def reset(self) -> None:

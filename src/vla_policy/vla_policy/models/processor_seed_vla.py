@@ -20,6 +20,7 @@ from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import (OBS_ELAPSED, OBS_IMAGE, OBS_LANGUAGE_EMBEDDING, OBS_LANGUAGE_TOKENS,
                                          OBS_ODOMETRY, OBS_RANGES, OBS_STATE)
 from vla_policy.models.normalization import StateNormalizer
+from vla_policy.models.unknown_words import Reading, UnknownWordReader
 
 
 def resize_rgb(image: np.ndarray, size: int) -> torch.Tensor:
@@ -141,6 +142,9 @@ class SeedVLAProcessor:
         self.state_normalizer = state_normalizer if config.state_dim else None
         self.clock = InstructionClock() if config.elapsed_horizon_s else None
         self.odometry = InstructionOdometry() if config.odometry_input else None
+        #: inference only: reads words the checkpoint never saw as known ones (unknown_words.py);
+        #: None (training, or a checkpoint without vocabulary.json) leaves instructions as they are
+        self.reader: UnknownWordReader | None = None
 
     def reset(self) -> None:
         """A new episode / command: the elapsed time and the odometry start again from the next observation."""
@@ -178,10 +182,17 @@ class SeedVLAProcessor:
         the configured tokenizer (and its cache, for 'minilm_l6') is used. With
         ``language.sentence_dim`` it also holds OBS_LANGUAGE_EMBEDDING, the sentence embedding.
         """
+        if self.reader is not None:
+            texts = [instructions] if isinstance(instructions, str) else list(instructions)
+            instructions = [self.reader(t).text for t in texts]
         out = {self.language_key: torch.from_numpy(self.tokenizer(instructions))}
         if self.sentence is not None:
             out[OBS_LANGUAGE_EMBEDDING] = torch.from_numpy(self.sentence(instructions))
         return out
+
+    def reading(self, instruction: str) -> Reading | None:
+        """How :attr:`reader` reads ``instruction`` (None without a reader)."""
+        return self.reader(instruction) if self.reader is not None else None
 
     def state(self, joint_positions: Mapping[str, float]) -> torch.Tensor | None:
         """Joint name -> position  ->  (1, state_dim) float32, or None when the model takes no state."""

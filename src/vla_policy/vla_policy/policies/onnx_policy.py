@@ -31,7 +31,8 @@ from vla_policy.models.normalization import make_action_rescaler
 from vla_policy.models.optional import require
 from vla_policy.models.processor_seed_vla import make_processor
 from vla_policy.onnx_format import META_INPUTS, META_WEIGHTS_SHA256, ONNX_FILE, weights_sha256
-from vla_policy.policies.seed_vla_checkpoint import read_checkpoint_config
+from vla_policy.models.unknown_words import DEFAULT_THRESHOLD
+from vla_policy.policies.seed_vla_checkpoint import attach_unknown_word_reader, read_checkpoint_config
 
 DEFAULT_NUM_THREADS = 1
 
@@ -45,6 +46,8 @@ class OnnxPolicy(Policy):
         onnx_path: the exported network; default ``<checkpoint>/model.onnx``.
         num_threads: onnxruntime intra-op threads (and ``torch.set_num_threads`` for the processor,
             process-wide); None = onnxruntime's default.
+        unknown_word_similarity: with the checkpoint's ``vocabulary.json``, words it was not trained on
+            are read as the known word MiniLM finds this similar (vla_policy.models.unknown_words; 1 = off).
     """
 
     name = 'onnx'
@@ -54,7 +57,8 @@ class OnnxPolicy(Policy):
 
     def __init__(self, embodiment: Embodiment, checkpoint: str | os.PathLike | None = None, *,
                  onnx_path: str | os.PathLike | None = None,
-                 num_threads: int | None = DEFAULT_NUM_THREADS) -> None:
+                 num_threads: int | None = DEFAULT_NUM_THREADS,
+                 unknown_word_similarity: float = DEFAULT_THRESHOLD) -> None:
         if checkpoint is None:
             raise ValueError("policy 'onnx' needs checkpoint=<seed_vla checkpoint directory> (export its network "
                              'first: python -m vla_policy.export_onnx <dir>)')
@@ -104,6 +108,7 @@ class OnnxPolicy(Policy):
         self.n_action_steps = cfg.executed_steps
         self.chunk_step_dt = cfg.step_dt
         self.processor = make_processor(cfg, stats, contents.trained_for)
+        attach_unknown_word_reader(self.processor, contents, unknown_word_similarity)
         self.action_rescaler = make_action_rescaler(cfg, stats, contents.trained_for)
         missing = sorted({*self.input_names} - {self.processor.language_key, *_BASE_INPUTS})
         if missing:
@@ -119,9 +124,11 @@ class OnnxPolicy(Policy):
 
     @classmethod
     def from_checkpoint_contents(cls, contents, embodiment: Embodiment, *, onnx_path=None,
-                                 num_threads: int | None = DEFAULT_NUM_THREADS) -> 'OnnxPolicy':
+                                 num_threads: int | None = DEFAULT_NUM_THREADS,
+                                 unknown_word_similarity: float = DEFAULT_THRESHOLD) -> 'OnnxPolicy':
         """Checkpoint hook (``load_checkpoint(dir, backend='onnx')`` goes through seed_vla's hook to here)."""
-        return cls(embodiment, contents, onnx_path=onnx_path, num_threads=num_threads)
+        return cls(embodiment, contents, onnx_path=onnx_path, num_threads=num_threads,
+                   unknown_word_similarity=unknown_word_similarity)
 
     @property
     def description(self) -> str:

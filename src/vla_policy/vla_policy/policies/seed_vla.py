@@ -24,7 +24,8 @@ from vla_policy.models.modeling_seed_vla import SeedVLAModel
 from vla_policy.models.normalization import make_action_rescaler, validate_stats
 from vla_policy.models.processor_seed_vla import make_processor
 from vla_policy.policies.onnx_policy import OnnxPolicy
-from vla_policy.policies.seed_vla_checkpoint import read_checkpoint_config
+from vla_policy.models.unknown_words import DEFAULT_THRESHOLD
+from vla_policy.policies.seed_vla_checkpoint import attach_unknown_word_reader, read_checkpoint_config
 
 _log = logging.getLogger(__name__)
 
@@ -121,17 +122,21 @@ class SeedVLAPolicy(Policy):
 
     @classmethod
     def from_checkpoint_contents(cls, contents, embodiment: Embodiment, *,
-                                 num_threads: int | None = DEFAULT_NUM_THREADS, backend: str = 'torch') -> Policy:
+                                 num_threads: int | None = DEFAULT_NUM_THREADS, backend: str = 'torch',
+                                 unknown_word_similarity: float = DEFAULT_THRESHOLD) -> Policy:
         """Checkpoint hook of :func:`vla_policy.checkpoint.load_checkpoint` (validates config and tensors).
 
         ``backend``: 'torch' (this class), 'onnx' (an :class:`~vla_policy.policies.onnx_policy.OnnxPolicy`
         running the checkpoint's model.onnx, written by ``python -m vla_policy.export_onnx``), or
         'auto': 'onnx' when the checkpoint has a current export and onnxruntime is installed (the
         same actions, about half the CPU time per call), else 'torch'; the log says which and why.
+        ``unknown_word_similarity``: with a ``vocabulary.json``, words the checkpoint was not trained on
+        are read as the known word MiniLM finds this similar (vla_policy.models.unknown_words; 1 = off).
         """
+        onnx_options = dict(num_threads=num_threads, unknown_word_similarity=unknown_word_similarity)
         if backend == 'auto':
             try:
-                policy = OnnxPolicy.from_checkpoint_contents(contents, embodiment, num_threads=num_threads)
+                policy = OnnxPolicy.from_checkpoint_contents(contents, embodiment, **onnx_options)
             except PolicyLoadError as exc:
                 _log.info('backend auto: PyTorch, not onnxruntime (%s)', exc)
                 backend = 'torch'
@@ -139,7 +144,7 @@ class SeedVLAPolicy(Policy):
                 _log.info('backend auto: onnxruntime (%s)', contents.path / 'model.onnx')
                 return policy
         if backend == 'onnx':
-            return OnnxPolicy.from_checkpoint_contents(contents, embodiment, num_threads=num_threads)
+            return OnnxPolicy.from_checkpoint_contents(contents, embodiment, **onnx_options)
         if backend != 'torch':
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
         cfg, stats = read_checkpoint_config(contents, embodiment)
@@ -152,6 +157,7 @@ class SeedVLAPolicy(Policy):
         policy = cls(embodiment, model=model, stats=stats, trained_for=contents.trained_for,
                      num_threads=num_threads, source=f'checkpoint {contents.path}')
         policy.trained = contents.trained
+        attach_unknown_word_reader(policy.processor, contents, unknown_word_similarity)
         return policy
 
     # -- Policy --------------------------------------------------------------------------------

