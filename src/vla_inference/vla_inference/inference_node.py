@@ -62,6 +62,12 @@ class InferenceNode(Node):
             torch.set_num_threads(p['torch_threads'])
         self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
+        # words the checkpoint was not trained on, read as known ones (vla_policy.models.unknown_words)
+        self._word_reader = getattr(getattr(self.policy, 'processor', None), 'reader', None)
+        if self._word_reader is not None:
+            self._word_reader.threshold = p['unknown_word_similarity']
+            self.get_logger().info('words the policy was not trained on are read as known ones by all-MiniLM-L6-v2 '
+                                   f"(unknown_word_similarity {p['unknown_word_similarity']})")
 
         self._lock = threading.Lock()    # the newest frame (the runner and the counters lock their own state)
         self._last_frame: Frame | None = None
@@ -101,6 +107,7 @@ class InferenceNode(Node):
         ticks = self.runner.call_ticks
         self.get_logger().info('policy calls: ' + (f'every {ticks} control tick(s), phased to finish just before '
                                                    'the tick' if ticks else 'on every new frame'))
+        self._reading_logged = ''
         self._worker = RunnerThread(self.runner, frame_rgb, self._on_result)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
@@ -205,6 +212,8 @@ class InferenceNode(Node):
 
     def _on_params(self, changes: dict) -> None:
         self._p.update(changes)
+        if 'unknown_word_similarity' in changes and self._word_reader is not None:
+            self._word_reader.threshold = changes['unknown_word_similarity']
 
     # -- worker callback (worker thread) ---------------------------------------------------------
     def _on_result(self, r: CallResult, problem: str | None) -> None:
@@ -218,6 +227,12 @@ class InferenceNode(Node):
                                       throttle_duration_sec=5.0)
         elif problem is None and not r.error_kind and r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
+        if r.instruction != self._reading_logged:    # once per instruction, after the call that read it
+            self._reading_logged = r.instruction
+            reading = self.runner.reading(r.instruction)          # cached by that call: no MiniLM run here
+            if reading is not None and reading.replaced and not self.runner.unknown_references(r.instruction):
+                self.get_logger().info(f"reading '{r.instruction}' as '{reading.text}': words the policy was not "
+                                       f'trained on, read as ones it was ({reading.describe()})')
 
     # -- control loop -----------------------------------------------------------------------------
     def _on_tick(self) -> None:

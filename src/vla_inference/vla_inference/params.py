@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from vla_common.params import ParamSpec
 from vla_core.runner import RunnerConfig, ticks_for_rate
+from vla_policy.models.unknown_words import DEFAULT_THRESHOLD
 
 _D = RunnerConfig.field_default
 
@@ -55,6 +56,11 @@ PARAMS = [
               "vocabulary, or asking to handle an object, are refused (confidence 0): 'auto' = the policy's own "
               "(the default checkpoint's: vla_arena), '' = no check, or a bundled name or YAML path",
               read_only=True),
+    ParamSpec('unknown_word_similarity', DEFAULT_THRESHOLD, "A seed_vla checkpoint with a vocabulary.json (the default) reads "
+              "a word it was not trained on as the known action, direction or body word whose all-MiniLM-L6-v2 "
+              "token output is the most similar, when that cosine similarity is at least this ('stroll' as "
+              "'walking'; never as a colour or an object); 1 = words stay as they are. Applies from the next "
+              "policy call; other policies ignore it", 0.0, 1.0),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
     ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
