@@ -81,6 +81,7 @@ def test_training_goes_on_over_demonstrations_and_rollouts(demos, tmp_path):
     from vla_learning.dataset import LeRobotDataset
     from vla_learning.train import load_config, train
     from vla_policy.checkpoint import read_checkpoint
+    from vla_policy.models.tokenizer import HashWordTokenizer
     run, rollouts = tmp_path / 'run', tmp_path / 'rollouts'
     conf = load_config(CONFIG, [f'dataset={demos / "a"}', f'output_dir={run}', f'export_dir={tmp_path / "export"}',
                                 *TINY_MODEL, 'train.steps=4', 'collect.workers=2',
@@ -98,3 +99,9 @@ def test_training_goes_on_over_demonstrations_and_rollouts(demos, tmp_path):
     first = read_checkpoint(run / 'checkpoints' / 'best').load_tensors()
     assert any(not np.array_equal(exported[k].numpy(), first[k].numpy()) for k in first), 'trained on'
     assert json.loads((run / 'summary.json').read_text())['dagger']['output_dir'] == str(run / 'dagger')
+    # the words it was trained on go with it (vla_policy.models.unknown_words reads others as one of them)
+    vocabulary = json.loads((tmp_path / 'export' / 'vocabulary.json').read_text())
+    split = HashWordTokenizer(1024, 100, 1).words
+    trained = {w for t in LeRobotDataset(demos / 'a').tasks for w in split(t)}
+    assert trained <= set(vocabulary['words']) and 'dance' in vocabulary['refused_words']
+    assert 'dance' in vocabulary['read_unknown_as'] and not {'red', 'ball', 'the'} & set(vocabulary['read_unknown_as'])

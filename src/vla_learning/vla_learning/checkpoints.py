@@ -16,7 +16,10 @@ from typing import Any
 import torch
 
 from vla_learning.config import RunConfig
+from vla_core.grounding import COLOUR_LEXICON, HANDLING_VERBS, OBJECT_LEXICON
+from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
 from vla_policy.checkpoint import CONFIG_FILE, EMBODIMENT_FILE, STATS_FILE, WEIGHTS_FILE, save_checkpoint
+from vla_policy.models.unknown_words import VOCABULARY_FILE, CheckpointVocabulary
 
 TRAINER_STATE_FILE = 'trainer_state.pt'
 
@@ -46,10 +49,28 @@ def run_metadata(run: RunConfig, dataset_episodes: int, dataset_frames: int, wor
 
 
 def save_training_checkpoint(path: Path, model, embodiment, stats, metadata: dict[str, Any],
-                             trainer_state: dict) -> None:
-    """A loadable ``vla_policy`` checkpoint at ``path`` plus ``trainer_state.pt`` (for --resume)."""
+                             trainer_state: dict, instructions: list[str] | None = None) -> None:
+    """A loadable ``vla_policy`` checkpoint at ``path`` plus ``trainer_state.pt`` (for --resume), and
+    with ``instructions`` (hashed words: the dataset's), the words it was trained on (``vocabulary.json``)."""
     save_checkpoint(model, path, embodiment, stats=stats, metadata=metadata, trained=True, overwrite=True)
     torch.save(trainer_state, path / TRAINER_STATE_FILE)
+    if instructions is not None:
+        write_vocabulary(path, instructions, model.config)
+
+
+def write_vocabulary(path: Path, instructions, model_config) -> dict:
+    """``vocabulary.json`` of a checkpoint trained on ``instructions`` (the dataset's tasks): their
+    words, the colour and object words of the attribute and negative samples, and the words of the
+    out-of-scope requests it learned to refuse (vla_policy.models.unknown_words reads other words
+    as one of these, never as a colour or an object)."""
+    from vla_policy.models.tokenizer import HashWordTokenizer
+    split = HashWordTokenizer(model_config.language.vocab_size, 10_000, 1).words
+    attributes = {w for table in (COLOUR_WORDS, SHAPE_WORDS) for ws in table.values() for w in ws}
+    words = {w for text in instructions for w in split(text)} | attributes | {'the', 'that', 'a'}
+    refused = {w for text in OOS_TRAIN for w in split(text)}
+    lexicons = COLOUR_LEXICON | OBJECT_LEXICON
+    return CheckpointVocabulary.write(path / VOCABULARY_FILE, words, refused, attributes | lexicons,
+                                      keep=lexicons | HANDLING_VERBS)
 
 
 def load_trainer_state(path: Path) -> dict | None:
@@ -61,6 +82,6 @@ def load_trainer_state(path: Path) -> dict | None:
 def export_checkpoint(src: Path, dest: Path) -> None:
     """Copy a checkpoint directory without the trainer state (what the nodes load)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in (WEIGHTS_FILE, EMBODIMENT_FILE, STATS_FILE, CONFIG_FILE):   # config.json last
+    for name in (WEIGHTS_FILE, EMBODIMENT_FILE, STATS_FILE, VOCABULARY_FILE, CONFIG_FILE):   # config.json last
         if (src / name).exists():
             shutil.copy2(src / name, dest / name)

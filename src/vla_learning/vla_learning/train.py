@@ -277,11 +277,12 @@ def save_checkpoints(s: Session, val_loss: float, elapsed: float) -> None:
     state = {'step': s.step, 'elapsed_s': elapsed, 'best_val': s.best_val, 'optimizer': s.opt.state_dict(),
              'numpy_rng': [s.gen.bit_generator.state], 'torch_rng': torch.get_rng_state()}
     md = dict(s.metadata, step=s.step, val_action_loss=val_loss, trained_s=round(elapsed, 1))
-    save_training_checkpoint(s.ckpt_dir / 'last', s.model, s.embodiment, s.stats, md, state)
+    words = s.data.instructions if s.data.object_word_ids is not None else None     # hashed words
+    save_training_checkpoint(s.ckpt_dir / 'last', s.model, s.embodiment, s.stats, md, state, words)
     if not (val_loss >= s.best_val):   # NaN-safe: the first validation always counts
         s.best_val = val_loss if math.isfinite(val_loss) else s.best_val
         state['best_val'] = s.best_val
-        save_training_checkpoint(s.ckpt_dir / 'best', s.model, s.embodiment, s.stats, md, state)
+        save_training_checkpoint(s.ckpt_dir / 'best', s.model, s.embodiment, s.stats, md, state, words)
 
 
 def validate_and_save(s: Session) -> None:

@@ -141,6 +141,7 @@ class TrainingData:
         the object words and articles, for the object negatives ("<unknown verb> the red ball",
         "walk to the <unknown> <unknown>"): the processor's language input."""
         self.language_key = self.processor.language_key
+        self.instructions = list(ds.tasks)
         lang, oos = self.processor.language(list(ds.tasks)), self.processor.language(list(OOS_TRAIN))
         self.tokens, self.oos_tokens = lang[self.language_key], oos[self.language_key]
         # language.sentence_dim: the MiniLM sentence embedding of each instruction (None without it)
