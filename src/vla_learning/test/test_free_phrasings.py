@@ -1,4 +1,4 @@
-"""The held-out free phrasings (configs/free_phrasings.tsv, free_phrasings_b.tsv): valid, covering
+"""The held-out free phrasings (configs/free_phrasings.tsv, free_phrasings_b.tsv, free_phrasings_c.tsv): valid, covering
 every task, and held out: no training or paraphrase template, with any colour and shape word,
 makes one of them."""
 import itertools
@@ -15,7 +15,7 @@ from vla_sim.tasks import TASKS  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 FILE = CONFIGS / 'free_phrasings.tsv'
-HELD_OUT = [FILE, CONFIGS / 'free_phrasings_b.tsv']
+HELD_OUT = [FILE, CONFIGS / 'free_phrasings_b.tsv', CONFIGS / 'free_phrasings_c.tsv']
 
 
 def _normal(text):
