@@ -186,6 +186,37 @@ def test_inference_parameters_listed_got_and_set_live(loop):
     assert suite.alive('vla_inference')
 
 
+def test_inference_runner_settings_set_live_mid_motion(loop):
+    """`ros2 param set /vla_inference interpolate_chunks false` (and the smoothing, together) while the
+    robot walks: applied without a gap in its commands; a vocabulary that does not exist is refused
+    with the reason, and nothing changes."""
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    suite, probe = loop
+    client = ParamClient(probe, 'vla_inference')
+    _stand_still(probe)
+    probe.command('walk forward')
+    assert probe.wait_for(lambda: _walking(probe, time.monotonic() - 0.3), 10)
+    r = client.set_atomically({
+        'interpolate_chunks': ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=False),
+        'smoothing': ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='ema'),
+        'max_inference_rate_hz': _double(5.0)})
+    assert r.successful, r.reason
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    assert len(_walking(probe, t0)) >= 8, 'the walk went on at the control rate through the change'
+    bad = client.set_values({'instruction_vocabulary': ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                                      string_value='no_such_vocabulary')})[0]
+    assert not bad.successful and 'no_such_vocabulary' in bad.reason
+    values = client.values(['interpolate_chunks', 'smoothing', 'instruction_vocabulary'])
+    assert values['interpolate_chunks'].bool_value is False and values['smoothing'].string_value == 'ema'
+    assert values['instruction_vocabulary'].string_value == 'auto'
+    client.set_atomically({'interpolate_chunks': ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True),
+                           'smoothing': ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='none'),
+                           'max_inference_rate_hz': _double(0.0)})
+    assert suite.alive('vla_inference')
+    _stand_still(probe)
+
+
 @pytest.mark.parametrize('name', sorted(OTHER_NODES))
 def test_other_nodes_parameters_have_values_and_can_be_set(loop, name):
     suite, probe = loop

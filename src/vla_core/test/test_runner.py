@@ -93,6 +93,26 @@ def test_act_ensembling_blends_every_chunk_that_predicts_the_tick():
     assert ticks[2].command.confidence == pytest.approx(0.7), 'the least sure chunk'
 
 
+def test_reconfigure_changes_the_schedule_and_rules_and_keeps_the_chunks():
+    """A live parameter change (vla_inference's ros2 param set): the next ticks and calls follow the
+    new settings; the chunk in use stays, so the robot is not left without a command."""
+    policy = ChunkCounter(n_action_steps=1)
+    runner = PolicyRunner(policy, EMB)
+    runner.set_instruction('go', 0.0)
+    run_sync(runner, 2)
+    assert runner.call_ticks == 1 and runner.vocabulary is None
+    runner.reconfigure(RunnerConfig(call_every_ticks=3, interpolate=False, smoothing='ema', smoothing_alpha=0.5,
+                                    vocabulary='vla_arena'))
+    assert runner.call_ticks == 3 and runner.vocabulary.name == 'vla_arena'
+    assert runner.tick(0.15).command is not None, 'the chunk computed before the change is kept'
+    assert runner.unknown_references('walk to the purple box'), 'the new vocabulary refuses'
+    with pytest.raises(ValueError, match='unknown vocabulary'):
+        runner.reconfigure(RunnerConfig(vocabulary='no_such_vocabulary'))
+    assert runner.call_ticks == 3 and runner.vocabulary.name == 'vla_arena', 'a refused change changes nothing'
+    with pytest.raises(ValueError, match='control_rate_hz'):
+        runner.reconfigure(RunnerConfig(control_rate_hz=20.0))
+
+
 def test_new_instruction_resets_and_done_ends_it():
     policy = ChunkCounter(n_action_steps=1, done_on_call=1)
     runner = PolicyRunner(policy, EMB)

@@ -216,11 +216,9 @@ class PolicyRunner:
         self.policy = policy
         self.embodiment = embodiment
         self.config = config or RunnerConfig()
-        self.call_ticks = call_ticks(self.config, policy)
         self._lock = threading.Lock()
         self._scheduler = ActionScheduler(self.config.scheduler_params())
-        c = self.config
-        self._smoother = ActionSmoother(c.smoothing, c.smoothing_window, c.smoothing_alpha)
+        self._apply(self.config)          # call_ticks, smoother, vocabulary
         self._instruction = ''
         self._instruction_time = 0.0
         self._generation = 0
@@ -231,8 +229,28 @@ class PolicyRunner:
         self._joints: dict[str, float] = {}
         self._base_pose: tuple[float, float, float] | None = None
         self._scan: PlanarScan | None = None
-        name = getattr(policy, 'vocabulary', None) if self.config.vocabulary == 'auto' else self.config.vocabulary
-        self.vocabulary: Vocabulary | None = load_vocabulary(name) if name else None
+
+    def reconfigure(self, config: RunnerConfig) -> None:
+        """Take new settings on a running runner (a live parameter change), from the next tick and
+        call: the call schedule, the scheduler's rules, the smoothing (restarted) and the vocabulary.
+        The chunks already computed are kept, so the robot is not left without a command. The
+        control rate cannot change here (the caller's timer runs at it): ValueError, nothing changed."""
+        if config.control_rate_hz != self.config.control_rate_hz:
+            raise ValueError('control_rate_hz cannot change on a running PolicyRunner (restart the node)')
+        with self._lock:
+            self._apply(config)
+
+    def _apply(self, config: RunnerConfig) -> None:
+        """Everything ``config`` sets but the control rate; builds the parts first, so a bad
+        vocabulary raises before anything changes."""
+        name = getattr(self.policy, 'vocabulary', None) if config.vocabulary == 'auto' else config.vocabulary
+        vocabulary = load_vocabulary(name) if name else None
+        smoother = ActionSmoother(config.smoothing, config.smoothing_window, config.smoothing_alpha)
+        self.config = config
+        self.call_ticks = call_ticks(config, self.policy)
+        self._scheduler.params = config.scheduler_params()
+        self._smoother = smoother
+        self.vocabulary: Vocabulary | None = vocabulary
         self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
 
     # -- instruction ---------------------------------------------------------------------------

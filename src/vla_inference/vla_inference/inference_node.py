@@ -30,13 +30,14 @@ from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
 from vla_core.embodiment import load_embodiment
+from vla_core.grounding import load_vocabulary
 from vla_core.runner import CallResult, PolicyRunner
 from vla_core.runner_thread import Frame, RunnerThread
 from vla_inference.action_server import ExecuteInstructionServer
 from vla_inference.instruction import InstructionError, clean_instruction
 from vla_inference.messages import Proposal, base_pose, frame_rgb, image_stamp, planar_scan, seconds, vla_action
 from vla_inference.node_stats import NodeStats, diagnostics_report, tick_outcome
-from vla_inference.params import PARAMS, runner_config
+from vla_inference.params import PARAMS, RUNNER_PARAMS, runner_config
 from vla_interfaces.msg import SafetyStatus, VlaAction
 from vla_policy.registry import make_policy
 
@@ -53,7 +54,7 @@ class InferenceNode(Node):
         super().__init__('vla_inference', **kwargs)
         p = declare_params(self, PARAMS)
         self._p = p
-        add_validation(self, PARAMS, on_change=self._on_params)
+        add_validation(self, PARAMS, on_change=self._on_params, check=self._check_params)
         self.embodiment = load_embodiment(p['embodiment'])
         options = {} if p['policy_backend'] == 'torch' else {'backend': p['policy_backend']}
         self.policy = make_policy(p['policy'], self.embodiment, **options)
@@ -111,7 +112,7 @@ class InferenceNode(Node):
         self._worker = RunnerThread(self.runner, frame_rgb, self._on_result)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
-        self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
 
     # -- inputs ---------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -210,10 +211,35 @@ class InferenceNode(Node):
         self.get_logger().info('stop requested: instruction cleared')
         return response
 
+    def _check_params(self, changes: dict) -> str | None:
+        """Refuse a set whose runner settings do not go together (or name an unknown vocabulary)."""
+        if RUNNER_PARAMS.isdisjoint(changes):
+            return None
+        try:
+            config = runner_config({**self._p, **changes})
+            name = config.vocabulary if config.vocabulary != 'auto' else None
+            if name:
+                load_vocabulary(name)
+        except (ValueError, OSError) as exc:
+            return str(exc)
+        return None
+
     def _on_params(self, changes: dict) -> None:
         self._p.update(changes)
         if 'unknown_word_similarity' in changes and self._word_reader is not None:
             self._word_reader.threshold = changes['unknown_word_similarity']
+        if not RUNNER_PARAMS.isdisjoint(changes):      # from the next tick and call; the chunks are kept
+            self.runner.reconfigure(runner_config(self._p))
+            ticks = self.runner.call_ticks
+            self.get_logger().info(f'runner settings changed: {changes}; policy calls ' + (
+                f'every {ticks} control tick(s)' if ticks else 'on every new frame'))
+        torch = sys.modules.get('torch')
+        if 'torch_threads' in changes and changes['torch_threads'] > 0 and torch is not None:
+            torch.set_num_threads(changes['torch_threads'])
+        if 'diagnostics_period' in changes:
+            self._diagnostics_timer.cancel()
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = self.create_timer(changes['diagnostics_period'], self._publish_diagnostics)
 
     # -- worker callback (worker thread) ---------------------------------------------------------
     def _on_result(self, r: CallResult, problem: str | None) -> None:

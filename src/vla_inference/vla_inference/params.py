@@ -35,27 +35,24 @@ PARAMS = [
               "rounded to whole control ticks (a new instruction is inferred at once); 0 = the policy's own: "
               'every n_action_steps x step_dt s if it declares them (the default checkpoint: 1 x 0.1 s), else on '
               'every new frame. Calls are phased to finish just before the control tick they serve',
-              0.0, 1000.0, read_only=True),
+              0.0, 1000.0),
     ParamSpec('call_margin', _D('call_margin'), 'A phased policy call aims to finish this long before the control '
-              'tick it serves, s (its duration is learned from the recent calls)', 0.0, 0.05, read_only=True),
+              'tick it serves, s (its duration is learned from the recent calls)', 0.0, 0.05),
     ParamSpec('tick_wait', _D('tick_wait'), 'A control tick whose policy call is still pending (planned or running) waits up to this '
-              'long for it, s (0 = never: the tick then uses the previous chunk)', 0.0, 0.025, read_only=True),
+              'long for it, s (0 = never: the tick then uses the previous chunk)', 0.0, 0.025),
     ParamSpec('max_action_age', _D('max_action_age'), 'An action chunk computed from an image older than this is never '
-              'used, s', 0.01, 60.0, read_only=True),
-    ParamSpec('temporal_ensembling', _D('temporal_ensembling'), 'Blend overlapping action chunks (ACT temporal ensembling)',
-              read_only=True),
+              'used, s', 0.01, 60.0),
+    ParamSpec('temporal_ensembling', _D('temporal_ensembling'), 'Blend overlapping action chunks (ACT temporal ensembling)'),
     ParamSpec('ensemble_coeff', _D('ensemble_coeff'), 'ACT ensembling weight exp(-m*i), i = 0 for the oldest prediction '
-              '(> 0 favours older: smoother; < 0 favours newer: faster)', -10.0, 10.0, read_only=True),
+              '(> 0 favours older: smoother; < 0 favours newer: faster)', -10.0, 10.0),
     ParamSpec('interpolate_chunks', _D('interpolate'), 'Interpolate linearly between the steps of an action chunk '
-              'instead of holding each step for step_dt', read_only=True),
-    ParamSpec('smoothing', _D('smoothing'), 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema'),
-              read_only=True),
-    ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50, read_only=True),
-    ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0, read_only=True),
+              'instead of holding each step for step_dt'),
+    ParamSpec('smoothing', _D('smoothing'), 'Smoothing of the published actions', choices=('none', 'moving_average', 'ema')),
+    ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50),
+    ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0),
     ParamSpec('instruction_vocabulary', _D('vocabulary'), "Instructions naming a colour or object outside this "
               "vocabulary, or asking to handle an object, are refused (confidence 0): 'auto' = the policy's own "
-              "(the default checkpoint's: vla_arena), '' = no check, or a bundled name or YAML path",
-              read_only=True),
+              "(the default checkpoint's: vla_arena), '' = no check, or a bundled name or YAML path"),
     ParamSpec('unknown_word_similarity', DEFAULT_THRESHOLD, "A seed_vla checkpoint with a vocabulary.json (the default) reads "
               "a word it was not trained on as the known action, direction or body word whose all-MiniLM-L6-v2 "
               "token output is the most similar, when that cosine similarity is at least this ('stroll' as "
@@ -63,10 +60,9 @@ PARAMS = [
               "policy call; other policies ignore it", 0.0, 1.0),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
-    ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist', read_only=True),
-    ParamSpec('torch_threads', 1, 'PyTorch intra-op threads for the policy (0 = leave as is)', 0, 64,
-              read_only=True),
-    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0, read_only=True),
+    ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist'),
+    ParamSpec('torch_threads', 1, 'PyTorch intra-op threads for the policy (0 = leave as is)', 0, 64),
+    ParamSpec('diagnostics_period', 1.0, 'Period of /diagnostics updates, s', 0.1, 60.0),
 ]
 
 
@@ -80,3 +76,9 @@ def runner_config(p: Mapping[str, Any]) -> RunnerConfig:
         ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
         smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'],
         vocabulary=p['instruction_vocabulary'])
+
+
+#: the parameters that make the PolicyRunner's configuration (set live: PolicyRunner.reconfigure)
+RUNNER_PARAMS = frozenset({'max_inference_rate_hz', 'call_margin', 'tick_wait', 'max_action_age', 'temporal_ensembling',
+                           'ensemble_coeff', 'interpolate_chunks', 'smoothing', 'smoothing_window', 'smoothing_alpha',
+                           'instruction_vocabulary'})
