@@ -15,7 +15,8 @@ SHIPPED = Path(__file__).resolve().parents[2] / 'vla_policy' / 'checkpoints' / '
 #: settings added after the shipped checkpoint was trained -> the value that does what it was trained with
 ADDED_SINCE_THE_SHIPPED_CHECKPOINT: dict = {
     'collect': {'rollout_policy': '', 'rollout_handover': [0.5, 1.0]},     # the teacher drives every episode
-    'dagger': {'episodes': 0, 'dataset': '', 'seed': 1, 'handover': [0.5, 1.0], 'steps': 8000, 'lr': 0.0005,
+    'dagger': {'episodes': 0, 'dataset': '', 'seed': 1, 'handover': [0.5, 1.0], 'task_weights': {},
+               'hold_after_success_s': -1.0, 'steps': 8000, 'lr': 0.0005,
                'warmup_steps': 100, 'time_limit_s': 900.0},                # no DAgger round
 }
 

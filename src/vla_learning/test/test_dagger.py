@@ -85,12 +85,16 @@ def test_training_goes_on_over_demonstrations_and_rollouts(demos, tmp_path):
     run, rollouts = tmp_path / 'run', tmp_path / 'rollouts'
     conf = load_config(CONFIG, [f'dataset={demos / "a"}', f'output_dir={run}', f'export_dir={tmp_path / "export"}',
                                 *TINY_MODEL, 'train.steps=4', 'collect.workers=2',
-                                f'dagger.dataset={rollouts}', 'dagger.episodes=2', 'dagger.steps=3'])
+                                f'dagger.dataset={rollouts}', 'dagger.episodes=2', 'dagger.steps=3',
+                                'dagger.task_weights={stop: 1.0}', 'dagger.hold_after_success_s=2.0',
+                                'dagger.handover=[3.0, 3.0]'])
     summary = train(conf, progress=False)
     assert summary['steps'] == 4 and summary['dagger']['steps'] == 3
     ds = LeRobotDataset(rollouts)
     assert ds.num_episodes >= 1
     assert all(r['source'].startswith('sim:rollout:') for r in ds.episodes_rows())
+    # only the round's tasks (dagger.task_weights), not the demonstrations'
+    assert {r['task_name'] for r in ds.episodes_rows()} == {'stop'}
     meta = json.loads((tmp_path / 'export' / 'config.json').read_text())['metadata']
     assert meta['training_config'] == conf.to_dict(), 'the run the user configured, not the round'
     assert meta['extra_datasets'] == [str(rollouts)] and meta['initialised_from'] == str(run / 'checkpoints' / 'best')

@@ -223,6 +223,10 @@ class DaggerConfig:
     dataset: str = ''                    # where they are written ('' = <dataset>_rollouts); collected if missing
     seed: int = 1                        # their collection seed (collect.seed; the demonstrations use another)
     handover: tuple[float, float] = (0.5, 1.0)   # collect.rollout_handover: the policy drives U(a, b) x time limit
+    task_weights: dict[str, float] = field(default_factory=dict)   # the rollouts' tasks ({} = collect.task_weights)
+    hold_after_success_s: float = -1.0   # each rollout goes on U(0, this) s after its success, the policy still
+                                         # driving (a handover > 1 leaves it the wheel): the states a held task
+                                         # drifts into, labelled by the teacher; < 0 = collect.hold_after_success_s
     steps: int = 8000                    # optimiser steps over both datasets
     lr: float = 0.0005                   # peak learning rate (warm-up, then cosine to 2 % of it)
     warmup_steps: int = 100
@@ -230,6 +234,7 @@ class DaggerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'handover', tuple(float(v) for v in self.handover))
+        object.__setattr__(self, 'task_weights', {str(k): float(v) for k, v in dict(self.task_weights).items()})
         _non_negative('dagger', episodes=self.episodes, warmup_steps=self.warmup_steps,
                       time_limit_s=self.time_limit_s)
         _positive('dagger', steps=self.steps, lr=self.lr)

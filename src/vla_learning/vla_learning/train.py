@@ -349,8 +349,12 @@ def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
         if first.dist.main:
             print(f'dagger: {best} drives {d.episodes} episodes through the gate, the teacher labels them: '
                   f'{rollouts}', flush=True)
-            done = collect(rollouts, replace(run.collect, episodes=d.episodes, seed=d.seed, rollout_policy=str(best),
-                                             rollout_handover=d.handover), progress=progress)
+            c = run.collect
+            done = collect(rollouts, replace(c, episodes=d.episodes, seed=d.seed, rollout_policy=str(best),
+                                             rollout_handover=d.handover, task_weights=d.task_weights or c.task_weights,
+                                             hold_after_success_s=(c.hold_after_success_s if d.hold_after_success_s < 0
+                                                                   else d.hold_after_success_s)),
+                           progress=progress)
             print(f"dagger: {done['episodes_written']} rollouts, {done['frames']} frames in {done['wall_s']} s "
                   f"(not finished by the teacher, kept up to the handover: {done['teacher_failures'] or 'none'})",
                   flush=True)
