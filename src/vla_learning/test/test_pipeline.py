@@ -72,6 +72,18 @@ def test_training_outputs_and_resume(tiny):
     assert steps[-1] == 8 and steps.count(2) == 1             # resumed at 6, not restarted
 
 
+def test_a_model_reading_farther_than_datasets_record_is_refused_before_training(tiny):
+    """Datasets record the lidar up to 5 m; a model.range_max_m past it would learn 5 m where the
+    robot sees farther: refused with what to set."""
+    from vla_learning.train import load_config, train
+    root, _, _ = tiny
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "far"}', 'export_dir=',
+                                'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
+                                'model.range_max_m=6.0', 'train.steps=1'])
+    with pytest.raises(ValueError, match='range_max_m is 6.0 m.*up to 5.0 m'):
+        train(conf, progress=False)
+
+
 def test_training_writes_where_its_checkpoints_come_from(tiny):
     """The training command, not a hand, writes each checkpoint's metadata: the effective config
     (every default filled in), the dataset and its size, the start time, the code's commit."""

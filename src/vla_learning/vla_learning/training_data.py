@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vla_learning.dataset import ACTION_KEY, BASE_POSE_KEY, OBJECTS_KEY, RANGES_KEY, STATE_KEY, TARGET_KEY
+from vla_learning.dataset_format import RANGES_RECORDED_MAX
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
 from vla_policy.models.constants import OBS_LANGUAGE_EMBEDDING
 from vla_policy.models.normalization import ActionRescaler, StateNormalizer
@@ -130,6 +131,11 @@ class TrainingData:
             has = f'{f[RANGES_KEY].shape[1]} sectors' if RANGES_KEY in f else 'none'
             raise ValueError(f"the model reads {k} range sectors (range_sectors) but the dataset's '{RANGES_KEY}' "
                              f'has {has}: collect it with collect.range_sectors {k}, or set model.range_sectors to match')
+        if model_cfg.range_max_m > RANGES_RECORDED_MAX:
+            raise ValueError(f'model.range_max_m is {model_cfg.range_max_m} m, but datasets record ranges only up to '
+                             f'{RANGES_RECORDED_MAX} m (farther returns are written as {RANGES_RECORDED_MAX}): the model '
+                             f'would learn {RANGES_RECORDED_MAX} m where the robot sees farther; set it <= '
+                             f'{RANGES_RECORDED_MAX}')
         r = f[RANGES_KEY].astype(np.float32)
         if np.isnan(r).all(axis=1).any():
             raise ValueError(f"'{RANGES_KEY}' is NaN for {int(np.isnan(r).all(axis=1).sum())} frames (recorded "
