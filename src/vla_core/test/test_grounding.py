@@ -1,5 +1,5 @@
-"""vla_core.grounding: an instruction naming a colour or object outside the vocabulary, or asking to
-handle an object, is refused; the suite's own phrasings and everyday ones are not."""
+"""vla_core.grounding: an instruction naming a colour or object outside the vocabulary, asking to
+handle an object, or with a negation, is refused; the suite's own phrasings and everyday ones are not."""
 import numpy as np
 import pytest
 
@@ -19,6 +19,11 @@ ARENA = load_vocabulary('vla_arena')
     ('lift the yellow box', ('handling:lift',)),
     ('bring me the green cylinder', ('handling:bring',)),
     ('pick up the orange ball', ('colour:orange', 'handling:pick')),
+    ('go to the mauve box', ('colour:mauve',)),
+    # a learned policy does what the rest says ("never turn left" turns left): refused, the robot holds
+    ('never turn left', ('negation:never',)),
+    ("don't walk to the red box", ('negation:dont',)), ("don't move", ('negation:dont',)),
+    ('do not raise your arm', ('negation:not',)),
 ])
 def test_names_outside_the_vocabulary_are_reported(text, unknown):
     assert unknown_references(text, ARENA) == unknown
@@ -28,10 +33,18 @@ def test_names_outside_the_vocabulary_are_reported(text, unknown):
     'walk to the red box', 'approach the crimson crate please', 'move to the yellow cylinder',
     'lift up your left arm for me', 'put both your arms up in the air', 'give me a wave',
     'can you look at the green cylinder for me', 'take me to the blue cylinder', 'turn toward the red ball',
-    'hold still', "don't move", 'point your camera at the blue box', '', 'stop',
+    'hold still', 'point your camera at the blue box', '', 'stop',
 ])
 def test_known_words_and_everyday_phrasing_pass(text):
     assert unknown_references(text, ARENA) == ()
+
+
+def test_a_vocabulary_file_that_is_not_yaml_is_a_value_error_that_names_it(tmp_path):
+    """(vla_inference refuses such a live instruction_vocabulary with this reason instead of dying.)"""
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('colours: [1, 2')
+    with pytest.raises(ValueError, match='bad.yaml: not a readable vocabulary YAML'):
+        load_vocabulary(str(bad))
 
 
 def test_a_vocabulary_of_other_words(tmp_path):

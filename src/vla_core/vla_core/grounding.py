@@ -8,7 +8,9 @@ PolicyRunner checks each instruction before the policy's chunk is used, and an i
 * names a colour outside the vocabulary (``purple``, ``orange``, ``white`` ...),
 * names an object outside it (``table``, ``car``, ``lamp`` ...; "can" is read as the verb), or
 * asks to handle an object (``lift the yellow box``, ``bring me the green cylinder``: this robot
-  has no gripper)
+  has no gripper), or
+* has a negation (``never turn left``, ``don't walk to the red box``): a learned policy does not
+  follow one, it does what the rest of the sentence says
 
 is refused: its chunks get confidence 0, so vla_safety holds the robot (STOP, low_confidence),
 in the node and in the gated lockstep alike.
@@ -36,6 +38,7 @@ COLOUR_LEXICON = frozenset('''
 red green blue yellow orange purple violet pink magenta cyan turquoise teal white black grey gray
 brown beige tan maroon navy azure crimson scarlet emerald lime golden gold silver bronze lemon olive
 indigo lavender lilac ivory cream khaki amber aqua coral salmon peach mint burgundy ochre rose ruby
+mauve chartreuse fuchsia vermilion cerulean cobalt sienna umber taupe mustard sapphire jade copper
 '''.split())
 
 #: things a user may ask about (lower case, singular); the robot's own parts are not among them
@@ -54,6 +57,12 @@ sock key towel pillow blanket fridge oven sink stove vase umbrella ladder
 HANDLING_VERBS = frozenset('''
 lift pick grab grasp bring fetch carry hold push pull drag throw toss roll kick give open close
 stack drop put place lower raise hit touch squeeze shake flip
+'''.split())
+
+#: negations: a learned policy does not follow them ("never turn left" turns left), so an instruction
+#: with one is refused, and the robot holds until it is told what to do
+NEGATIONS = frozenset('''
+not no never nor neither nothing dont doesnt didnt cant cannot wont shouldnt mustnt
 '''.split())
 
 #: words that make a handling verb point at the robot itself ("lift your arm", "turn around")
@@ -81,8 +90,11 @@ class Vocabulary:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> 'Vocabulary':
-        with open(path, encoding='utf-8') as f:
-            d = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding='utf-8') as f:
+                d = yaml.safe_load(f) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(f'{path}: not a readable vocabulary YAML ({type(exc).__name__}: {exc})') from None
         try:
             colours = {str(k): tuple(str(w).lower() for w in v) for k, v in d['colours'].items()}
             objects = {str(k): tuple(str(w).lower() for w in v) for k, v in d['objects'].items()}
@@ -124,11 +136,12 @@ def _singular(w: str) -> str:
 
 def unknown_references(instruction: str, vocab: Vocabulary) -> tuple[str, ...]:
     """The words of ``instruction`` that ask for what the robot does not know (empty: grounded).
-    Each is given as 'colour:purple', 'object:table' or 'handling:lift'."""
+    Each is given as 'colour:purple', 'object:table', 'handling:lift' or 'negation:never'."""
     ws = [_singular(w) for w in words(instruction)]
     colours, objects = vocab.colour_words, vocab.object_words
     out = [f'colour:{w}' for w in ws if w in COLOUR_LEXICON and w not in colours]
     out += [f'object:{w}' for w in ws if w in OBJECT_LEXICON and w not in objects]
+    out += [f'negation:{w}' for w in ws if w in NEGATIONS]
     names_object = any(w in objects or w in OBJECT_LEXICON for w in ws)
     if names_object and not _SELF_WORDS & set(ws):
         out += [f'handling:{w}' for w in ws if w in HANDLING_VERBS]
