@@ -19,7 +19,7 @@ from vla_learning.config import RunConfig
 from vla_core.grounding import COLOUR_LEXICON, HANDLING_VERBS, OBJECT_LEXICON
 from vla_learning.instructions import COLOUR_WORDS, OOS_TRAIN, SHAPE_WORDS
 from vla_policy.checkpoint import CONFIG_FILE, EMBODIMENT_FILE, STATS_FILE, WEIGHTS_FILE, save_checkpoint
-from vla_policy.models.unknown_words import VOCABULARY_FILE, CheckpointVocabulary
+from vla_policy.models.unknown_words import FUNCTION_WORDS, VOCABULARY_FILE, CheckpointVocabulary
 
 TRAINER_STATE_FILE = 'trainer_state.pt'
 
@@ -62,14 +62,17 @@ def write_vocabulary(path: Path, instructions, model_config) -> dict:
     """``vocabulary.json`` of a checkpoint trained on ``instructions`` (the dataset's tasks): their
     words, the colour and object words of the attribute and negative samples, and the words of the
     out-of-scope requests it learned to refuse (vla_policy.models.unknown_words reads other words
-    as one of these, never as a colour or an object)."""
+    as a trained word or as the verb of a refused request, never as a colour, an object or a
+    direction)."""
     from vla_policy.models.tokenizer import HashWordTokenizer
     split = HashWordTokenizer(model_config.language.vocab_size, 10_000, 1).words
     attributes = {w for table in (COLOUR_WORDS, SHAPE_WORDS) for ws in table.values() for w in ws}
     words = {w for text in instructions for w in split(text)} | attributes | {'the', 'that', 'a'}
     refused = {w for text in OOS_TRAIN for w in split(text)}
+    # the verb of each refused request: its first word, unless that is a function word ("what time is it")
+    verbs = {ws[0] for ws in map(split, OOS_TRAIN) if ws and ws[0] not in FUNCTION_WORDS}
     lexicons = COLOUR_LEXICON | OBJECT_LEXICON
-    return CheckpointVocabulary.write(path / VOCABULARY_FILE, words, refused, attributes | lexicons,
+    return CheckpointVocabulary.write(path / VOCABULARY_FILE, words, refused, verbs, attributes | lexicons,
                                       keep=lexicons | HANDLING_VERBS)
 
 

@@ -12,8 +12,8 @@ from vla_core.embodiment import load_embodiment  # noqa: E402
 from vla_core.grounding import COLOUR_LEXICON, OBJECT_LEXICON  # noqa: E402
 from vla_policy.checkpoint import read_checkpoint  # noqa: E402
 from vla_policy.models.tokenizer import HashWordTokenizer  # noqa: E402
-from vla_policy.models.unknown_words import (VOCABULARY_FILE, CheckpointVocabulary, UnknownWordReader,  # noqa: E402
-                                             FUNCTION_WORDS)
+from vla_policy.models.unknown_words import (DIRECTION_WORDS, FUNCTION_WORDS, VOCABULARY_FILE,  # noqa: E402
+                                             CheckpointVocabulary, UnknownWordReader)
 from vla_policy.registry import default_checkpoint_dir, make_policy  # noqa: E402
 
 DEFAULT = default_checkpoint_dir()
@@ -51,20 +51,34 @@ def test_an_unknown_request_is_read_as_one_the_policy_learned_to_refuse(reader):
 @pytest.mark.parametrize('text', [
     "don't move",                      # a negation is never read as another word ("go move")
     'walk to the red box',             # every word known
-    'look at the mauve ball',          # a colour word is never a replacement: mauve is no colour it knows
     'walk to the red chair',           # a lexicon word (vla_core.grounding refuses it, not this)
+    'turn clockwise',                  # a direction: MiniLM finds 'left' closest (0.59)
+    'walk straight ahead',             # ('right', 0.56)
+    'walk forward',                    # ('toward', 0.57)
+    'go past the blue ball',           # ('toward')
     'sneeze',                          # nothing like it: stays as it is
 ])
 def test_what_is_never_replaced(reader, text):
-    r = reader(text)
-    colours_objects = COLOUR_LEXICON | OBJECT_LEXICON
-    assert not any(u in FUNCTION_WORDS or u in colours_objects or k in colours_objects for u, k, _ in r.replaced)
-    if text != 'look at the mauve ball':
-        assert r.replaced == ()
+    assert reader(text).replaced == ()
+
+
+def test_even_at_similarity_zero_no_word_becomes_a_colour_an_object_or_a_direction(vocabulary):
+    reader = UnknownWordReader(vocabulary, HashWordTokenizer(1024, 12, 1).words, threshold=0.0)
+    never = COLOUR_LEXICON | OBJECT_LEXICON | DIRECTION_WORDS | FUNCTION_WORDS
+    for text in ('go to the taupe thing', 'look at the teal gadget', 'turn widdershins', 'amble onward please'):
+        r = reader(text)
+        assert r.replaced and not any(k in never for _, k, _ in r.replaced), r
+
+
+def test_at_similarity_one_words_stay_as_they_are_and_minilm_does_not_run(reader, monkeypatch):
+    monkeypatch.setattr(reader, 'threshold', 1.0)
+    monkeypatch.setattr(reader, 'best_readings', lambda *a: pytest.fail('MiniLM ran at threshold 1'))
+    assert reader('saunter over to the red box').replaced == ()
 
 
 def test_the_vocabulary_file_is_checked(tmp_path, vocabulary):
-    assert not set(vocabulary.read_unknown_as) & (COLOUR_LEXICON | OBJECT_LEXICON | FUNCTION_WORDS)
+    assert not set(vocabulary.read_unknown_as) & (COLOUR_LEXICON | OBJECT_LEXICON | FUNCTION_WORDS | DIRECTION_WORDS)
+    assert 'cook' in vocabulary.read_unknown_as and 'coffee' not in vocabulary.read_unknown_as   # refused verbs only
     bad = tmp_path / VOCABULARY_FILE
     bad.write_text(json.dumps({'words': ['walk'], 'read_unknown_as': ['walk', 'fly']}))
     with pytest.raises(ValueError, match='fly'):

