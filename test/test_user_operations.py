@@ -186,7 +186,7 @@ def test_inference_parameters_listed_got_and_set_live(loop):
     assert suite.alive('vla_inference')
 
 
-def test_inference_runner_settings_set_live_mid_motion(loop):
+def test_inference_runner_settings_set_live_mid_motion(loop, tmp_path):
     """`ros2 param set /vla_inference interpolate_chunks false` (and the smoothing, together) while the
     robot walks: applied without a gap in its commands; a vocabulary that does not exist is refused
     with the reason, and nothing changes."""
@@ -207,6 +207,12 @@ def test_inference_runner_settings_set_live_mid_motion(loop):
     bad = client.set_values({'instruction_vocabulary': ParameterValue(type=ParameterType.PARAMETER_STRING,
                                                                       string_value='no_such_vocabulary')})[0]
     assert not bad.successful and 'no_such_vocabulary' in bad.reason
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('colours: [1, 2')                  # not YAML: refused with the reason, the node lives
+    bad = client.set_values({'instruction_vocabulary': ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                                      string_value=str(broken))})[0]
+    assert not bad.successful and 'not a readable vocabulary YAML' in bad.reason
+    assert suite.alive('vla_inference')
     values = client.values(['interpolate_chunks', 'smoothing', 'instruction_vocabulary'])
     assert values['interpolate_chunks'].bool_value is False and values['smoothing'].string_value == 'ema'
     assert values['instruction_vocabulary'].string_value == 'auto'

@@ -275,13 +275,24 @@ class PolicyRunner:
     def unknown_references(self, text: str) -> tuple[str, ...]:
         """What ``text`` names outside the vocabulary ('colour:purple', ...); empty when grounded
         or when there is no vocabulary. A non-empty answer means every chunk gets confidence 0."""
-        if self.vocabulary is None or not text:
+        with self._lock:                      # the vocabulary may change live (reconfigure)
+            vocabulary, (cached, unknown) = self.vocabulary, self._ungrounded
+        if vocabulary is None or not text:
             return ()
-        cached, unknown = self._ungrounded
         if cached != text:
-            unknown = unknown_references(text, self.vocabulary)
-            self._ungrounded = (text, unknown)
+            unknown = unknown_references(text, vocabulary)
+            with self._lock:
+                if self.vocabulary is vocabulary:
+                    self._ungrounded = (text, unknown)
         return unknown
+
+    def prepare(self, text: str) -> None:
+        """Read a new instruction's words the policy was not trained on now (MiniLM, once; cached),
+        so its first call is not slowed by it. Errors are left to that call, which reports them."""
+        try:
+            self.reading(text)
+        except Exception:  # noqa: BLE001 - the policy's own call meets and returns the same error
+            pass
 
     def reading(self, text: str):
         """How the policy reads ``text`` when it rewrites words it was not trained on (a seed_vla
@@ -360,10 +371,7 @@ class PolicyRunner:
         if ctx is None:
             return None
         if ctx.generation != self._reset_generation:
-            try:     # a new instruction: words the policy was not trained on are read now (MiniLM, once),
-                self.reading(ctx.instruction)      # not timed as the policy's call
-            except Exception:  # noqa: BLE001 - the policy's own call below meets and returns the same error
-                pass
+            self.prepare(ctx.instruction)          # not timed as the policy's call
         t0 = time.perf_counter()
         if ctx.generation != self._reset_generation:
             self.policy.reset()

@@ -180,6 +180,8 @@ class RunnerThread:
             self._wake.clear()
             return
         new_instruction = ctx.generation != self._generation_seen
+        if new_instruction:     # its unknown words are read before a frame is taken, so the frame is fresh
+            self.runner.prepare(ctx.instruction)
         planned = None                                    # a phased call's planned start
         if self.runner.call_ticks is None:
             frame = self.slot.take(timeout=0.05)          # every new frame

@@ -200,8 +200,9 @@ class InferenceNode(Node):
         unknown = self.runner.unknown_references(text)
         if unknown:
             self._stats.count('instructions_refused')
-            self.get_logger().warning(f"refusing '{text}': it names {', '.join(unknown)}, outside the vocabulary "
-                                      f"'{self.runner.vocabulary.name}'; confidence 0, the robot stands still")
+            self.get_logger().warning(f"refusing '{text}': {', '.join(unknown)} (outside the vocabulary "
+                                      f"'{self.runner.vocabulary.name}', or a negation the policy cannot follow: "
+                                      "say what to do); confidence 0, the robot stands still")
         return self._worker.set_instruction(text, self._now())
 
     def _on_stop(self, request, response):
@@ -226,10 +227,19 @@ class InferenceNode(Node):
 
     def _on_params(self, changes: dict) -> None:
         self._p.update(changes)
-        if 'unknown_word_similarity' in changes and self._word_reader is not None:
-            self._word_reader.threshold = changes['unknown_word_similarity']
+        if 'unknown_word_similarity' in changes:
+            if self._word_reader is not None:
+                self._word_reader.threshold = changes['unknown_word_similarity']
+            else:
+                self.get_logger().warning(f"unknown_word_similarity has no effect: policy '{self.policy.name}' "
+                                          'reads no unknown words (a seed_vla checkpoint with a vocabulary.json '
+                                          'and MiniLM installed does)')
         if not RUNNER_PARAMS.isdisjoint(changes):      # from the next tick and call; the chunks are kept
-            self.runner.reconfigure(runner_config(self._p))
+            try:
+                self.runner.reconfigure(runner_config(self._p))
+            except Exception as exc:  # noqa: BLE001 - _check_params accepted it; a file changed since must not kill the node
+                self.get_logger().error(f'runner settings {changes} not applied ({exc}); the previous ones stay')
+                return
             ticks = self.runner.call_ticks
             self.get_logger().info(f'runner settings changed: {changes}; policy calls ' + (
                 f'every {ticks} control tick(s)' if ticks else 'on every new frame'))
@@ -255,7 +265,10 @@ class InferenceNode(Node):
             self.get_logger().info(f"policy reports '{r.instruction}' done")
         if r.instruction != self._reading_logged:    # once per instruction, after the call that read it
             self._reading_logged = r.instruction
-            reading = self.runner.reading(r.instruction)          # cached by that call: no MiniLM run here
+            try:
+                reading = self.runner.reading(r.instruction)      # cached by that call: no MiniLM run here
+            except Exception:  # noqa: BLE001 - the policy's call reported the same error already
+                reading = None
             if reading is not None and reading.replaced and not self.runner.unknown_references(r.instruction):
                 self.get_logger().info(f"reading '{r.instruction}' as '{reading.text}': words the policy was not "
                                        f'trained on, read as ones it was ({reading.describe()})')
