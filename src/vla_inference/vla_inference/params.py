@@ -51,13 +51,14 @@ PARAMS = [
     ParamSpec('smoothing_window', _D('smoothing_window'), 'Moving-average window, actions', 1, 50),
     ParamSpec('smoothing_alpha', _D('smoothing_alpha'), 'EMA weight of the newest action', 0.01, 1.0),
     ParamSpec('instruction_vocabulary', _D('vocabulary'), "Instructions naming a colour or object outside this "
-              "vocabulary, or asking to handle an object, are refused (confidence 0): 'auto' = the policy's own "
+              "vocabulary, asking to handle an object, or with a negation, are refused (confidence 0): 'auto' = the policy's own "
               "(the default checkpoint's: vla_arena), '' = no check, or a bundled name or YAML path"),
     ParamSpec('unknown_word_similarity', DEFAULT_THRESHOLD, "A seed_vla checkpoint with a vocabulary.json (the default) reads "
-              "a word it was not trained on as the known action, direction or body word whose all-MiniLM-L6-v2 "
-              "token output is the most similar, when that cosine similarity is at least this ('stroll' as "
-              "'walking'; never as a colour or an object); 1 = words stay as they are. Applies from the next "
-              "policy call; other policies ignore it", 0.0, 1.0),
+              "a word it was not trained on as the known action or body word (or verb of a refused request) "
+              "whose all-MiniLM-L6-v2 token output in its place is the most similar, when that cosine similarity "
+              "is at least this ('stroll' as 'walking'; never as a colour, an object or a direction); 1 = words "
+              "stay as they are (MiniLM does not run). Applies from the next policy call; other policies ignore "
+              "it", 0.0, 1.0),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
     ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist'),
