@@ -240,12 +240,18 @@ class PolicyRunner:
         with self._lock:
             self._apply(config)
 
+    def parts(self, config: RunnerConfig) -> tuple[Vocabulary | None, ActionSmoother]:
+        """The vocabulary ('auto' = the policy's own) and smoother ``config`` makes for this runner;
+        ValueError (naming the file or name) when they cannot be made. Callers check a live
+        setting with it before :meth:`reconfigure`."""
+        name = getattr(self.policy, 'vocabulary', None) if config.vocabulary == 'auto' else config.vocabulary
+        vocabulary = load_vocabulary(name) if name else None
+        return vocabulary, ActionSmoother(config.smoothing, config.smoothing_window, config.smoothing_alpha)
+
     def _apply(self, config: RunnerConfig) -> None:
         """Everything ``config`` sets but the control rate; builds the parts first, so a bad
         vocabulary raises before anything changes."""
-        name = getattr(self.policy, 'vocabulary', None) if config.vocabulary == 'auto' else config.vocabulary
-        vocabulary = load_vocabulary(name) if name else None
-        smoother = ActionSmoother(config.smoothing, config.smoothing_window, config.smoothing_alpha)
+        vocabulary, smoother = self.parts(config)
         self.config = config
         self.call_ticks = call_ticks(config, self.policy)
         self._scheduler.params = config.scheduler_params()

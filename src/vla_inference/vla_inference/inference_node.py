@@ -30,7 +30,6 @@ from vla_common.params import add_validation, declare_params
 from vla_common.qos import COMMAND_QOS, IMAGE_QOS, RELIABLE_QOS, SENSOR_QOS
 from vla_common.run import run_node
 from vla_core.embodiment import load_embodiment
-from vla_core.grounding import load_vocabulary
 from vla_core.runner import CallResult, PolicyRunner
 from vla_core.runner_thread import Frame, RunnerThread
 from vla_inference.action_server import ExecuteInstructionServer
@@ -217,11 +216,8 @@ class InferenceNode(Node):
         if RUNNER_PARAMS.isdisjoint(changes):
             return None
         try:
-            config = runner_config({**self._p, **changes})
-            name = config.vocabulary if config.vocabulary != 'auto' else None
-            if name:
-                load_vocabulary(name)
-        except (ValueError, OSError) as exc:
+            self.runner.parts(runner_config({**self._p, **changes}))
+        except ValueError as exc:
             return str(exc)
         return None
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from vla_core.grounding import NEGATIONS
+
 if TYPE_CHECKING:
     import torch
 
@@ -54,10 +56,9 @@ could may might must to at in on of for from by with without into onto about as 
 when what which who whom whose why how if so not no yes and or but one two some any all each every other
 another just very really too also only now please kindly thanks thank hey hi okay ok oh well up down over
 out off again once more most less little bit lot
-not no nor never nothing none neither dont doesnt didnt cant cannot wont wouldnt shouldnt couldnt isnt arent
-wasnt werent aint thats whats lets its im youre ive id ill theres heres
-'''.split())
-# negations and contractions above: read as a neighbour, "don't move" became "go move"
+none wouldnt couldnt isnt arent wasnt werent aint thats whats lets its im youre ive id ill theres heres
+'''.split()) | NEGATIONS
+# contractions above and vla_core.grounding's negations: read as a neighbour, "don't move" became "go move"
 
 #: directions: never replaced, never a replacement ("turn clockwise" was read as "turn left")
 DIRECTION_WORDS = frozenset('''
