@@ -56,6 +56,8 @@ def test_an_unknown_request_is_read_as_one_the_policy_learned_to_refuse(reader):
     'walk straight ahead',             # ('right', 0.56)
     'walk forward',                    # ('toward', 0.57)
     'go past the blue ball',           # ('toward')
+    'walk next to the red box',        # a word of place: 'next' was read as the refused verb 'close'
+    'move closer to the yellow ball',  # ('close' too)
     'sneeze',                          # nothing like it: stays as it is
 ])
 def test_what_is_never_replaced(reader, text):

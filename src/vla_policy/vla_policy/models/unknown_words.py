@@ -60,11 +60,13 @@ none wouldnt couldnt isnt arent wasnt werent aint thats whats lets its im youre 
 '''.split()) | NEGATIONS
 # contractions above and vla_core.grounding's negations: read as a neighbour, "don't move" became "go move"
 
-#: directions: never replaced, never a replacement ("turn clockwise" was read as "turn left")
+#: directions and words of place: never replaced, never a replacement ("turn clockwise" was read as
+#: "turn left"; "get closer to" and "next to" as the refused verb "close")
 DIRECTION_WORDS = frozenset('''
 left right leftward leftwards rightward rightwards toward towards forward forwards backward backwards
 straight ahead behind around across under beneath below above past away along through beside near far
 clockwise counterclockwise anticlockwise sideways front back north south east west
+closer closest nearer nearest nearby next further farther
 '''.split())
 
 #: candidates most like the unknown word alone that are tried in its place (the rest are not)
