@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from vla_learning.config import (CollectConfig, ConfigError, EvalConfig, RunConfig, TrainConfig, from_dict,
-                                 load_config)
+from vla_learning.config import (CollectConfig, ConfigError, DaggerConfig, EvalConfig, RunConfig, TrainConfig,
+                                 from_dict, load_config)
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 SHIPPED = Path(__file__).resolve().parents[2] / 'vla_policy' / 'checkpoints' / 'default' / 'config.json'
@@ -40,9 +40,11 @@ def test_yaml_files_hold_overrides_only():
     """No key of the shipped YAML files restates a dataclass default."""
     import yaml
     default = yaml.safe_load((CONFIGS / 'default.yaml').read_text())
-    assert set(default) == {'dataset', 'output_dir', 'export_dir', 'collect', 'model'}
+    assert set(default) == {'dataset', 'output_dir', 'export_dir', 'collect', 'model', 'dagger'}
     for key, value in default['collect'].items():
         assert getattr(CollectConfig(), key) != value, key
+    for key, value in default['dagger'].items():
+        assert getattr(DaggerConfig(), key) != getattr(DaggerConfig(**{key: value}), key), key
     ablation = yaml.safe_load((CONFIGS / 'ablation.yaml').read_text())
     for key, value in ablation['train'].items():
         assert getattr(TrainConfig(), key) != value, key
