@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'default.yaml'
+#: the default's DAgger round (on stop) is test_dagger's; these runs train without it
+NO_ROUND = 'dagger.episodes=0'
 #: the collection these tests were written for: the defaults before they became the default policy's
 #: (no head kicks, facing or start-pose episodes, the head's turn gain 0.5, look_at weighted as walk_to)
 TEST_COLLECTION = dict(dart_head_kick=0.0, dart_head_kick_decay=0.7, look_at_facing_fraction=0.0, turn_gaze_gain=0.5,
@@ -27,7 +29,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp('pipeline')
     summary = collect(root / 'ds', CollectConfig(episodes=9, workers=1, image_size=32, val_fraction=0.25,
                                                  range_sectors=16, **TEST_COLLECTION), progress=False)
-    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "run"}', 'export_dir=',
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "run"}', 'export_dir=', NO_ROUND,
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'train.steps=6',
                                 'train.val_every=3', 'train.log_every=2', 'train.val_batches=1',
@@ -62,7 +64,7 @@ def test_training_outputs_and_resume(tiny):
     assert (run / 'metrics.png').exists()
     for d in ('best', 'last'):
         assert (run / 'checkpoints' / d / 'model.safetensors').exists()
-    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={run}', 'export_dir=',
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={run}', 'export_dir=', NO_ROUND,
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'train.steps=8',
                                 'train.val_every=4', 'train.log_every=2', 'train.val_batches=1', 'train.batch_size=8'])
@@ -77,7 +79,7 @@ def test_a_model_reading_farther_than_datasets_record_is_refused_before_training
     robot sees farther: refused with what to set."""
     from vla_learning.train import load_config, train
     root, _, _ = tiny
-    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "far"}', 'export_dir=',
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={root / "far"}', 'export_dir=', NO_ROUND,
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'model.range_max_m=6.0', 'train.steps=1'])
     with pytest.raises(ValueError, match='range_max_m is 6.0 m.*up to 5.0 m'):
@@ -340,7 +342,7 @@ def test_torchrun_ddp(tiny, tmp_path):
     root, _, _ = tiny
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533',
            '-m', 'vla_learning.train', '--config', str(CONFIG), '--no-progress', '--set', f'dataset={root / "ds"}',
-           f'output_dir={tmp_path / "ddp"}', 'export_dir=', 'model.image_size=32', 'model.vision_channels=[8,8,16]',
+           f'output_dir={tmp_path / "ddp"}', 'export_dir=', NO_ROUND, 'model.image_size=32', 'model.vision_channels=[8,8,16]',
            'model.vision_strides=[]',
            'train.steps=3', 'train.val_every=3', 'train.log_every=1', 'train.val_batches=1', 'train.batch_size=4',
            'train.num_threads=1']
@@ -412,7 +414,7 @@ def test_training_with_dataset_action_normalisation(tiny, tmp_path):
     from vla_policy.registry import make_policy
     from vla_learning.train import load_config, train
     root, _, _ = tiny
-    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={tmp_path / "run"}', 'export_dir=',
+    conf = load_config(CONFIG, [f'dataset={root / "ds"}', f'output_dir={tmp_path / "run"}', 'export_dir=', NO_ROUND,
                                 'model.image_size=32', 'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
                                 'model.action_normalization=dataset', 'train.steps=2', 'train.val_every=2',
                                 'train.val_batches=1', 'train.batch_size=8', 'train.warmup_steps=1'])

@@ -4,7 +4,8 @@
 
 The config names a base training config (the default policy's), a training budget shared by
 every variant (steps, time limit), the evaluation (episodes per task and split), and the
-variants, each a dict of model overrides (``SeedVLAConfig`` fields). Each variant trains into
+variants, each a dict of model overrides (``SeedVLAConfig`` fields), trained without the base
+config's DAgger round (``dagger.episodes`` 0: designs are compared on their training). Each variant trains into
 ``<output_dir>/<name>/run`` and is evaluated into ``<output_dir>/<name>/eval``; a variant whose
 ``eval/results.json`` exists is not run again (delete it to redo one). The table goes to
 ``<output_dir>/ablation.md`` and ``ablation.json``.
@@ -64,7 +65,9 @@ def run_variant(name: str, overrides: dict[str, Any], conf: AblationConfig, out_
     if not summary_path.exists():
         run_conf = load_config(conf.base_config, updates={
             'model': overrides.get('model') or {}, 'train': {**conf.train, **(overrides.get('train') or {})},
-            'output_dir': str(out / 'run'), 'export_dir': str(out / 'checkpoint')})
+            'output_dir': str(out / 'run'), 'export_dir': str(out / 'checkpoint'),
+            'dagger': {'episodes': 0}})   # designs compared on their training alone: no base round, whose
+                                          # rollouts (one dataset path) another variant's policy would have made
         print(f'== {name}: training ({run_conf.train.steps} steps)', flush=True)
         train(run_conf, progress=False)
     summary = json.loads(summary_path.read_text())

@@ -359,6 +359,8 @@ def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
                   f"(not finished by the teacher, kept up to the handover: {done['teacher_failures'] or 'none'})",
                   flush=True)
         barrier(first.dist)
+    elif first.dist.main:
+        print(f'dagger: reusing the rollouts in {rollouts} (delete it to have {best} drive them again)', flush=True)
     first.data = None                          # the demonstrations are read again with the rollouts
     stage = replace(run, output_dir=str(Path(run.output_dir) / 'dagger'),
                     train=replace(run.train, steps=d.steps, lr=d.lr, warmup_steps=d.warmup_steps,
