@@ -342,8 +342,8 @@ def test_torchrun_ddp(tiny, tmp_path):
     root, _, _ = tiny
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533',
            '-m', 'vla_learning.train', '--config', str(CONFIG), '--no-progress', '--set', f'dataset={root / "ds"}',
-           f'output_dir={tmp_path / "ddp"}', 'export_dir=', NO_ROUND, 'model.image_size=32', 'model.vision_channels=[8,8,16]',
-           'model.vision_strides=[]',
+           f'output_dir={tmp_path / "ddp"}', 'export_dir=', NO_ROUND, 'model.image_size=32',
+           'model.vision_channels=[8,8,16]', 'model.vision_strides=[]',
            'train.steps=3', 'train.val_every=3', 'train.log_every=1', 'train.val_batches=1', 'train.batch_size=4',
            'train.num_threads=1']
     env = dict(os.environ, OMP_NUM_THREADS='1')
