@@ -31,6 +31,10 @@ What it owns, in order:
 * odometry: the newest base pose (:meth:`PolicyRunner.update_base_pose`) goes into each call's
   Observation; a policy that reads it (``Policy.reads_odometry``) called without one is refused
   the same way (confidence 0) until odometry arrives.
+* progress (:mod:`vla_core.progress`): each tick's proposed base twist and each call's odometry
+  are recorded; an instruction whose proposals ask for base motion the odometry does not show for
+  ``progress_window`` s (blocked by vla_safety, a wall) has stalled: its chunks get confidence 0
+  (refusal 'no_progress') for the next ``progress_window`` s, then it gets another window.
 * range scan: likewise the newest planar scan (:meth:`PolicyRunner.update_scan`, Observation.scan)
   for a policy that reads it (``Policy.reads_scan``).
 
@@ -53,6 +57,7 @@ import numpy as np
 from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput, declared_action_steps
 from vla_core.embodiment import EmbodiedAction, Embodiment
 from vla_core.grounding import Vocabulary, load_vocabulary, unknown_references
+from vla_core.progress import ProgressCheck, Stall
 from vla_core.scheduler import ActionScheduler, ActionSmoother, SchedulerParams
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,16 @@ class RunnerConfig:
     #: a bundled name ('vla_arena') or YAML path
     vocabulary: str = 'auto'
 
+    # --- progress (vla_core.progress): an instruction whose proposed base motion the odometry does
+    # not show is refused for a window (confidence 0, 'no_progress'), then gets another
+    #: seconds of record judged; 0 = no check
+    progress_window: float = 3.0
+    #: base motion the proposals must ask for in the window before it is judged, m (turns count
+    #: vla_core.progress.TURN_RADIUS m per rad)
+    progress_min_commanded: float = 0.05
+    #: a stall: the odometry shows less than this fraction of what was asked
+    progress_min_fraction: float = 0.2
+
     def __post_init__(self) -> None:
         if not (isinstance(self.control_rate_hz, (int, float)) and 0 < self.control_rate_hz <= 1000):
             raise ValueError(f'control_rate_hz must be in (0, 1000] Hz, got {self.control_rate_hz!r}')
@@ -107,6 +122,12 @@ class RunnerConfig:
             raise ValueError(f'call_margin must be >= 0 s and shorter than a control period, got {self.call_margin!r}')
         if not (isinstance(self.tick_wait, (int, float)) and 0 <= self.tick_wait < 1.0 / self.control_rate_hz):
             raise ValueError(f'tick_wait must be >= 0 s and shorter than a control period, got {self.tick_wait!r}')
+        if not (isinstance(self.progress_window, (int, float)) and 0 <= self.progress_window <= 60):
+            raise ValueError(f'progress_window must be in [0, 60] s (0 = no check), got {self.progress_window!r}')
+        if not (isinstance(self.progress_min_commanded, (int, float)) and 0 <= self.progress_min_commanded <= 10):
+            raise ValueError(f'progress_min_commanded must be in [0, 10] m, got {self.progress_min_commanded!r}')
+        if not (isinstance(self.progress_min_fraction, (int, float)) and 0 <= self.progress_min_fraction <= 1):
+            raise ValueError(f'progress_min_fraction must be in [0, 1], got {self.progress_min_fraction!r}')
         if not isinstance(self.vocabulary, str):
             raise ValueError(f"vocabulary must be 'auto', '' or a vocabulary name or YAML path, got {self.vocabulary!r}")
         self.scheduler_params()                                    # raises with a fix
@@ -168,7 +189,8 @@ class CallResult:
     inference_time: float           # wall seconds of decode + policy
     error_kind: str = ''
     error: str = ''
-    refused: str = ''               # PolicyRunner.refusal: 'vocabulary', 'no_odometry', 'no_scan' or ''
+    refused: str = ''               # PolicyRunner.refusal: 'vocabulary', 'no_odometry', 'no_scan',
+                                    # 'no_progress' (PolicyRunner.stall) or ''
 
 
 @dataclass(frozen=True)
@@ -229,6 +251,8 @@ class PolicyRunner:
         self._joints: dict[str, float] = {}
         self._base_pose: tuple[float, float, float] | None = None
         self._scan: PlanarScan | None = None
+        self._stall: Stall | None = None       # the current instruction stalled (vla_core.progress)
+        self._last_tick: float | None = None
 
     def reconfigure(self, config: RunnerConfig) -> None:
         """Take new settings on a running runner (a live parameter change), from the next tick and
@@ -257,6 +281,10 @@ class PolicyRunner:
         self._scheduler.params = config.scheduler_params()
         self._smoother = smoother
         self.vocabulary: Vocabulary | None = vocabulary
+        progress = getattr(self, '_progress', None) or ProgressCheck()
+        progress.window, progress.min_commanded, progress.min_fraction = (
+            float(config.progress_window), float(config.progress_min_commanded), float(config.progress_min_fraction))
+        self._progress = progress                  # its record is kept across a live change
         self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
 
     # -- instruction ---------------------------------------------------------------------------
@@ -272,6 +300,8 @@ class PolicyRunner:
         self._scheduler.reset()
         self._smoother.reset()
         self._last_call_time = -math.inf
+        self._progress.reset(now)
+        self._stall = None
         return self._generation
 
     @property
@@ -310,6 +340,12 @@ class PolicyRunner:
     def instruction_time(self) -> float:
         """When the current instruction was set (the caller's clock; 0 when idle)."""
         return self._instruction_time
+
+    @property
+    def stall(self) -> Stall | None:
+        """The stall for which the current instruction is refused as 'no_progress' (vla_core.progress),
+        else None; a new Stall object at each new stall."""
+        return self._stall
 
     @property
     def generation(self) -> int:
@@ -396,10 +432,20 @@ class PolicyRunner:
         if not out.is_finite:
             return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, 'non_finite',
                               f'policy {self.policy.name} returned non-finite actions or confidence')
-        refused = self.refusal(ctx.instruction, o.base_pose, o.scan)
+        refused = self.refusal(ctx.instruction, o.base_pose, o.scan) or self._judge_progress(ctx.generation, o)
         if refused:
             out = replace(out, confidence=0.0)           # refused: vla_safety holds the robot
         return CallResult(out, o.stamp, ctx.instruction, ctx.generation, dt, refused=refused)
+
+    def _judge_progress(self, generation: int, o: Observation) -> str:
+        """Record the call's odometry and judge the instruction's progress (vla_core.progress):
+        'no_progress' while it is held for a stall, else ''."""
+        with self._lock:
+            if generation != self._generation:
+                return ''
+            self._progress.measured(o.stamp, o.base_pose)
+            self._stall = self._progress.judge(o.stamp)
+            return 'no_progress' if self._stall is not None else ''
 
     def accept(self, result: CallResult | None) -> str | None:
         """Store a call's chunk; returns why it was not used (None when it was). A result of an
@@ -434,13 +480,19 @@ class PolicyRunner:
                 finished = True
             if not self._instruction:
                 return Tick('', 0.0, None, finished)
-            instruction, instruction_time = self._instruction, self._instruction_time
+            instruction, instruction_time, generation = self._instruction, self._instruction_time, self._generation
             a = self._scheduler.action_at(now)
             vector = self._smoother(a.action) if a is not None else None
+            last, self._last_tick = self._last_tick, float(now)
         if a is None or vector is None:
             return Tick(instruction, instruction_time, None)
         cmd = RunnerCommand(self.embodiment.decode(vector), vector, a.confidence, a.stamp, a.chunk_index,
                             a.chunk_length, float(a.meta), a.num_blended)
+        if a.confidence > 0 and last is not None:    # a refused chunk asks for nothing: it is held
+            dt = min(now - last, 2.0 * self.config.control_period)
+            with self._lock:
+                if generation == self._generation:
+                    self._progress.commanded(now, cmd.command.twist, dt)
         return Tick(instruction, instruction_time, cmd)
 
     def has_chunk(self) -> bool:
