@@ -93,6 +93,8 @@ class Probe:
         self.joints = {'head_pan_joint': 0.0, 'head_tilt_joint': 0.0}
         self.base_pose: tuple[float, float, float] | None = (0.0, 0.0, 0.0)   # x, y, yaw on odom; None = silent
         self.odom_age = 0.0                     # s: odom stamped this long before it is sent (a late driver)
+        self.base_moves = True                  # the base carries out cmd_vel (False: blocked, it stays put)
+        self._odom_time: float | None = None
         n.create_timer(1 / 30, self._publish_camera)
         n.create_timer(1 / 20, self._publish_scan)
         n.create_timer(1 / 50, self._publish_joints)
@@ -140,6 +142,17 @@ class Probe:
         self.joint_pub.publish(msg)
 
     def _publish_odometry(self) -> None:
+        now = time.monotonic()
+        dt, self._odom_time = (0.0 if self._odom_time is None else now - self._odom_time), now
+        if self.base_pose is not None and self.base_moves:       # a base driver: it moves as commanded
+            with self.lock:
+                latest = self.cmd_vel[-1] if self.cmd_vel else None
+            t = getattr(latest[1], 'twist', latest[1]) if latest is not None else None   # Twist or TwistStamped
+            if t is not None and hasattr(t, 'linear') and now - latest[0] < 0.5:   # the base's command timeout
+                x, y, yaw = self.base_pose
+                self.base_pose = (x + (t.linear.x * math.cos(yaw) - t.linear.y * math.sin(yaw)) * dt,
+                                  y + (t.linear.x * math.sin(yaw) + t.linear.y * math.cos(yaw)) * dt,
+                                  yaw + t.angular.z * dt)
         pose = self.base_pose
         if pose is None:
             return
@@ -202,12 +215,13 @@ def twist_is_zero(t: Twist) -> bool:
 
 
 @contextlib.contextmanager
-def running_suite(args: dict, safety: dict | None = None):
-    """The suite's nodes (vla_launch's Suite) and a Probe on a fresh domain, both up: yields (suite, probe)."""
+def running_suite(args: dict, safety: dict | None = None, record: dict | None = None):
+    """The suite's nodes (vla_launch's Suite) and a Probe on a fresh domain, both up: yields (suite, probe).
+    ``record``: more topics the probe keeps ({topic: message type}, Probe.recorded)."""
     from vla_bringup.launcher import Suite
     domain = fresh_domain_id()
     suite = Suite(args, safety=safety, domain_id=domain, quiet=QUIET)
-    probe = Probe(domain)
+    probe = Probe(domain, record=record)
     try:
         suite.start()
         # nodes are up once the safety node publishes

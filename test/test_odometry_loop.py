@@ -116,3 +116,51 @@ def test_a_policy_that_reads_the_scan_gets_it_from_the_lidar_topic(scan_checkpoi
         probe.scan_ranges = None                     # lost again: refused within scan_timeout (0.5 s)
         assert probe.wait_for(lambda: (c := _answers(probe, time.monotonic() - 0.25, 'walk forward'))
                               and max(a[0] for a in c) == 0.0, 5), 'the scan was lost but the policy kept acting'
+
+
+# -- the progress check (vla_core.progress) ---------------------------------------------------------
+def _walk_confidences(probe, t0):
+    return [(t, a.confidence) for t, a in probe.since(probe.actions, t0) if a.instruction == 'walk forward']
+
+
+def _stalls(probe) -> int:
+    for _, arr in reversed(list(probe.recorded['/diagnostics'])):
+        for st in arr.status:
+            if st.name.startswith('vla_inference'):
+                return int({kv.key: kv.value for kv in st.values}['stalls'])
+    return -1
+
+
+def test_a_walk_the_base_does_not_carry_out_is_refused_for_a_window_then_walks_on():
+    """The probe is the base: its odometry integrates the gated cmd_vel, unless it is blocked. A
+    blocked base stalls the walk (confidence 0, vla_safety holds, `stalls` in /diagnostics) after
+    progress_window (3 s); once the base moves again the walk goes on and stalls no more."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    with running_suite({'policy': 'keyword'}, {'command_timeout': 0.3},
+                       record={'/diagnostics': DiagnosticArray}) as (suite, probe):
+        probe.base_moves = False                     # cmd_vel says walk; the odometry says it stays put
+        probe.command('walk forward')
+        t0 = time.monotonic()
+        assert probe.wait_for(lambda: any(m.linear.x > 0.05 for _, m in probe.since(probe.cmd_vel, t0)), 10)
+        assert probe.wait_for(lambda: any(c == 0.0 for _, c in _walk_confidences(probe, t0)), 10), \
+            'a walk the base never carried out was never refused'
+        confs = _walk_confidences(probe, t0)
+        t_zero = next(t for t, c in confs if c == 0.0)
+        before = [(t, c) for t, c in confs if t < t_zero]
+        assert before and all(c == 1.0 for _, c in before)
+        assert t_zero - before[0][0] > 2.5, 'refused before a 3 s window of record'
+        assert probe.wait_for(lambda: _stalls(probe) >= 1, 5), '/diagnostics does not count the stall'
+        time.sleep(1.0)
+        held = probe.since(probe.cmd_vel, t_zero + 0.5)
+        assert held and all(twist_is_zero(m) for _, m in held), 'vla_safety let a stalled walk move'
+
+        probe.base_moves = True                      # the way is clear: the base carries out cmd_vel
+        t_clear = time.monotonic()
+        assert probe.wait_for(lambda: any(c == 1.0 for _, c in _walk_confidences(probe, t_clear)), 6), \
+            'the walk stayed refused after its window'
+        t_back = next(t for t, c in _walk_confidences(probe, t_clear) if c == 1.0)
+        time.sleep(4.5)                              # longer than a window: walking, it must not stall again
+        after = _walk_confidences(probe, t_back)
+        assert after and all(c == 1.0 for _, c in after), 'a base that moves as asked stalled'
+        assert any(m.linear.x > 0.05 for _, m in probe.since(probe.cmd_vel, t_back + 1.0))
+        assert probe.base_pose[0] > 0.3

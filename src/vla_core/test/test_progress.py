@@ -70,6 +70,10 @@ def test_too_little_asked_is_not_judged_and_window_zero_is_off():
     check.reset(0.0)
     _, t = drive(check, 5.0, (0.01, 0, 0, 0, 0, 0), speed_made=0.0)     # 0.03 m asked in 3 s
     assert check.stall(t) is None
+    arrived = ProgressCheck()                   # the defaults: a policy at its object, nudging at 0.05 m/s
+    arrived.reset(0.0)
+    _, t = drive(arrived, 5.0, (0.05, 0, 0, 0, 0, 0.1), speed_made=0.0)
+    assert arrived.stall(t) is None
     off = ProgressCheck(window=0.0)
     off.reset(0.0)
     _, t = drive(off, 5.0, WALK, speed_made=0.0)
@@ -179,7 +183,7 @@ def test_a_live_change_of_the_window_applies_to_the_running_instruction():
     runner.set_instruction('walk forward', 0.0)
     _, refusals, pose, t = run(runner, 4.0, blocked=True)
     assert set(refusals) == {''}
-    runner.reconfigure(RunnerConfig(progress_window=2.0))
+    runner.reconfigure(RunnerConfig(progress_window=2.0, progress_min_commanded=0.1))
     _, refusals, _, _ = run(runner, 1.0, blocked=True, start=t, pose=pose)
     assert 'no_progress' in refusals
 

@@ -14,7 +14,7 @@ doing what was asked, and vla_safety holds the robot. Then the record starts afr
 gets another window: a robot that was blocked walks on once the way is clear (as navigation2's
 collision monitor lets it), and one that stays blocked stalls again.
 
-    check = ProgressCheck(window=3.0, min_commanded=0.05, min_fraction=0.2)
+    check = ProgressCheck(window=3.0, min_commanded=0.3, min_fraction=0.2)
     check.commanded(now, twist, dt)     # each control tick's proposed base twist
     check.measured(stamp, (x, y, yaw))   # each policy call's odometry
     stall = check.judge(now)            # a Stall (what was asked, what was made) or None
@@ -27,6 +27,10 @@ from dataclasses import dataclass
 
 #: metres of motion per radian turned (about a humanoid base's half-width)
 TURN_RADIUS = 0.3
+#: defaults (RunnerConfig's and the node's): the window, s; the motion a window must ask for before
+#: it is judged, m (0.1 m/s on average: a walk, not the creep of a policy that has arrived); and
+#: the fraction of it below which the base has stalled
+WINDOW, MIN_COMMANDED, MIN_FRACTION = 3.0, 0.3, 0.2
 
 
 def motion(travel: float, turn: float) -> float:
@@ -51,7 +55,8 @@ class ProgressCheck:
     """One instruction's record of commanded and measured base motion; see the module docstring.
     ``window`` 0 turns the check off."""
 
-    def __init__(self, window: float = 3.0, min_commanded: float = 0.05, min_fraction: float = 0.2) -> None:
+    def __init__(self, window: float = WINDOW, min_commanded: float = MIN_COMMANDED,
+                 min_fraction: float = MIN_FRACTION) -> None:
         self.window = float(window)
         self.min_commanded = float(min_commanded)
         self.min_fraction = float(min_fraction)

@@ -57,6 +57,7 @@ import numpy as np
 from vla_core.policy import Observation, PlanarScan, Policy, PolicyOutput, declared_action_steps
 from vla_core.embodiment import EmbodiedAction, Embodiment
 from vla_core.grounding import Vocabulary, load_vocabulary, unknown_references
+from vla_core import progress as _progress
 from vla_core.progress import ProgressCheck, Stall
 from vla_core.scheduler import ActionScheduler, ActionSmoother, SchedulerParams
 
@@ -104,12 +105,13 @@ class RunnerConfig:
     # --- progress (vla_core.progress): an instruction whose proposed base motion the odometry does
     # not show is refused for a window (confidence 0, 'no_progress'), then gets another
     #: seconds of record judged; 0 = no check
-    progress_window: float = 3.0
+    progress_window: float = _progress.WINDOW
     #: base motion the proposals must ask for in the window before it is judged, m (turns count
-    #: vla_core.progress.TURN_RADIUS m per rad)
-    progress_min_commanded: float = 0.05
+    #: vla_core.progress.TURN_RADIUS m per rad; 0.3 m in 3 s: a walk, not the creep of a policy
+    #: that has arrived and nudges against vla_safety's stop zone)
+    progress_min_commanded: float = _progress.MIN_COMMANDED
     #: a stall: the odometry shows less than this fraction of what was asked
-    progress_min_fraction: float = 0.2
+    progress_min_fraction: float = _progress.MIN_FRACTION
 
     def __post_init__(self) -> None:
         if not (isinstance(self.control_rate_hz, (int, float)) and 0 < self.control_rate_hz <= 1000):

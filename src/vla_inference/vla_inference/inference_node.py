@@ -108,6 +108,7 @@ class InferenceNode(Node):
         self.get_logger().info('policy calls: ' + (f'every {ticks} control tick(s), phased to finish just before '
                                                    'the tick' if ticks else 'on every new frame'))
         self._reading_logged = ''
+        self._stall_logged = None                     # the last stall logged (vla_core.progress.Stall)
         self._worker = RunnerThread(self.runner, frame_rgb, self._on_result)
         self._worker.start()
         self.create_timer(1.0 / p['control_rate_hz'], self._on_tick)
@@ -257,6 +258,12 @@ class InferenceNode(Node):
             self.get_logger().warning(f"no {what} on '{topic}': policy '{self.policy.name}' reads it, so "
                                       f"'{r.instruction}' is refused (confidence 0) until it arrives",
                                       throttle_duration_sec=5.0)
+        elif r.refused == 'no_progress' and problem is None and self.runner.stall is not self._stall_logged:
+            self._stall_logged = stall = self.runner.stall    # once per stall
+            self._stats.count('stalls')
+            self.get_logger().warning(f"'{r.instruction}' stalled, {stall.describe() if stall else 'no progress'}: "
+                                      f'refused (confidence 0: vla_safety holds the robot) for '
+                                      f"{self._p['progress_window']:g} s, then the policy gets another window")
         elif problem is None and not r.error_kind and r.output.done:
             self.get_logger().info(f"policy reports '{r.instruction}' done")
         if r.instruction != self._reading_logged:    # once per instruction, after the call that read it

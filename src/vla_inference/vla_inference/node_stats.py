@@ -20,7 +20,7 @@ class NodeStats:
         self.lock = threading.Lock()
         self.counts = dict(frames_received=0, frames_skipped=0, frames_rejected=0, inferences=0,
                            policy_errors=0, non_finite=0, ticks=0, ticks_stale=0, ticks_no_action=0,
-                           published=0, commands_rejected=0, instructions_refused=0,
+                           published=0, commands_rejected=0, instructions_refused=0, stalls=0,
                            calls_without_odometry=0, calls_without_scan=0)
         self.latency = RollingWindow(200)
         self.rate = RateMeter(600)            # the last minute of ticks at 10 Hz

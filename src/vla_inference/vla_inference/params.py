@@ -59,6 +59,15 @@ PARAMS = [
               "is at least this ('stroll' as 'walking'; never as a colour, an object or a direction); 1 = words "
               "stay as they are (MiniLM does not run). Applies from the next policy call; other policies ignore "
               "it", 0.0, 1.0),
+    ParamSpec('progress_window', _D('progress_window'), 'Progress check (vla_core.progress): an instruction whose '
+              'proposed base motion the odometry (odom) does not show over this window (blocked by vla_safety, a '
+              'wall) has stalled: it is refused (confidence 0: vla_safety holds the robot) for as long again, then '
+              'the policy gets another window; 0 = no check, s', 0.0, 60.0),
+    ParamSpec('progress_min_commanded', _D('progress_min_commanded'), 'The progress check judges a window only when '
+              'the proposals asked for at least this much base motion in it, m (a turn counts 0.3 m per rad)',
+              0.0, 10.0),
+    ParamSpec('progress_min_fraction', _D('progress_min_fraction'), 'A stall: the odometry shows less than this '
+              'fraction of the base motion the proposals asked for over progress_window', 0.0, 1.0),
     ParamSpec('max_instruction_length', 500, 'Longer commands are rejected (and the robot stops), characters',
               1, 100000),
     ParamSpec('base_frame', 'base_link', 'frame_id of the proposed Twist'),
@@ -76,10 +85,12 @@ def runner_config(p: Mapping[str, Any]) -> RunnerConfig:
         max_action_age=p['max_action_age'], temporal_ensembling=p['temporal_ensembling'],
         ensemble_coeff=p['ensemble_coeff'], interpolate=p['interpolate_chunks'],
         smoothing=p['smoothing'], smoothing_window=p['smoothing_window'], smoothing_alpha=p['smoothing_alpha'],
-        vocabulary=p['instruction_vocabulary'])
+        vocabulary=p['instruction_vocabulary'], progress_window=p['progress_window'],
+        progress_min_commanded=p['progress_min_commanded'], progress_min_fraction=p['progress_min_fraction'])
 
 
 #: the parameters that make the PolicyRunner's configuration (set live: PolicyRunner.reconfigure)
 RUNNER_PARAMS = frozenset({'max_inference_rate_hz', 'call_margin', 'tick_wait', 'max_action_age', 'temporal_ensembling',
                            'ensemble_coeff', 'interpolate_chunks', 'smoothing', 'smoothing_window', 'smoothing_alpha',
-                           'instruction_vocabulary'})
+                           'instruction_vocabulary', 'progress_window', 'progress_min_commanded',
+                           'progress_min_fraction'})
