@@ -73,6 +73,11 @@ class ProgressCheck:
         self._start = float(now)
         self._stall, self._held_until = None, -math.inf
 
+    @property
+    def held(self) -> Stall | None:
+        """The stall the newest :meth:`judge` held the instruction for, else None."""
+        return self._stall
+
     def judge(self, now: float) -> Stall | None:
         """The stall that holds the instruction at ``now``, else None: a stall found now
         (:meth:`stall`) holds it for ``window`` s, after which the record starts afresh."""

@@ -242,6 +242,7 @@ class PolicyRunner:
         self.config = config or RunnerConfig()
         self._lock = threading.Lock()
         self._scheduler = ActionScheduler(self.config.scheduler_params())
+        self._progress = ProgressCheck()        # its record is kept across a live change (reconfigure)
         self._apply(self.config)          # call_ticks, smoother, vocabulary
         self._instruction = ''
         self._instruction_time = 0.0
@@ -253,7 +254,6 @@ class PolicyRunner:
         self._joints: dict[str, float] = {}
         self._base_pose: tuple[float, float, float] | None = None
         self._scan: PlanarScan | None = None
-        self._stall: Stall | None = None       # the current instruction stalled (vla_core.progress)
         self._last_tick: float | None = None
 
     def reconfigure(self, config: RunnerConfig) -> None:
@@ -283,10 +283,8 @@ class PolicyRunner:
         self._scheduler.params = config.scheduler_params()
         self._smoother = smoother
         self.vocabulary: Vocabulary | None = vocabulary
-        progress = getattr(self, '_progress', None) or ProgressCheck()
-        progress.window, progress.min_commanded, progress.min_fraction = (
+        self._progress.window, self._progress.min_commanded, self._progress.min_fraction = (
             float(config.progress_window), float(config.progress_min_commanded), float(config.progress_min_fraction))
-        self._progress = progress                  # its record is kept across a live change
         self._ungrounded: tuple[str, tuple[str, ...]] = ('', ())    # (instruction, what it names unknown)
 
     # -- instruction ---------------------------------------------------------------------------
@@ -303,7 +301,6 @@ class PolicyRunner:
         self._smoother.reset()
         self._last_call_time = -math.inf
         self._progress.reset(now)
-        self._stall = None
         return self._generation
 
     @property
@@ -347,7 +344,7 @@ class PolicyRunner:
     def stall(self) -> Stall | None:
         """The stall for which the current instruction is refused as 'no_progress' (vla_core.progress),
         else None; a new Stall object at each new stall."""
-        return self._stall
+        return self._progress.held
 
     @property
     def generation(self) -> int:
@@ -446,8 +443,7 @@ class PolicyRunner:
             if generation != self._generation:
                 return ''
             self._progress.measured(o.stamp, o.base_pose)
-            self._stall = self._progress.judge(o.stamp)
-            return 'no_progress' if self._stall is not None else ''
+            return 'no_progress' if self._progress.judge(o.stamp) is not None else ''
 
     def accept(self, result: CallResult | None) -> str | None:
         """Store a call's chunk; returns why it was not used (None when it was). A result of an
