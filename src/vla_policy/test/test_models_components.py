@@ -106,6 +106,25 @@ def test_every_component_learns(humanoid, fusion, head):
     assert err < 0.25, f'{head}: mean |predicted - expert| {float(err):.3f} after fitting 4 samples'
 
 
+@pytest.mark.parametrize('head', HEAD_NAMES)
+def test_action_weights_make_a_steps_loss_the_weighted_mean_over_dimensions(humanoid, head):
+    """SeedVLALossConfig.action_weights: all 1 is the plain mean; weight on one dimension moves the
+    action loss toward that dimension's own error; a count that is not the action's is refused."""
+    cfg = _cfg(humanoid, head=dict(type=head, **({'bins': 32} if head == 'rt1_tokens' else {})))
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg, b=4)
+    batch[ACTION][..., 3] = 0.95                       # one dimension far from what the untrained head proposes
+    def action_loss(weights):
+        torch.manual_seed(0)                           # the flow head samples noise and times
+        return model.compute_loss(batch, SeedVLALossConfig(action_weights=weights))[1]['action_loss']
+    plain, ones = action_loss(()), action_loss((1.0,) * cfg.action_dim)
+    assert ones == pytest.approx(plain, rel=1e-5)
+    heavy = action_loss(tuple(100.0 if d == 3 else 1.0 for d in range(cfg.action_dim)))
+    assert heavy > 1.5 * plain
+    with pytest.raises(ValueError, match='one per dimension'):
+        action_loss((1.0, 2.0))
+
+
 # -- heads ---------------------------------------------------------------------------------------
 def test_rt1_bins_round_trip():
     centers = bin_centers(256)

@@ -103,6 +103,7 @@ def test_errors_say_how_to_fix(overrides, match):
     ({'agreement_threshold': 0}, r'agreement_threshold must be a number \(RMS distance.*\) > 0'),
     ({'grounding_weight': -1.0}, r'grounding_weight must be a number >= 0'),
     ({'confidence_loss_weight': 0.5}, r"no field\(s\) \['confidence_loss_weight'\]"),
+    ({'action_weights': [1.0, 0.0]}, r'action_weights must be numbers > 0, one per action dimension'),
 ])
 def test_loss_config_errors(overrides, match):
     with pytest.raises(ValueError, match=match):

@@ -30,7 +30,7 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     'head_layers': ('head', 'layers'), 'flow_steps': ('head', 'steps'), 'sampling_seed': ('head', 'sampling_seed'),
     'confidence_loss_weight': ('loss', 'confidence_weight'), 'agreement_threshold': ('loss', 'agreement_threshold'),
     'grounding_loss_weight': ('loss', 'grounding_weight'), 'grounding_attribute_weight': ('loss', 'attribute_weight'),
-    'objectness_loss_weight': ('loss', 'objectness_weight'),
+    'objectness_loss_weight': ('loss', 'objectness_weight'), 'action_loss_weights': ('loss', 'action_weights'),
 }
 #: removed old flat keys -> the value that behaves as the model does now (other values: an error)
 REMOVED_FLAT_KEYS = {'map_query': 'sentence', 'in_view_jitter_mean': 0.0, 'chunk_basis': 0, 'vision_finetune': False,

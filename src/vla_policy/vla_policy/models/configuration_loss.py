@@ -4,6 +4,7 @@ Training records them in the checkpoint's metadata ('loss'); inference never rea
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,6 +24,9 @@ class SeedVLALossConfig(ConfigBlock):
     agreement_threshold: float = 0.1
     """Largest RMS distance (normalised action units) between the predicted and the expert chunk that
     counts as agreeing: the confidence target of a sample without a CONFIDENCE label (> 0)."""
+    action_weights: tuple[float, ...] = ()
+    """Weight (> 0) of each action dimension in the action loss, in the embodiment's order (its
+    action_dim of them); () = all 1. The loss of a step is the weighted mean over the dimensions."""
     grounding_weight: float = 1.0
     """pooling 'grounded_query' / 'grounded_point': weight (>= 0) of the cross-entropy between the
     instruction's map and the cell of the named object (or "not in view"), for samples with
@@ -38,5 +42,10 @@ class SeedVLALossConfig(ConfigBlock):
     def _check(self) -> None:
         for name in ('confidence_weight', 'grounding_weight', 'attribute_weight', 'objectness_weight'):
             check_real(self, name, 0.0, float('inf'), 'e.g. 0.5, or 0 to turn it off')
+        for w in self.action_weights:
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w > 0):
+                raise ValueError(f'{self._path("action_weights")} must be numbers > 0, one per action dimension '
+                                 f'(or [] for all 1), got {list(self.action_weights)}')
+        self._set('action_weights', tuple(float(w) for w in self.action_weights))
         check_real(self, 'agreement_threshold', 0.0, float('inf'), 'e.g. 0.1', lo_open=True,
                    unit='a number (RMS distance in normalised action units)')

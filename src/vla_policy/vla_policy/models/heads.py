@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vla_policy.models.interfaces import ActionHead, masked_step_mean
+from vla_policy.models.interfaces import ActionHead, dim_mean, masked_step_mean
 
 
 class TanhChunkHead(ActionHead):
@@ -26,8 +26,8 @@ class TanhChunkHead(ActionHead):
         return torch.tanh(self.proj(features)).view(-1, self.chunk_size, self.action_dim)
 
     def loss(self, features: torch.Tensor, target: torch.Tensor,
-             valid: torch.Tensor | None = None) -> torch.Tensor:
-        per_step = (self.forward(features) - target).square().mean(-1)      # (B, T)
+             valid: torch.Tensor | None = None, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
+        per_step = dim_mean((self.forward(features) - target).square(), dim_weights)      # (B, T)
         return masked_step_mean(per_step, valid)
 
 

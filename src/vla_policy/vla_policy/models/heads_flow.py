@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vla_policy.models.interfaces import ActionHead, masked_step_mean
+from vla_policy.models.interfaces import ActionHead, dim_mean, masked_step_mean
 from vla_policy.models.layers import timestep_embedding
 
 #: width of the sin/cos time features
@@ -76,7 +76,7 @@ class FlowMatchingHead(ActionHead):
         return self.sample(features)
 
     def loss(self, features: torch.Tensor, target: torch.Tensor,
-             valid: torch.Tensor | None = None) -> torch.Tensor:
+             valid: torch.Tensor | None = None, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
         b = target.shape[0]
         if valid is not None:     # padded steps repeat the last real one, so their values cannot leak in via x_t
             steps = torch.arange(target.shape[1], device=target.device).expand(b, -1)
@@ -86,5 +86,5 @@ class FlowMatchingHead(ActionHead):
         t = torch.rand(b, dtype=target.dtype, device=target.device)
         tt = t.view(b, 1, 1)
         x_t = (1.0 - tt) * x0 + tt * target
-        err = (self.predict_clean(x_t, t, features) - target).square().mean(-1)      # (B, T)
+        err = dim_mean((self.predict_clean(x_t, t, features) - target).square(), dim_weights)      # (B, T)
         return masked_step_mean(err, valid)

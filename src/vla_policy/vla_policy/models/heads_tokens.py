@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vla_policy.models.interfaces import ActionHead, masked_step_mean
+from vla_policy.models.interfaces import ActionHead, dim_mean, masked_step_mean
 from vla_policy.models.layers import TransformerBlock
 
 #: tokens the fused feature is spread over, as the decoder's memory
@@ -76,7 +76,7 @@ class RT1TokenHead(ActionHead):
         return self.centers[self.logits(features).argmax(-1)]
 
     def loss(self, features: torch.Tensor, target: torch.Tensor,
-             valid: torch.Tensor | None = None) -> torch.Tensor:
+             valid: torch.Tensor | None = None, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.logits(features)
         ce = F.cross_entropy(logits.flatten(0, 2), to_bins(target, self.bins).flatten(), reduction='none')
-        return masked_step_mean(ce.view(target.shape).mean(-1), valid)
+        return masked_step_mean(dim_mean(ce.view(target.shape), dim_weights), valid)

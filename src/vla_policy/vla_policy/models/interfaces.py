@@ -78,12 +78,22 @@ class ActionHead(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def loss(self, features: torch.Tensor, target: torch.Tensor,
-             valid: torch.Tensor | None = None) -> torch.Tensor:
+             valid: torch.Tensor | None = None, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample training loss (B,) for target chunks (B, chunk_size, action_dim).
 
         ``valid`` (B, chunk_size) bool marks real (not padded) steps; the loss of a sample is the
         mean over its valid steps (0 for a sample with none). Use :func:`masked_step_mean`.
+        ``dim_weights`` (action_dim,): a step's loss is the weighted mean over the action's
+        dimensions instead of the plain mean. Use :func:`dim_mean`.
         """
+
+
+def dim_mean(per_dim: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """(..., D) per-dimension values -> (...) their mean over D, weighted by ``weights`` (D,) if given."""
+    if weights is None:
+        return per_dim.mean(-1)
+    w = weights.to(per_dim.dtype)
+    return (per_dim * w).sum(-1) / w.sum()
 
 
 def masked_step_mean(per_step: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:

@@ -201,7 +201,7 @@ class SeedVLAModel(nn.Module):
         features, grounding = self.encode(batch)
 
         in_scope = (~out_of_scope).to(features.dtype)
-        per_sample = self.action_head.loss(features, target, valid)
+        per_sample = self.action_head.loss(features, target, valid, self._dim_weights(lc, target))
         action_loss = (per_sample * in_scope).sum() / in_scope.sum().clamp_min(1.0)
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
@@ -235,6 +235,16 @@ class SeedVLAModel(nn.Module):
             logs['confidence_loss'] = float(conf_loss.detach())
         logs['loss'] = float(loss.detach())
         return loss, logs
+
+    @staticmethod
+    def _dim_weights(lc, target: torch.Tensor) -> torch.Tensor | None:
+        """The loss config's action_weights as a (D,) tensor (None: all 1); one per action dimension."""
+        if not lc.action_weights:
+            return None
+        if len(lc.action_weights) != target.shape[-1]:
+            raise ValueError(f'SeedVLALossConfig.action_weights has {len(lc.action_weights)} weights, the actions '
+                             f'{target.shape[-1]} dimensions: give one per dimension, in the embodiment\'s order')
+        return torch.tensor(lc.action_weights, dtype=target.dtype, device=target.device)
 
     @staticmethod
     def _weighted(per: torch.Tensor, rows: torch.Tensor, weight: float, name: str, logs: dict) -> torch.Tensor:
