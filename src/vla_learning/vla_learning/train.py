@@ -173,11 +173,12 @@ def prepare(run: RunConfig, progress: bool, *, extra_datasets: tuple[str, ...] =
     (default ``run``)."""
     dist, device = init_distributed()
     torch.set_num_threads(run.train.num_threads)
+    embodiment = load_embodiment(run.embodiment)
+    model_cfg, loss_cfg = build_model_config(run, embodiment), build_loss_config(run)
+    loss_cfg.check_action_dim(model_cfg.action_dim)      # before minutes of collection, not at the first step
     ensure_dataset(run, dist, progress)
     if dist.main:
         (Path(run.output_dir) / 'checkpoints').mkdir(parents=True, exist_ok=True)
-    embodiment = load_embodiment(run.embodiment)
-    model_cfg, loss_cfg = build_model_config(run, embodiment), build_loss_config(run)
     ds = LeRobotDataset(run.dataset)
     if extra_datasets:
         ds = CombinedDataset([ds, *(LeRobotDataset(p) for p in extra_datasets)])

@@ -39,6 +39,12 @@ class SeedVLALossConfig(ConfigBlock):
     the cells holding an object's centre, every object in view (OBJECTS_IN_IMAGE). 0 = off (the map then
     learns from the action loss alone)."""
 
+    def check_action_dim(self, action_dim: int) -> None:
+        """Raise ValueError unless ``action_weights`` is empty or has one weight per action dimension."""
+        if self.action_weights and len(self.action_weights) != action_dim:
+            raise ValueError(f'{self._path("action_weights")} has {len(self.action_weights)} weights, the actions '
+                             f"{action_dim} dimensions: give one per dimension, in the embodiment's order")
+
     def _check(self) -> None:
         for name in ('confidence_weight', 'grounding_weight', 'attribute_weight', 'objectness_weight'):
             check_real(self, name, 0.0, float('inf'), 'e.g. 0.5, or 0 to turn it off')

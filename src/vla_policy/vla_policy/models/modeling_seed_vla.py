@@ -241,9 +241,7 @@ class SeedVLAModel(nn.Module):
         """The loss config's action_weights as a (D,) tensor (None: all 1); one per action dimension."""
         if not lc.action_weights:
             return None
-        if len(lc.action_weights) != target.shape[-1]:
-            raise ValueError(f'SeedVLALossConfig.action_weights has {len(lc.action_weights)} weights, the actions '
-                             f'{target.shape[-1]} dimensions: give one per dimension, in the embodiment\'s order')
+        lc.check_action_dim(target.shape[-1])
         return torch.tensor(lc.action_weights, dtype=target.dtype, device=target.device)
 
     @staticmethod
