@@ -26,7 +26,8 @@ Losses (per batch):
 * action: the model's own behaviour-cloning loss (``action_head.loss``: MSE of the chunk in the
   embodiment's normalised action space, [-1, 1] from the URDF bounds, the contract with the nodes).
 * confidence: BCE of the confidence head against a target computed in the same pass: 1 when the
-  predicted chunk is within the loss config's ``agreement_threshold`` (RMS, normalised units) of the expert's, else 0;
+  predicted chunk is within the loss config's ``agreement_threshold`` (RMS, normalised units, the dimensions
+  weighted as in the action loss: ``model.action_loss_weights``) of the expert's, else 0;
   and 0 for out-of-scope instructions (``oos_fraction`` of each batch gets one of
   ``instructions.OOS_TRAIN``, with "stand still" as the action target; ``object_negatives`` of those
   are instead the sample's own instruction with its verb or its object made of unknown words).

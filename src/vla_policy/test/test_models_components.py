@@ -587,6 +587,25 @@ def test_confidence_agreement_target(humanoid):
     assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 0.0, 0.0])), rel=1e-5)
 
 
+def test_confidence_agreement_weighs_dimensions_like_the_action_loss(humanoid):
+    cfg = _cfg(humanoid)
+    model = SeedVLAModel.from_seed(cfg, 0).eval()
+    batch = _batch(cfg)
+    with torch.no_grad():
+        predicted = model(batch)[ACTION]
+    d = predicted.shape[-1]
+    batch[ACTION] = predicted.clone()
+    off = 0.09 * d ** 0.5                                # one dimension of sample 2 off: unweighted RMS 0.09
+    batch[ACTION][2, :, 0] -= off * torch.sign(predicted[2, :, 0])
+    assert float(batch[ACTION].abs().max()) <= 1.0
+    assert model.compute_loss(batch)[1]['agreement'] == pytest.approx(1.0)     # within 0.1: agrees
+    # that dimension counted 4x, as in the action loss: sqrt(4 x 0.09^2 x d / (d + 3)) > 0.1 disagrees
+    weights = SeedVLALossConfig(action_weights=(4.0,) + (1.0,) * (d - 1))
+    logs = model.compute_loss(batch, weights)[1]
+    assert logs['agreement'] == pytest.approx(2 / 3)
+    assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 1.0, 0.0])), rel=1e-5)
+
+
 def test_confidence_head_learns_out_of_scope(humanoid):
     cfg = _cfg(humanoid)
     model = SeedVLAModel.from_seed(cfg, 0).train()

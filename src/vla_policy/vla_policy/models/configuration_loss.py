@@ -26,7 +26,8 @@ class SeedVLALossConfig(ConfigBlock):
     counts as agreeing: the confidence target of a sample without a CONFIDENCE label (> 0)."""
     action_weights: tuple[float, ...] = ()
     """Weight (> 0) of each action dimension in the action loss, in the embodiment's order (its
-    action_dim of them); () = all 1. The loss of a step is the weighted mean over the dimensions."""
+    action_dim of them); () = all 1. The loss of a step is the weighted mean over the dimensions, and
+    so is the distance of the confidence's agreement target (agreement_threshold)."""
     grounding_weight: float = 1.0
     """pooling 'grounded_query' / 'grounded_point': weight (>= 0) of the cross-entropy between the
     instruction's map and the cell of the named object (or "not in view"), for samples with

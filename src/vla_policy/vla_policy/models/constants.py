@@ -30,7 +30,9 @@ Confidence target of a sample, first rule that applies:
    episode success);
 3. otherwise 1 if the RMS distance between the model's own predicted chunk (inference path, no
    gradient) and the expert chunk, over non-padded steps, is <= the loss config's
-   ``agreement_threshold`` (SeedVLALossConfig), else 0.
+   ``agreement_threshold`` (SeedVLALossConfig), else 0. The distance weighs the action dimensions
+   as the action loss does (SeedVLALossConfig.action_weights), so an error the loss counts heavily
+   (a gaze short of its object) also counts against agreeing.
 """
 #: (B, 3, S, S) float32, normalised pixels (processor output, model input)
 OBS_IMAGE = 'observation.image'

@@ -21,6 +21,7 @@ from vla_policy.models.constants import (ACTION, ACTION_IS_PAD, ATTRIBUTE_IN_IMA
 from vla_policy.models.fusion import (Grounding, attribute_grounding_loss, grounding_loss, objectness_loss,
                                       point_loss)
 from vla_policy.models.heads import ConfidenceHead
+from vla_policy.models.interfaces import dim_mean, masked_step_mean
 from vla_policy.models.language_minilm import EMBED_DIM
 
 
@@ -225,7 +226,8 @@ class SeedVLAModel(nn.Module):
             loss = loss + self._weighted(per, labelled, lc.objectness_weight, 'objectness_loss', logs)
 
         conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope,
-                                                          lc.agreement_threshold, logs)
+                                                          lc.agreement_threshold, self._dim_weights(lc, target),
+                                                          logs)
         if bool(has_target.any()):
             bce = F.binary_cross_entropy_with_logits(self.confidence_head.logits(features), conf_target,
                                                      reduction='none')
@@ -253,8 +255,9 @@ class SeedVLAModel(nn.Module):
         logs[name] = float(value.detach())
         return weight * value
 
-    def _confidence_target(self, batch, features, target, valid, out_of_scope, threshold, logs):
-        """(targets (B,), has_target (B,) bool) following the rules in models/constants.py."""
+    def _confidence_target(self, batch, features, target, valid, out_of_scope, threshold, dim_weights, logs):
+        """(targets (B,), has_target (B,) bool) following the rules in models/constants.py. The agreement's
+        distance weighs the action dimensions as the action loss does (``dim_weights``, None: all 1)."""
         b = target.shape[0]
         conf = torch.zeros(b, dtype=features.dtype, device=features.device)
         has = out_of_scope.clone()
@@ -264,13 +267,8 @@ class SeedVLAModel(nn.Module):
         else:
             with torch.no_grad():
                 predicted = self.action_head(features.detach())
-                sq = (predicted - target).square().mean(-1)                            # (B, T)
-                if valid is None:
-                    rms = sq.mean(1).sqrt()
-                else:
-                    w = valid.to(sq.dtype)
-                    rms = ((sq * w).sum(1) / w.sum(1).clamp_min(1.0)).sqrt()
-                agree = (rms <= threshold).to(features.dtype)
+                sq = dim_mean((predicted - target).square(), dim_weights)               # (B, T)
+                agree = (masked_step_mean(sq, valid).sqrt() <= threshold).to(features.dtype)
             in_scope = ~out_of_scope
             if bool(in_scope.any()):
                 logs['agreement'] = float(agree[in_scope].mean())
