@@ -568,13 +568,19 @@ def test_confidence_label_and_out_of_scope(humanoid):
     assert logs['confidence_loss'] == pytest.approx(_bce(model, batch, torch.tensor([1.0, 0.0, 0.0])), rel=1e-5)
 
 
-def test_confidence_agreement_target(humanoid):
+def _model_and_its_own_chunks(humanoid):
+    """An eval-mode model and a batch whose expert chunks are the model's own predictions."""
     cfg = _cfg(humanoid)
     model = SeedVLAModel.from_seed(cfg, 0).eval()
     batch = _batch(cfg)
     with torch.no_grad():
         predicted = model(batch)[ACTION]
     batch[ACTION] = predicted.clone()
+    return model, batch, predicted
+
+
+def test_confidence_agreement_target(humanoid):
+    model, batch, _ = _model_and_its_own_chunks(humanoid)
     batch[ACTION][2] += 0.5                              # sample 2 disagrees (RMS 0.5), 0 and 1 agree exactly
     batch[ACTION] = batch[ACTION].clamp(-1, 1)
     logs = model.compute_loss(batch)[1]
@@ -588,13 +594,8 @@ def test_confidence_agreement_target(humanoid):
 
 
 def test_confidence_agreement_weighs_dimensions_like_the_action_loss(humanoid):
-    cfg = _cfg(humanoid)
-    model = SeedVLAModel.from_seed(cfg, 0).eval()
-    batch = _batch(cfg)
-    with torch.no_grad():
-        predicted = model(batch)[ACTION]
+    model, batch, predicted = _model_and_its_own_chunks(humanoid)
     d = predicted.shape[-1]
-    batch[ACTION] = predicted.clone()
     off = 0.09 * d ** 0.5                                # one dimension of sample 2 off: unweighted RMS 0.09
     batch[ACTION][2, :, 0] -= off * torch.sign(predicted[2, :, 0])
     assert float(batch[ACTION].abs().max()) <= 1.0
