@@ -202,7 +202,8 @@ class SeedVLAModel(nn.Module):
         features, grounding = self.encode(batch)
 
         in_scope = (~out_of_scope).to(features.dtype)
-        per_sample = self.action_head.loss(features, target, valid, self._dim_weights(lc, target))
+        dim_weights = self._dim_weights(lc, target)          # the action loss's and the agreement's
+        per_sample = self.action_head.loss(features, target, valid, dim_weights)
         action_loss = (per_sample * in_scope).sum() / in_scope.sum().clamp_min(1.0)
         logs = {'action_loss': float(action_loss.detach())}
         loss = action_loss
@@ -226,8 +227,7 @@ class SeedVLAModel(nn.Module):
             loss = loss + self._weighted(per, labelled, lc.objectness_weight, 'objectness_loss', logs)
 
         conf_target, has_target = self._confidence_target(batch, features, target, valid, out_of_scope,
-                                                          lc.agreement_threshold, self._dim_weights(lc, target),
-                                                          logs)
+                                                          lc.agreement_threshold, dim_weights, logs)
         if bool(has_target.any()):
             bce = F.binary_cross_entropy_with_logits(self.confidence_head.logits(features), conf_target,
                                                      reduction='none')
