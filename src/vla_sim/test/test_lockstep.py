@@ -236,3 +236,25 @@ def test_a_hold_after_success_judges_whether_the_task_is_kept(sim, expert, task,
     assert r.success and r.kept is kept
     assert r.policy_calls == len(r.confidences) + len(r.hold_confidences) and r.hold_confidences
     assert run_episode(expert, task, 3, sim=sim).kept is None, 'no hold: not judged'
+
+
+def test_the_expert_stands_still_once_a_turn_has_succeeded(sim):
+    """A DAgger rollout's teacher: a driver that stops turning at 75 deg (within the 20 deg of a
+    success) is labelled 'turn on to 90' until the success, then 'stand still where it ended' (the
+    keep check), not 'go on' - so a policy learns to hold a turn, not to creep after it."""
+    import math
+    expert = ScriptedExpert(EMB, sim=sim)
+    world = sim.reset(3)
+    sim.set_task(make_task('turn_left', world, 3))
+    wz_dim = [d.target for d in EMB.dims].index('twist.angular.z')
+    yaw0, labels = sim.state().base_pose[2], []
+    for _ in range(60):
+        out = expert.infer(None)
+        labels.append((float(out.actions[0][wz_dim]), out.done))
+        turned = math.atan2(math.sin(sim.state().base_pose[2] - yaw0), math.cos(sim.state().base_pose[2] - yaw0))
+        sim.set_base_twist(0.0, 0.0, 1.0 if turned < math.radians(75) else 0.0)
+        sim.step(0.1)
+    first_done = next(i for i, (_, done) in enumerate(labels) if done)
+    assert math.radians(70) < turned < math.radians(85), 'the driver stopped short of 90 deg'
+    assert labels[first_done - 1][0] > 0.3, 'before the success: turn on towards 90 deg'
+    assert all(abs(wz) < 0.05 for wz, _ in labels[first_done + 1:]), 'after it: keep still where it ended'

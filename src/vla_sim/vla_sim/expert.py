@@ -72,6 +72,7 @@ class ScriptedExpert(Policy):
         self._nav: NavigationField | None = None
         self._turned = 0.0
         self._last_yaw = 0.0
+        self._succeeded = False
 
     # -- Policy ---------------------------------------------------------------------------------
     def infer(self, obs: Observation) -> PolicyOutput:
@@ -90,6 +91,7 @@ class ScriptedExpert(Policy):
         self._last_yaw = float(s.base_pose[2])
         twist, joints = getattr(self, f'_{task.name}')(task, s)
         done = self._check.update(s)
+        self._succeeded = self._succeeded or done
         action = self.embodiment.encode((twist[0], twist[1], 0.0, 0.0, 0.0, twist[2]), joints)
         return PolicyOutput(action[None, :], confidence=1.0, step_dt=self.control_dt, done=done)
 
@@ -111,6 +113,11 @@ class ScriptedExpert(Policy):
         return (speed, 0.0, float(np.clip(2.5 * err, -1, 1))), dict(REST)
 
     def _turn(self, sign: float):
+        # to 90 deg; once the turn has succeeded the base stands still where it ended (the task's keep
+        # check, and what the lockstep runner does after a done): the rollouts of a policy that stopped
+        # a few degrees short, or creeps on, are labelled 'stand still', not 'turn on to 90 deg'
+        if self._succeeded:
+            return (0.0, 0.0, 0.0), dict(REST)
         err = sign * math.pi / 2 - self._turned
         wz = 0.0 if abs(err) < 0.01 else float(np.clip(3.0 * err, -1, 1))
         return (0.0, 0.0, wz), dict(REST)
