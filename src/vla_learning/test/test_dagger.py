@@ -77,6 +77,30 @@ def test_rollout_frames_are_where_the_driver_went_labelled_with_the_teachers_act
         assert state[-1] < -2.0
 
 
+def test_a_round_reuses_only_the_rollouts_its_own_weights_drove(demos, tmp_path):
+    """The rollouts record the weights that drove them (meta/driven_by.json). A run whose weights
+    differ collects them again (another policy's would teach it the states that one drifted into);
+    the same weights (a resumed run) reuse them."""
+    from vla_learning.train import DRIVEN_BY, load_config, train, weights_digest
+    rollouts = tmp_path / 'rollouts'
+
+    def run(name, *extra, resume=False):
+        conf = load_config(CONFIG, [f'dataset={demos / "a"}', f'output_dir={tmp_path / name}', 'export_dir=',
+                                    *TINY_MODEL, 'train.steps=2', 'collect.workers=1', f'dagger.dataset={rollouts}',
+                                    'dagger.episodes=1', 'dagger.steps=1', 'dagger.task_weights={stop: 1.0}', *extra])
+        train(conf, resume=resume, progress=False)
+        return json.loads((rollouts / 'meta' / DRIVEN_BY).read_text())
+
+    first = run('one')
+    assert first == {'checkpoint': str(tmp_path / 'one' / 'checkpoints' / 'best'),
+                     'model_sha256': weights_digest(tmp_path / 'one' / 'checkpoints' / 'best')}
+    second = run('two', 'seed=1')
+    assert second['model_sha256'] == weights_digest(tmp_path / 'two' / 'checkpoints' / 'best')
+    assert second['model_sha256'] != first['model_sha256'], 'other weights: collected again'
+    (rollouts / 'kept').write_text('')
+    assert run('two', 'seed=1', resume=True) == second and (rollouts / 'kept').exists(), 'the same weights: reused'
+
+
 def test_training_goes_on_over_demonstrations_and_rollouts(demos, tmp_path):
     from vla_learning.dataset import LeRobotDataset
     from vla_learning.train import load_config, train

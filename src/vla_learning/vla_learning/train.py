@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -340,15 +342,35 @@ def fit(s: Session, progress: bool) -> dict[str, Any]:
             'best_val': s.best_val, 'output_dir': str(s.out_dir)}
 
 
+#: in a rollout dataset's meta/: the checkpoint whose weights drove it (a DAgger round reuses only its own)
+DRIVEN_BY = 'driven_by.json'
+
+
+def weights_digest(checkpoint: Path) -> str:
+    """sha256 of a checkpoint's weights file: which policy drove a set of rollouts."""
+    return hashlib.sha256((Path(checkpoint) / 'model.safetensors').read_bytes()).hexdigest()
+
+
 def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
     """The DAgger round after ``first`` (``run.dagger``): its best checkpoint drives rollouts the
-    teacher labels (collected unless the dataset exists), and a session that goes on training from
-    those weights over the demonstrations and the rollouts, in ``<output_dir>/dagger``."""
+    teacher labels (collected unless the dataset exists and those weights drove it), and a session
+    that goes on training from those weights over the demonstrations and the rollouts, in
+    ``<output_dir>/dagger``."""
     d = run.dagger
     best = first.ckpt_dir / 'best'
-    rollouts = d.dataset or f"{run.dataset.rstrip('/')}_rollouts"
-    if not (Path(rollouts) / 'meta' / 'info.json').exists():
+    rollouts = Path(d.dataset or f"{run.dataset.rstrip('/')}_rollouts")
+    digest = weights_digest(best)
+    marker = rollouts / 'meta' / DRIVEN_BY
+    driver = json.loads(marker.read_text()) if marker.exists() else None
+    stale = driver is not None and driver.get('model_sha256') != digest
+    if stale or not (rollouts / 'meta' / 'info.json').exists():
         if first.dist.main:
+            if stale:
+                # rollouts belong to the policy that drove them: another run's would teach this one
+                # the states that one drifted into
+                print(f"dagger: the rollouts in {rollouts} were driven by other weights ({driver.get('checkpoint')}, "
+                      f"sha256 {str(driver.get('model_sha256'))[:12]}); deleting them", flush=True)
+                shutil.rmtree(rollouts)
             print(f'dagger: {best} drives {d.episodes} episodes through the gate, the teacher labels them: '
                   f'{rollouts}', flush=True)
             c = run.collect
@@ -357,17 +379,20 @@ def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
                                              hold_after_success_s=(c.hold_after_success_s if d.hold_after_success_s < 0
                                                                    else d.hold_after_success_s)),
                            progress=progress)
+            marker.write_text(json.dumps({'checkpoint': str(best), 'model_sha256': digest}, indent=2))
             print(f"dagger: {done['episodes_written']} rollouts, {done['frames']} frames in {done['wall_s']} s "
                   f"(not finished by the teacher, kept up to the handover: {done['teacher_failures'] or 'none'})",
                   flush=True)
         barrier(first.dist)
     elif first.dist.main:
-        print(f'dagger: reusing the rollouts in {rollouts} (delete it to have {best} drive them again)', flush=True)
+        by = 'these weights' if driver else 'a policy it does not record'
+        print(f'dagger: reusing the rollouts in {rollouts}, driven by {by} (delete it to have {best} drive them '
+              f'again)', flush=True)
     first.data = None                          # the demonstrations are read again with the rollouts
     stage = replace(run, output_dir=str(Path(run.output_dir) / 'dagger'),
                     train=replace(run.train, steps=d.steps, lr=d.lr, warmup_steps=d.warmup_steps,
                                   time_limit_s=d.time_limit_s))
-    return prepare(stage, progress, extra_datasets=(rollouts,), init_from=best, record=run)
+    return prepare(stage, progress, extra_datasets=(str(rollouts),), init_from=best, record=run)
 
 
 def train(run: RunConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
