@@ -220,7 +220,8 @@ class DaggerConfig:
     and those rollouts together, from the trained weights, with the demonstrations' normalisation."""
 
     episodes: int = 0                    # rollout episodes collected (0 = no round: train exports its best)
-    dataset: str = ''                    # where they are written ('' = <dataset>_rollouts); collected if missing
+    dataset: str = ''                    # where they are written ('' = <dataset>_rollouts); collected if missing or
+                                         # driven by other weights (its meta/driven_by.json)
     seed: int = 1                        # their collection seed (collect.seed; the demonstrations use another)
     handover: tuple[float, float] = (0.5, 1.0)   # collect.rollout_handover: the policy drives U(a, b) x time limit
     task_weights: dict[str, float] = field(default_factory=dict)   # the rollouts' tasks ({} = collect.task_weights)
