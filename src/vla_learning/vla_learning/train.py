@@ -16,11 +16,12 @@ and, with the dataset, date and git commit, into every checkpoint's metadata
 With ``dagger: episodes: N`` one DAgger round follows: the best checkpoint drives N episodes in the
 simulator through vla_safety's gate, the teacher labels every state it reaches
 (``collect.rollout_policy``; written to ``dagger.dataset``, default ``<dataset>_rollouts``, reused
-only if these weights drove it: ``meta/driven_by.json``), and training goes on from those weights over the demonstrations and the
-rollouts together (``dagger.steps`` at ``dagger.lr``, in ``<output_dir>/dagger``). The round's best
-checkpoint is the one exported. The demonstrations alone never show the states a learned policy
-drifts into (facing the wrong object up close, a wave that fades); the rollouts do, with the action
-that leaves them, and the confidence head learns where the policy still disagrees with the teacher.
+only if these weights drove it: ``meta/driven_by.json``), and training goes on from those weights
+over the demonstrations and the rollouts together (``dagger.steps`` at ``dagger.lr``, in
+``<output_dir>/dagger``). The round's best checkpoint is the one exported. The demonstrations
+alone never show the states a learned policy drifts into (facing the wrong object up close, a wave
+that fades); the rollouts do, with the action that leaves them, and the confidence head learns
+where the policy still disagrees with the teacher.
 
 Losses (per batch):
 * action: the model's own behaviour-cloning loss (``action_head.loss``: MSE of the chunk in the
@@ -398,7 +399,8 @@ def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
 def train(run: RunConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train ``run`` (then its DAgger round, if any); the summary (steps, stop reason, wall time,
     best validation loss; the round's under 'dagger'). ``resume`` goes on with the first training
-    from ``checkpoints/last``; a DAgger round starts over (reusing its rollouts if these weights drove them)."""
+    from ``checkpoints/last``; a DAgger round starts over (reusing its rollouts if these weights
+    drove them)."""
     s = prepare(run, progress)
     if s.dist.main:
         report_effective_config(run)
