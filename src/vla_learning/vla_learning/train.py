@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -73,13 +72,14 @@ from vla_learning.dataset import ACTION_KEY, CombinedDataset, LeRobotDataset
 from vla_learning.distributed import DistInfo, barrier, init_distributed, seed_everything, shutdown
 from vla_learning.metrics import append_metrics, auroc, plot_metrics
 from vla_learning.training_data import TrainingData, sample_weights
-from vla_policy.checkpoint import read_checkpoint
+from vla_policy.checkpoint import WEIGHTS_FILE, read_checkpoint
 from vla_core.embodiment import load_embodiment
 from vla_policy.models.configuration_flat import convert_flat_config
 from vla_policy.models.configuration_loss import SeedVLALossConfig
 from vla_policy.models.configuration_seed_vla import SeedVLAConfig
 from vla_policy.models.constants import ACTION, CONFIDENCE, OBS_STATE, OUT_OF_SCOPE
 from vla_policy.models.modeling_seed_vla import SeedVLAModel
+from vla_policy.onnx_format import weights_sha256
 
 #: seed of the validation batches: every validation scores the same samples
 VAL_SEED = 12345
@@ -348,8 +348,9 @@ DRIVEN_BY = 'driven_by.json'
 
 
 def weights_digest(checkpoint: Path) -> str:
-    """sha256 of a checkpoint's weights file: which policy drove a set of rollouts."""
-    return hashlib.sha256((Path(checkpoint) / 'model.safetensors').read_bytes()).hexdigest()
+    """sha256 of a checkpoint's weights file (the ONNX export's own digest): which policy drove a set
+    of rollouts."""
+    return weights_sha256(Path(checkpoint) / WEIGHTS_FILE)
 
 
 def dagger_session(run: RunConfig, first: Session, progress: bool) -> Session:
