@@ -164,3 +164,32 @@ def test_a_walk_the_base_does_not_carry_out_is_refused_for_a_window_then_walks_o
         assert after and all(c == 1.0 for _, c in after), 'a base that moves as asked stalled'
         assert any(m.linear.x > 0.05 for _, m in probe.since(probe.cmd_vel, t_back + 1.0))
         assert probe.base_pose[0] > 0.3
+
+
+def test_a_goal_whose_base_stalls_is_aborted_and_the_robot_stands_still():
+    """vla/execute: a walk the base does not carry out is aborted at its stall (after
+    progress_window, 3 s) with a message that says so, and the robot is told to stand still: it
+    does not walk on once the way clears, until a person sends a new goal."""
+    from vla_interfaces.action import ExecuteInstruction
+    with running_suite({'policy': 'keyword'}, {'command_timeout': 0.3}) as (suite, probe):
+        assert probe.execute.wait_for_server(timeout_sec=10)
+        probe.base_moves = False                     # cmd_vel says walk; the odometry says it stays put
+        t0 = time.monotonic()
+        fut = probe.execute.send_goal_async(ExecuteInstruction.Goal(instruction='walk forward', timeout=0.0))
+        assert probe.wait_for(fut.done, 5) and fut.result().accepted
+        assert probe.wait_for(lambda: any(m.linear.x > 0.05 for _, m in probe.since(probe.cmd_vel, t0)), 10)
+        res_fut = fut.result().get_result_async()
+        assert probe.wait_for(res_fut.done, 15), 'a goal whose base never moved was not ended'
+        result = res_fut.result().result
+        assert not result.success and result.message.startswith('stalled, no progress'), result.message
+        assert time.monotonic() - t0 > 2.5, 'aborted before a 3 s window of record'
+
+        probe.base_moves = True                      # the way clears: nothing moves until asked again
+        assert probe.wait_for(lambda: twist_is_zero(probe.latest(probe.cmd_vel)), 3)
+        t_clear = time.monotonic()
+        time.sleep(4.0)                              # longer than the stall's window
+        after = probe.since(probe.cmd_vel, t_clear)
+        assert after and all(twist_is_zero(m) for _, m in after), 'the robot moved after its goal was aborted'
+
+        probe.command('walk forward')                # a person asks again
+        assert probe.wait_for(lambda: any(m.linear.x > 0.05 for _, m in probe.since(probe.cmd_vel, t_clear)), 10)

@@ -2,8 +2,11 @@
 
 A goal follows its instruction like a vla/command would, and ends: succeeded when the policy
 reports the instruction done (or its timeout passes while the robot is not stopped), canceled on
-request (the robot is told to stand still), aborted on an emergency stop, on a newer instruction
-or when its timeout passes while vla_safety is stopping the robot. The executor is
+request (the robot is told to stand still), aborted on an emergency stop, on a newer instruction,
+when its timeout passes while vla_safety is stopping the robot, or when the base stalls (the
+progress check, vla_core.progress: the odometry does not show the motion the proposals ask for;
+the robot is told to stand still, as a navigation controller gives up a goal its progress checker
+fails, and moves again only for a new goal or command). The executor is
 single-threaded, so the execute callback is a coroutine that awaits control ticks (see
 InferenceNode) instead of sleeping.
 """
@@ -102,6 +105,12 @@ class ExecuteInstructionServer:
             if preempted:
                 goal_handle.abort()
                 result.success, result.message = False, 'preempted by a newer instruction'
+                break
+            stall = runner.stall
+            if stall is not None:
+                f.set_instruction('')
+                goal_handle.abort()
+                result.success, result.message = False, f'stalled, {stall.describe()}'
                 break
             if goal.timeout > 0.0 and elapsed >= goal.timeout:
                 f.set_instruction('')
