@@ -60,7 +60,7 @@ class InferenceNode(Node):
         torch = sys.modules.get('torch')      # only a policy that uses PyTorch loads it (keyword does not)
         if torch is not None and p['torch_threads'] > 0:
             torch.set_num_threads(p['torch_threads'])
-        self.get_logger().info(f"policy '{self.policy.name}' ({p['policy']}) on embodiment "
+        self.get_logger().info(f"policy '{p['policy']}' ({self.policy.name}) on embodiment "
                                f"'{self.embodiment.name}' ({self.embodiment.action_dim} action dims)")
         # words the checkpoint was not trained on, read as known ones (vla_policy.models.unknown_words)
         self._word_reader = getattr(getattr(self.policy, 'processor', None), 'reader', None)
@@ -228,7 +228,7 @@ class InferenceNode(Node):
             if self._word_reader is not None:
                 self._word_reader.threshold = changes['unknown_word_similarity']
             else:
-                self.get_logger().warning(f"unknown_word_similarity has no effect: policy '{self.policy.name}' "
+                self.get_logger().warning(f"unknown_word_similarity has no effect: policy '{self._p['policy']}' "
                                           'reads no unknown words (a seed_vla checkpoint with a vocabulary.json '
                                           'and MiniLM installed does)')
         if not RUNNER_PARAMS.isdisjoint(changes):      # from the next tick and call; the chunks are kept
@@ -255,7 +255,7 @@ class InferenceNode(Node):
             self.get_logger().error(error, throttle_duration_sec=2.0)
         elif r.refused in ('no_odometry', 'no_scan'):
             topic, what = ('odom', 'odometry') if r.refused == 'no_odometry' else ('scan', 'range scan')
-            self.get_logger().warning(f"no {what} on '{topic}': policy '{self.policy.name}' reads it, so "
+            self.get_logger().warning(f"no {what} on '{topic}': policy '{self._p['policy']}' reads it, so "
                                       f"'{r.instruction}' is refused (confidence 0) until it arrives",
                                       throttle_duration_sec=5.0)
         elif r.refused == 'no_progress' and problem is None and self.runner.stall is not self._stall_logged:
