@@ -106,7 +106,8 @@ def compare(ros: dict[str, Any], lockstep: dict[str, Any], ros_outcomes: list[Ou
     for split, r in ros['splits'].items():
         lk = lockstep['splits'][split]
         key = 'refused' if split == 'out_of_scope' else 'success_rate'
-        diff = 100.0 * (r[key] - lk[key])
+        # rounded: 18/20 against 17/20 is 5 points, not 5.000000000000004 (0.9 - 0.85 in floats)
+        diff = round(100.0 * (r[key] - lk[key]), 9)
         splits[split] = {'measure': key, 'ros': r[key], 'lockstep': lk[key], 'difference_points': diff,
                          'ros_successes': r['successes'], 'lockstep_successes': lk['successes'],
                          'episodes': r['episodes'], 'within_bar': abs(diff) <= AGREEMENT_POINTS,
