@@ -15,7 +15,7 @@ def test_the_first_frame_waits_for_the_subscriber_and_reaches_it():
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
 
-    from vla_common.qos import IMAGE_QOS
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from vla_tools.synthetic_camera import SyntheticCamera
 
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -33,7 +33,13 @@ def test_the_first_frame_waits_for_the_subscriber_and_reaches_it():
         assert cam.published == 0, 'frames sent with nobody subscribed'
         probe = Node('probe', context=ctx)
         got = []
-        probe.create_subscription(Image, 'camera/image_raw', got.append, IMAGE_QOS)
+        # a receiver that keeps every frame: best effort like the camera, with a deep queue. With
+        # IMAGE_QOS's depth 1 (keep the newest) the camera's next tick, on this same executor, can
+        # replace frame 0 before the probe takes it: 2 runs in 55 under load, and once in CI.
+        counting_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                                  reliability=ReliabilityPolicy.BEST_EFFORT,
+                                  durability=DurabilityPolicy.VOLATILE)
+        probe.create_subscription(Image, 'camera/image_raw', got.append, counting_qos)
         ex.add_node(probe)
         end = time.monotonic() + 10.0
         while time.monotonic() < end and len(got) < 5:
